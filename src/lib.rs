@@ -1,0 +1,47 @@
+//! edge-logger: log and error ingestion on Cloudflare Workers.
+//!
+//! The pure core (`auth`, `error`, `model`, `pipeline`, `processors`, `triage`, `queue_message`,
+//! `storage::query`, `routes`) never touches the platform and is tested natively with
+//! `cargo test`. The platform edge (`handlers`, `consumer`, `storage::{d1,kv}`) is wasm-only and
+//! translates between Cloudflare bindings and that core.
+
+pub mod auth;
+pub mod error;
+pub mod model;
+pub mod pipeline;
+pub mod processors;
+pub mod queue_message;
+pub mod routes;
+pub mod storage;
+pub mod triage;
+
+#[cfg(target_arch = "wasm32")]
+mod consumer;
+#[cfg(target_arch = "wasm32")]
+mod handlers;
+
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+
+    #[event(start)]
+    fn start() {
+        console_error_panic_hook::set_once();
+    }
+
+    #[event(fetch)]
+    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+        Ok(crate::handlers::handle(req, &env).await)
+    }
+
+    /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.
+    #[event(queue)]
+    async fn queue(
+        batch: MessageBatch<worker::wasm_bindgen::JsValue>,
+        env: Env,
+        _ctx: Context,
+    ) -> Result<()> {
+        crate::consumer::consume(batch, &env).await;
+        Ok(())
+    }
+}

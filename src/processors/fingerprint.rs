@@ -1,0 +1,278 @@
+//! Fingerprints: the stable group key of an event, and a sentence saying how it was made.
+//!
+//! - A client-sent `fingerprint` is honoured as is.
+//! - An exception groups by its type plus its in-app frames (function + module, never line
+//!   numbers, which move with every deploy); without frames, by type plus message template.
+//! - Any other event groups by its message template (numbers, ids, UUIDs, quoted values, hex,
+//!   IPs, e-mails, paths and timestamps masked) plus its component.
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+use super::stack::Frame;
+use crate::model::StoredEvent;
+
+/// How many frames from the top take part: deeper frames are framework plumbing that varies
+/// with the call path, not with the bug.
+const MAX_FRAMES: usize = 5;
+
+/// Sets `fingerprint` and `fingerprint_reason`. A client fingerprint arrives in `fingerprint`.
+pub fn fingerprint(event: &mut StoredEvent, frames: &[Frame]) {
+    let component = event.component.as_deref().unwrap_or("");
+    let (material, reason) = if !event.fingerprint.is_empty() {
+        (
+            format!("client\n{}", event.fingerprint),
+            "client-sent fingerprint".to_string(),
+        )
+    } else if let Some(error) = event
+        .error
+        .as_ref()
+        .filter(|_| event.error_kind.as_deref() == Some("exception"))
+    {
+        let kind = error.kind.as_deref().unwrap_or("Error");
+        let in_app: Vec<&Frame> = frames
+            .iter()
+            .filter(|f| f.in_app)
+            .take(MAX_FRAMES)
+            .collect();
+        let chosen: Vec<&Frame> = if in_app.is_empty() {
+            frames.iter().take(MAX_FRAMES).collect()
+        } else {
+            in_app.clone()
+        };
+        if chosen.is_empty() {
+            let template = message_template(error.message.as_deref().unwrap_or(&event.message));
+            (
+                format!("exception\n{kind}\n{template}"),
+                format!(
+                    "exception {kind} + message template '{}' (no stack frames)",
+                    short(&template)
+                ),
+            )
+        } else {
+            let frame_keys: Vec<String> = chosen
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}|{}",
+                        f.module.as_deref().unwrap_or(""),
+                        f.function.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect();
+            let which = if in_app.is_empty() {
+                "frames (none in-app)"
+            } else {
+                "in-app frames"
+            };
+            (
+                format!("exception\n{kind}\n{}", frame_keys.join("\n")),
+                format!("exception {kind} + {} {which}", chosen.len()),
+            )
+        }
+    } else {
+        let template = message_template(&event.message);
+        let reason = if component.is_empty() {
+            format!("message template '{}'", short(&template))
+        } else {
+            format!(
+                "message template '{}' + component {component}",
+                short(&template)
+            )
+        };
+        (format!("message\n{component}\n{template}"), reason)
+    };
+    event.fingerprint = hash_hex(&material);
+    event.fingerprint_reason = reason;
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// First 16 bytes of SHA-256, hex: short enough for URLs, wide enough never to collide by chance.
+fn hash_hex(material: &str) -> String {
+    let digest = Sha256::digest(material.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn masks() -> &'static [(Regex, &'static str)] {
+    static MASKS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    MASKS.get_or_init(|| {
+        [
+            (r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
+            (r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b", "<timestamp>"),
+            (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b", "<time>"),
+            (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "<email>"),
+            (r"\b(?:https?|wss?)://[^\s'\x22]+", "<url>"),
+            (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<ip>"),
+            (r"(?i)\b[0-9a-f:]*::[0-9a-f:]+\b", "<ip>"),
+            (r"'[^']*'|\x22[^\x22]*\x22|`[^`]*`", "<str>"),
+            (r"(?:/[\w.@~-]+){2,}/?", "<path>"),
+            (r"(?i)\b0x[0-9a-f]+\b", "<hex>"),
+            (r"(?i)\b[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*\d[0-9a-f]*\b", "<hex>"),
+            (r"[-+]?\b\d+(?:[.,]\d+)*\b", "<num>"),
+        ]
+        .into_iter()
+        .map(|(pattern, replacement)| (Regex::new(pattern).expect("mask pattern compiles"), replacement))
+        .collect()
+    })
+}
+
+/// A message with its variable parts masked: `User 1234 not found` → `User <num> not found`.
+pub fn message_template(message: &str) -> String {
+    // Only the first line, and only a bounded prefix, names the kind of message.
+    let first_line = message.lines().next().unwrap_or("");
+    let bounded: String = first_line.chars().take(512).collect();
+    let mut out = bounded;
+    for (re, replacement) in masks() {
+        if re.is_match(&out) {
+            out = re.replace_all(&out, *replacement).into_owned();
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ErrorInfo;
+    use crate::processors::stack::parse_stack;
+
+    #[test]
+    fn templates_mask_the_variable_parts() {
+        let cases = [
+            ("User 1234 not found", "User <num> not found"),
+            ("User 98765 not found", "User <num> not found"),
+            (
+                "Order 3fa85f64-5717-4562-b3fc-2c963f66afa6 failed",
+                "Order <uuid> failed",
+            ),
+            (
+                "login failed for jane@example.com",
+                "login failed for <email>",
+            ),
+            (
+                "connect ECONNREFUSED 10.0.0.1:5432",
+                "connect ECONNREFUSED <ip>",
+            ),
+            ("key 'abc' missing", "key <str> missing"),
+            ("key \"abc\" missing", "key <str> missing"),
+            ("open /var/data/file.txt failed", "open <path> failed"),
+            ("at 2024-05-01T12:00:00Z job ran", "at <timestamp> job ran"),
+            ("object 0xdeadbeef freed", "object <hex> freed"),
+            ("commit 9f8e7d6c5b4a applied", "commit <hex> applied"),
+            ("took 12.5 ms", "took <num> ms"),
+            (
+                "GET https://api.x.com/v1/users?id=4 -> 500",
+                "GET <url> -> <num>",
+            ),
+            ("first line 1\nsecond line 2", "first line <num>"),
+            ("no variables here", "no variables here"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(message_template(input), expected, "{input}");
+        }
+    }
+
+    fn fp(mut e: StoredEvent) -> StoredEvent {
+        let frames = e
+            .error
+            .as_ref()
+            .and_then(|x| x.stack.as_deref())
+            .map(parse_stack)
+            .unwrap_or_default();
+        if e.error
+            .as_ref()
+            .is_some_and(|x| x.kind.is_some() || x.stack.is_some())
+        {
+            e.error_kind = Some("exception".into());
+        }
+        fingerprint(&mut e, &frames);
+        e
+    }
+
+    fn msg(m: &str, component: Option<&str>) -> StoredEvent {
+        StoredEvent {
+            message: m.into(),
+            component: component.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    fn exc(kind: &str, message: &str, stack: &str) -> StoredEvent {
+        StoredEvent {
+            message: message.into(),
+            error: Some(ErrorInfo {
+                kind: Some(kind.into()),
+                message: Some(message.into()),
+                stack: Some(stack.into()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn variable_messages_share_a_group_and_components_split_it() {
+        let a = fp(msg("User 1234 not found", Some("Auth")));
+        let b = fp(msg("User 98765 not found", Some("Auth")));
+        let c = fp(msg("User 98765 not found", Some("Billing")));
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.fingerprint, c.fingerprint);
+        assert_eq!(a.fingerprint.len(), 32);
+        assert_eq!(
+            a.fingerprint_reason,
+            "message template 'User <num> not found' + component Auth"
+        );
+    }
+
+    #[test]
+    fn exceptions_group_by_type_and_in_app_frames_not_lines() {
+        let s1 = "    at UserCard.render (https://x.com/app.js:10:5)\n    at load (https://x.com/app.js:20:1)\n    at x (node_modules/react/index.js:1:1)";
+        let s2 = "    at UserCard.render (https://x.com/app.js:99:7)\n    at load (https://x.com/app.js:120:3)\n    at y (node_modules/react/index.js:5:5)";
+        let a = fp(exc("TypeError", "x of undefined (reading 'id')", s1));
+        let b = fp(exc("TypeError", "y of undefined (reading 'name')", s2));
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(
+            a.fingerprint_reason,
+            "exception TypeError + 2 in-app frames"
+        );
+        let other_type = fp(exc("RangeError", "x", s1));
+        assert_ne!(a.fingerprint, other_type.fingerprint);
+        let other_frames = fp(exc(
+            "TypeError",
+            "x",
+            "    at Checkout.pay (https://x.com/app.js:1:1)",
+        ));
+        assert_ne!(a.fingerprint, other_frames.fingerprint);
+    }
+
+    #[test]
+    fn exception_without_frames_uses_type_and_template() {
+        let a = fp(exc("KeyError", "'user_42'", ""));
+        let b = fp(exc("KeyError", "'user_43'", ""));
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert!(
+            a.fingerprint_reason.contains("no stack frames"),
+            "{}",
+            a.fingerprint_reason
+        );
+    }
+
+    #[test]
+    fn client_fingerprint_wins() {
+        let mut e = msg("anything 1", None);
+        e.fingerprint = "checkout\u{1f}card".into();
+        let mut f = msg("something else 2", Some("X"));
+        f.fingerprint = "checkout\u{1f}card".into();
+        let (e, f) = (fp(e), fp(f));
+        assert_eq!(e.fingerprint, f.fingerprint);
+        assert_eq!(e.fingerprint_reason, "client-sent fingerprint");
+        assert_eq!(e.fingerprint.len(), 32);
+    }
+}

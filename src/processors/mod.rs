@@ -1,0 +1,12 @@
+//! The pure ingest steps, each a function from plain data to plain data:
+//! body → normalise → categorise → fingerprint (triage lives in `crate::triage`).
+
+pub mod body;
+pub mod categorize;
+pub mod environment;
+pub mod fingerprint;
+pub mod level;
+pub mod normalize;
+pub mod route;
+pub mod stack;
+pub mod timestamp;

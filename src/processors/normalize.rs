@@ -1,0 +1,601 @@
+//! One raw event (a JSON value) into the fields of a `StoredEvent`, or a per-event error.
+//!
+//! Only `message` is required (or derivable from `error`). Scalars are accepted where a string
+//! is expected (`"user_id": 42`), structures are not. Unknown top-level fields are kept under
+//! `context`. Derived fields (source type, route, fingerprint, triage) are filled by later steps.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::environment::normalize_environment;
+use super::level::parse_level;
+use super::timestamp::{format_ts, parse_timestamp};
+use crate::model::{ErrorInfo, StoredEvent};
+
+/// Longest `message` kept; longer ones are cut and flagged `message_truncated`.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+pub const MAX_EVENT_ID_CHARS: usize = 128;
+const MAX_NAME_CHARS: usize = 256;
+const MAX_ENDPOINT_CHARS: usize = 2048;
+const MAX_STACK_BYTES: usize = 32 * 1024;
+const MAX_TAGS: usize = 64;
+const MAX_TAG_KEY_CHARS: usize = 128;
+const MAX_TAG_VALUE_CHARS: usize = 1024;
+
+/// UUID namespace for ids derived from a client's `event_id`: the same `event_id` always gets
+/// the same `id`, so a retried request answers with the id that was stored the first time.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c0f_2a51_8d3e_4b7a_9c41_e1d2_0b5f_7a38);
+
+const KNOWN_FIELDS: &[&str] = &[
+    "message",
+    "level",
+    "timestamp",
+    "event_id",
+    "environment",
+    "service",
+    "release",
+    "source_type",
+    "component",
+    "endpoint",
+    "error",
+    "trace_id",
+    "span_id",
+    "request_id",
+    "user_id",
+    "session_id",
+    "tags",
+    "context",
+    "fingerprint",
+];
+
+/// What the edge knows about the request that the pure pipeline needs.
+#[derive(Debug, Clone)]
+pub struct IngestContext {
+    /// Read once per request at the edge (`Date::now()`).
+    pub received_at: DateTime<Utc>,
+    /// The deployment's environment for events that name none.
+    pub default_environment: String,
+}
+
+/// Normalises one event. `random_id` is used as the event's `id` when it has no `event_id`.
+pub fn normalize_event(
+    value: Value,
+    ctx: &IngestContext,
+    random_id: Uuid,
+) -> Result<StoredEvent, String> {
+    let Value::Object(mut obj) = value else {
+        return Err(format!(
+            "an event must be a JSON object, not {}",
+            kind_of(&value)
+        ));
+    };
+
+    let error = take_error(&mut obj)?;
+    let message = match obj.remove("message") {
+        None | Some(Value::Null) => derive_message(error.as_ref())
+            .ok_or_else(|| "message is required (a non-empty string)".to_string())?,
+        Some(Value::String(s)) => s,
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+        Some(other) => return Err(format!("message must be a string, not {}", kind_of(&other))),
+    };
+    if message.trim().is_empty() {
+        return Err("message is required (a non-empty string)".into());
+    }
+    let (message, message_truncated) = truncate_utf8(message, MAX_MESSAGE_BYTES);
+
+    let severity = parse_level(obj.get("level"))?;
+    let received_at = format_ts(ctx.received_at);
+    let timestamp = parse_timestamp(obj.get("timestamp"))?
+        .map(format_ts)
+        .unwrap_or_else(|| received_at.clone());
+
+    let event_id = take_string(&mut obj, "event_id", MAX_EVENT_ID_CHARS)?;
+    let id = match &event_id {
+        Some(eid) => Uuid::new_v5(&EVENT_ID_NAMESPACE, eid.as_bytes()),
+        None => random_id,
+    }
+    .to_string();
+
+    let environment = match take_string(&mut obj, "environment", MAX_NAME_CHARS)? {
+        Some(env) => normalize_environment(&env),
+        None => None,
+    }
+    .or_else(|| normalize_environment(&ctx.default_environment))
+    .unwrap_or_else(|| "production".to_string());
+
+    let source_type = match take_string(&mut obj, "source_type", MAX_NAME_CHARS)? {
+        None => String::new(),
+        Some(s) => match s.to_ascii_lowercase().as_str() {
+            t @ ("ui" | "logic" | "backend") => t.to_string(),
+            _ => {
+                return Err(format!(
+                    "source_type '{s}' is unknown; use ui, logic or backend"
+                ))
+            }
+        },
+    };
+
+    let tags = take_tags(&mut obj)?;
+    let mut context = match obj.remove("context") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(format!(
+                "context must be an object, not {}",
+                kind_of(&other)
+            ))
+        }
+    };
+    let fingerprint = take_client_fingerprint(&mut obj)?;
+
+    let mut event = StoredEvent {
+        id: id.clone(),
+        event_id: event_id.unwrap_or(id),
+        received_at,
+        timestamp,
+        level: severity.level.as_str().to_string(),
+        severity_number: severity.number,
+        message,
+        message_truncated,
+        environment,
+        service: take_string(&mut obj, "service", MAX_NAME_CHARS)?,
+        release: take_string(&mut obj, "release", MAX_NAME_CHARS)?,
+        source_type,
+        component: take_string(&mut obj, "component", MAX_NAME_CHARS)?,
+        endpoint: take_string(&mut obj, "endpoint", MAX_ENDPOINT_CHARS)?,
+        error,
+        trace_id: take_string(&mut obj, "trace_id", MAX_NAME_CHARS)?,
+        span_id: take_string(&mut obj, "span_id", MAX_NAME_CHARS)?,
+        request_id: take_string(&mut obj, "request_id", MAX_NAME_CHARS)?,
+        user_id: take_string(&mut obj, "user_id", MAX_NAME_CHARS)?,
+        session_id: take_string(&mut obj, "session_id", MAX_NAME_CHARS)?,
+        tags,
+        fingerprint: fingerprint.unwrap_or_default(),
+        ..Default::default()
+    };
+
+    // Whatever is left is unknown to the contract: keep it under `context` (context's own keys win).
+    for (key, value) in obj {
+        if !KNOWN_FIELDS.contains(&key.as_str()) {
+            context.entry(key).or_insert(value);
+        }
+    }
+    event.context = context;
+    Ok(event)
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A string field: scalars coerced to text, blank is absent, structures and over-long values rejected.
+fn take_string(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    max_chars: usize,
+) -> Result<Option<String>, String> {
+    let s = match obj.remove(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s,
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+        Some(other) => return Err(format!("{key} must be a string, not {}", kind_of(&other))),
+    };
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > max_chars {
+        return Err(format!("{key} is longer than {max_chars} characters"));
+    }
+    Ok(Some(s.to_string()))
+}
+
+fn take_error(obj: &mut Map<String, Value>) -> Result<Option<ErrorInfo>, String> {
+    let mut fields = match obj.remove("error") {
+        None | Some(Value::Null) => return Ok(None),
+        // `"error": "boom"`: an error with only a message.
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::String(s)) => {
+            return Ok(Some(ErrorInfo {
+                message: Some(truncate_utf8(s, MAX_MESSAGE_BYTES).0),
+                ..Default::default()
+            }))
+        }
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(format!(
+                "error must be an object {{type, message, stack}}, not {}",
+                kind_of(&other)
+            ))
+        }
+    };
+    let kind = take_string(&mut fields, "type", MAX_NAME_CHARS)
+        .map_err(|e| format!("error.{e}"))?
+        .or(take_string(&mut fields, "name", MAX_NAME_CHARS).map_err(|e| format!("error.{e}"))?);
+    let message = match fields.remove("message") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            Some(truncate_utf8(s, MAX_MESSAGE_BYTES).0).filter(|s| !s.trim().is_empty())
+        }
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
+        Some(other) => {
+            return Err(format!(
+                "error.message must be a string, not {}",
+                kind_of(&other)
+            ))
+        }
+    };
+    let stack = match fields
+        .remove("stack")
+        .or_else(|| fields.remove("stacktrace"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        // Some SDKs send the stack as an array of lines.
+        Some(Value::Array(lines)) => {
+            let mut joined = Vec::with_capacity(lines.len());
+            for line in lines {
+                match line {
+                    Value::String(s) => joined.push(s),
+                    other => {
+                        return Err(format!(
+                            "error.stack lines must be strings, not {}",
+                            kind_of(&other)
+                        ))
+                    }
+                }
+            }
+            Some(joined.join("\n"))
+        }
+        Some(other) => {
+            return Err(format!(
+                "error.stack must be a string, not {}",
+                kind_of(&other)
+            ))
+        }
+    }
+    .filter(|s| !s.trim().is_empty())
+    .map(|s| truncate_utf8(s, MAX_STACK_BYTES).0);
+    if !fields.is_empty() {
+        // Extra exception fields (code, cause, errno…) are kept where queries can see them.
+        obj.entry("error_details".to_string())
+            .or_insert(Value::Object(fields));
+    }
+    if kind.is_none() && message.is_none() && stack.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(ErrorInfo {
+        kind,
+        message,
+        stack,
+    }))
+}
+
+fn derive_message(error: Option<&ErrorInfo>) -> Option<String> {
+    let e = error?;
+    match (&e.kind, &e.message) {
+        (Some(k), Some(m)) => Some(format!("{k}: {m}")),
+        (None, Some(m)) => Some(m.clone()),
+        (Some(k), None) => Some(k.clone()),
+        (None, None) => None,
+    }
+}
+
+fn take_tags(obj: &mut Map<String, Value>) -> Result<Map<String, Value>, String> {
+    let raw = match obj.remove("tags") {
+        None | Some(Value::Null) => return Ok(Map::new()),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(format!(
+                "tags must be an object of strings, not {}",
+                kind_of(&other)
+            ))
+        }
+    };
+    if raw.len() > MAX_TAGS {
+        return Err(format!(
+            "tags has {} entries; the limit is {MAX_TAGS}",
+            raw.len()
+        ));
+    }
+    let mut tags = Map::new();
+    for (key, value) in raw {
+        let key_trimmed = key.trim();
+        if key_trimmed.is_empty() || key_trimmed.chars().count() > MAX_TAG_KEY_CHARS {
+            return Err(format!(
+                "tag names must be 1 to {MAX_TAG_KEY_CHARS} characters"
+            ));
+        }
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            v @ (Value::Number(_) | Value::Bool(_)) => v.to_string(),
+            other => {
+                return Err(format!(
+                    "tags.{key_trimmed} must be a string, not {}",
+                    kind_of(&other)
+                ))
+            }
+        };
+        if text.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(format!(
+                "tags.{key_trimmed} is longer than {MAX_TAG_VALUE_CHARS} characters"
+            ));
+        }
+        tags.insert(key_trimmed.to_string(), Value::String(text));
+    }
+    Ok(tags)
+}
+
+/// A client-chosen grouping key (Sentry's `fingerprint`): a string or an array of strings.
+fn take_client_fingerprint(obj: &mut Map<String, Value>) -> Result<Option<String>, String> {
+    match obj.remove("fingerprint") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.len() <= 1024 => Ok(Some(s)),
+        Some(Value::Array(parts)) if !parts.is_empty() && parts.len() <= 32 => {
+            let mut out = Vec::with_capacity(parts.len());
+            for p in parts {
+                match p {
+                    Value::String(s) if s.len() <= 256 => out.push(s),
+                    v @ Value::Number(_) => out.push(v.to_string()),
+                    _ => {
+                        return Err("fingerprint parts must be strings of at most 256 bytes".into())
+                    }
+                }
+            }
+            Ok(Some(out.join("\u{1f}")))
+        }
+        Some(_) => Err("fingerprint must be a string or an array of up to 32 strings".into()),
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary.
+pub fn truncate_utf8(mut s: String, max: usize) -> (String, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    (s, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn ctx() -> IngestContext {
+        IngestContext {
+            received_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            default_environment: "production".into(),
+        }
+    }
+
+    fn norm(v: Value) -> Result<StoredEvent, String> {
+        normalize_event(v, &ctx(), Uuid::from_u128(1))
+    }
+
+    #[test]
+    fn minimal_event_gets_defaults() {
+        let e = norm(json!({"message": "hello"})).unwrap();
+        assert_eq!(e.message, "hello");
+        assert_eq!(e.level, "info");
+        assert_eq!(e.severity_number, 9);
+        assert_eq!(e.timestamp, "2026-01-02T03:04:05.000Z");
+        assert_eq!(e.received_at, e.timestamp);
+        assert_eq!(e.environment, "production");
+        assert_eq!(e.id, Uuid::from_u128(1).to_string());
+        assert_eq!(e.event_id, e.id);
+    }
+
+    #[test]
+    fn full_event_is_normalised() {
+        let e = norm(json!({
+            "message": "payment failed",
+            "level": "ERR",
+            "timestamp": 1714564800,
+            "event_id": "evt-1",
+            "environment": "prod",
+            "service": "billing",
+            "release": 1.4,
+            "source_type": "Backend",
+            "component": "ChargeService",
+            "endpoint": "/api/charges/42",
+            "error": {"type": "CardError", "message": "declined", "stack": ["at a (x.js:1:1)", "at b (y.js:2:2)"], "code": "E42"},
+            "trace_id": "abc", "user_id": 42,
+            "tags": {"region": "eu", "retry": 3, "gone": null},
+            "context": {"order": 7},
+            "shard": "s1"
+        }))
+        .unwrap();
+        assert_eq!(e.level, "error");
+        assert_eq!(e.timestamp, "2024-05-01T12:00:00.000Z");
+        assert_eq!(e.environment, "production");
+        assert_eq!(e.release.as_deref(), Some("1.4"));
+        assert_eq!(e.source_type, "backend");
+        assert_eq!(e.user_id.as_deref(), Some("42"));
+        assert_eq!(e.event_id, "evt-1");
+        assert_eq!(
+            e.id,
+            Uuid::new_v5(&EVENT_ID_NAMESPACE, b"evt-1").to_string()
+        );
+        let err = e.error.unwrap();
+        assert_eq!(err.kind.as_deref(), Some("CardError"));
+        assert_eq!(
+            err.stack.as_deref(),
+            Some("at a (x.js:1:1)\nat b (y.js:2:2)")
+        );
+        assert_eq!(
+            e.tags,
+            json!({"region": "eu", "retry": "3"})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+        assert_eq!(e.context["order"], 7);
+        assert_eq!(e.context["shard"], "s1");
+        assert_eq!(e.context["error_details"], json!({"code": "E42"}));
+    }
+
+    #[test]
+    fn same_event_id_same_id() {
+        let a = normalize_event(
+            json!({"message": "a", "event_id": "x"}),
+            &ctx(),
+            Uuid::from_u128(1),
+        )
+        .unwrap();
+        let b = normalize_event(
+            json!({"message": "b", "event_id": "x"}),
+            &ctx(),
+            Uuid::from_u128(2),
+        )
+        .unwrap();
+        assert_eq!(a.id, b.id);
+    }
+
+    #[test]
+    fn message_derived_from_error_and_truncated() {
+        let e = norm(json!({"error": {"type": "TypeError", "message": "x is undefined"}})).unwrap();
+        assert_eq!(e.message, "TypeError: x is undefined");
+        let e = norm(json!({"error": "boom"})).unwrap();
+        assert_eq!(e.message, "boom");
+        let long = "é".repeat(MAX_MESSAGE_BYTES); // two bytes each
+        let e = norm(json!({ "message": long })).unwrap();
+        assert!(e.message_truncated);
+        assert!(e.message.len() <= MAX_MESSAGE_BYTES);
+        let e = norm(json!({"message": 404})).unwrap();
+        assert_eq!(e.message, "404");
+    }
+
+    #[test]
+    fn malformed_events_are_rejected_with_reasons() {
+        let cases: Vec<(Value, &str)> = vec![
+            (json!("a string"), "JSON object"),
+            (json!(42), "JSON object"),
+            (json!(null), "JSON object"),
+            (json!([{"message": "nested"}]), "JSON object"),
+            (json!({}), "message is required"),
+            (json!({"message": ""}), "message is required"),
+            (json!({"message": "   "}), "message is required"),
+            (json!({"message": null}), "message is required"),
+            (
+                json!({"message": {"text": "x"}}),
+                "message must be a string",
+            ),
+            (json!({"message": ["x"]}), "message must be a string"),
+            (json!({"message": "x", "level": "loud"}), "level"),
+            (json!({"message": "x", "level": 99}), "level"),
+            (
+                json!({"message": "x", "timestamp": "yesterday"}),
+                "timestamp",
+            ),
+            (json!({"message": "x", "timestamp": true}), "timestamp"),
+            (
+                json!({"message": "x", "event_id": "e".repeat(129)}),
+                "event_id is longer",
+            ),
+            (
+                json!({"message": "x", "event_id": {"a": 1}}),
+                "event_id must be a string",
+            ),
+            (
+                json!({"message": "x", "service": ["a"]}),
+                "service must be a string",
+            ),
+            (
+                json!({"message": "x", "source_type": "mobile"}),
+                "source_type",
+            ),
+            (
+                json!({"message": "x", "tags": "a=b"}),
+                "tags must be an object",
+            ),
+            (
+                json!({"message": "x", "tags": {"a": {"b": 1}}}),
+                "tags.a must be a string",
+            ),
+            (json!({"message": "x", "tags": {"": "v"}}), "tag names"),
+            (
+                json!({"message": "x", "context": "text"}),
+                "context must be an object",
+            ),
+            (
+                json!({"message": "x", "context": [1]}),
+                "context must be an object",
+            ),
+            (
+                json!({"message": "x", "error": 5}),
+                "error must be an object",
+            ),
+            (
+                json!({"message": "x", "error": {"stack": 5}}),
+                "error.stack",
+            ),
+            (
+                json!({"message": "x", "error": {"stack": [1, 2]}}),
+                "error.stack lines",
+            ),
+            (
+                json!({"message": "x", "error": {"message": {"a": 1}}}),
+                "error.message",
+            ),
+            (
+                json!({"message": "x", "fingerprint": {"a": 1}}),
+                "fingerprint",
+            ),
+            (
+                json!({"message": "x", "fingerprint": [{"a": 1}]}),
+                "fingerprint",
+            ),
+            (
+                json!({"message": "x", "endpoint": "/".repeat(3000)}),
+                "endpoint is longer",
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = norm(input.clone()).expect_err(&input.to_string());
+            assert!(err.contains(expected), "{input} -> {err}");
+        }
+        let many_tags: Map<String, Value> =
+            (0..65).map(|i| (format!("t{i}"), json!("v"))).collect();
+        assert!(norm(json!({"message": "x", "tags": many_tags}))
+            .unwrap_err()
+            .contains("limit"));
+    }
+
+    #[test]
+    fn blank_optional_strings_are_absent_and_default_environment_applies() {
+        let c = IngestContext {
+            default_environment: "stg".into(),
+            ..ctx()
+        };
+        let e = normalize_event(
+            json!({"message": "x", "service": "  ", "environment": ""}),
+            &c,
+            Uuid::nil(),
+        )
+        .unwrap();
+        assert_eq!(e.service, None);
+        assert_eq!(e.environment, "staging");
+    }
+
+    #[test]
+    fn client_fingerprint_is_kept_for_the_fingerprint_step() {
+        let e = norm(json!({"message": "x", "fingerprint": ["checkout", "card"]})).unwrap();
+        assert_eq!(e.fingerprint, "checkout\u{1f}card");
+    }
+}

@@ -1,0 +1,312 @@
+//! Stack traces into frames: JavaScript (V8, Firefox/Safari), Python, Java, .NET, Go and Rust.
+//!
+//! Frames come out innermost first (where the error was raised), whatever order the language
+//! prints them in, so "the top frame" means the same thing everywhere.
+
+use regex::Regex;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Function or method name, without arguments.
+    pub function: Option<String>,
+    /// Module, class or file the function lives in (no line numbers: they change every deploy).
+    pub module: Option<String>,
+    /// False for frames of runtimes, standard libraries and dependencies.
+    pub in_app: bool,
+}
+
+struct Patterns {
+    js_v8: Regex,
+    js_gecko: Regex,
+    python: Regex,
+    jvm_dotnet: Regex,
+    go_func: Regex,
+    rust: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns {
+        // `at fn (file:1:2)`, `at async Foo.bar (file:1:2)`, `at file:1:2`
+        js_v8: Regex::new(r"^\s*at (?:async )?(?:new )?(?:(.+?) \()?(.+?)(?::\d+)?(?::\d+)?\)?$")
+            .unwrap(),
+        // `fn@file:1:2`, `@file:1:2`
+        js_gecko: Regex::new(r"^\s*([^@\s]*)@(.+?)(?::\d+)?(?::\d+)?$").unwrap(),
+        // `  File "/app/x.py", line 3, in handler`
+        python: Regex::new(r#"^\s*File "([^"]+)", line \d+, in (\S+)"#).unwrap(),
+        // `at com.x.Auth.validate(Auth.java:42)`, `at Ns.Class.Method(String a) in C:\x.cs:line 4`
+        jvm_dotnet: Regex::new(r"^\s*at ([\w$.`<>\[\]+-]+)\.([\w$`<>|-]+)\([^()]*\)").unwrap(),
+        // `main.(*Server).handle(0xc000010000)` — followed by a `\t/path/file.go:42 +0x1d` line
+        go_func: Regex::new(r"^([\w./-]+(?:\.\(\*?[\w]+\))?)\.([\w.]+)\((?:[0-9a-fx, .]*)\)$")
+            .unwrap(),
+        // `   3: my_crate::auth::validate` (+ `at ./src/auth.rs:10:5` on the next line)
+        rust: Regex::new(r"^\s*\d+: (?:0x[0-9a-f]+ - )?(.+?)(?:::h[0-9a-f]{16})?$").unwrap(),
+    })
+}
+
+/// Parses a stack trace; lines that match no known format are skipped.
+pub fn parse_stack(stack: &str) -> Vec<Frame> {
+    let p = patterns();
+    let lines: Vec<&str> = stack.lines().collect();
+
+    if lines.iter().any(|l| p.python.is_match(l)) {
+        // Python prints the innermost call last.
+        let mut frames: Vec<Frame> = lines
+            .iter()
+            .filter_map(|l| p.python.captures(l))
+            .map(|c| frame(Some(&c[2]), Some(python_module(&c[1])), &c[1]))
+            .collect();
+        frames.reverse();
+        return frames;
+    }
+
+    let mut frames = Vec::new();
+    let mut saw_rust = false;
+    for line in &lines {
+        let trimmed = line.trim();
+        if trimmed.starts_with("at ") {
+            if let Some(c) = p.jvm_dotnet.captures(line) {
+                let class = c[1].to_string();
+                frames.push(frame(Some(&c[2]), Some(class.clone()), &class));
+                continue;
+            }
+            if saw_rust {
+                continue; // the location line under a Rust frame
+            }
+            if let Some(c) = p.js_v8.captures(line) {
+                let location = c[2].to_string();
+                let function = c.get(1).map(|m| m.as_str().to_string());
+                frames.push(frame(
+                    function.as_deref(),
+                    Some(js_module(&location)),
+                    &location,
+                ));
+            }
+            continue;
+        }
+        if let Some(c) = p.rust.captures(line) {
+            saw_rust = true;
+            let path = c[1].to_string();
+            let (module, function) = match path.rsplit_once("::") {
+                Some((m, f)) => (Some(m.to_string()), Some(f.to_string())),
+                None => (None, Some(path.clone())),
+            };
+            frames.push(Frame {
+                in_app: is_in_app(&path),
+                function,
+                module,
+            });
+            continue;
+        }
+        if let Some(c) = p.go_func.captures(trimmed) {
+            let package = c[1].to_string();
+            let mut f = frame(Some(&c[2]), Some(package.clone()), &package);
+            // Go's standard library paths have no dot in their first element (`runtime`,
+            // `net/http`); the app is `main` or a module path (`example.com/app`).
+            let first = package.split('/').next().unwrap_or("");
+            let first = first.split(".(").next().unwrap_or(first);
+            if first != "main" && !first.contains('.') {
+                f.in_app = false;
+            }
+            frames.push(f);
+            continue;
+        }
+        if trimmed.contains('@') && !trimmed.contains(' ') {
+            if let Some(c) = p.js_gecko.captures(trimmed) {
+                let location = c[2].to_string();
+                let function = Some(&c[1]).filter(|f| !f.is_empty()).map(|f| f.to_string());
+                frames.push(frame(
+                    function.as_deref(),
+                    Some(js_module(&location)),
+                    &location,
+                ));
+            }
+        }
+    }
+    frames
+}
+
+fn frame(function: Option<&str>, module: Option<String>, location: &str) -> Frame {
+    let function = function
+        .map(|f| f.trim().trim_start_matches("Object.").to_string())
+        .filter(|f| !f.is_empty() && f != "<anonymous>" && f != "Object.<anonymous>");
+    Frame {
+        function,
+        module,
+        in_app: is_in_app(location),
+    }
+}
+
+/// A JS location without query string, origin and hash suffixes: `https://x.com/assets/app.3f2a.js?v=1` → `assets/app.js`.
+fn js_module(location: &str) -> String {
+    let no_query = location.split(['?', '#']).next().unwrap_or(location);
+    let path = match no_query.find("://") {
+        Some(i) => no_query[i + 3..]
+            .split_once('/')
+            .map(|(_, p)| p)
+            .unwrap_or(""),
+        None => no_query,
+    };
+    let path = path.trim_start_matches("file://").trim_start_matches('/');
+    // Content hashes in bundle names change every deploy: `app.3f2a9c1b.js` → `app.js`.
+    let file_parts: Vec<&str> = path.split('.').collect();
+    let kept: Vec<&str> = file_parts
+        .iter()
+        .enumerate()
+        .filter(|(i, part)| *i == 0 || *i == file_parts.len() - 1 || !looks_like_hash(part))
+        .map(|(_, part)| *part)
+        .collect();
+    kept.join(".")
+}
+
+fn looks_like_hash(s: &str) -> bool {
+    s.len() >= 6
+        && s.chars().all(|c| c.is_ascii_alphanumeric())
+        && s.chars().any(|c| c.is_ascii_digit())
+}
+
+fn python_module(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let after_site = path.rsplit("site-packages/").next().unwrap_or(&path);
+    after_site
+        .trim_end_matches(".py")
+        .trim_start_matches('/')
+        .replace('/', ".")
+}
+
+/// Frames from dependencies, runtimes and standard libraries are not the app's code.
+pub fn is_in_app(location: &str) -> bool {
+    const NOT_APP: &[&str] = &[
+        "node_modules",
+        "node:",
+        "internal/",
+        "site-packages",
+        "dist-packages",
+        "/usr/lib/",
+        "<frozen",
+        "java.",
+        "javax.",
+        "jdk.",
+        "sun.",
+        "kotlin.",
+        "scala.",
+        "System.",
+        "Microsoft.",
+        "runtime/",
+        "runtime.",
+        "net/http",
+        "std::",
+        "core::",
+        "alloc::",
+        "tokio::",
+        "chrome-extension://",
+        "moz-extension://",
+        "webpack/bootstrap",
+        "__rust_",
+        "rust_begin_unwind",
+    ];
+    let trimmed = location.trim_start_matches(['<', '/', '.']);
+    !(NOT_APP.iter().any(|p| location.contains(p))
+        || trimmed.starts_with("std") && location.contains("::"))
+        && !location.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(frames: &[Frame]) -> Vec<(String, String, bool)> {
+        frames
+            .iter()
+            .map(|f| {
+                (
+                    f.function.clone().unwrap_or_default(),
+                    f.module.clone().unwrap_or_default(),
+                    f.in_app,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn javascript_v8() {
+        let stack = "TypeError: Cannot read properties of undefined (reading 'id')\n    at UserCard.render (https://app.example.com/assets/app.3f2a9c1b.js:10:5)\n    at async loadUser (webpack-internal:///./src/users.js:22:9)\n    at https://app.example.com/assets/app.3f2a9c1b.js:99:1\n    at processTicksAndRejections (node:internal/process/task_queues:95:5)\n    at Layer.handle (/srv/node_modules/express/lib/router/layer.js:95:5)";
+        let f = names(&parse_stack(stack));
+        assert_eq!(f.len(), 5, "{f:?}");
+        assert_eq!(
+            f[0],
+            ("UserCard.render".into(), "assets/app.js".into(), true)
+        );
+        assert_eq!(f[1].0, "loadUser");
+        assert_eq!(f[2].0, "");
+        assert!(!f[3].2, "node internals are not in-app");
+        assert!(!f[4].2, "node_modules are not in-app");
+    }
+
+    #[test]
+    fn javascript_gecko() {
+        let stack = "render@https://app.example.com/static/main.js:10:5\n@https://app.example.com/static/main.js:1:1";
+        let f = names(&parse_stack(stack));
+        assert_eq!(f[0], ("render".into(), "static/main.js".into(), true));
+        assert_eq!(f.len(), 2);
+    }
+
+    #[test]
+    fn python_is_reversed_to_innermost_first() {
+        let stack = "Traceback (most recent call last):\n  File \"/app/api/views.py\", line 12, in get_user\n    user = repo.find(id)\n  File \"/app/api/repo.py\", line 40, in find\n    raise NotFound(id)\n  File \"/usr/lib/python3.11/site-packages/django/core.py\", line 1, in x\napi.repo.NotFound: 42";
+        let f = names(&parse_stack(stack));
+        assert_eq!(f[0].0, "x");
+        assert!(!f[0].2);
+        assert_eq!(f[1], ("find".into(), "app.api.repo".into(), true));
+        assert_eq!(f[2].0, "get_user");
+    }
+
+    #[test]
+    fn java_and_dotnet() {
+        let java = "java.lang.IllegalStateException: bad\n\tat com.acme.auth.AuthValidator.validate(AuthValidator.java:42)\n\tat com.acme.api.Login.post(Login.java:10)\n\tat java.base/java.lang.Thread.run(Thread.java:833)";
+        let f = names(&parse_stack(java));
+        assert_eq!(
+            f[0],
+            (
+                "validate".into(),
+                "com.acme.auth.AuthValidator".into(),
+                true
+            )
+        );
+        assert_eq!(f[1].0, "post");
+        assert!(!f[2].2);
+        let dotnet = "System.NullReferenceException: Object reference not set\n   at Acme.Orders.OrderService.Place(Order order) in C:\\src\\OrderService.cs:line 42\n   at System.Threading.Tasks.Task.Run()";
+        let f = names(&parse_stack(dotnet));
+        assert_eq!(
+            f[0],
+            ("Place".into(), "Acme.Orders.OrderService".into(), true)
+        );
+        assert!(!f[1].2);
+    }
+
+    #[test]
+    fn go_panics() {
+        let stack = "panic: runtime error: index out of range [3] with length 2\n\ngoroutine 1 [running]:\nmain.(*Server).handle(0xc000010000, 0x3)\n\t/app/server.go:42 +0x1d\nmain.main()\n\t/app/main.go:10 +0x25\nruntime.goexit()\n\t/usr/local/go/src/runtime/asm_amd64.s:1650 +0x1";
+        let f = names(&parse_stack(stack));
+        assert_eq!(f[0], ("handle".into(), "main.(*Server)".into(), true));
+        assert_eq!(f[1].0, "main");
+        assert!(!f[2].2, "{f:?}");
+    }
+
+    #[test]
+    fn rust_backtraces() {
+        let stack = "thread 'main' panicked at src/auth.rs:10:5:\nstack backtrace:\n   0: std::panicking::begin_panic\n   1: my_app::auth::validate\n             at ./src/auth.rs:10:5\n   2: my_app::main\n             at ./src/main.rs:3:5";
+        let f = names(&parse_stack(stack));
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert!(!f[0].2);
+        assert_eq!(f[1], ("validate".into(), "my_app::auth".into(), true));
+    }
+
+    #[test]
+    fn garbage_yields_no_frames() {
+        for s in ["", "just some text", "at", "@", "\n\n\n", "File \"x\""] {
+            assert!(parse_stack(s).is_empty(), "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The route table: method and path into a `Route`, 404/405 as contract errors. Pure, so that
+//! the table is tested natively and later checked against the OpenAPI document.
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    IngestLogs,
+    ListLogs,
+    GetLog(String),
+    Recent,
+}
+
+/// `(path pattern, allowed methods)` for 405 answers; `{id}` is one segment.
+const TABLE: &[(&str, &str)] = &[
+    ("/health", "GET, HEAD"),
+    ("/v1/logs", "GET, POST"),
+    ("/v1/logs/{id}", "GET"),
+    ("/v1/recent", "GET"),
+];
+
+pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = if method == "HEAD" { "GET" } else { method };
+    let route = match (method, segments.as_slice()) {
+        ("GET", ["health"]) => Route::Health,
+        ("POST", ["v1", "logs"]) => Route::IngestLogs,
+        ("GET", ["v1", "logs"]) => Route::ListLogs,
+        ("GET", ["v1", "logs", id]) if !id.is_empty() => Route::GetLog(id.to_string()),
+        ("GET", ["v1", "recent"]) => Route::Recent,
+        _ => {
+            return Err(match allowed_methods(&segments) {
+                Some(allowed) => AppError::MethodNotAllowed(allowed),
+                None => {
+                    AppError::NotFound(format!("No route {path}; see /openapi.json for the API."))
+                }
+            })
+        }
+    };
+    Ok(route)
+}
+
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    TABLE.iter().find_map(|(pattern, allowed)| {
+        let pattern_segments: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+        let matches = pattern_segments.len() == segments.len()
+            && pattern_segments
+                .iter()
+                .zip(segments)
+                .all(|(p, s)| *p == *s || (p.starts_with('{') && !s.is_empty()));
+        matches.then_some(*allowed)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let cases = [
+            ("GET", "/health", Route::Health),
+            ("HEAD", "/health", Route::Health),
+            ("POST", "/v1/logs", Route::IngestLogs),
+            ("POST", "/v1/logs/", Route::IngestLogs),
+            ("GET", "/v1/logs", Route::ListLogs),
+            ("GET", "/v1/logs/abc", Route::GetLog("abc".into())),
+            ("GET", "/v1/recent", Route::Recent),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                match_route(method, path).unwrap(),
+                expected,
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn misses_are_404_or_405() {
+        let cases = [
+            ("GET", "/", 404),
+            ("GET", "/v2/logs", 404),
+            ("GET", "/v1/logs/a/b", 404),
+            ("DELETE", "/v1/logs", 405),
+            ("PUT", "/v1/logs/abc", 405),
+            ("POST", "/health", 405),
+            ("POST", "/v1/recent", 405),
+        ];
+        for (method, path, status) in cases {
+            let err = match_route(method, path).unwrap_err();
+            assert_eq!(err.status(), status, "{method} {path}");
+        }
+        assert_eq!(
+            match_route("DELETE", "/v1/logs").unwrap_err().allow(),
+            Some("GET, POST")
+        );
+    }
+
+    #[test]
+    fn every_table_entry_routes() {
+        for (pattern, allowed) in TABLE {
+            let path = pattern.replace("{id}", "x");
+            for method in allowed.split(", ") {
+                assert!(match_route(method, &path).is_ok(), "{method} {path}");
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Storage: pure query building (`query`), and the D1/KV calls of the platform edge.
+
+pub mod query;
+
+#[cfg(target_arch = "wasm32")]
+pub mod d1;
+#[cfg(target_arch = "wasm32")]
+pub mod kv;
+
+/// The KV key of the hot feed: the latest events, refreshed once per consumer batch.
+pub const HOT_FEED_KEY: &str = "recent:v1";
+/// How many events the hot feed keeps.
+pub const HOT_FEED_SIZE: usize = 100;

@@ -1,0 +1,523 @@
+//! `GET /v1/logs` query parameters into one SQL statement with `?` binds (D1 takes no named
+//! parameters), plus the opaque keyset cursor over `(received_at, id)`.
+//!
+//! Pure: no D1 here. Every user value is bound, never spliced into SQL; column names come from
+//! a fixed table.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::error::AppError;
+use crate::model::StoredEvent;
+use crate::processors::environment::normalize_environment;
+use crate::processors::level::{parse_level, Level};
+use crate::processors::timestamp::{format_ts, parse_text};
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlQuery {
+    pub sql: String,
+    pub binds: Vec<Bind>,
+}
+
+/// Exact-match filters: query parameter → generated column of `events`.
+const EXACT_FILTERS: &[(&str, &str)] = &[
+    ("service", "service"),
+    ("source_type", "source_type"),
+    ("component", "component"),
+    ("endpoint", "endpoint"),
+    ("route", "route"),
+    ("fingerprint", "fingerprint"),
+    ("error_kind", "error_kind"),
+    ("trace_id", "trace_id"),
+    ("request_id", "request_id"),
+    ("user_id", "user_id"),
+    ("session_id", "session_id"),
+    ("release", "release"),
+];
+
+/// Parameters that are not filters but are allowed on every route (`key` is auth's).
+const OTHER_PARAMS: &[&str] = &[
+    "level",
+    "min_level",
+    "environment",
+    "q",
+    "from",
+    "to",
+    "limit",
+    "cursor",
+    "key",
+];
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogQuery {
+    pub levels: Vec<String>,
+    pub min_severity: Option<u8>,
+    pub environment: Option<String>,
+    pub exact: Vec<(&'static str, String)>,
+    pub tags: Vec<(String, String)>,
+    pub text: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: usize,
+    pub cursor: Option<(String, String)>,
+}
+
+fn bad(message: impl Into<String>) -> AppError {
+    AppError::InvalidParameter(message.into())
+}
+
+pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError> {
+    let mut q = LogQuery {
+        limit: DEFAULT_LIMIT,
+        ..Default::default()
+    };
+    for (key, value) in params {
+        let value = value.trim();
+        if let Some(tag) = key.strip_prefix("tag.") {
+            if tag.is_empty()
+                || tag.len() > 128
+                || !tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
+            {
+                return Err(bad(format!(
+                    "'{key}' is not a valid tag filter; tag names are letters, digits and _-.:/"
+                )));
+            }
+            q.tags.push((tag.to_string(), value.to_string()));
+            continue;
+        }
+        if let Some((_, column)) = EXACT_FILTERS.iter().find(|(name, _)| name == key) {
+            if !value.is_empty() {
+                q.exact.push((column, value.to_string()));
+            }
+            continue;
+        }
+        match key.as_str() {
+            "level" => {
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let level = Level::from_name(name).ok_or_else(|| {
+                        bad(format!(
+                            "level '{name}' is unknown; use one of {}",
+                            Level::names()
+                        ))
+                    })?;
+                    q.levels.push(level.as_str().to_string());
+                }
+            }
+            "min_level" if !value.is_empty() => {
+                let sev = parse_level(Some(&serde_json::Value::String(value.to_string())))
+                    .map_err(|e| bad(format!("min_level: {e}")))?;
+                // A name means "this level and worse": its whole band.
+                q.min_severity = Some(if Level::from_name(value).is_some() {
+                    band_start(sev.level)
+                } else {
+                    sev.number
+                });
+            }
+            "environment" if !value.is_empty() => q.environment = normalize_environment(value),
+            "q" if !value.is_empty() => q.text = Some(fts_query(value)?),
+            "from" if !value.is_empty() => q.from = Some(parse_time(key, value)?),
+            "to" if !value.is_empty() => q.to = Some(parse_time(key, value)?),
+            "limit" if !value.is_empty() => {
+                let n: usize = value.parse().map_err(|_| {
+                    bad(format!(
+                        "limit '{value}' is not a whole number from 1 to {MAX_LIMIT}"
+                    ))
+                })?;
+                if n == 0 {
+                    return Err(bad(format!("limit must be from 1 to {MAX_LIMIT}")));
+                }
+                q.limit = n.min(MAX_LIMIT);
+            }
+            "cursor" if !value.is_empty() => q.cursor = Some(decode_cursor(value)?),
+            k if OTHER_PARAMS.contains(&k) => {}
+            other => {
+                let known: Vec<&str> = EXACT_FILTERS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(OTHER_PARAMS.iter().copied().filter(|p| *p != "key"))
+                    .collect();
+                return Err(bad(format!(
+                    "unknown query parameter '{other}'; known: {}, tag.<name>",
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// The lowest severity number of a level's band (`warn` → 13, so `min_level=warn` keeps 13–24).
+fn band_start(level: Level) -> u8 {
+    (1..=24)
+        .find(|n| Level::from_severity_number(*n) == Some(level))
+        .unwrap_or(1)
+}
+
+fn parse_time(key: &str, value: &str) -> Result<String, AppError> {
+    parse_text(value).map(format_ts).ok_or_else(|| {
+        bad(format!(
+            "{key} '{value}' is not RFC 3339 or epoch milliseconds"
+        ))
+    })
+}
+
+/// User text into an FTS5 query that cannot be a syntax error: every word a quoted phrase,
+/// all words required; a trailing `*` keeps prefix search.
+pub fn fts_query(text: &str) -> Result<String, AppError> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .filter_map(|word| {
+            let (word, prefix) = match word.strip_suffix('*') {
+                Some(w) => (w, true),
+                None => (word, false),
+            };
+            if !word.chars().any(char::is_alphanumeric) {
+                return None;
+            }
+            let quoted = format!("\"{}\"", word.replace('"', "\"\""));
+            Some(if prefix { format!("{quoted}*") } else { quoted })
+        })
+        .take(16)
+        .collect();
+    if terms.is_empty() {
+        return Err(bad("q has no searchable words"));
+    }
+    Ok(terms.join(" "))
+}
+
+pub fn encode_cursor(received_at: &str, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{received_at}|{id}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(String, String), AppError> {
+    let invalid = || bad("cursor is not one this API issued; start again without it");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (received_at, id) = text.split_once('|').ok_or_else(invalid)?;
+    if parse_text(received_at).is_none() || id.is_empty() {
+        return Err(invalid());
+    }
+    Ok((received_at.to_string(), id.to_string()))
+}
+
+impl LogQuery {
+    /// The page query: newest first, one row more than the limit to know whether a next page exists.
+    pub fn to_sql(&self) -> SqlQuery {
+        let mut conditions: Vec<String> = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        if !self.levels.is_empty() {
+            conditions.push(format!(
+                "level IN ({})",
+                vec!["?"; self.levels.len()].join(", ")
+            ));
+            binds.extend(self.levels.iter().cloned().map(Bind::Text));
+        }
+        if let Some(min) = self.min_severity {
+            conditions.push("severity_number >= ?".into());
+            binds.push(Bind::Int(min as i64));
+        }
+        if let Some(env) = &self.environment {
+            conditions.push("environment = ?".into());
+            binds.push(Bind::Text(env.clone()));
+        }
+        for (column, value) in &self.exact {
+            conditions.push(format!("{column} = ?"));
+            binds.push(Bind::Text(value.clone()));
+        }
+        for (tag, value) in &self.tags {
+            conditions.push("json_extract(data, ?) = ?".into());
+            binds.push(Bind::Text(format!("$.tags.\"{tag}\"")));
+            binds.push(Bind::Text(value.clone()));
+        }
+        if let Some(text) = &self.text {
+            conditions
+                .push("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)".into());
+            binds.push(Bind::Text(text.clone()));
+        }
+        if let Some(from) = &self.from {
+            conditions.push("ts >= ?".into());
+            binds.push(Bind::Text(from.clone()));
+        }
+        if let Some(to) = &self.to {
+            conditions.push("ts <= ?".into());
+            binds.push(Bind::Text(to.clone()));
+        }
+        if let Some((received_at, id)) = &self.cursor {
+            conditions.push("(received_at, id) < (?, ?)".into());
+            binds.push(Bind::Text(received_at.clone()));
+            binds.push(Bind::Text(id.clone()));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        binds.push(Bind::Int(self.limit as i64 + 1));
+        SqlQuery {
+            sql: format!(
+                "SELECT data FROM events{where_clause} ORDER BY received_at DESC, id DESC LIMIT ?"
+            ),
+            binds,
+        }
+    }
+}
+
+/// Rows of `data` (limit + 1 of them at most) into the page and the next cursor.
+pub fn into_page(
+    rows: Vec<String>,
+    limit: usize,
+) -> Result<(Vec<StoredEvent>, Option<String>), AppError> {
+    let has_more = rows.len() > limit;
+    let events: Vec<StoredEvent> = rows
+        .iter()
+        .take(limit)
+        .map(|data| {
+            serde_json::from_str(data)
+                .map_err(|e| AppError::Internal(format!("stored event is not valid: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let next = if has_more {
+        events.last().map(|e| encode_cursor(&e.received_at, &e.id))
+    } else {
+        None
+    };
+    Ok((events, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn sql(pairs: &[(&str, &str)]) -> SqlQuery {
+        parse_log_query(&params(pairs)).unwrap().to_sql()
+    }
+
+    #[test]
+    fn no_filters_is_the_newest_page() {
+        let q = sql(&[]);
+        assert_eq!(
+            q.sql,
+            "SELECT data FROM events ORDER BY received_at DESC, id DESC LIMIT ?"
+        );
+        assert_eq!(q.binds, vec![Bind::Int(101)]);
+    }
+
+    #[test]
+    fn each_filter_binds_its_value() {
+        let cases: Vec<(Vec<(&str, &str)>, &str, Vec<Bind>)> = vec![
+            (
+                vec![("level", "error,WARNING")],
+                "level IN (?, ?)",
+                vec![Bind::Text("error".into()), Bind::Text("warn".into())],
+            ),
+            (
+                vec![("min_level", "warn")],
+                "severity_number >= ?",
+                vec![Bind::Int(13)],
+            ),
+            (
+                vec![("min_level", "18")],
+                "severity_number >= ?",
+                vec![Bind::Int(18)],
+            ),
+            (
+                vec![("environment", "prod")],
+                "environment = ?",
+                vec![Bind::Text("production".into())],
+            ),
+            (
+                vec![("service", "api")],
+                "service = ?",
+                vec![Bind::Text("api".into())],
+            ),
+            (
+                vec![("source_type", "ui")],
+                "source_type = ?",
+                vec![Bind::Text("ui".into())],
+            ),
+            (
+                vec![("component", "Auth")],
+                "component = ?",
+                vec![Bind::Text("Auth".into())],
+            ),
+            (
+                vec![("endpoint", "/a/1")],
+                "endpoint = ?",
+                vec![Bind::Text("/a/1".into())],
+            ),
+            (
+                vec![("route", "/a/:id")],
+                "route = ?",
+                vec![Bind::Text("/a/:id".into())],
+            ),
+            (
+                vec![("fingerprint", "abc")],
+                "fingerprint = ?",
+                vec![Bind::Text("abc".into())],
+            ),
+            (
+                vec![("error_kind", "exception")],
+                "error_kind = ?",
+                vec![Bind::Text("exception".into())],
+            ),
+            (
+                vec![("trace_id", "t")],
+                "trace_id = ?",
+                vec![Bind::Text("t".into())],
+            ),
+            (
+                vec![("request_id", "r")],
+                "request_id = ?",
+                vec![Bind::Text("r".into())],
+            ),
+            (
+                vec![("user_id", "u")],
+                "user_id = ?",
+                vec![Bind::Text("u".into())],
+            ),
+            (
+                vec![("tag.region", "eu")],
+                "json_extract(data, ?) = ?",
+                vec![
+                    Bind::Text("$.tags.\"region\"".into()),
+                    Bind::Text("eu".into()),
+                ],
+            ),
+            (
+                vec![("q", "payment failed")],
+                "events_fts MATCH ?",
+                vec![Bind::Text("\"payment\" \"failed\"".into())],
+            ),
+            (
+                vec![("from", "2024-05-01T00:00:00Z")],
+                "ts >= ?",
+                vec![Bind::Text("2024-05-01T00:00:00.000Z".into())],
+            ),
+            (
+                vec![("to", "1714564800000")],
+                "ts <= ?",
+                vec![Bind::Text("2024-05-01T12:00:00.000Z".into())],
+            ),
+        ];
+        for (input, fragment, expected_binds) in cases {
+            let q = sql(&input);
+            assert!(q.sql.contains(fragment), "{input:?}: {}", q.sql);
+            assert_eq!(
+                &q.binds[..expected_binds.len()],
+                &expected_binds[..],
+                "{input:?}"
+            );
+            assert_eq!(q.sql.matches('?').count(), q.binds.len(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn filters_combine_with_and_and_cursor_is_keyset() {
+        let cursor = encode_cursor("2026-01-01T00:00:00.000Z", "abc");
+        let q = sql(&[
+            ("level", "error"),
+            ("environment", "production"),
+            ("cursor", &cursor),
+            ("limit", "5"),
+        ]);
+        assert!(
+            q.sql
+                .contains("level IN (?) AND environment = ? AND (received_at, id) < (?, ?)"),
+            "{}",
+            q.sql
+        );
+        assert_eq!(q.binds.last(), Some(&Bind::Int(6)));
+        assert_eq!(q.sql.matches('?').count(), q.binds.len());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(
+            parse_log_query(&params(&[("limit", "5000")]))
+                .unwrap()
+                .limit,
+            MAX_LIMIT
+        );
+        assert_eq!(
+            parse_log_query(&params(&[("limit", "1")])).unwrap().limit,
+            1
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_400s_with_reasons() {
+        let cases: Vec<(&str, &str, &str)> = vec![
+            ("level", "loud", "level 'loud'"),
+            ("min_level", "99", "min_level"),
+            ("limit", "0", "limit"),
+            ("limit", "-1", "limit"),
+            ("limit", "ten", "limit"),
+            ("from", "yesterday", "from"),
+            ("to", "2024-13-01", "to"),
+            ("cursor", "!!!", "cursor"),
+            ("cursor", "Zm9v", "cursor"),
+            ("q", "*** ---", "q has no searchable words"),
+            ("tag.", "x", "tag filter"),
+            ("tag.a\"b", "x", "tag filter"),
+            ("levle", "error", "unknown query parameter 'levle'"),
+        ];
+        for (key, value, expected) in cases {
+            let err = parse_log_query(&params(&[(key, value)])).unwrap_err();
+            assert_eq!(err.status(), 400, "{key}={value}");
+            assert!(
+                err.message().contains(expected),
+                "{key}={value}: {}",
+                err.message()
+            );
+        }
+    }
+
+    #[test]
+    fn fts_queries_cannot_inject_syntax() {
+        let cases = [
+            ("timeout", "\"timeout\""),
+            ("db time*", "\"db\" \"time\"*"),
+            ("a\"b OR c", "\"a\"\"b\" \"OR\" \"c\""),
+            ("NEAR(x y)", "\"NEAR(x\" \"y)\""),
+            ("  spaced   out ", "\"spaced\" \"out\""),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(fts_query(input).unwrap(), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn cursor_round_trips_and_pages_know_when_to_stop() {
+        let c = encode_cursor("2026-01-01T00:00:00.000Z", "id-1");
+        assert_eq!(
+            decode_cursor(&c).unwrap(),
+            ("2026-01-01T00:00:00.000Z".into(), "id-1".into())
+        );
+        let row = |i: u32| {
+            format!(r#"{{"id":"id-{i}","received_at":"2026-01-01T00:00:0{i}.000Z","message":"m"}}"#)
+        };
+        let (events, next) = into_page(vec![row(3), row(2), row(1)], 2).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(decode_cursor(&next.unwrap()).unwrap().1, "id-2");
+        let (events, next) = into_page(vec![row(1)], 2).unwrap();
+        assert_eq!((events.len(), next), (1, None));
+    }
+}
