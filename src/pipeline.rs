@@ -87,6 +87,48 @@ pub fn process_body(
     Ok(outcome)
 }
 
+/// The 202 body once enqueueing is over: `queued` are `(index, id)` of events that reached the
+/// queue; `unqueued` are indexes whose `send_batch` failed (retryable, so they are reported
+/// with code `enqueue_failed` and the answer carries `Retry-After`). If nothing was queued the
+/// answer is the contract's 503, never a 202.
+pub fn ingest_answer(
+    mut queued: Vec<(usize, String)>,
+    mut errors: Vec<ItemError>,
+    unqueued: Vec<usize>,
+    retry_after: u32,
+) -> Result<(Value, Option<u32>), AppError> {
+    if queued.is_empty() {
+        if unqueued.is_empty() {
+            return Err(AppError::InvalidEvents {
+                message: "No event in the body is usable; see errors.".into(),
+                errors,
+            });
+        }
+        return Err(AppError::Unavailable {
+            message: "The queue is unavailable; nothing was accepted. Retry the same request."
+                .into(),
+            retry_after,
+        });
+    }
+    let partial = !unqueued.is_empty();
+    errors.extend(unqueued.into_iter().map(|index| {
+        ItemError::new(
+            index,
+            "enqueue_failed",
+            "the queue was unavailable for this event; send it again",
+        )
+    }));
+    errors.sort_by_key(|e| e.index);
+    queued.sort_by_key(|(index, _)| *index);
+    let body = serde_json::json!({
+        "accepted": queued.len(),
+        "rejected": errors.len(),
+        "ids": queued.into_iter().map(|(_, id)| id).collect::<Vec<_>>(),
+        "errors": errors,
+    });
+    Ok((body, partial.then_some(retry_after)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +178,37 @@ mod tests {
         assert_eq!(err.body()["errors"].as_array().unwrap().len(), 2);
         let err = process_body(Some("application/x-ndjson"), b"{bad", &ctx(), ids()).unwrap_err();
         assert_eq!(err.code(), "invalid_json");
+    }
+
+    #[test]
+    fn answers_after_enqueueing() {
+        let (body, retry) = ingest_answer(
+            vec![(2, "b".into()), (0, "a".into())],
+            vec![ItemError::new(1, "invalid_event", "message is required")],
+            vec![],
+            5,
+        )
+        .unwrap();
+        assert_eq!(body["accepted"], 2);
+        assert_eq!(body["rejected"], 1);
+        assert_eq!(body["ids"], serde_json::json!(["a", "b"]));
+        assert_eq!(retry, None);
+
+        let (body, retry) = ingest_answer(vec![(0, "a".into())], vec![], vec![1, 2], 5).unwrap();
+        assert_eq!(body["rejected"], 2);
+        assert_eq!(body["errors"][0]["code"], "enqueue_failed");
+        assert_eq!(retry, Some(5));
+
+        let err = ingest_answer(vec![], vec![], vec![0, 1], 5).unwrap_err();
+        assert_eq!((err.status(), err.retry_after()), (503, Some(5)));
+        let err = ingest_answer(
+            vec![],
+            vec![ItemError::new(0, "event_too_large", "x")],
+            vec![],
+            5,
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), 400);
     }
 
     #[test]

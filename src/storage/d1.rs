@@ -1,1 +1,66 @@
+//! D1 calls of the edge. SQL text lives here or in `query`; every value is bound.
 
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::query::{Bind, SqlQuery};
+
+/// Inserts one queue message's events. The body is the message's JSON array, bound as a single
+/// parameter and unpacked by SQLite's `json_each`: a multi-row insert of any number of events
+/// that stays far under D1's 100 bound parameters per statement. Every other column of
+/// `events` is generated from `data`; `OR IGNORE` on the unique `event_id` makes redelivery
+/// and client retries store an event once.
+pub fn insert_message(db: &D1Database, body: &str) -> Result<D1PreparedStatement> {
+    db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1)")
+        .bind(&[JsValue::from_str(body)])
+}
+
+#[derive(Deserialize)]
+struct DataRow {
+    data: String,
+}
+
+fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1PreparedStatement> {
+    let values: Vec<JsValue> = binds
+        .iter()
+        .map(|b| match b {
+            Bind::Text(s) => JsValue::from_str(s),
+            Bind::Int(n) => JsValue::from_f64(*n as f64),
+        })
+        .collect();
+    statement.bind(&values)
+}
+
+/// Runs a query whose only column is `data` and returns the stored JSON texts.
+pub async fn data_rows(db: &D1Database, query: &SqlQuery) -> Result<Vec<String>> {
+    let statement = bind_all(db.prepare(&query.sql), &query.binds)?;
+    let rows: Vec<DataRow> = statement.all().await?.results()?;
+    Ok(rows.into_iter().map(|r| r.data).collect())
+}
+
+pub async fn event_by_id(db: &D1Database, id: &str) -> Result<Option<String>> {
+    let statement = db
+        .prepare("SELECT data FROM events WHERE id = ?1")
+        .bind(&[JsValue::from_str(id)])?;
+    Ok(statement.first::<DataRow>(None).await?.map(|r| r.data))
+}
+
+/// The newest events, for the KV hot feed.
+pub async fn latest(db: &D1Database, limit: usize) -> Result<Vec<String>> {
+    data_rows(
+        db,
+        &SqlQuery {
+            sql: "SELECT data FROM events ORDER BY received_at DESC, id DESC LIMIT ?".into(),
+            binds: vec![Bind::Int(limit as i64)],
+        },
+    )
+    .await
+}
+
+pub async fn ping(db: &D1Database) -> Result<()> {
+    db.prepare("SELECT 1 AS ok")
+        .first::<serde_json::Value>(None)
+        .await
+        .map(|_| ())
+}

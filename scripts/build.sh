@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds build/index.js + build/index_bg.wasm. wrangler's [build] command runs this too.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+setup_all
+
+# worker-build would download these; this network reaches only the package registries.
+export WASM_BINDGEN_BIN="$CARGO_HOME/bin/wasm-bindgen"
+export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+log "building the worker (release wasm)"
+worker-build --release
+wasm="build/index_bg.wasm"
+[ -f "$wasm" ] || wasm="$(ls build/*.wasm | head -1)"
+log "wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzipped"

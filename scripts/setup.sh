@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs whatever the build needs and is missing, at pinned versions; skips what is there.
+# Sourced by build.sh, start.sh and test.sh. Nothing here may rely on a hand-installed tool.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+export WRANGLER_SEND_METRICS=false
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+export PATH="$CARGO_HOME/bin:$PATH"
+
+WORKER_BUILD_VERSION="0.8.7"
+# wasm-bindgen-cli must be exactly the wasm-bindgen in Cargo.lock (pinned with `=` in Cargo.toml).
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+ensure_wasm_target() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# ensure_cargo_tool <binary> <crate> <version>: cargo install unless that version is already there.
+ensure_cargo_tool() {
+  local bin="$1" crate="$2" version="$3"
+  if "$CARGO_HOME/bin/$bin" --version 2>/dev/null | grep -qw "$version"; then
+    return
+  fi
+  log "installing $crate $version (a few minutes, once per machine)"
+  cargo install "$crate" --version "$version" --locked --quiet
+}
+
+# npm ci when node_modules is missing or was installed from another package-lock.json.
+ensure_node_modules() {
+  local stamp="node_modules/.edge-logger-lock"
+  local want
+  want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x node_modules/.bin/wrangler ]; then
+    return
+  fi
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+}
+
+ensure_dev_vars() {
+  if [ ! -f .dev.vars ]; then
+    cp .dev.vars.example .dev.vars
+    log "created .dev.vars from .dev.vars.example (admin token: dev-admin-token)"
+  fi
+}
+
+setup_all() {
+  ensure_wasm_target
+  ensure_cargo_tool worker-build worker-build "$WORKER_BUILD_VERSION"
+  ensure_cargo_tool wasm-bindgen wasm-bindgen-cli "$WASM_BINDGEN_VERSION"
+  ensure_node_modules
+  ensure_dev_vars
+}

@@ -1,0 +1,120 @@
+//! `POST /v1/logs`: read the body within the limit, run the pure pipeline, pack the accepted
+//! events into queue messages and enqueue them; 202 only for what reached the queue.
+
+use futures_util::StreamExt;
+use worker::js_sys::Uint8Array;
+use worker::{
+    console_error, Date, Env, QueueContentType, RawMessageBuilder, Request, Response, SendMessage,
+};
+
+use super::{json_response, Config};
+use crate::error::AppError;
+use crate::pipeline::{ingest_answer, process_body};
+use crate::processors::body::{body_format, too_large_body, MAX_BODY_BYTES};
+use crate::processors::normalize::IngestContext;
+use crate::processors::timestamp::from_millis;
+use crate::queue_message::{pack, PackedBatch};
+
+/// Seconds a client should wait after the queue refused a send.
+const ENQUEUE_RETRY_AFTER: u32 = 5;
+
+pub async fn ingest(req: &mut Request, env: &Env, config: &Config) -> Result<Response, AppError> {
+    let content_type = req.headers().get("content-type")?;
+    // Refuse what we cannot read before reading it.
+    body_format(content_type.as_deref())?;
+    if let Some(declared) = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        if declared > MAX_BODY_BYTES {
+            return Err(too_large_body(declared));
+        }
+    }
+    let body = read_body_limited(req, MAX_BODY_BYTES).await?;
+
+    let received_at = from_millis(Date::now().as_millis() as i64)
+        .ok_or_else(|| AppError::Internal("clock out of range".into()))?;
+    let ctx = IngestContext {
+        received_at,
+        default_environment: config.default_environment.clone(),
+    };
+    let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
+
+    let ids: std::collections::HashMap<usize, String> = outcome
+        .accepted
+        .iter()
+        .map(|(i, e)| (*i, e.id.clone()))
+        .collect();
+    let serialized = outcome
+        .accepted
+        .iter()
+        .map(|(i, e)| (*i, e.to_compact_json()))
+        .collect();
+    let (batches, mut errors) = pack(serialized);
+    errors.extend(outcome.errors);
+
+    let queue = env.queue("LOGS")?;
+    let mut queued = Vec::new();
+    let mut unqueued = Vec::new();
+    let mut failed = false;
+    for batch in batches {
+        let indexes: Vec<usize> = batch
+            .iter()
+            .flat_map(|m| m.indexes.iter().copied())
+            .collect();
+        // After one refused send the rest would likely fail too; report them for a retry.
+        if !failed {
+            match send_batch(&queue, &batch).await {
+                Ok(()) => {
+                    queued.extend(indexes.into_iter().map(|i| (i, ids[&i].clone())));
+                    continue;
+                }
+                Err(e) => {
+                    console_error!("enqueue failed: {e}");
+                    failed = true;
+                }
+            }
+        }
+        unqueued.extend(indexes);
+    }
+
+    let (body, retry_after) = ingest_answer(queued, errors, unqueued, ENQUEUE_RETRY_AFTER)?;
+    let response = json_response(202, &body)?;
+    if let Some(seconds) = retry_after {
+        response
+            .headers()
+            .set("retry-after", &seconds.to_string())?;
+    }
+    Ok(response)
+}
+
+/// Reads the body chunk by chunk and stops as soon as it passes the limit, so a chunked upload
+/// without `Content-Length` cannot make us buffer more than the limit.
+async fn read_body_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stream = req.stream()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large_body(body.len() + chunk.len()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// One `send_batch`: each message's bytes as a `Uint8Array` (V8 content type keeps them bytes).
+async fn send_batch(queue: &worker::Queue, batch: &PackedBatch) -> worker::Result<()> {
+    let messages: Vec<SendMessage<worker::wasm_bindgen::JsValue>> = batch
+        .iter()
+        .map(|m| {
+            RawMessageBuilder::new(Uint8Array::from(m.body.as_slice()).into())
+                .build_with_content_type(QueueContentType::V8)
+        })
+        .collect();
+    queue.send_raw_batch(messages).await
+}

@@ -1,0 +1,74 @@
+//! Read routes: `GET /v1/logs`, `GET /v1/logs/{id}` (D1) and `GET /v1/recent` (KV only).
+
+use serde_json::json;
+use worker::{console_warn, Env, Response, Url};
+
+use super::json_response;
+use crate::error::AppError;
+use crate::model::StoredEvent;
+use crate::storage::query::{into_page, parse_log_query};
+use crate::storage::{d1, kv, HOT_FEED_SIZE};
+
+fn query_pairs(url: &Url) -> Vec<(String, String)> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
+    let query = parse_log_query(&query_pairs(url))?;
+    let rows = d1::data_rows(&env.d1("DB")?, &query.to_sql()).await?;
+    let (logs, next_cursor) = into_page(rows, query.limit)?;
+    json_response(200, &json!({ "logs": logs, "next_cursor": next_cursor }))
+}
+
+pub async fn get(id: &str, env: &Env) -> Result<Response, AppError> {
+    let not_found = || AppError::NotFound(format!("No event with id '{id}'."));
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(not_found());
+    }
+    let data = d1::event_by_id(&env.d1("DB")?, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let event: StoredEvent = serde_json::from_str(&data)
+        .map_err(|e| AppError::Internal(format!("stored event {id}: {e}")))?;
+    json_response(200, &event)
+}
+
+pub async fn recent(url: &Url, env: &Env) -> Result<Response, AppError> {
+    let mut limit = HOT_FEED_SIZE;
+    for (key, value) in query_pairs(url) {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        AppError::InvalidParameter(format!(
+                            "limit '{value}' is not a whole number from 1 to {HOT_FEED_SIZE}"
+                        ))
+                    })?
+                    .min(HOT_FEED_SIZE)
+            }
+            "key" => {}
+            other => {
+                return Err(AppError::InvalidParameter(format!(
+                    "unknown query parameter '{other}'; /v1/recent takes only limit"
+                )))
+            }
+        }
+    }
+    let text = kv::read_hot_feed(&env.kv("HOT")?)
+        .await
+        .map_err(|e| AppError::Internal(format!("KV read: {e}")))?;
+    let mut logs: Vec<StoredEvent> = match text {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+            console_warn!("hot feed in KV is not valid JSON, serving it empty: {e}");
+            Vec::new()
+        }),
+    };
+    logs.truncate(limit);
+    json_response(200, &json!({ "logs": logs, "source": "kv" }))
+}

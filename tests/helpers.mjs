@@ -1,0 +1,116 @@
+// Runs the real built worker (build/index.js + wasm) inside workerd through Miniflare, with
+// real local D1, KV and Queues. Nothing of the platform is mocked.
+import { Miniflare } from "miniflare";
+import { readFileSync, readdirSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import assert from "node:assert/strict";
+
+export const ADMIN_TOKEN = "test-admin-token";
+export const QUEUE = "edge-logger-logs";
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Splits a migration into statements; trigger bodies (BEGIN … END;) stay whole. */
+export function splitSql(sql) {
+  const statements = [];
+  let current = [];
+  let inTrigger = false;
+  for (const raw of sql.split("\n")) {
+    const line = raw.replace(/--.*$/, "").trimEnd();
+    if (!line.trim()) continue;
+    current.push(line);
+    if (/^\s*CREATE\s+TRIGGER/i.test(line)) inTrigger = true;
+    const ends = inTrigger ? /^\s*END;\s*$/i.test(line) : line.endsWith(";");
+    if (ends) {
+      statements.push(current.join("\n"));
+      current = [];
+      inTrigger = false;
+    }
+  }
+  return statements;
+}
+
+export async function applyMigrations(db) {
+  const files = readdirSync(`${ROOT}migrations`).filter((f) => f.endsWith(".sql")).sort();
+  for (const file of files) {
+    const statements = splitSql(readFileSync(`${ROOT}migrations/${file}`, "utf8"));
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+}
+
+/**
+ * A fresh worker with its own empty D1, KV and queue. `consumer: false` leaves the queue
+ * without an automatic consumer, so a test can drive the consumer by hand.
+ */
+export async function startWorker({ consumer = true, bindings = {} } = {}) {
+  const suffix = randomUUID();
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: `${ROOT}build/index.js`,
+    modulesRoot: ROOT,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2026-04-20",
+    bindings: { ADMIN_TOKEN, DEFAULT_ENVIRONMENT: "production", ...bindings },
+    d1Databases: { DB: `db-${suffix}` },
+    d1Persist: false,
+    kvNamespaces: { HOT: `kv-${suffix}` },
+    kvPersist: false,
+    queueProducers: { LOGS: QUEUE },
+    queueConsumers: consumer ? { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } } : {},
+  });
+  const db = await mf.getD1Database("DB");
+  await applyMigrations(db);
+  const kv = await mf.getKVNamespace("HOT");
+  return { mf, db, kv };
+}
+
+export function auth(token = ADMIN_TOKEN) {
+  return { authorization: `Bearer ${token}` };
+}
+
+/** POST /v1/logs and return {status, headers, body}. */
+export async function post(mf, body, { contentType = "application/json", headers = auth(), path = "/v1/logs" } = {}) {
+  const payload = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+  const res = await mf.dispatchFetch(`http://localhost${path}`, {
+    method: "POST",
+    headers: { ...(contentType ? { "content-type": contentType } : {}), ...headers },
+    body: payload,
+  });
+  return { status: res.status, headers: res.headers, body: await res.json() };
+}
+
+export async function get(mf, path, headers = auth()) {
+  const res = await mf.dispatchFetch(`http://localhost${path}`, { headers });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
+/** Polls until `check()` is truthy, or fails after `timeoutMs`. Never a fixed sleep. */
+export async function waitFor(check, { timeoutMs = 20000, intervalMs = 100, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export async function countEvents(db, where = "1=1", ...binds) {
+  const row = await db.prepare(`SELECT count(*) AS n FROM events WHERE ${where}`).bind(...binds).first();
+  return row.n;
+}
+
+/** Waits until exactly `n` rows match, then checks that no more arrive shortly after. */
+export async function waitForStored(db, n, where = "1=1", ...binds) {
+  await waitFor(async () => (await countEvents(db, where, ...binds)) >= n, { what: `${n} stored events` });
+  assert.equal(await countEvents(db, where, ...binds), n, "stored exactly once");
+}
+
+/** Asserts the contract's error body: {"error": {"code", "message"}}. */
+export function assertError(res, status, code) {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.equal(res.body.error.code, code, JSON.stringify(res.body));
+  assert.equal(typeof res.body.error.message, "string");
+  assert.ok(res.body.error.message.length > 0);
+}

@@ -1,0 +1,213 @@
+// POST /v1/logs through the real worker: every body shape, partial acceptance, idempotency,
+// every 4xx of the contract, and "202 means stored exactly once".
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, post, get, auth, waitForStored, countEvents, assertError, ADMIN_TOKEN } from "./helpers.mjs";
+
+let w;
+before(async () => {
+  w = await startWorker();
+});
+after(async () => {
+  await w?.mf.dispose();
+});
+
+test("every body shape is accepted, and everything answered 202 is stored once", async () => {
+  const run = `shapes-${Date.now()}`;
+  const single = await post(w.mf, { message: "single object", service: run });
+  const array = await post(w.mf, [
+    { message: "array one", service: run },
+    { message: "array two", service: run, level: "error" },
+  ]);
+  const ndjson = await post(
+    w.mf,
+    `{"message":"ndjson one","service":"${run}"}\n\n{"message":"ndjson two","service":"${run}"}\n`,
+    { contentType: "application/x-ndjson" },
+  );
+  const beacon = await post(w.mf, JSON.stringify([{ message: "beacon", service: run }]), {
+    contentType: "text/plain;charset=UTF-8",
+  });
+  const noType = await post(w.mf, JSON.stringify({ message: "no content type", service: run }), { contentType: null });
+  const answers = [single, array, ndjson, beacon, noType];
+  for (const res of answers) {
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.rejected, 0);
+    assert.equal(res.body.ids.length, res.body.accepted);
+    assert.deepEqual(res.body.errors, []);
+  }
+  const ids = answers.flatMap((r) => r.body.ids);
+  assert.equal(ids.length, 7);
+  await waitForStored(w.db, 7, "service = ?", run);
+  for (const id of ids) {
+    assert.equal(await countEvents(w.db, "id = ?", id), 1, `id ${id} stored once`);
+  }
+});
+
+test("partial acceptance: 202 with per-index errors, and only the good events stored", async () => {
+  const run = `partial-${Date.now()}`;
+  const res = await post(w.mf, [
+    { message: "good", service: run },
+    { level: "error", service: run },
+    "not an object",
+    { message: "bad level", level: "loud", service: run },
+    { message: "good too", service: run, timestamp: 1714564800123 },
+  ]);
+  assert.equal(res.status, 202);
+  assert.equal(res.body.accepted, 2);
+  assert.equal(res.body.rejected, 3);
+  assert.deepEqual(
+    res.body.errors.map((e) => [e.index, e.code]),
+    [
+      [1, "invalid_event"],
+      [2, "invalid_event"],
+      [3, "invalid_event"],
+    ],
+  );
+  for (const e of res.body.errors) assert.ok(e.message.length > 0);
+  await waitForStored(w.db, 2, "service = ?", run);
+  const stored = await get(w.mf, `/v1/logs/${res.body.ids[1]}`);
+  assert.equal(stored.body.timestamp, "2024-05-01T12:00:00.123Z");
+});
+
+test("the same event_id sent twice is stored once and answers the same id", async () => {
+  const eventId = `dup-${Date.now()}`;
+  const first = await post(w.mf, { message: "first", event_id: eventId });
+  const second = await post(w.mf, [{ message: "retry", event_id: eventId }, { message: "retry again", event_id: eventId }]);
+  assert.equal(first.status, 202);
+  assert.equal(second.status, 202);
+  assert.equal(second.body.ids[0], first.body.ids[0]);
+  assert.equal(second.body.ids[1], first.body.ids[0]);
+  await waitForStored(w.db, 1, "event_id = ?", eventId);
+  const stored = await get(w.mf, `/v1/logs/${first.body.ids[0]}`);
+  assert.equal(stored.status, 200);
+  assert.equal(stored.body.event_id, eventId);
+});
+
+test("stored events carry every field of the contract, normalised", async () => {
+  const res = await post(w.mf, {
+    message: "payment failed for order 991",
+    level: 18,
+    timestamp: "2024-05-01T14:00:00+02:00",
+    environment: "prd",
+    service: "billing",
+    release: "1.4.2",
+    endpoint: "/api/orders/991",
+    error: { type: "CardError", message: "declined", stack: "    at Charge.run (/srv/app/charge.js:10:5)" },
+    trace_id: "t-1",
+    user_id: 42,
+    tags: { region: "eu" },
+    context: { order: 991 },
+    shard: "s-7",
+  });
+  assert.equal(res.status, 202);
+  const id = res.body.ids[0];
+  await waitForStored(w.db, 1, "id = ?", id);
+  const { body: e } = await get(w.mf, `/v1/logs/${id}`);
+  assert.equal(e.id, id);
+  assert.equal(e.level, "critical");
+  assert.equal(e.severity_number, 18);
+  assert.equal(e.timestamp, "2024-05-01T12:00:00.000Z");
+  assert.match(e.received_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  assert.equal(e.environment, "production");
+  assert.equal(e.source_type, "backend");
+  assert.equal(e.error_kind, "exception");
+  assert.equal(e.endpoint, "/api/orders/991");
+  assert.equal(e.route, "/api/orders/:id");
+  assert.equal(e.component, "Charge");
+  assert.equal(e.user_id, "42");
+  assert.deepEqual(e.tags, { region: "eu" });
+  assert.deepEqual(e.context, { order: 991, shard: "s-7" });
+  assert.match(e.fingerprint, /^[0-9a-f]{32}$/);
+  assert.ok(e.fingerprint_reason.includes("CardError"));
+  assert.ok(e.priority >= 1 && e.priority <= 10);
+  assert.equal(e.routing_key, "production.backend.Charge.critical");
+  assert.equal(e.triage.action, "alert");
+  assert.ok(Array.isArray(e.triage.hints));
+  for (const key of ["service", "release", "span_id", "request_id", "session_id"]) assert.ok(key in e, key);
+});
+
+test("a long message is truncated and flagged", async () => {
+  const res = await post(w.mf, { message: "x".repeat(20000) });
+  assert.equal(res.status, 202);
+  const id = res.body.ids[0];
+  await waitForStored(w.db, 1, "id = ?", id);
+  const { body: e } = await get(w.mf, `/v1/logs/${id}`);
+  assert.equal(e.message.length, 16384);
+  assert.equal(e.message_truncated, true);
+});
+
+test("authentication errors are 401 JSON", async () => {
+  assertError(await post(w.mf, { message: "x" }, { headers: {} }), 401, "unauthorized");
+  assertError(await post(w.mf, { message: "x" }, { headers: auth("wrong-token") }), 401, "unauthorized");
+  assertError(await post(w.mf, { message: "x" }, { headers: { "x-api-key": "wrong" } }), 401, "unauthorized");
+  assertError(await get(w.mf, "/v1/logs", {}), 401, "unauthorized");
+  // The admin token never travels in a URL.
+  assertError(await post(w.mf, { message: "x" }, { headers: {}, path: `/v1/logs?key=${ADMIN_TOKEN}` }), 401, "unauthorized");
+  // X-Api-Key works as well as Bearer.
+  const ok = await post(w.mf, { message: "x-api-key works" }, { headers: { "x-api-key": ADMIN_TOKEN } });
+  assert.equal(ok.status, 202);
+});
+
+test("every 4xx of the contract answers its JSON error body", async () => {
+  assertError(await post(w.mf, "{not json"), 400, "invalid_json");
+  assertError(await post(w.mf, ""), 400, "invalid_json");
+  assertError(await post(w.mf, "{}\n{oops", { contentType: "application/x-ndjson" }), 400, "invalid_event");
+  assertError(await post(w.mf, "42"), 400, "invalid_event");
+  assertError(await post(w.mf, []), 400, "invalid_event");
+
+  const nothingUsable = await post(w.mf, [{ level: "error" }, { message: "" }]);
+  assertError(nothingUsable, 400, "invalid_event");
+  assert.deepEqual(nothingUsable.body.errors.map((e) => e.index), [0, 1]);
+  assert.equal(nothingUsable.body.accepted, 0);
+
+  const tooBig = await post(w.mf, JSON.stringify({ message: "x".repeat(1024 * 1024) }));
+  assertError(tooBig, 413, "payload_too_large");
+  const tooMany = await post(w.mf, Array.from({ length: 1001 }, (_, i) => ({ message: `m${i}` })));
+  assertError(tooMany, 413, "payload_too_large");
+  const bigEvent = await post(w.mf, [{ message: "small" }, { message: "big", context: { blob: "y".repeat(70000) } }]);
+  assert.equal(bigEvent.status, 202);
+  assert.deepEqual(bigEvent.body.errors.map((e) => [e.index, e.code]), [[1, "event_too_large"]]);
+
+  assertError(await post(w.mf, "a=b", { contentType: "application/x-www-form-urlencoded" }), 415, "unsupported_media_type");
+  assertError(await post(w.mf, "<log/>", { contentType: "application/xml" }), 415, "unsupported_media_type");
+
+  assertError(await get(w.mf, "/v1/nope"), 404, "not_found");
+  assertError(await get(w.mf, "/v1/logs/00000000-0000-4000-8000-000000000000"), 404, "not_found");
+  assertError(await get(w.mf, "/v1/logs/not-a-uuid"), 404, "not_found");
+  const wrongMethod = await w.mf.dispatchFetch("http://localhost/v1/logs", { method: "DELETE", headers: auth() });
+  assert.equal(wrongMethod.status, 405);
+  assert.equal(wrongMethod.headers.get("allow"), "GET, POST");
+  assert.equal((await wrongMethod.json()).error.code, "method_not_allowed");
+  assertError(await get(w.mf, "/v1/logs?limit=zero"), 400, "invalid_parameter");
+  assertError(await get(w.mf, "/v1/logs?levle=error"), 400, "invalid_parameter");
+});
+
+test("a chunked body over the limit is refused without a Content-Length", async () => {
+  const chunk = new TextEncoder().encode(" ".repeat(256 * 1024));
+  let sent = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (sent >= 5) return controller.close();
+      sent += 1;
+      controller.enqueue(chunk);
+    },
+  });
+  const res = await w.mf.dispatchFetch("http://localhost/v1/logs", {
+    method: "POST",
+    headers: { ...auth(), "content-type": "application/json" },
+    body: stream,
+    duplex: "half",
+  });
+  assert.equal(res.status, 413);
+  assert.equal((await res.json()).error.code, "payload_too_large");
+});
+
+test("health reports each dependency", async () => {
+  const res = await get(w.mf, "/health", {});
+  assert.equal(res.status, 200);
+  assert.equal(res.body.status, "ok");
+  for (const dep of ["d1", "kv", "queue"]) {
+    assert.equal(res.body.checks[dep].status, "ok", dep);
+    assert.equal(typeof res.body.checks[dep].latency_ms, "number");
+  }
+});
