@@ -5,6 +5,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_all
 started=$(date +%s)
 
+log "cargo fmt --check; clippy (native and wasm32: the platform edge only builds for wasm)"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
+
 log "cargo test (native, pure core)"
 cargo test --quiet
 

@@ -206,10 +206,12 @@ pub fn is_in_app(location: &str) -> bool {
         "__rust_",
         "rust_begin_unwind",
     ];
+    if location.is_empty() || NOT_APP.iter().any(|p| location.contains(p)) {
+        return false;
+    }
+    // Rust's standard library frames: `std::…`, `<std::…>`.
     let trimmed = location.trim_start_matches(['<', '/', '.']);
-    !(NOT_APP.iter().any(|p| location.contains(p))
-        || trimmed.starts_with("std") && location.contains("::"))
-        && !location.is_empty()
+    !(trimmed.starts_with("std") && location.contains("::"))
 }
 
 #[cfg(test)]

@@ -320,9 +320,12 @@ mod tests {
         assert_eq!(q.binds, vec![Bind::Int(101)]);
     }
 
+    /// (query parameters, SQL fragment expected, leading binds expected)
+    type FilterCase<'a> = (Vec<(&'a str, &'a str)>, &'a str, Vec<Bind>);
+
     #[test]
     fn each_filter_binds_its_value() {
-        let cases: Vec<(Vec<(&str, &str)>, &str, Vec<Bind>)> = vec![
+        let cases: Vec<FilterCase> = vec![
             (
                 vec![("level", "error,WARNING")],
                 "level IN (?, ?)",

@@ -1,0 +1,128 @@
+// The queue consumer driven directly (no automatic consumer on this queue): what it acks,
+// what it retries when D1 fails, redelivery without duplicates, and the KV hot feed.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, countEvents, QUEUE } from "./helpers.mjs";
+
+let w;
+let worker;
+before(async () => {
+  w = await startWorker({ consumer: false });
+  worker = await w.mf.getWorker();
+});
+after(async () => {
+  await w?.mf.dispose();
+});
+
+let seq = 0;
+/** A stored event as the producer queues it (compact JSON, absent fields left out). */
+function storedEvent(message, extra = {}) {
+  seq += 1;
+  const id = `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`;
+  const now = new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString();
+  return { id, event_id: id, received_at: now, timestamp: now, level: "info", severity_number: 9, message, ...extra };
+}
+
+/** A queue message as our producer sends it: the events' JSON array as bytes. */
+function message(events, id = `msg-${seq}-${Math.random()}`) {
+  return { id, timestamp: new Date(), attempts: 1, body: new TextEncoder().encode(JSON.stringify(events)) };
+}
+
+async function deliver(messages) {
+  return worker.queue(QUEUE, messages);
+}
+
+test("a batch is stored in D1 and every message acked", async () => {
+  const a = [storedEvent("a1"), storedEvent("a2")];
+  const b = [storedEvent("b1")];
+  const result = await deliver([message(a, "m-a"), message(b, "m-b")]);
+  assert.equal(result.outcome, "ok");
+  assert.deepEqual([...result.explicitAcks].sort(), ["m-a", "m-b"]);
+  assert.deepEqual(result.retryMessages, []);
+  for (const e of [...a, ...b]) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+});
+
+test("a redelivered message stores nothing twice", async () => {
+  const events = [storedEvent("r1"), storedEvent("r2"), storedEvent("r3")];
+  const msg = message(events, "m-redeliver");
+  await deliver([msg]);
+  const again = await deliver([{ ...msg, attempts: 2 }]);
+  assert.deepEqual(again.explicitAcks, ["m-redeliver"]);
+  for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+});
+
+test("when D1 fails for the whole batch, every message is retried and nothing is lost", async () => {
+  await w.db.exec("CREATE TRIGGER inject_failure BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END;");
+  const events = [storedEvent("down1"), storedEvent("down2")];
+  const msgs = [message([events[0]], "m-down-1"), message([events[1]], "m-down-2")];
+  try {
+    const failed = await deliver(msgs);
+    assert.equal(failed.outcome, "ok", "the consumer never throws");
+    assert.deepEqual(failed.explicitAcks, []);
+    assert.deepEqual([...failed.retryMessages.map((m) => m.msgId)].sort(), ["m-down-1", "m-down-2"]);
+    for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 0);
+  } finally {
+    await w.db.exec("DROP TRIGGER inject_failure;");
+  }
+  // The queue redelivers the retried messages: now they are stored, once.
+  const redelivered = await deliver(msgs.map((m) => ({ ...m, attempts: 2 })));
+  assert.deepEqual([...redelivered.explicitAcks].sort(), ["m-down-1", "m-down-2"]);
+  for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+});
+
+test("when D1 fails for one message, the others are stored and acked, and only it is retried", async () => {
+  await w.db.exec(
+    "CREATE TRIGGER inject_poison BEFORE INSERT ON events WHEN NEW.data LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'injected poison'); END;",
+  );
+  const good = [storedEvent("fine 1"), storedEvent("fine 2")];
+  const bad = [storedEvent("poison pill"), storedEvent("sibling of the poison")];
+  try {
+    const result = await deliver([message([good[0]], "m-good-1"), message(bad, "m-bad"), message([good[1]], "m-good-2")]);
+    assert.deepEqual([...result.explicitAcks].sort(), ["m-good-1", "m-good-2"]);
+    assert.deepEqual(result.retryMessages.map((m) => m.msgId), ["m-bad"]);
+    for (const e of good) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+    // The message is one transaction: its healthy sibling waits with it rather than half-storing.
+    for (const e of bad) assert.equal(await countEvents(w.db, "id = ?", e.id), 0);
+  } finally {
+    await w.db.exec("DROP TRIGGER inject_poison;");
+  }
+  const retried = await deliver([message(bad, "m-bad")]);
+  assert.deepEqual(retried.explicitAcks, ["m-bad"]);
+  for (const e of bad) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+});
+
+test("a message that is not an event array is retried towards the dead-letter queue, not acked", async () => {
+  const result = await deliver([
+    { id: "m-garbage", timestamp: new Date(), attempts: 1, body: new TextEncoder().encode("not json") },
+    message([storedEvent("beside garbage")], "m-ok"),
+  ]);
+  assert.deepEqual(result.explicitAcks, ["m-ok"]);
+  assert.deepEqual(result.retryMessages.map((m) => m.msgId), ["m-garbage"]);
+});
+
+test("the KV hot feed holds the newest events after a batch", async () => {
+  const events = Array.from({ length: 3 }, (_, i) => storedEvent(`hot ${i}`));
+  await deliver([message(events, "m-hot")]);
+  const feed = JSON.parse(await w.kv.get("recent:v1"));
+  assert.ok(feed.length >= 3 && feed.length <= 100);
+  assert.deepEqual(feed.slice(0, 3).map((e) => e.message), ["hot 2", "hot 1", "hot 0"]);
+});
+
+test("when the hot-feed refresh fails the batch is still acked", async () => {
+  // The feed is read from D1 after the insert; make that read fail, leaving the insert fine.
+  await w.db.exec("ALTER TABLE events RENAME TO events_real;");
+  await w.db.exec("CREATE VIEW events AS SELECT * FROM events_real WHERE raise(ABORT, 'feed read fails') IS NULL;");
+  await w.db.exec(
+    "CREATE TRIGGER view_insert INSTEAD OF INSERT ON events BEGIN INSERT INTO events_real (data) VALUES (NEW.data); END;",
+  );
+  const event = storedEvent("stored despite feed failure");
+  try {
+    const result = await deliver([message([event], "m-feed")]);
+    assert.deepEqual(result.explicitAcks, ["m-feed"]);
+    assert.deepEqual(result.retryMessages, []);
+  } finally {
+    await w.db.exec("DROP VIEW events;");
+    await w.db.exec("ALTER TABLE events_real RENAME TO events;");
+  }
+  assert.equal(await countEvents(w.db, "id = ?", event.id), 1);
+});
