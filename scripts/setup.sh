@@ -16,11 +16,19 @@ WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version 
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
-ensure_wasm_target() {
+ensure_rust_toolchain() {
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
+  local installed
+  installed="$(rustup component list --installed 2>/dev/null)"
+  for component in clippy rustfmt; do
+    if ! grep -q "^$component" <<<"$installed"; then
+      log "adding the $component component"
+      rustup component add "$component"
+    fi
+  done
 }
 
 # ensure_cargo_tool <binary> <crate> <version>: cargo install unless that version is already there.
@@ -54,7 +62,7 @@ ensure_dev_vars() {
 }
 
 setup_all() {
-  ensure_wasm_target
+  ensure_rust_toolchain
   ensure_cargo_tool worker-build worker-build "$WORKER_BUILD_VERSION"
   ensure_cargo_tool wasm-bindgen wasm-bindgen-cli "$WASM_BINDGEN_VERSION"
   ensure_node_modules
