@@ -25,20 +25,34 @@ pub struct StoredEvent {
     #[serde(skip_serializing_if = "is_false")]
     pub message_truncated: bool,
     pub environment: String,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub service: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub release: Option<String>,
     pub source_type: String,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub component: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub route: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub error_kind: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub error: Option<ErrorInfo>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub trace_id: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub span_id: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_empty")]
     pub tags: Map<String, Value>,
+    #[serde(skip_serializing_if = "compact::skip_empty")]
     pub context: Map<String, Value>,
     pub fingerprint: String,
     pub fingerprint_reason: String,
@@ -55,8 +69,11 @@ fn is_false(b: &bool) -> bool {
 #[serde(default)]
 pub struct ErrorInfo {
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub kind: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub message: Option<String>,
+    #[serde(skip_serializing_if = "compact::skip_none")]
     pub stack: Option<String>,
 }
 
@@ -96,15 +113,45 @@ impl ItemError {
 impl StoredEvent {
     /// The event as stored and queued: absent values left out.
     pub fn to_compact_json(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("a StoredEvent always serialises");
-        if let Value::Object(map) = &mut value {
-            map.retain(|_, v| match v {
-                Value::Null => false,
-                Value::Object(o) => !o.is_empty(),
-                _ => true,
-            });
+        let _compact = compact::Mode::enter();
+        serde_json::to_string(self).expect("a StoredEvent always serialises")
+    }
+}
+
+/// One struct, two shapes: API answers carry every field (`null` where absent) so clients see a
+/// stable shape; the queue and D1 carry only present values (`to_compact_json`), which saves
+/// bytes on every stored event. A per-thread flag read by `skip_serializing_if` switches the
+/// mode without a second copy of the struct.
+mod compact {
+    use serde_json::{Map, Value};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ON: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Compact serialisation while alive; restores the full shape when dropped, even on panic.
+    pub struct Mode;
+
+    impl Mode {
+        pub fn enter() -> Mode {
+            ON.with(|on| on.set(true));
+            Mode
         }
-        value.to_string()
+    }
+
+    impl Drop for Mode {
+        fn drop(&mut self) {
+            ON.with(|on| on.set(false));
+        }
+    }
+
+    pub fn skip_none<T>(value: &Option<T>) -> bool {
+        value.is_none() && ON.with(Cell::get)
+    }
+
+    pub fn skip_empty(map: &Map<String, Value>) -> bool {
+        map.is_empty() && ON.with(Cell::get)
     }
 }
 
@@ -124,11 +171,18 @@ mod tests {
         };
         let compact = event.to_compact_json();
         assert!(!compact.contains("null"), "{compact}");
+        assert!(
+            compact.starts_with(r#"{"id":"a","event_id":"a""#),
+            "field order kept: {compact}"
+        );
         assert!(!compact.contains("\"tags\""), "{compact}");
         let back: StoredEvent = serde_json::from_str(&compact).unwrap();
         assert_eq!(back, event);
         let full = serde_json::to_value(&back).unwrap();
-        assert!(full.get("service").unwrap().is_null());
+        assert!(
+            full.get("service").unwrap().is_null(),
+            "the full shape is back after compact mode"
+        );
         assert!(full.get("tags").unwrap().is_object());
     }
 }

@@ -2,6 +2,7 @@
 //! triage. Pure: the clock and the ids come in as values, so it runs the same natively and in
 //! the worker.
 
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -87,6 +88,15 @@ pub fn process_body(
     Ok(outcome)
 }
 
+/// The 202 body: `{"accepted", "rejected", "ids", "errors"}`.
+#[derive(Debug, Serialize)]
+pub struct IngestAnswer {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub ids: Vec<String>,
+    pub errors: Vec<ItemError>,
+}
+
 /// The 202 body once enqueueing is over: `queued` are `(index, id)` of events that reached the
 /// queue; `unqueued` are indexes whose `send_batch` failed (retryable, so they are reported
 /// with code `enqueue_failed` and the answer carries `Retry-After`). If nothing was queued the
@@ -96,7 +106,7 @@ pub fn ingest_answer(
     mut errors: Vec<ItemError>,
     unqueued: Vec<usize>,
     retry_after: u32,
-) -> Result<(Value, Option<u32>), AppError> {
+) -> Result<(IngestAnswer, Option<u32>), AppError> {
     if queued.is_empty() {
         if unqueued.is_empty() {
             return Err(AppError::InvalidEvents {
@@ -120,12 +130,12 @@ pub fn ingest_answer(
     }));
     errors.sort_by_key(|e| e.index);
     queued.sort_by_key(|(index, _)| *index);
-    let body = serde_json::json!({
-        "accepted": queued.len(),
-        "rejected": errors.len(),
-        "ids": queued.into_iter().map(|(_, id)| id).collect::<Vec<_>>(),
-        "errors": errors,
-    });
+    let body = IngestAnswer {
+        accepted: queued.len(),
+        rejected: errors.len(),
+        ids: queued.into_iter().map(|(_, id)| id).collect(),
+        errors,
+    };
     Ok((body, partial.then_some(retry_after)))
 }
 
@@ -180,6 +190,128 @@ mod tests {
         assert_eq!(err.code(), "invalid_json");
     }
 
+    fn fingerprint_of(event: Value) -> String {
+        process_event(event, &ctx(), Uuid::nil())
+            .unwrap()
+            .fingerprint
+    }
+
+    /// Pairs that must group together, through the whole pipeline (not just the fingerprint step).
+    #[test]
+    fn fingerprint_corpus_pairs_that_must_group() {
+        let js = |file: &str, line: u32, msg: &str| {
+            serde_json::json!({"message": msg, "level": "error", "error": {"type": "TypeError", "message": msg,
+                "stack": format!("TypeError: {msg}\n    at UserCard.render (https://app.example.com/assets/{file}:{line}:5)\n    at load (https://app.example.com/assets/{file}:{}:1)\n    at commit (https://app.example.com/node_modules/react-dom/index.js:1:1)", line + 10)}})
+        };
+        let py = |line: u32, key: &str| {
+            serde_json::json!({"message": format!("KeyError: '{key}'"), "level": "error", "error": {"type": "KeyError", "message": format!("'{key}'"),
+                "stack": format!("Traceback (most recent call last):\n  File \"/app/api/views.py\", line {line}, in get_user\n  File \"/app/api/repo.py\", line {}, in find", line + 30)}})
+        };
+        let pairs: Vec<(Value, Value)> = vec![
+            (
+                serde_json::json!({"message": "User 1234 not found", "component": "Auth"}),
+                serde_json::json!({"message": "User 98765 not found", "component": "Auth"}),
+            ),
+            (
+                serde_json::json!({"message": "Order 3fa85f64-5717-4562-b3fc-2c963f66afa6 failed"}),
+                serde_json::json!({"message": "Order 0b5f7a38-1111-4b7a-9c41-e1d20b5f7a38 failed"}),
+            ),
+            (
+                serde_json::json!({"message": "login failed for jane@example.com from 10.0.0.1"}),
+                serde_json::json!({"message": "login failed for bob@corp.io from 192.168.1.20"}),
+            ),
+            (
+                serde_json::json!({"message": "cache miss for key 'user:42' after 12.5ms"}),
+                serde_json::json!({"message": "cache miss for key 'user:7' after 3ms"}),
+            ),
+            (
+                serde_json::json!({"message": "job 2024-05-01T12:00:00Z took 300 ms"}),
+                serde_json::json!({"message": "job 2024-06-02T01:02:03Z took 12 ms"}),
+            ),
+            (
+                serde_json::json!({"message": "open /var/data/a.txt failed"}),
+                serde_json::json!({"message": "open /srv/tmp/b.log failed"}),
+            ),
+            (
+                serde_json::json!({"message": "commit 9f8e7d6c5b4a rejected"}),
+                serde_json::json!({"message": "commit 0a1b2c3d4e5f rejected"}),
+            ),
+            (
+                serde_json::json!({"message": "x", "fingerprint": ["checkout"]}),
+                serde_json::json!({"message": "y", "fingerprint": ["checkout"]}),
+            ),
+            (
+                js(
+                    "app.3f2a9c1b.js",
+                    10,
+                    "Cannot read properties of undefined (reading 'id')",
+                ),
+                js(
+                    "app.77aa0b12.js",
+                    99,
+                    "Cannot read properties of undefined (reading 'name')",
+                ),
+            ),
+            (py(12, "user_42"), py(14, "user_43")),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(
+                fingerprint_of(a.clone()),
+                fingerprint_of(b.clone()),
+                "must group:\n{a}\n{b}"
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprint_corpus_pairs_that_must_not_group() {
+        let exc = |kind: &str, function: &str| {
+            serde_json::json!({"message": "boom", "level": "error", "error": {"type": kind, "message": "boom",
+                "stack": format!("    at {function} (https://app.example.com/app.js:1:1)")}})
+        };
+        let pairs: Vec<(Value, Value)> = vec![
+            (
+                serde_json::json!({"message": "User 1 not found", "component": "Auth"}),
+                serde_json::json!({"message": "User 1 not found", "component": "Billing"}),
+            ),
+            (
+                serde_json::json!({"message": "User 1 not found"}),
+                serde_json::json!({"message": "Order 1 not found"}),
+            ),
+            (
+                serde_json::json!({"message": "payment declined"}),
+                serde_json::json!({"message": "payment accepted"}),
+            ),
+            (
+                exc("TypeError", "UserCard.render"),
+                exc("RangeError", "UserCard.render"),
+            ),
+            (
+                exc("TypeError", "UserCard.render"),
+                exc("TypeError", "Checkout.pay"),
+            ),
+            (
+                exc("TypeError", "UserCard.render"),
+                serde_json::json!({"message": "boom", "level": "error"}),
+            ),
+            (
+                serde_json::json!({"message": "x", "fingerprint": ["a"]}),
+                serde_json::json!({"message": "x", "fingerprint": ["b"]}),
+            ),
+            (
+                serde_json::json!({"message": "x", "fingerprint": "a"}),
+                serde_json::json!({"message": "x"}),
+            ),
+        ];
+        for (a, b) in pairs {
+            assert_ne!(
+                fingerprint_of(a.clone()),
+                fingerprint_of(b.clone()),
+                "must not group:\n{a}\n{b}"
+            );
+        }
+    }
+
     #[test]
     fn answers_after_enqueueing() {
         let (body, retry) = ingest_answer(
@@ -189,14 +321,18 @@ mod tests {
             5,
         )
         .unwrap();
-        assert_eq!(body["accepted"], 2);
-        assert_eq!(body["rejected"], 1);
-        assert_eq!(body["ids"], serde_json::json!(["a", "b"]));
+        assert_eq!((body.accepted, body.rejected), (2, 1));
+        assert_eq!(body.ids, vec!["a", "b"]);
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(
+            text.starts_with(r#"{"accepted":2,"rejected":1,"ids":["a","b"],"errors":[{"index":1"#),
+            "{text}"
+        );
         assert_eq!(retry, None);
 
         let (body, retry) = ingest_answer(vec![(0, "a".into())], vec![], vec![1, 2], 5).unwrap();
-        assert_eq!(body["rejected"], 2);
-        assert_eq!(body["errors"][0]["code"], "enqueue_failed");
+        assert_eq!(body.rejected, 2);
+        assert_eq!(body.errors[0].code, "enqueue_failed");
         assert_eq!(retry, Some(5));
 
         let err = ingest_answer(vec![], vec![], vec![0, 1], 5).unwrap_err();

@@ -10,6 +10,9 @@ pub enum Route {
     ListLogs,
     GetLog(String),
     Recent,
+    ListGroups,
+    GetGroup(String),
+    Stats,
 }
 
 /// `(path pattern, allowed methods)` for 405 answers; `{id}` is one segment.
@@ -18,6 +21,9 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/logs", "GET, POST"),
     ("/v1/logs/{id}", "GET"),
     ("/v1/recent", "GET"),
+    ("/v1/groups", "GET"),
+    ("/v1/groups/{fingerprint}", "GET"),
+    ("/v1/stats", "GET"),
 ];
 
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
@@ -34,6 +40,11 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("GET", ["v1", "logs"]) => Route::ListLogs,
         ("GET", ["v1", "logs", id]) if !id.is_empty() => Route::GetLog(id.to_string()),
         ("GET", ["v1", "recent"]) => Route::Recent,
+        ("GET", ["v1", "groups"]) => Route::ListGroups,
+        ("GET", ["v1", "groups", fingerprint]) if !fingerprint.is_empty() => {
+            Route::GetGroup(fingerprint.to_string())
+        }
+        ("GET", ["v1", "stats"]) => Route::Stats,
         _ => {
             return Err(match allowed_methods(&segments) {
                 Some(allowed) => AppError::MethodNotAllowed(allowed),
@@ -72,6 +83,13 @@ mod tests {
             ("GET", "/v1/logs", Route::ListLogs),
             ("GET", "/v1/logs/abc", Route::GetLog("abc".into())),
             ("GET", "/v1/recent", Route::Recent),
+            ("GET", "/v1/groups", Route::ListGroups),
+            (
+                "GET",
+                "/v1/groups/0f00b2d9",
+                Route::GetGroup("0f00b2d9".into()),
+            ),
+            ("GET", "/v1/stats", Route::Stats),
         ];
         for (method, path, expected) in cases {
             assert_eq!(
@@ -106,7 +124,7 @@ mod tests {
     #[test]
     fn every_table_entry_routes() {
         for (pattern, allowed) in TABLE {
-            let path = pattern.replace("{id}", "x");
+            let path = pattern.replace("{id}", "x").replace("{fingerprint}", "x");
             for method in allowed.split(", ") {
                 assert!(match_route(method, &path).is_ok(), "{method} {path}");
             }

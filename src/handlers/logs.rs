@@ -1,25 +1,32 @@
 //! Read routes: `GET /v1/logs`, `GET /v1/logs/{id}` (D1) and `GET /v1/recent` (KV only).
 
-use serde_json::json;
+use serde::Serialize;
 use worker::{console_warn, Env, Response, Url};
 
-use super::json_response;
+use super::{json_response, query_pairs};
 use crate::error::AppError;
 use crate::model::StoredEvent;
 use crate::storage::query::{into_page, parse_log_query};
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
-fn query_pairs(url: &Url) -> Vec<(String, String)> {
-    url.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+#[derive(Serialize)]
+struct LogsPage {
+    logs: Vec<StoredEvent>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RecentFeed {
+    logs: Vec<StoredEvent>,
+    /// Where the feed came from: always KV, never D1.
+    source: &'static str,
 }
 
 pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
     let query = parse_log_query(&query_pairs(url))?;
     let rows = d1::data_rows(&env.d1("DB")?, &query.to_sql()).await?;
     let (logs, next_cursor) = into_page(rows, query.limit)?;
-    json_response(200, &json!({ "logs": logs, "next_cursor": next_cursor }))
+    json_response(200, &LogsPage { logs, next_cursor })
 }
 
 pub async fn get(id: &str, env: &Env) -> Result<Response, AppError> {
@@ -70,5 +77,5 @@ pub async fn recent(url: &Url, env: &Env) -> Result<Response, AppError> {
         }),
     };
     logs.truncate(limit);
-    json_response(200, &json!({ "logs": logs, "source": "kv" }))
+    json_response(200, &RecentFeed { logs, source: "kv" })
 }

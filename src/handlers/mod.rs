@@ -1,6 +1,7 @@
 //! The HTTP edge: route, authenticate, call the handler, and turn every `AppError` into the
 //! contract's JSON error body here and nowhere else.
 
+mod groups;
 mod health;
 mod ingest;
 mod logs;
@@ -76,6 +77,18 @@ async fn dispatch(req: &mut Request, env: &Env) -> Result<Response, AppError> {
             principal.require(Scope::Read)?;
             logs::recent(&url, env).await
         }
+        Route::ListGroups => {
+            principal.require(Scope::Read)?;
+            groups::list(&url, env).await
+        }
+        Route::GetGroup(fingerprint) => {
+            principal.require(Scope::Read)?;
+            groups::get(&fingerprint, env).await
+        }
+        Route::Stats => {
+            principal.require(Scope::Read)?;
+            groups::stats(&url, env).await
+        }
     }
 }
 
@@ -98,6 +111,12 @@ fn authenticate(req: &Request, url: &worker::Url, config: &Config) -> Result<Pri
         console_error!("ADMIN_TOKEN is not set: every request is refused. Set it with `wrangler secret put ADMIN_TOKEN`.");
     }
     match_admin_token(&credential, config.admin_token.as_deref())?.ok_or_else(unauthorized_unknown)
+}
+
+pub(crate) fn query_pairs(url: &worker::Url) -> Vec<(String, String)> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// A JSON response with the given status.

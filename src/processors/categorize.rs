@@ -2,14 +2,20 @@
 //! inferred where the sender did not say.
 //!
 //! `source_type` rules, first match wins (a sent value always wins):
-//! 1. `ui`: a browser user agent in `context`/`tags`, browser-only error types or APIs
-//!    (`window`, `document`, DOM, `ChunkLoadError`), or a stack whose frames are page URLs.
-//! 2. `backend`: server stack formats (Python, JVM, .NET, Go, Rust, Node internals), SQL and
-//!    network errors, or an `/api/` endpoint.
-//! 3. `logic`: validation, assertion or domain/business-rule errors.
-//! 4. otherwise `backend`: an event sent without any browser sign came from a server.
+//! 1. `ui`: a browser user agent in `context`/`tags`; browser-only error types or APIs
+//!    (`window`, `document`, DOM, `ChunkLoadError`, hydration, `Script error.`); a stack whose
+//!    frames are page URLs or bundles; a UI path (a page URL or `#/route` as endpoint, or a
+//!    page URL in `context.url`/`page`/`href`).
+//! 2. `backend`: server stack formats (Python, JVM, .NET, Go, Rust, Node internals), SQL,
+//!    database and network failures.
+//! 3. `logic`: validation, assertion, invariant and domain/business-rule failures — the nature
+//!    of the failure says more than where it happened, so this wins over rule 4.
+//! 4. `backend`: an `/api/` endpoint or a `service` name.
+//! 5. otherwise `backend`: an event with no browser sign came from a server.
 
+use regex::Regex;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 use super::route::route_template;
 use super::stack::Frame;
@@ -45,15 +51,118 @@ fn error_kind(event: &StoredEvent, frames: &[Frame]) -> Option<String> {
     }
 }
 
-fn text_of(event: &StoredEvent) -> String {
-    let mut text = event.message.clone();
-    if let Some(e) = &event.error {
-        for part in [&e.kind, &e.message].into_iter().flatten() {
-            text.push(' ');
-            text.push_str(part);
-        }
-    }
-    text
+/// The event's own words: message, exception type and exception message.
+fn texts(event: &StoredEvent) -> impl Iterator<Item = &str> {
+    let error = event.error.as_ref();
+    std::iter::once(event.message.as_str())
+        .chain(error.and_then(|e| e.kind.as_deref()))
+        .chain(error.and_then(|e| e.message.as_deref()))
+}
+
+const UI_WORDS: &[&str] = &[
+    "window.",
+    "document.",
+    "dom ",
+    "domexception",
+    "chunkloaderror",
+    "loading chunk",
+    "resizeobserver",
+    "hydration",
+    "localstorage",
+    "sessionstorage",
+    "navigator.",
+    "script error",
+    "failed to fetch dynamically",
+    "react",
+    "render",
+    "htmlelement",
+    "queryselector",
+];
+const BACKEND_WORDS: &[&str] = &[
+    "sql",
+    "database",
+    "econnrefused",
+    "econnreset",
+    "etimedout",
+    "enotfound",
+    "connection refused",
+    "connection reset",
+    "timed out",
+    "timeout",
+    "deadlock",
+    "socket",
+    "upstream",
+    "bad gateway",
+    "redis",
+    "postgres",
+    "mysql",
+    "mongo",
+    "d1_error",
+    "dns",
+    "tls",
+    "certificate",
+    "out of memory",
+    "no space left",
+];
+const LOGIC_WORDS: &[&str] = &[
+    "validation",
+    "invalid",
+    "assert",
+    "not allowed",
+    "business rule",
+    "constraint",
+    "precondition",
+    "postcondition",
+    "invariant",
+    "illegalargument",
+    "illegalstate",
+    "domain",
+    "insufficient funds",
+    "out of stock",
+    "not permitted by policy",
+];
+/// Marks of server runtimes' stack formats (case-sensitive, matched against the stack).
+const SERVER_STACK: &[&str] = &[
+    "File \"",
+    ".java:",
+    ".kt:",
+    ".cs:line",
+    ".go:",
+    ".rs:",
+    "node:internal",
+    "goroutine ",
+    ".py\"",
+    "/usr/lib/",
+];
+const PAGE_FRAMES: &[&str] = &["http://", "https://", "webpack", "@vite"];
+
+struct Keywords {
+    ui: Regex,
+    backend: Regex,
+    logic: Regex,
+    server_stack: Regex,
+    page_frames: Regex,
+}
+
+/// Each word list as one literal alternation: one scan per text, compiled once per isolate.
+fn keywords() -> &'static Keywords {
+    static K: OnceLock<Keywords> = OnceLock::new();
+    let build = |words: &[&str], case_insensitive: bool| {
+        let alternation = words
+            .iter()
+            .map(|w| regex::escape(w))
+            .collect::<Vec<_>>()
+            .join("|");
+        let flags = if case_insensitive { "(?i)" } else { "" };
+        Regex::new(&format!("{flags}{alternation}")).expect("keyword list compiles")
+    };
+    K.get_or_init(|| Keywords {
+        ui: build(UI_WORDS, true),
+        backend: build(BACKEND_WORDS, true),
+        logic: build(LOGIC_WORDS, true),
+        server_stack: build(SERVER_STACK, false),
+        page_frames: build(PAGE_FRAMES, false),
+    })
 }
 
 fn user_agent(event: &StoredEvent) -> Option<&str> {
@@ -64,95 +173,43 @@ fn user_agent(event: &StoredEvent) -> Option<&str> {
 }
 
 fn infer_source_type(event: &StoredEvent) -> &'static str {
-    let text = text_of(event);
-    let lower = text.to_lowercase();
+    let k = keywords();
     let stack = event
         .error
         .as_ref()
         .and_then(|e| e.stack.as_deref())
         .unwrap_or("");
+    let said = |re: &Regex| texts(event).any(|t| re.is_match(t));
 
     let browser_ua = user_agent(event).is_some_and(|ua| {
-        ua.contains("Mozilla/") || ua.contains("Safari") || ua.contains("Chrome")
+        ["Mozilla/", "Safari/", "Chrome/", "Firefox/"]
+            .iter()
+            .any(|b| ua.contains(b))
     });
-    const UI_WORDS: &[&str] = &[
-        "window.",
-        "document.",
-        "dom ",
-        "domexception",
-        "chunkloaderror",
-        "loading chunk",
-        "resizeobserver",
-        "hydration",
-        "localstorage",
-        "navigator.",
-        "script error",
-        "react",
-        "render",
-    ];
-    let page_frames =
-        stack.contains("http://") || stack.contains("https://") || stack.contains("webpack");
-    if browser_ua || page_frames || UI_WORDS.iter().any(|w| lower.contains(w)) {
+    if browser_ua || k.page_frames.is_match(stack) || said(&k.ui) || has_ui_path(event) {
         return "ui";
     }
-
-    const SERVER_STACK: &[&str] = &[
-        "File \"",
-        ".java:",
-        ".cs:line",
-        ".go:",
-        ".rs:",
-        "node:internal",
-        "goroutine ",
-    ];
-    const BACKEND_WORDS: &[&str] = &[
-        "sql",
-        "database",
-        "db ",
-        "econnrefused",
-        "econnreset",
-        "etimedout",
-        "connection refused",
-        "connection reset",
-        "timeout",
-        "deadlock",
-        "socket",
-        "upstream",
-        "http 5",
-        "status 5",
-        "redis",
-        "postgres",
-        "mysql",
-        "queue",
-        "d1_error",
-    ];
-    let api_endpoint = event
-        .endpoint
-        .as_deref()
-        .is_some_and(|e| e.contains("/api/") || e.starts_with("api/"));
-    if SERVER_STACK.iter().any(|s| stack.contains(s))
-        || BACKEND_WORDS.iter().any(|w| lower.contains(w))
-        || api_endpoint
-    {
+    if k.server_stack.is_match(stack) || said(&k.backend) {
         return "backend";
     }
-
-    const LOGIC_WORDS: &[&str] = &[
-        "validation",
-        "invalid",
-        "assert",
-        "not allowed",
-        "rule",
-        "constraint",
-        "precondition",
-        "illegalargument",
-        "illegalstate",
-        "domain",
-    ];
-    if LOGIC_WORDS.iter().any(|w| lower.contains(w)) {
+    if said(&k.logic) {
         return "logic";
     }
+    // Rule 4 (an `/api/` endpoint or a `service`) and rule 5 agree: a server sent it.
     "backend"
+}
+
+/// A page URL or client-side route rather than an API path.
+fn has_ui_path(event: &StoredEvent) -> bool {
+    let is_page = |s: &str| {
+        (s.starts_with("http://") || s.starts_with("https://")) && !s.contains("/api/")
+            || s.starts_with("#/")
+    };
+    event.endpoint.as_deref().is_some_and(is_page)
+        || ["url", "page", "href", "page_url", "pageUrl"]
+            .iter()
+            .filter_map(|k| event.context.get(*k).and_then(Value::as_str))
+            .any(is_page)
 }
 
 /// The top in-app frame's class or module, else a `logger` name from the context.
@@ -233,8 +290,34 @@ mod tests {
         api.endpoint = Some("/api/users/1".into());
         let mut service = event("started");
         service.service = Some("billing".into());
+        let mut ui_page = event("button did nothing");
+        ui_page
+            .context
+            .insert("url".into(), json!("https://app.example.com/settings"));
+        let mut ui_route = event("step failed");
+        ui_route.endpoint = Some("#/checkout/2".into());
+        let mut service_validation = event("Validation failed: amount must be positive");
+        service_validation.service = Some("billing".into());
+        let mut python = event("boom");
+        python.error = Some(ErrorInfo {
+            kind: Some("KeyError".into()),
+            message: None,
+            stack: Some("  File \"/app/x.py\", line 1, in f".into()),
+        });
         let cases = vec![
             (ui_ua, "ui"),
+            (ui_page, "ui"),
+            (ui_route, "ui"),
+            (event("Script error."), "ui"),
+            (
+                event("Hydration failed because the initial UI does not match"),
+                "ui",
+            ),
+            (python, "backend"),
+            (event("getaddrinfo ENOTFOUND db.internal"), "backend"),
+            (event("request timed out after 30s"), "backend"),
+            (service_validation, "logic"),
+            (event("invariant violated: order total < 0"), "logic"),
             (ui_stack, "ui"),
             (event("Cannot read document.cookie"), "ui"),
             (event("ChunkLoadError: Loading chunk 7 failed"), "ui"),
@@ -246,6 +329,7 @@ mod tests {
             (event("assertion failed: balance >= 0"), "logic"),
             (service, "backend"),
             (event("hello"), "backend"),
+            (event("user signed in"), "backend"),
         ];
         for (e, expected) in cases {
             let msg = e.message.clone();

@@ -97,30 +97,54 @@ fn short(s: &str) -> String {
 
 /// First 16 bytes of SHA-256, hex: short enough for URLs, wide enough never to collide by chance.
 fn hash_hex(material: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(material.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(32);
+    for byte in &digest[..16] {
+        out.push(HEX[(byte >> 4) as usize] as char);
+        out.push(HEX[(byte & 0xf) as usize] as char);
+    }
+    out
 }
 
-fn masks() -> &'static [(Regex, &'static str)] {
-    static MASKS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
-    MASKS.get_or_init(|| {
-        [
-            (r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
-            (r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b", "<timestamp>"),
-            (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b", "<time>"),
-            (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "<email>"),
-            (r"\b(?:https?|wss?)://[^\s'\x22]+", "<url>"),
-            (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<ip>"),
-            (r"(?i)\b[0-9a-f:]*::[0-9a-f:]+\b", "<ip>"),
-            (r"'[^']*'|\x22[^\x22]*\x22|`[^`]*`", "<str>"),
-            (r"(?:/[\w.@~-]+){2,}/?", "<path>"),
-            (r"(?i)\b0x[0-9a-f]+\b", "<hex>"),
-            (r"(?i)\b[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*\d[0-9a-f]*\b", "<hex>"),
-            (r"[-+]?\b\d+(?:[.,]\d+)*\b", "<num>"),
-        ]
-        .into_iter()
-        .map(|(pattern, replacement)| (Regex::new(pattern).expect("mask pattern compiles"), replacement))
-        .collect()
+/// What varies inside otherwise identical messages, in priority order: where two could match at
+/// the same place, the earlier wins (a timestamp before its digits, a URL before its path).
+const MASKS: &[(&str, &str)] = &[
+    (
+        r"(?i:\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)",
+        "<uuid>",
+    ),
+    (
+        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+        "<timestamp>",
+    ),
+    (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b", "<time>"),
+    (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "<email>"),
+    (r"\b(?:https?|wss?)://[^\s'\x22]+", "<url>"),
+    (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<ip>"),
+    (r"(?i:[0-9a-f:]*::[0-9a-f:]+\b)", IPV6),
+    (r"'[^']*'|\x22[^\x22]*\x22|`[^`]*`", "<str>"),
+    (r"(?:/[\w.@~-]+){2,}/?", "<path>"),
+    (r"(?i:\b0x[0-9a-f]+\b)", "<hex>"),
+    (
+        r"(?i:\b[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*\d[0-9a-f]*\b)",
+        "<hex>",
+    ),
+    // Every run of digits, also inside words (`worker3`, `12.5ms`).
+    (r"\d+(?:[.,]\d+)*", NUMBER),
+];
+const IPV6: &str = "<ip>";
+const NUMBER: &str = "<num>";
+
+/// All masks as one regex, one capture group each: a message is scanned once, not once per mask.
+fn masker() -> &'static Regex {
+    static MASKER: OnceLock<Regex> = OnceLock::new();
+    MASKER.get_or_init(|| {
+        let alternation: Vec<String> = MASKS
+            .iter()
+            .map(|(pattern, _)| format!("({pattern})"))
+            .collect();
+        Regex::new(&alternation.join("|")).expect("mask patterns compile")
     })
 }
 
@@ -128,14 +152,43 @@ fn masks() -> &'static [(Regex, &'static str)] {
 pub fn message_template(message: &str) -> String {
     // Only the first line, and only a bounded prefix, names the kind of message.
     let first_line = message.lines().next().unwrap_or("");
-    let bounded: String = first_line.chars().take(512).collect();
-    let mut out = bounded;
-    for (re, replacement) in masks() {
-        if re.is_match(&out) {
-            out = re.replace_all(&out, *replacement).into_owned();
+    let end = first_line
+        .char_indices()
+        .nth(512)
+        .map(|(i, _)| i)
+        .unwrap_or(first_line.len());
+    let bounded = &first_line[..end];
+    let masked = masker().replace_all(bounded, |caps: &regex::Captures| {
+        let (index, m) = (1..caps.len())
+            .find_map(|i| caps.get(i).map(|m| (i - 1, m)))
+            .expect("one group matched");
+        let placeholder = MASKS[index].1;
+        let text = m.as_str();
+        let keep = match placeholder {
+            // `std::fs` is a path, not an address.
+            IPV6 => !text.bytes().any(|b| b.is_ascii_digit()),
+            NUMBER => is_http_status(bounded, m.start(), text),
+            _ => false,
+        };
+        if keep {
+            text.to_string()
+        } else {
+            placeholder.to_string()
         }
+    });
+    masked.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A 3-digit 1xx–5xx right after `status`, `HTTP`, `code`…: a 404 and a 500 are different problems.
+fn is_http_status(text: &str, start: usize, digits: &str) -> bool {
+    const STATUS_WORDS: &[&str] = &["status", "http", "code", "response", "returned", "error"];
+    let d = digits.as_bytes();
+    d.len() == 3 && d.iter().all(u8::is_ascii_digit) && (b'1'..=b'5').contains(&d[0]) && {
+        let before = text[..start]
+            .trim_end_matches([' ', ':', '=', '/', '.', '1'])
+            .to_ascii_lowercase();
+        STATUS_WORDS.iter().any(|w| before.ends_with(w))
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -168,6 +221,22 @@ mod tests {
             ("object 0xdeadbeef freed", "object <hex> freed"),
             ("commit 9f8e7d6c5b4a applied", "commit <hex> applied"),
             ("took 12.5 ms", "took <num> ms"),
+            ("took 12.5ms on worker3", "took <num>ms on worker<num>"),
+            (
+                "request failed with status 503",
+                "request failed with status 503",
+            ),
+            ("HTTP/1.1 404 for item 12", "HTTP/<num> 404 for item <num>"),
+            (
+                "upstream returned 502 after 3 tries",
+                "upstream returned 502 after <num> tries",
+            ),
+            ("status code: 429", "status code: 429"),
+            ("error 42 in step 7", "error <num> in step <num>"),
+            (
+                "std::fs::read failed on ::1",
+                "std::fs::read failed on <ip>",
+            ),
             (
                 "GET https://api.x.com/v1/users?id=4 -> 500",
                 "GET <url> -> <num>",

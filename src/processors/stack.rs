@@ -17,8 +17,6 @@ pub struct Frame {
 }
 
 struct Patterns {
-    js_v8: Regex,
-    js_gecko: Regex,
     python: Regex,
     jvm_dotnet: Regex,
     go_func: Regex,
@@ -28,11 +26,6 @@ struct Patterns {
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
-        // `at fn (file:1:2)`, `at async Foo.bar (file:1:2)`, `at file:1:2`
-        js_v8: Regex::new(r"^\s*at (?:async )?(?:new )?(?:(.+?) \()?(.+?)(?::\d+)?(?::\d+)?\)?$")
-            .unwrap(),
-        // `fn@file:1:2`, `@file:1:2`
-        js_gecko: Regex::new(r"^\s*([^@\s]*)@(.+?)(?::\d+)?(?::\d+)?$").unwrap(),
         // `  File "/app/x.py", line 3, in handler`
         python: Regex::new(r#"^\s*File "([^"]+)", line \d+, in (\S+)"#).unwrap(),
         // `at com.x.Auth.validate(Auth.java:42)`, `at Ns.Class.Method(String a) in C:\x.cs:line 4`
@@ -50,7 +43,7 @@ pub fn parse_stack(stack: &str) -> Vec<Frame> {
     let p = patterns();
     let lines: Vec<&str> = stack.lines().collect();
 
-    if lines.iter().any(|l| p.python.is_match(l)) {
+    if stack.contains("File \"") && lines.iter().any(|l| p.python.is_match(l)) {
         // Python prints the innermost call last.
         let mut frames: Vec<Frame> = lines
             .iter()
@@ -65,27 +58,24 @@ pub fn parse_stack(stack: &str) -> Vec<Frame> {
     let mut saw_rust = false;
     for line in &lines {
         let trimmed = line.trim();
-        if trimmed.starts_with("at ") {
-            if let Some(c) = p.jvm_dotnet.captures(line) {
-                let class = c[1].to_string();
-                frames.push(frame(Some(&c[2]), Some(class.clone()), &class));
-                continue;
+        if let Some(rest) = trimmed.strip_prefix("at ") {
+            // JS puts a space before the location's parenthesis; JVM and .NET methods do not.
+            if !rest.contains(" (") {
+                if let Some(c) = p.jvm_dotnet.captures(line) {
+                    let class = c[1].to_string();
+                    frames.push(frame(Some(&c[2]), Some(class.clone()), &class));
+                    continue;
+                }
             }
             if saw_rust {
                 continue; // the location line under a Rust frame
             }
-            if let Some(c) = p.js_v8.captures(line) {
-                let location = c[2].to_string();
-                let function = c.get(1).map(|m| m.as_str().to_string());
-                frames.push(frame(
-                    function.as_deref(),
-                    Some(js_module(&location)),
-                    &location,
-                ));
-            }
+            let (function, location) = split_v8_frame(rest);
+            frames.push(frame(function, Some(js_module(location)), location));
             continue;
         }
-        if let Some(c) = p.rust.captures(line) {
+        let starts_with_digit = trimmed.as_bytes().first().is_some_and(u8::is_ascii_digit);
+        if let Some(c) = starts_with_digit.then(|| p.rust.captures(line)).flatten() {
             saw_rust = true;
             let path = c[1].to_string();
             let (module, function) = match path.rsplit_once("::") {
@@ -99,7 +89,8 @@ pub fn parse_stack(stack: &str) -> Vec<Frame> {
             });
             continue;
         }
-        if let Some(c) = p.go_func.captures(trimmed) {
+        let go_candidate = !line.starts_with([' ', '\t']) && trimmed.ends_with(')');
+        if let Some(c) = go_candidate.then(|| p.go_func.captures(trimmed)).flatten() {
             let package = c[1].to_string();
             let mut f = frame(Some(&c[2]), Some(package.clone()), &package);
             // Go's standard library paths have no dot in their first element (`runtime`,
@@ -112,19 +103,45 @@ pub fn parse_stack(stack: &str) -> Vec<Frame> {
             frames.push(f);
             continue;
         }
-        if trimmed.contains('@') && !trimmed.contains(' ') {
-            if let Some(c) = p.js_gecko.captures(trimmed) {
-                let location = c[2].to_string();
-                let function = Some(&c[1]).filter(|f| !f.is_empty()).map(|f| f.to_string());
-                frames.push(frame(
-                    function.as_deref(),
-                    Some(js_module(&location)),
-                    &location,
-                ));
+        // Firefox and Safari: `fn@file:1:2`, `@file:1:2`.
+        if let Some((function, location)) =
+            trimmed.split_once('@').filter(|_| !trimmed.contains(' '))
+        {
+            let location = strip_line_col(location);
+            if !location.is_empty() {
+                frames.push(frame(Some(function), Some(js_module(location)), location));
             }
         }
     }
     frames
+}
+
+/// A V8 frame after `at `: `async Foo.bar (file:1:2)`, `new Foo (file:1:2)` or `file:1:2`.
+fn split_v8_frame(rest: &str) -> (Option<&str>, &str) {
+    let rest = rest.trim();
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let rest = rest.strip_prefix("new ").unwrap_or(rest);
+    match (rest.find(" ("), rest.strip_suffix(')')) {
+        (Some(open), Some(without_close)) => (
+            Some(&rest[..open]),
+            strip_line_col(&without_close[open + 2..]),
+        ),
+        _ => (None, strip_line_col(rest)),
+    }
+}
+
+/// `file.js:10:5` → `file.js` (line and column change with every deploy).
+fn strip_line_col(location: &str) -> &str {
+    let mut location = location;
+    for _ in 0..2 {
+        match location.rsplit_once(':') {
+            Some((head, tail)) if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) => {
+                location = head
+            }
+            _ => break,
+        }
+    }
+    location
 }
 
 fn frame(function: Option<&str>, module: Option<String>, location: &str) -> Frame {

@@ -1,5 +1,6 @@
 //! D1 calls of the edge. SQL text lives here or in `query`; every value is bound.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
@@ -32,10 +33,17 @@ fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1Prepared
     statement.bind(&values)
 }
 
+/// Runs a built query and deserialises its rows.
+pub async fn rows<T: DeserializeOwned>(db: &D1Database, query: &SqlQuery) -> Result<Vec<T>> {
+    bind_all(db.prepare(&query.sql), &query.binds)?
+        .all()
+        .await?
+        .results()
+}
+
 /// Runs a query whose only column is `data` and returns the stored JSON texts.
 pub async fn data_rows(db: &D1Database, query: &SqlQuery) -> Result<Vec<String>> {
-    let statement = bind_all(db.prepare(&query.sql), &query.binds)?;
-    let rows: Vec<DataRow> = statement.all().await?.results()?;
+    let rows: Vec<DataRow> = rows(db, query).await?;
     Ok(rows.into_iter().map(|r| r.data).collect())
 }
 

@@ -1,6 +1,8 @@
 //! Storage: pure query building (`query`), and the D1/KV calls of the platform edge.
 
+pub mod groups;
 pub mod query;
+pub mod stats;
 
 #[cfg(target_arch = "wasm32")]
 pub mod d1;

@@ -1,27 +1,51 @@
 //! Triage: what to do with an event (`alert`, `escalate`, `aggregate`), how urgent it is
 //! (`priority` 1–10), where it routes (`routing_key`), and hints at the likely root cause.
+//!
+//! Severity sets the action: critical, alert, fatal and emergency → `alert`; error and warn →
+//! `escalate`; notice and below → `aggregate`. A hint rule may raise it (a full disk pages
+//! someone even when logged at `error`); nothing lowers it.
 
 mod hints;
 
-pub use hints::hint_rules;
+pub use hints::{matching_hints, HintRule, RULES};
 
 use crate::model::{StoredEvent, Triage};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Aggregate,
+    Escalate,
+    Alert,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Aggregate => "aggregate",
+            Action::Escalate => "escalate",
+            Action::Alert => "alert",
+        }
+    }
+
+    fn for_severity(severity_number: u8) -> Action {
+        match severity_number {
+            18.. => Action::Alert,
+            13..=17 => Action::Escalate,
+            _ => Action::Aggregate,
+        }
+    }
+}
+
 /// Fills `priority`, `routing_key` and `triage` from the categorised event.
 pub fn triage(event: &mut StoredEvent) {
-    let action = if event.severity_number >= 18 {
-        // critical and above wake someone up
-        "alert"
-    } else if event.severity_number >= 17 && event.environment == "production" {
-        "escalate"
-    } else {
-        "aggregate"
-    };
+    let (hints, raised) = matching_hints(event);
+    let action =
+        Action::for_severity(event.severity_number).max(raised.unwrap_or(Action::Aggregate));
     event.priority = priority(event);
     event.routing_key = routing_key(event);
     event.triage = Triage {
-        action: action.to_string(),
-        hints: hints::matching_hints(event),
+        action: action.as_str().to_string(),
+        hints,
     };
 }
 
@@ -99,11 +123,12 @@ mod tests {
         let cases = [
             ("debug", 5, "production", None, "aggregate", 1),
             ("info", 9, "production", None, "aggregate", 2),
-            ("warn", 13, "production", None, "aggregate", 5),
-            ("warn", 13, "development", None, "aggregate", 3),
+            ("notice", 10, "production", None, "aggregate", 3),
+            ("warn", 13, "production", None, "escalate", 5),
+            ("warn", 13, "development", None, "escalate", 3),
             ("error", 17, "production", None, "escalate", 7),
             ("error", 17, "production", Some("exception"), "escalate", 8),
-            ("error", 17, "staging", None, "aggregate", 6),
+            ("error", 17, "staging", None, "escalate", 6),
             ("critical", 18, "production", None, "alert", 9),
             ("fatal", 21, "production", Some("exception"), "alert", 10),
             ("emergency", 24, "development", None, "alert", 9),
@@ -118,6 +143,18 @@ mod tests {
                 "{level} {env} {kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn hint_rules_raise_but_never_lower_the_action() {
+        let mut disk = event("error", 17, "production");
+        disk.message = "ENOSPC: no space left on device".into();
+        triage(&mut disk);
+        assert_eq!(disk.triage.action, "alert");
+        let mut fatal = event("fatal", 21, "production");
+        fatal.message = "22P02 validation failed".into();
+        triage(&mut fatal);
+        assert_eq!(fatal.triage.action, "alert");
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! Native cost per event of the whole ingest pipeline: body parse → normalise → categorise →
+//! fingerprint → triage → compact JSON for the queue. `cargo bench --bench pipeline`.
+//!
+//! A plain timing loop (no harness crate): medians of several runs over a realistic mix, so one
+//! noisy run does not move the figure.
+
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use edge_logger::pipeline::process_body;
+use edge_logger::processors::normalize::IngestContext;
+use uuid::Uuid;
+
+const RUNS: usize = 15;
+const BATCHES_PER_RUN: usize = 40;
+
+fn mixed_batch() -> String {
+    let kinds = [
+        r#"{"message":"GET /api/users/42 200 in 12ms","level":"info","service":"api","endpoint":"/api/users/42","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#,
+        r#"{"message":"User 98765 not found","level":"warn","component":"AuthValidator","environment":"prod","user_id":98765,"tags":{"region":"eu"}}"#,
+        r#"{"message":"payment gateway timeout after 30000 ms","level":"error","service":"billing","endpoint":"/api/charges/9f8e7d6c5b4a","context":{"order":991,"attempt":3}}"#,
+        r#"{"level":"error","environment":"production","error":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'id')","stack":"TypeError: Cannot read properties of undefined (reading 'id')\n    at UserCard.render (https://app.example.com/assets/app.3f2a9c1b.js:10:5)\n    at load (https://app.example.com/assets/app.3f2a9c1b.js:20:1)\n    at commitRoot (https://app.example.com/node_modules/react-dom/index.js:1:1)"},"context":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"}}"#,
+        r#"{"message":"KeyError: 'user_42'","level":"critical","error":{"type":"KeyError","message":"'user_42'","stack":"Traceback (most recent call last):\n  File \"/app/api/views.py\", line 12, in get_user\n    user = repo.find(id)\n  File \"/app/api/repo.py\", line 40, in find\n    raise KeyError(id)"}}"#,
+    ];
+    let events: Vec<&str> = (0..100).map(|i| kinds[i % kinds.len()]).collect();
+    format!("[{}]", events.join(","))
+}
+
+fn main() {
+    let body = mixed_batch();
+    let ctx = IngestContext {
+        received_at: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
+        default_environment: "production".into(),
+    };
+    let mut counter = 0u128;
+    let mut next_id = || {
+        counter += 1;
+        Uuid::from_u128(counter)
+    };
+
+    // Warm up: compile regexes once, as an isolate does on its first request.
+    for _ in 0..5 {
+        let out = process_body(
+            Some("application/json"),
+            body.as_bytes(),
+            &ctx,
+            &mut next_id,
+        )
+        .unwrap();
+        std::hint::black_box(
+            out.accepted
+                .iter()
+                .map(|(_, e)| e.to_compact_json().len())
+                .sum::<usize>(),
+        );
+    }
+
+    let mut per_event_ns: Vec<f64> = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let mut events = 0usize;
+        for _ in 0..BATCHES_PER_RUN {
+            let out = process_body(
+                Some("application/json"),
+                body.as_bytes(),
+                &ctx,
+                &mut next_id,
+            )
+            .unwrap();
+            for (_, event) in &out.accepted {
+                std::hint::black_box(event.to_compact_json());
+            }
+            events += out.accepted.len();
+        }
+        per_event_ns.push(started.elapsed().as_nanos() as f64 / events as f64);
+    }
+    per_event_ns.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = per_event_ns[RUNS / 2];
+    println!(
+        "pipeline (parse→normalise→categorise→fingerprint→triage→serialise): median {:.2} µs/event, min {:.2}, max {:.2} ({} runs × {} events, mixed info/warn/error/JS and Python exceptions)",
+        median / 1000.0,
+        per_event_ns[0] / 1000.0,
+        per_event_ns[RUNS - 1] / 1000.0,
+        RUNS,
+        BATCHES_PER_RUN * 100
+    );
+}

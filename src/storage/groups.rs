@@ -1,0 +1,335 @@
+//! `GET /v1/groups` parameters into SQL over the `groups` table, with a keyset cursor on the
+//! chosen sort. Pure.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::query::{Bind, SqlQuery, MAX_LIMIT};
+use crate::error::AppError;
+use crate::processors::environment::normalize_environment;
+use crate::processors::level::Level;
+use crate::processors::timestamp::{format_ts, parse_text};
+
+pub const DEFAULT_GROUP_LIMIT: usize = 50;
+
+/// A row of `groups`, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub fingerprint: String,
+    pub title: String,
+    pub level: String,
+    pub count: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub environment: Option<String>,
+    pub component: Option<String>,
+    pub route: Option<String>,
+    pub status: String,
+    pub source_type: Option<String>,
+    pub error_kind: Option<String>,
+    pub fingerprint_reason: Option<String>,
+    pub last_event_id: Option<String>,
+}
+
+pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSort {
+    LastSeen,
+    Count,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupQuery {
+    pub sort: GroupSort,
+    pub filters: Vec<(&'static str, Bind)>,
+    pub levels: Vec<String>,
+    pub min_severity: Option<u8>,
+    pub title: Option<String>,
+    pub seen_from: Option<String>,
+    pub seen_to: Option<String>,
+    pub limit: usize,
+    /// (sort value, fingerprint) of the last row of the previous page.
+    pub cursor: Option<(Bind, String)>,
+}
+
+fn bad(message: impl Into<String>) -> AppError {
+    AppError::InvalidParameter(message.into())
+}
+
+pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppError> {
+    let mut q = GroupQuery {
+        sort: GroupSort::LastSeen,
+        filters: Vec::new(),
+        levels: Vec::new(),
+        min_severity: None,
+        title: None,
+        seen_from: None,
+        seen_to: None,
+        limit: DEFAULT_GROUP_LIMIT,
+        cursor: None,
+    };
+    let mut cursor_text = None;
+    for (key, value) in params {
+        let value = value.trim();
+        if value.is_empty() && key != "key" {
+            continue;
+        }
+        match key.as_str() {
+            "sort" => {
+                q.sort = match value {
+                    "last_seen" => GroupSort::LastSeen,
+                    "count" => GroupSort::Count,
+                    other => return Err(bad(format!("sort '{other}' is unknown; use last_seen or count"))),
+                }
+            }
+            "status" => {
+                if !matches!(value, "open" | "resolved" | "ignored") {
+                    return Err(bad(format!("status '{value}' is unknown; use open, resolved or ignored")));
+                }
+                q.filters.push(("status", Bind::Text(value.into())));
+            }
+            "environment" => {
+                q.filters.push(("environment", Bind::Text(normalize_environment(value).unwrap_or_default())))
+            }
+            "component" => q.filters.push(("component", Bind::Text(value.into()))),
+            "route" => q.filters.push(("route", Bind::Text(value.into()))),
+            "source_type" => q.filters.push(("source_type", Bind::Text(value.into()))),
+            "error_kind" => q.filters.push(("error_kind", Bind::Text(value.into()))),
+            "level" => {
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let level = Level::from_name(name).ok_or_else(|| bad(format!("level '{name}' is unknown; use one of {}", Level::names())))?;
+                    q.levels.push(level.as_str().into());
+                }
+            }
+            "min_level" => {
+                let level = Level::from_name(value).ok_or_else(|| bad(format!("min_level '{value}' is unknown; use one of {}", Level::names())))?;
+                q.min_severity = Some(level.severity_number());
+            }
+            "q" => q.title = Some(value.to_string()),
+            "from" => q.seen_from = Some(parse_text(value).map(format_ts).ok_or_else(|| bad(format!("from '{value}' is not RFC 3339 or epoch milliseconds")))?),
+            "to" => q.seen_to = Some(parse_text(value).map(format_ts).ok_or_else(|| bad(format!("to '{value}' is not RFC 3339 or epoch milliseconds")))?),
+            "limit" => {
+                let n: usize = value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| bad(format!("limit '{value}' is not a whole number from 1 to {MAX_LIMIT}")))?;
+                q.limit = n.min(MAX_LIMIT);
+            }
+            "cursor" => cursor_text = Some(value.to_string()),
+            "key" => {}
+            other => {
+                return Err(bad(format!(
+                    "unknown query parameter '{other}'; known: sort, status, environment, component, route, source_type, error_kind, level, min_level, q, from, to, limit, cursor"
+                )))
+            }
+        }
+    }
+    if let Some(text) = cursor_text {
+        q.cursor = Some(decode_group_cursor(&text, q.sort)?);
+    }
+    Ok(q)
+}
+
+fn encode_group_cursor(sort: GroupSort, group: &Group) -> String {
+    let value = match sort {
+        GroupSort::LastSeen => format!("t{}", group.last_seen),
+        GroupSort::Count => format!("c{}", group.count),
+    };
+    URL_SAFE_NO_PAD.encode(format!("{value}|{}", group.fingerprint))
+}
+
+fn decode_group_cursor(cursor: &str, sort: GroupSort) -> Result<(Bind, String), AppError> {
+    let invalid = || bad("cursor is not one this API issued for this sort; start again without it");
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
+    let (value, fingerprint) = text.split_once('|').ok_or_else(invalid)?;
+    let bind = match (sort, value.split_at_checked(1)) {
+        (GroupSort::LastSeen, Some(("t", t))) if parse_text(t).is_some() => Bind::Text(t.into()),
+        (GroupSort::Count, Some(("c", c))) => Bind::Int(c.parse().map_err(|_| invalid())?),
+        _ => return Err(invalid()),
+    };
+    Ok((bind, fingerprint.to_string()))
+}
+
+impl GroupQuery {
+    pub fn to_sql(&self) -> SqlQuery {
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        for (column, value) in &self.filters {
+            conditions.push(format!("{column} = ?"));
+            binds.push(value.clone());
+        }
+        if !self.levels.is_empty() {
+            conditions.push(format!(
+                "level IN ({})",
+                vec!["?"; self.levels.len()].join(", ")
+            ));
+            binds.extend(self.levels.iter().cloned().map(Bind::Text));
+        }
+        if let Some(min) = self.min_severity {
+            conditions.push("severity_number >= ?".into());
+            binds.push(Bind::Int(min as i64));
+        }
+        if let Some(title) = &self.title {
+            conditions.push("instr(lower(title), lower(?)) > 0".into());
+            binds.push(Bind::Text(title.clone()));
+        }
+        if let Some(from) = &self.seen_from {
+            conditions.push("last_seen >= ?".into());
+            binds.push(Bind::Text(from.clone()));
+        }
+        if let Some(to) = &self.seen_to {
+            conditions.push("first_seen <= ?".into());
+            binds.push(Bind::Text(to.clone()));
+        }
+        let sort_column = match self.sort {
+            GroupSort::LastSeen => "last_seen",
+            GroupSort::Count => "count",
+        };
+        if let Some((value, fingerprint)) = &self.cursor {
+            conditions.push(format!("({sort_column}, fingerprint) < (?, ?)"));
+            binds.push(value.clone());
+            binds.push(Bind::Text(fingerprint.clone()));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        binds.push(Bind::Int(self.limit as i64 + 1));
+        SqlQuery {
+            sql: format!("SELECT {GROUP_COLUMNS} FROM groups{where_clause} ORDER BY {sort_column} DESC, fingerprint DESC LIMIT ?"),
+            binds,
+        }
+    }
+
+    /// Rows (limit + 1 at most) into the page and the next cursor.
+    pub fn into_page(&self, mut rows: Vec<Group>) -> (Vec<Group>, Option<String>) {
+        let has_more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        let next = if has_more {
+            rows.last().map(|g| encode_group_cursor(self.sort, g))
+        } else {
+            None
+        };
+        (rows, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn group(fp: &str, count: i64, last_seen: &str) -> Group {
+        Group {
+            fingerprint: fp.into(),
+            title: "t".into(),
+            level: "error".into(),
+            count,
+            first_seen: last_seen.into(),
+            last_seen: last_seen.into(),
+            environment: None,
+            component: None,
+            route: None,
+            status: "open".into(),
+            source_type: None,
+            error_kind: None,
+            fingerprint_reason: None,
+            last_event_id: None,
+        }
+    }
+
+    #[test]
+    fn default_is_newest_activity_first() {
+        let q = parse_group_query(&[]).unwrap().to_sql();
+        assert!(
+            q.sql
+                .ends_with("FROM groups ORDER BY last_seen DESC, fingerprint DESC LIMIT ?"),
+            "{}",
+            q.sql
+        );
+        assert_eq!(q.binds, vec![Bind::Int(DEFAULT_GROUP_LIMIT as i64 + 1)]);
+    }
+
+    #[test]
+    fn filters_and_sorts() {
+        let q = parse_group_query(&params(&[
+            ("sort", "count"),
+            ("environment", "prod"),
+            ("status", "open"),
+            ("level", "error,fatal"),
+            ("q", "timeout"),
+            ("min_level", "warn"),
+        ]))
+        .unwrap()
+        .to_sql();
+        assert!(q.sql.contains("environment = ? AND status = ? AND level IN (?, ?) AND severity_number >= ? AND instr(lower(title), lower(?)) > 0"), "{}", q.sql);
+        assert!(q.sql.contains("ORDER BY count DESC"));
+        assert_eq!(q.binds[0], Bind::Text("production".into()));
+        assert_eq!(q.sql.matches('?').count(), q.binds.len());
+    }
+
+    #[test]
+    fn cursors_follow_the_sort() {
+        for (sort, g) in [
+            ("last_seen", group("b", 3, "2026-01-01T00:00:00.000Z")),
+            ("count", group("b", 3, "2026-01-01T00:00:00.000Z")),
+        ] {
+            let q = parse_group_query(&params(&[("sort", sort), ("limit", "1")])).unwrap();
+            let (page, next) =
+                q.into_page(vec![g.clone(), group("a", 1, "2025-01-01T00:00:00.000Z")]);
+            assert_eq!(page.len(), 1);
+            let next_q = parse_group_query(&params(&[("sort", sort), ("cursor", &next.unwrap())]))
+                .unwrap()
+                .to_sql();
+            assert!(
+                next_q
+                    .sql
+                    .contains(&format!("({sort}, fingerprint) < (?, ?)")),
+                "{}",
+                next_q.sql
+            );
+        }
+        // A cursor of one sort is refused by the other.
+        let q = parse_group_query(&params(&[("sort", "count"), ("limit", "1")])).unwrap();
+        let (_, next) = q.into_page(vec![
+            group("b", 3, "2026-01-01T00:00:00.000Z"),
+            group("a", 1, "2026-01-01T00:00:00.000Z"),
+        ]);
+        assert_eq!(
+            parse_group_query(&params(&[("cursor", &next.unwrap())]))
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[test]
+    fn bad_parameters() {
+        for (k, v) in [
+            ("sort", "name"),
+            ("status", "done"),
+            ("level", "loud"),
+            ("min_level", "x"),
+            ("limit", "0"),
+            ("from", "soon"),
+            ("cursor", "zz"),
+            ("bogus", "1"),
+        ] {
+            assert_eq!(
+                parse_group_query(&params(&[(k, v)])).unwrap_err().status(),
+                400,
+                "{k}={v}"
+            );
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! `GET /v1/stats`: time buckets × one dimension, summed from the per-minute and per-hour count
+//! rollups (never by scanning events). Pure: the edge passes `now`.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde_json::{json, Map, Value};
+
+use super::query::{Bind, SqlQuery};
+use crate::error::AppError;
+use crate::processors::environment::normalize_environment;
+use crate::processors::level::Level;
+use crate::processors::timestamp::{format_ts, parse_text};
+
+/// Most buckets one answer may hold (a day of minutes is 1,440).
+pub const MAX_BUCKETS: i64 = 1500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketSize {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl BucketSize {
+    fn duration(self) -> Duration {
+        match self {
+            BucketSize::Minute => Duration::minutes(1),
+            BucketSize::Hour => Duration::hours(1),
+            BucketSize::Day => Duration::days(1),
+        }
+    }
+
+    /// The range asked for when `from` is absent.
+    fn default_span(self) -> Duration {
+        match self {
+            BucketSize::Minute => Duration::hours(1),
+            BucketSize::Hour => Duration::hours(24),
+            BucketSize::Day => Duration::days(30),
+        }
+    }
+
+    /// Rollup table, the width of its bucket keys, and how many characters of a key make one
+    /// of our buckets (a day is the first 10 characters of an hour key).
+    fn source(self) -> (&'static str, usize, usize) {
+        match self {
+            BucketSize::Minute => ("event_counts_minute", 16, 16),
+            BucketSize::Hour => ("event_counts_hour", 13, 13),
+            BucketSize::Day => ("event_counts_hour", 13, 10),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            BucketSize::Minute => "1m",
+            BucketSize::Hour => "1h",
+            BucketSize::Day => "1d",
+        }
+    }
+}
+
+const DIMENSIONS: &[&str] = &["level", "environment", "component", "route", "source_type"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsQuery {
+    pub bucket: BucketSize,
+    pub by: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub filters: Vec<(&'static str, Vec<String>)>,
+}
+
+fn bad(message: impl Into<String>) -> AppError {
+    AppError::InvalidParameter(message.into())
+}
+
+pub fn parse_stats_query(
+    params: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<StatsQuery, AppError> {
+    let mut bucket = BucketSize::Hour;
+    let mut by = "level";
+    let (mut from, mut to) = (None, None);
+    let mut filters: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (key, value) in params {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        match key.as_str() {
+            "bucket" => {
+                bucket = match value {
+                    "1m" => BucketSize::Minute,
+                    "1h" => BucketSize::Hour,
+                    "1d" => BucketSize::Day,
+                    other => return Err(bad(format!("bucket '{other}' is unknown; use 1m, 1h or 1d"))),
+                }
+            }
+            "by" => {
+                by = DIMENSIONS
+                    .iter()
+                    .find(|d| **d == value)
+                    .ok_or_else(|| bad(format!("by '{value}' is unknown; use one of {}", DIMENSIONS.join(", "))))?
+            }
+            "from" => from = Some(parse_text(value).ok_or_else(|| bad(format!("from '{value}' is not RFC 3339 or epoch milliseconds")))?),
+            "to" => to = Some(parse_text(value).ok_or_else(|| bad(format!("to '{value}' is not RFC 3339 or epoch milliseconds")))?),
+            "level" => {
+                let mut levels = Vec::new();
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    levels.push(Level::from_name(name).ok_or_else(|| bad(format!("level '{name}' is unknown; use one of {}", Level::names())))?.as_str().to_string());
+                }
+                filters.push(("level", levels));
+            }
+            "environment" => filters.push(("environment", vec![normalize_environment(value).unwrap_or_default()])),
+            "component" => filters.push(("component", vec![value.to_string()])),
+            "route" => filters.push(("route", vec![value.to_string()])),
+            "source_type" => filters.push(("source_type", vec![value.to_string()])),
+            "key" => {}
+            other => {
+                return Err(bad(format!(
+                    "unknown query parameter '{other}'; known: from, to, bucket, by, level, environment, component, route, source_type"
+                )))
+            }
+        }
+    }
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - bucket.default_span());
+    if from > to {
+        return Err(bad("from must not be after to"));
+    }
+    let query = StatsQuery {
+        bucket,
+        by,
+        from,
+        to,
+        filters,
+    };
+    let count = query.bucket_starts().len() as i64;
+    if count > MAX_BUCKETS {
+        return Err(bad(format!(
+            "that range holds {count} buckets of {}; the limit is {MAX_BUCKETS}: use a larger bucket or a shorter range",
+            bucket.as_str()
+        )));
+    }
+    Ok(query)
+}
+
+fn floor(t: DateTime<Utc>, size: BucketSize) -> DateTime<Utc> {
+    t.duration_trunc(size.duration()).unwrap_or(t)
+}
+
+impl StatsQuery {
+    /// Every bucket start in the range, so that quiet buckets show as zeros.
+    pub fn bucket_starts(&self) -> Vec<DateTime<Utc>> {
+        let mut starts = Vec::new();
+        let mut t = floor(self.from, self.bucket);
+        let end = floor(self.to, self.bucket);
+        while t <= end && starts.len() as i64 <= MAX_BUCKETS {
+            starts.push(t);
+            t += self.bucket.duration();
+        }
+        starts
+    }
+
+    pub fn to_sql(&self) -> SqlQuery {
+        let (table, row_width, width) = self.bucket.source();
+        let from_key = format_ts(floor(self.from, self.bucket))[..row_width].to_string();
+        let to_key = format_ts(self.to)[..row_width].to_string();
+        let mut conditions = vec!["bucket >= ?".to_string(), "bucket <= ?".to_string()];
+        let mut binds = vec![Bind::Text(from_key), Bind::Text(to_key)];
+        for (column, values) in &self.filters {
+            conditions.push(format!(
+                "{column} IN ({})",
+                vec!["?"; values.len()].join(", ")
+            ));
+            binds.extend(values.iter().cloned().map(Bind::Text));
+        }
+        SqlQuery {
+            sql: format!(
+                "SELECT substr(bucket, 1, {width}) AS b, {by} AS k, sum(n) AS n FROM {table} WHERE {} GROUP BY b, k ORDER BY b",
+                conditions.join(" AND "),
+                by = self.by
+            ),
+            binds,
+        }
+    }
+
+    /// Rows `(bucket key, dimension value, count)` into the contract's answer.
+    pub fn answer(&self, rows: Vec<(String, String, i64)>) -> Value {
+        let (_, _, width) = self.bucket.source();
+        let starts = self.bucket_starts();
+        let mut buckets: Vec<(String, Map<String, Value>)> = starts
+            .iter()
+            .map(|t| (format_ts(*t)[..width].to_string(), Map::new()))
+            .collect();
+        let mut totals = Map::new();
+        for (bucket_key, key, n) in rows {
+            let key = if key.is_empty() {
+                "(none)".to_string()
+            } else {
+                key
+            };
+            if let Ok(i) = buckets.binary_search_by(|(b, _)| b.as_str().cmp(bucket_key.as_str())) {
+                let counts = &mut buckets[i].1;
+                let current = counts.get(&key).and_then(Value::as_i64).unwrap_or(0);
+                counts.insert(key.clone(), json!(current + n));
+                let total = totals.get(&key).and_then(Value::as_i64).unwrap_or(0);
+                totals.insert(key, json!(total + n));
+            }
+        }
+        let buckets: Vec<Value> = starts
+            .iter()
+            .zip(buckets)
+            .map(|(start, (_, counts))| json!({"start": format_ts(*start), "counts": counts}))
+            .collect();
+        json!({
+            "bucket": self.bucket.as_str(),
+            "by": self.by,
+            "from": format_ts(self.from),
+            "to": format_ts(self.to),
+            "buckets": buckets,
+            "totals": totals,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 8, 30, 15).unwrap()
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_a_day_of_hours_by_level() {
+        let q = parse_stats_query(&[], now()).unwrap();
+        assert_eq!((q.bucket, q.by), (BucketSize::Hour, "level"));
+        assert_eq!(
+            q.bucket_starts().len(),
+            25,
+            "24 hours back, both ends' buckets included"
+        );
+        let sql = q.to_sql();
+        assert!(
+            sql.sql.starts_with(
+                "SELECT substr(bucket, 1, 13) AS b, level AS k, sum(n) AS n FROM event_counts_hour"
+            ),
+            "{}",
+            sql.sql
+        );
+        assert_eq!(
+            sql.binds[..2],
+            [
+                Bind::Text("2026-11-22T08".into()),
+                Bind::Text("2026-11-23T08".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn minute_and_day_buckets_pick_their_rollup() {
+        let q =
+            parse_stats_query(&params(&[("bucket", "1m"), ("by", "component")]), now()).unwrap();
+        assert!(q
+            .to_sql()
+            .sql
+            .contains("substr(bucket, 1, 16) AS b, component AS k"));
+        assert!(q.to_sql().sql.contains("event_counts_minute"));
+        assert_eq!(q.bucket_starts().len(), 61);
+        let q = parse_stats_query(
+            &params(&[("bucket", "1d"), ("from", "2026-11-01T00:00:00Z")]),
+            now(),
+        )
+        .unwrap();
+        let sql = q.to_sql();
+        assert!(
+            sql.sql.contains("substr(bucket, 1, 10) AS b") && sql.sql.contains("event_counts_hour")
+        );
+        assert_eq!(q.bucket_starts().len(), 23);
+    }
+
+    #[test]
+    fn answer_fills_quiet_buckets_and_totals() {
+        let q = parse_stats_query(&params(&[("from", "2026-11-23T06:10:00Z")]), now()).unwrap();
+        let answer = q.answer(vec![
+            ("2026-11-23T06".into(), "error".into(), 2),
+            ("2026-11-23T08".into(), "error".into(), 1),
+            ("2026-11-23T08".into(), "info".into(), 5),
+            ("2026-11-23T08".into(), "".into(), 1),
+        ]);
+        let buckets = answer["buckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), 3);
+        assert_eq!(buckets[0]["start"], "2026-11-23T06:00:00.000Z");
+        assert_eq!(buckets[0]["counts"], json!({"error": 2}));
+        assert_eq!(buckets[1]["counts"], json!({}));
+        assert_eq!(
+            buckets[2]["counts"],
+            json!({"error": 1, "info": 5, "(none)": 1})
+        );
+        assert_eq!(
+            answer["totals"],
+            json!({"error": 3, "info": 5, "(none)": 1})
+        );
+    }
+
+    #[test]
+    fn filters_bind_values() {
+        let q = parse_stats_query(
+            &params(&[
+                ("environment", "prod"),
+                ("level", "error,warning"),
+                ("source_type", "ui"),
+            ]),
+            now(),
+        )
+        .unwrap();
+        let sql = q.to_sql();
+        assert!(
+            sql.sql
+                .contains("environment IN (?) AND level IN (?, ?) AND source_type IN (?)"),
+            "{}",
+            sql.sql
+        );
+        assert_eq!(sql.sql.matches('?').count(), sql.binds.len());
+        assert!(sql.binds.contains(&Bind::Text("production".into())));
+        assert!(sql.binds.contains(&Bind::Text("warn".into())));
+    }
+
+    #[test]
+    fn bad_parameters() {
+        let cases = [
+            ("bucket", "5m"),
+            ("by", "user_id"),
+            ("from", "yesterday"),
+            ("level", "loud"),
+            ("bogus", "1"),
+        ];
+        for (k, v) in cases {
+            assert_eq!(
+                parse_stats_query(&params(&[(k, v)]), now())
+                    .unwrap_err()
+                    .status(),
+                400,
+                "{k}={v}"
+            );
+        }
+        let too_many = parse_stats_query(
+            &params(&[("bucket", "1m"), ("from", "2026-11-01T00:00:00Z")]),
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            too_many.message().contains("limit"),
+            "{}",
+            too_many.message()
+        );
+        let backwards = parse_stats_query(
+            &params(&[
+                ("from", "2026-11-23T09:00:00Z"),
+                ("to", "2026-11-23T08:00:00Z"),
+            ]),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(backwards.status(), 400);
+    }
+}
