@@ -28,10 +28,10 @@ fn mixed_batch() -> String {
 
 fn main() {
     let body = mixed_batch();
-    let ctx = IngestContext {
-        received_at: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
-        default_environment: "production".into(),
-    };
+    let ctx = IngestContext::new(
+        Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
+        "production",
+    );
     let mut counter = 0u128;
     let mut next_id = || {
         counter += 1;

@@ -1,11 +1,12 @@
-//! Who is calling and what they may do. Pure: the edge reads headers and secrets and hands
-//! them in. Today the only credential is the deployment's admin token; scoped keys (issue
-//! "keys and scopes") resolve to the same `Principal` through `KeyResolver` at the edge.
+//! Who is calling and what they may do. Pure: the edge reads headers, secrets and key records
+//! and hands them in. The deployment's admin token and API keys (`crate::keys`) both resolve
+//! to a `Principal`.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
+use crate::keys::KeyRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -46,6 +47,10 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// A key bound to a project sees only that project (tenant isolation); `None` sees all.
     pub project: Option<String>,
+    /// Origins a browser may call from with this key (empty: not from browsers).
+    pub allowed_origins: Vec<String>,
+    /// Rate-limit tier: `default`, `low` or `high`.
+    pub rate_limit: String,
 }
 
 impl Principal {
@@ -54,6 +59,8 @@ impl Principal {
             key_id: "admin-token".into(),
             scopes: vec![Scope::Ingest, Scope::Read, Scope::Admin],
             project: None,
+            allowed_origins: Vec::new(),
+            rate_limit: "high".into(),
         }
     }
 
@@ -126,6 +133,71 @@ pub fn match_admin_token(
         ));
     }
     Ok(Some(Principal::admin_token()))
+}
+
+/// Resolves a credential against the key record found by its prefix (if any). Revoked keys,
+/// wrong secrets and unknown prefixes all answer the same 401, so nothing is learnt by probing.
+pub fn authorize_key(
+    credential: &Credential,
+    record: Option<&KeyRecord>,
+) -> Result<Principal, AppError> {
+    let record = record
+        .filter(|r| r.revoked_at.is_none() && r.matches(credential.token()))
+        .ok_or_else(unauthorized_unknown)?;
+    let principal = record.principal();
+    if matches!(credential, Credential::Query(_)) && principal.scopes != [Scope::Ingest] {
+        return Err(AppError::Unauthorized(
+            "Only ingest-only keys may be sent as ?key=; send this key in the Authorization header.".into(),
+        ));
+    }
+    Ok(principal)
+}
+
+/// The project a read may see: a project-bound key sees only its own (asking for another is a
+/// 403); an unbound key or the admin token sees all, or the one it asks for.
+pub fn scope_project(
+    principal: &Principal,
+    requested: Option<String>,
+) -> Result<Option<String>, AppError> {
+    match (&principal.project, requested) {
+        (Some(own), Some(asked)) if *own != asked => Err(AppError::Forbidden(format!(
+            "This key reads only project '{own}', not '{asked}'."
+        ))),
+        (Some(own), _) => Ok(Some(own.clone())),
+        (None, asked) => Ok(asked),
+    }
+}
+
+/// Whether a stored item of `project` is visible to this principal (404 otherwise, so that
+/// another tenant's ids are not even confirmed to exist).
+pub fn can_see(principal: &Principal, project: Option<&str>) -> bool {
+    principal
+        .project
+        .as_deref()
+        .is_none_or(|own| Some(own) == project)
+}
+
+/// Browser requests: `Ok(Some(origin))` when a cross-origin request may go on (echo it in
+/// `Access-Control-Allow-Origin`), `Ok(None)` when no CORS applies (no `Origin`, or the
+/// worker's own origin), and 403 when the key does not allow that origin.
+pub fn check_origin(
+    origin: Option<&str>,
+    own_origin: &str,
+    principal: &Principal,
+) -> Result<Option<String>, AppError> {
+    let Some(origin) = origin.map(str::trim).filter(|o| !o.is_empty()) else {
+        return Ok(None);
+    };
+    if origin.eq_ignore_ascii_case(own_origin) {
+        return Ok(None);
+    }
+    if crate::keys::origin_allowed(origin, &principal.allowed_origins) {
+        return Ok(Some(origin.to_string()));
+    }
+    Err(AppError::Forbidden(format!(
+        "Origin '{}' may not use this key; add it to the key's allowed_origins.",
+        crate::processors::level::truncate_for_message(origin)
+    )))
 }
 
 pub fn unauthorized_missing() -> AppError {
@@ -221,6 +293,134 @@ mod tests {
         assert_eq!(err.status(), 401);
     }
 
+    fn record(scopes: &[&str], plain: &str) -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            prefix: plain[..12].into(),
+            hash: crate::keys::hash_key(plain),
+            name: "n".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            project: Some("shop".into()),
+            allowed_origins: vec![],
+            rate_limit: "default".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn keys_authorize_by_hash_scope_and_place() {
+        let plain = "elk_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+        let ingest = record(&["ingest"], plain);
+        let header = Credential::Header(plain.into());
+        let query = Credential::Query(plain.into());
+        assert_eq!(
+            authorize_key(&header, Some(&ingest))
+                .unwrap()
+                .project
+                .as_deref(),
+            Some("shop")
+        );
+        assert!(
+            authorize_key(&query, Some(&ingest)).is_ok(),
+            "ingest keys may ride in the URL"
+        );
+        let reader = record(&["read"], plain);
+        assert_eq!(
+            authorize_key(&query, Some(&reader)).unwrap_err().status(),
+            401
+        );
+        assert!(authorize_key(&header, Some(&reader)).is_ok());
+        let revoked = KeyRecord {
+            revoked_at: Some("2026-01-02T00:00:00.000Z".into()),
+            ..ingest.clone()
+        };
+        assert_eq!(
+            authorize_key(&header, Some(&revoked)).unwrap_err().status(),
+            401
+        );
+        assert_eq!(
+            authorize_key(&Credential::Header(format!("{plain}x")), Some(&ingest))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        assert_eq!(authorize_key(&header, None).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn origins_of_browser_requests() {
+        let browser = Principal {
+            allowed_origins: vec!["https://app.example.com".into()],
+            scopes: vec![Scope::Ingest],
+            ..Principal::admin_token()
+        };
+        let admin = Principal::admin_token();
+        let own = "https://logger.example.com";
+        assert_eq!(
+            check_origin(None, own, &admin).unwrap(),
+            None,
+            "curl and servers send no Origin"
+        );
+        assert_eq!(
+            check_origin(Some("https://logger.example.com"), own, &admin).unwrap(),
+            None,
+            "same origin"
+        );
+        assert_eq!(
+            check_origin(Some("https://app.example.com"), own, &browser).unwrap(),
+            Some("https://app.example.com".into())
+        );
+        assert_eq!(
+            check_origin(Some("https://evil.example"), own, &browser)
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert_eq!(
+            check_origin(Some("https://app.example.com"), own, &admin)
+                .unwrap_err()
+                .status(),
+            403,
+            "admin token never from a page"
+        );
+        assert_eq!(
+            check_origin(Some("null"), own, &browser)
+                .unwrap_err()
+                .status(),
+            403
+        );
+    }
+
+    #[test]
+    fn project_scoping() {
+        let admin = Principal::admin_token();
+        let shop = Principal {
+            project: Some("shop".into()),
+            scopes: vec![Scope::Read],
+            ..Principal::admin_token()
+        };
+        assert_eq!(scope_project(&admin, None).unwrap(), None);
+        assert_eq!(
+            scope_project(&admin, Some("blog".into())).unwrap(),
+            Some("blog".into())
+        );
+        assert_eq!(scope_project(&shop, None).unwrap(), Some("shop".into()));
+        assert_eq!(
+            scope_project(&shop, Some("shop".into())).unwrap(),
+            Some("shop".into())
+        );
+        assert_eq!(
+            scope_project(&shop, Some("blog".into()))
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert!(can_see(&admin, Some("blog")) && can_see(&admin, None));
+        assert!(can_see(&shop, Some("shop")));
+        assert!(!can_see(&shop, Some("blog")) && !can_see(&shop, None));
+    }
+
     #[test]
     fn scopes() {
         let admin = Principal::admin_token();
@@ -228,9 +428,8 @@ mod tests {
             assert!(admin.require(scope).is_ok());
         }
         let ingest_only = Principal {
-            key_id: "k".into(),
             scopes: vec![Scope::Ingest],
-            project: None,
+            ..Principal::admin_token()
         };
         assert!(ingest_only.require(Scope::Ingest).is_ok());
         assert_eq!(ingest_only.require(Scope::Read).unwrap_err().status(), 403);

@@ -9,6 +9,7 @@ use worker::js_sys::{Uint8Array, JSON};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, D1Database, Env, MessageBatch, MessageExt, RawMessage};
 
+use crate::queue_message::read_envelope;
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
@@ -22,11 +23,21 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     };
 
     let mut messages: Vec<(RawMessage, String)> = Vec::new();
+    let mut projects: Vec<Option<String>> = Vec::new();
     for message in batch.raw_iter() {
-        match decode_body(&message.body()) {
-            Some(body) => messages.push((message, body)),
-            None => {
-                console_error!("queue message {} is not an event array; retrying it towards the dead-letter queue", message.id());
+        let decoded = decode_body(&message.body())
+            .ok_or_else(|| "not bytes or text".to_string())
+            .and_then(|body| {
+                let project = read_envelope(&body)?.project;
+                Ok((body, project))
+            });
+        match decoded {
+            Ok((body, project)) => {
+                messages.push((message, body));
+                projects.push(project);
+            }
+            Err(reason) => {
+                console_error!("queue message {} is not an event message ({reason}); retrying it towards the dead-letter queue", message.id());
                 message.retry();
             }
         }
@@ -36,15 +47,18 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     }
 
     let stored = store(&db, &messages).await;
-    if stored > 0 {
-        refresh_hot_feed(&db, env).await;
+    let mut touched: Vec<Option<String>> = stored.iter().map(|&i| projects[i].clone()).collect();
+    touched.sort();
+    touched.dedup();
+    if !stored.is_empty() {
+        refresh_hot_feeds(&db, env, touched).await;
     }
 }
 
 /// Stores all messages in one D1 batch (one transaction). If that fails, each message is tried
-/// on its own so that one bad message does not hold back the others. Returns how many messages
-/// were stored.
-async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> usize {
+/// on its own so that one bad message does not hold back the others. Returns the indexes of the
+/// messages that were stored (and acked).
+async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> Vec<usize> {
     let statements: worker::Result<Vec<_>> = messages
         .iter()
         .map(|(_, body)| d1::insert_message(db, body))
@@ -56,7 +70,7 @@ async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> usize {
     match whole {
         Ok(()) => {
             messages.iter().for_each(|(m, _)| m.ack());
-            messages.len()
+            (0..messages.len()).collect()
         }
         Err(e) => {
             console_warn!(
@@ -64,8 +78,8 @@ async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> usize {
                 messages.len(),
                 describe(&e)
             );
-            let mut stored = 0;
-            for (message, body) in messages {
+            let mut stored = Vec::new();
+            for (index, (message, body)) in messages.iter().enumerate() {
                 let result = match d1::insert_message(db, body) {
                     Ok(statement) => statement.run().await.map(|_| ()),
                     Err(e) => Err(e),
@@ -73,7 +87,7 @@ async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> usize {
                 match result {
                     Ok(()) => {
                         message.ack();
-                        stored += 1;
+                        stored.push(index);
                     }
                     Err(e) => {
                         console_error!(
@@ -97,8 +111,8 @@ fn describe(e: &worker::Error) -> String {
     }
 }
 
-/// Messages are bytes (what our producer sends); JSON text or a JSON value (what a replay
-/// tool or the dashboard's "send test message" may send) is accepted too.
+/// Messages are bytes (what our producer sends); JSON text or a JSON value (what a replay tool
+/// may send) is accepted too.
 fn decode_body(body: &JsValue) -> Option<String> {
     if let Some(text) = body.as_string() {
         return Some(text);
@@ -112,25 +126,39 @@ fn decode_body(body: &JsValue) -> Option<String> {
     None
 }
 
-/// The hot feed is best effort: a failed refresh is logged and the next batch tries again.
-async fn refresh_hot_feed(db: &D1Database, env: &Env) {
-    let latest = match d1::latest(db, HOT_FEED_SIZE).await {
-        Ok(rows) => rows,
+/// Most per-project feeds one batch refreshes (each is a D1 read and a KV write).
+const MAX_PROJECT_FEEDS_PER_BATCH: usize = 10;
+
+/// The hot feeds are best effort: a failed refresh is logged and the next batch tries again.
+/// The deployment's feed always, plus the feed of each project that had events in the batch.
+async fn refresh_hot_feeds(db: &D1Database, env: &Env, projects: Vec<Option<String>>) {
+    let kv = match env.kv("HOT") {
+        Ok(kv) => kv,
         Err(e) => {
-            console_warn!(
-                "hot feed: reading the latest events failed: {}",
-                describe(&e)
-            );
+            console_warn!("hot feed: KV binding HOT missing: {e}");
             return;
         }
     };
-    let result = match env.kv("HOT") {
-        Ok(store) => kv::write_hot_feed(&store, &latest)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = result {
-        console_warn!("hot feed: KV write failed (the feed will catch up on the next batch): {e}");
+    let project_feeds = projects
+        .into_iter()
+        .flatten()
+        .take(MAX_PROJECT_FEEDS_PER_BATCH)
+        .map(Some);
+    for project in std::iter::once(None).chain(project_feeds) {
+        let latest = match d1::latest(db, project.as_deref(), HOT_FEED_SIZE).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                console_warn!(
+                    "hot feed: reading the latest events failed: {}",
+                    describe(&e)
+                );
+                return;
+            }
+        };
+        if let Err(e) = kv::write_hot_feed(&kv, project.as_deref(), &latest).await {
+            console_warn!(
+                "hot feed: KV write failed (the feed will catch up on the next batch): {e}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod keys;
 pub mod model;
 pub mod pipeline;
 pub mod processors;

@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 pub struct StoredEvent {
     pub id: String,
     pub event_id: String,
+    /// The tenant: the project of the ingest key (`None` for the admin token and unbound keys).
+    #[serde(skip_serializing_if = "compact::skip_none")]
+    pub project: Option<String>,
     /// When the worker received the event, `YYYY-MM-DDTHH:MM:SS.mmmZ` (fixed width, so that
     /// text order is time order in D1 indexes).
     pub received_at: String,
@@ -59,6 +62,9 @@ pub struct StoredEvent {
     pub priority: u8,
     pub routing_key: String,
     pub triage: Triage,
+    /// Names of the scrubbing rules that changed this event (never what they removed).
+    #[serde(skip_serializing_if = "compact::skip_empty_list")]
+    pub scrubbed: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -152,6 +158,10 @@ mod compact {
 
     pub fn skip_empty(map: &Map<String, Value>) -> bool {
         map.is_empty() && ON.with(Cell::get)
+    }
+
+    pub fn skip_empty_list<T>(list: &[T]) -> bool {
+        list.is_empty() && ON.with(Cell::get)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::processors::body::{body_format, split_events, RawItem};
 use crate::processors::categorize::categorize;
 use crate::processors::fingerprint::fingerprint;
 use crate::processors::normalize::{normalize_event, IngestContext};
+use crate::processors::scrub::scrub;
 use crate::processors::stack::parse_stack;
 use crate::triage::triage;
 
@@ -30,6 +31,8 @@ pub fn process_event(
     random_id: Uuid,
 ) -> Result<StoredEvent, String> {
     let mut event = normalize_event(value, ctx, random_id)?;
+    // Scrub first: no later step, and nothing queued or stored, ever sees the secrets.
+    scrub(&mut event, &ctx.scrub);
     let frames = event
         .error
         .as_ref()
@@ -145,10 +148,10 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn ctx() -> IngestContext {
-        IngestContext {
-            received_at: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
-            default_environment: "production".into(),
-        }
+        IngestContext::new(
+            Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
+            "production",
+        )
     }
 
     fn ids() -> impl FnMut() -> Uuid {

@@ -5,9 +5,10 @@
 //! message limit, and a `send_batch` carries up to 100 messages and 256 KB. The budgets below
 //! leave headroom for the queue's own per-message envelope.
 //!
-//! A message body is the UTF-8 JSON array of the events' compact JSON, sent as bytes (a
-//! `Uint8Array`, V8 content type) so that its size is exactly what we measured here and the
-//! consumer can hand it to D1's `json_each` without parsing it.
+//! A message body is UTF-8 JSON, `{"project": <p or null>, "events": [<compact events>]}`, sent
+//! as bytes (a `Uint8Array`, V8 content type) so that its size is exactly what we measured here
+//! and the consumer can hand it to D1's `json_each(?, '$.events')` without parsing the events.
+//! All events of a message come from one request, hence one key and one project.
 
 use crate::model::ItemError;
 
@@ -17,7 +18,7 @@ pub const BATCH_MAX_MESSAGES: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PackedMessage {
-    /// `[event,event,...]` as UTF-8 JSON.
+    /// `{"project":…,"events":[event,event,...]}` as UTF-8 JSON.
     pub body: Vec<u8>,
     /// Indexes in the request body of the events inside, to report per-event outcomes.
     pub indexes: Vec<usize>,
@@ -28,16 +29,24 @@ pub type PackedBatch = Vec<PackedMessage>;
 
 /// Packs `(index, compact JSON)` pairs greedily in order. An event too large for any message
 /// comes back as a per-event error instead.
-pub fn pack(events: Vec<(usize, String)>) -> (Vec<PackedBatch>, Vec<ItemError>) {
-    let mut errors = Vec::new();
-    let mut messages: Vec<PackedMessage> = Vec::new();
-    let mut current = PackedMessage {
-        body: vec![b'['],
+pub fn pack(
+    project: Option<&str>,
+    events: Vec<(usize, String)>,
+) -> (Vec<PackedBatch>, Vec<ItemError>) {
+    let head = format!(
+        r#"{{"project":{},"events":["#,
+        serde_json::to_string(&project).expect("a string serialises")
+    );
+    let open = || PackedMessage {
+        body: head.as_bytes().to_vec(),
         indexes: Vec::new(),
     };
+    let mut errors = Vec::new();
+    let mut messages: Vec<PackedMessage> = Vec::new();
+    let mut current = open();
     for (index, json) in events {
-        // +2 for the separating comma and the closing bracket.
-        if json.len() + 2 > MESSAGE_BUDGET_BYTES {
+        // + the envelope, a separating comma and the closing `]}`.
+        if head.len() + json.len() + 3 > MESSAGE_BUDGET_BYTES {
             errors.push(ItemError::new(
                 index,
                 "event_too_large",
@@ -45,14 +54,8 @@ pub fn pack(events: Vec<(usize, String)>) -> (Vec<PackedBatch>, Vec<ItemError>) 
             ));
             continue;
         }
-        if current.body.len() + json.len() + 2 > MESSAGE_BUDGET_BYTES {
-            messages.push(close(std::mem::replace(
-                &mut current,
-                PackedMessage {
-                    body: vec![b'['],
-                    indexes: Vec::new(),
-                },
-            )));
+        if current.body.len() + json.len() + 3 > MESSAGE_BUDGET_BYTES {
+            messages.push(close(std::mem::replace(&mut current, open())));
         }
         if !current.indexes.is_empty() {
             current.body.push(b',');
@@ -85,8 +88,25 @@ pub fn pack(events: Vec<(usize, String)>) -> (Vec<PackedBatch>, Vec<ItemError>) 
 }
 
 fn close(mut message: PackedMessage) -> PackedMessage {
-    message.body.push(b']');
+    message.body.extend_from_slice(b"]}");
     message
+}
+
+/// What the consumer reads of a message: the project, and the events left unparsed.
+#[derive(Debug, serde::Deserialize)]
+pub struct MessageEnvelope<'a> {
+    pub project: Option<String>,
+    #[serde(borrow)]
+    pub events: &'a serde_json::value::RawValue,
+}
+
+pub fn read_envelope(body: &str) -> Result<MessageEnvelope<'_>, String> {
+    let envelope: MessageEnvelope =
+        serde_json::from_str(body).map_err(|e| format!("not an event message: {e}"))?;
+    if !envelope.events.get().starts_with('[') {
+        return Err("not an event message: events is not an array".into());
+    }
+    Ok(envelope)
 }
 
 #[cfg(test)]
@@ -115,11 +135,17 @@ mod tests {
 
     #[test]
     fn small_requests_are_one_message_in_one_batch() {
-        let (batches, errors) = pack(events(100, 500));
+        let (batches, errors) = pack(None, events(100, 500));
         assert!(errors.is_empty());
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].len(), 1);
-        let parsed: Vec<Value> = serde_json::from_slice(&batches[0][0].body).unwrap();
+        let parsed: Vec<Value> = serde_json::from_str(
+            read_envelope(std::str::from_utf8(&batches[0][0].body).unwrap())
+                .unwrap()
+                .events
+                .get(),
+        )
+        .unwrap();
         assert_eq!(parsed.len(), 100);
     }
 
@@ -133,7 +159,7 @@ mod tests {
             (3, 119_000),
             (1, 10),
         ] {
-            let (batches, errors) = pack(events(n, size));
+            let (batches, errors) = pack(None, events(n, size));
             assert!(errors.is_empty());
             assert_eq!(
                 all_indexes(&batches),
@@ -145,7 +171,13 @@ mod tests {
                 assert!(batch.iter().map(|m| m.body.len()).sum::<usize>() <= BATCH_BUDGET_BYTES);
                 for m in batch {
                     assert!(m.body.len() <= MESSAGE_BUDGET_BYTES);
-                    let parsed: Vec<Value> = serde_json::from_slice(&m.body).unwrap();
+                    let parsed: Vec<Value> = serde_json::from_str(
+                        read_envelope(std::str::from_utf8(&m.body).unwrap())
+                            .unwrap()
+                            .events
+                            .get(),
+                    )
+                    .unwrap();
                     assert_eq!(parsed.len(), m.indexes.len());
                 }
             }
@@ -156,15 +188,26 @@ mod tests {
     fn an_event_too_big_for_a_message_is_rejected_alone() {
         let mut input = events(2, 100);
         input.insert(1, (7, "x".repeat(MESSAGE_BUDGET_BYTES)));
-        let (batches, errors) = pack(input);
+        let (batches, errors) = pack(None, input);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].index, 7);
         assert_eq!(all_indexes(&batches), vec![0, 1]);
     }
 
     #[test]
+    fn the_envelope_names_the_project() {
+        let (batches, _) = pack(Some("shop"), events(2, 50));
+        let body = std::str::from_utf8(&batches[0][0].body).unwrap();
+        let envelope = read_envelope(body).unwrap();
+        assert_eq!(envelope.project.as_deref(), Some("shop"));
+        assert!(read_envelope("[1,2]").is_err());
+        assert!(read_envelope(r#"{"project":null,"events":{}}"#).is_err());
+        assert!(read_envelope("not json").is_err());
+    }
+
+    #[test]
     fn nothing_in_nothing_out() {
-        let (batches, errors) = pack(vec![]);
+        let (batches, errors) = pack(None, vec![]);
         assert!(batches.is_empty() && errors.is_empty());
     }
 }

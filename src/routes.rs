@@ -13,6 +13,11 @@ pub enum Route {
     ListGroups,
     GetGroup(String),
     Stats,
+    CreateKey,
+    ListKeys,
+    RevokeKey(String),
+    /// A CORS preflight (`OPTIONS`) for any route of the table.
+    Preflight,
 }
 
 /// `(path pattern, allowed methods)` for 405 answers; `{id}` is one segment.
@@ -24,6 +29,8 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/groups", "GET"),
     ("/v1/groups/{fingerprint}", "GET"),
     ("/v1/stats", "GET"),
+    ("/v1/keys", "GET, POST"),
+    ("/v1/keys/{id}", "DELETE"),
 ];
 
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
@@ -45,6 +52,10 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
             Route::GetGroup(fingerprint.to_string())
         }
         ("GET", ["v1", "stats"]) => Route::Stats,
+        ("POST", ["v1", "keys"]) => Route::CreateKey,
+        ("GET", ["v1", "keys"]) => Route::ListKeys,
+        ("DELETE", ["v1", "keys", id]) if !id.is_empty() => Route::RevokeKey(id.to_string()),
+        ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
         _ => {
             return Err(match allowed_methods(&segments) {
                 Some(allowed) => AppError::MethodNotAllowed(allowed),
@@ -90,6 +101,10 @@ mod tests {
                 Route::GetGroup("0f00b2d9".into()),
             ),
             ("GET", "/v1/stats", Route::Stats),
+            ("POST", "/v1/keys", Route::CreateKey),
+            ("GET", "/v1/keys", Route::ListKeys),
+            ("DELETE", "/v1/keys/key_1", Route::RevokeKey("key_1".into())),
+            ("OPTIONS", "/v1/logs", Route::Preflight),
         ];
         for (method, path, expected) in cases {
             assert_eq!(
@@ -110,6 +125,8 @@ mod tests {
             ("PUT", "/v1/logs/abc", 405),
             ("POST", "/health", 405),
             ("POST", "/v1/recent", 405),
+            ("OPTIONS", "/v1/nope", 404),
+            ("GET", "/v1/keys/key_1", 405),
         ];
         for (method, path, status) in cases {
             let err = match_route(method, path).unwrap_err();

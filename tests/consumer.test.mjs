@@ -23,9 +23,10 @@ function storedEvent(message, extra = {}) {
   return { id, event_id: id, received_at: now, timestamp: now, level: "info", severity_number: 9, message, ...extra };
 }
 
-/** A queue message as our producer sends it: the events' JSON array as bytes. */
-function message(events, id = `msg-${seq}-${Math.random()}`) {
-  return { id, timestamp: new Date(), attempts: 1, body: new TextEncoder().encode(JSON.stringify(events)) };
+/** A queue message as our producer sends it: the envelope {project, events} as bytes. */
+function message(events, id = `msg-${seq}-${Math.random()}`, project = null) {
+  const body = new TextEncoder().encode(JSON.stringify({ project, events }));
+  return { id, timestamp: new Date(), attempts: 1, body };
 }
 
 async function deliver(messages) {

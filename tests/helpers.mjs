@@ -41,7 +41,7 @@ export async function applyMigrations(db) {
  * A fresh worker with its own empty D1, KV and queue. `consumer: false` leaves the queue
  * without an automatic consumer, so a test can drive the consumer by hand.
  */
-export async function startWorker({ consumer = true, bindings = {} } = {}) {
+export async function startWorker({ consumer = true, bindings = {}, rateLimits = {} } = {}) {
   const suffix = randomUUID();
   const mf = new Miniflare({
     modules: true,
@@ -55,7 +55,12 @@ export async function startWorker({ consumer = true, bindings = {} } = {}) {
     kvNamespaces: { HOT: `kv-${suffix}` },
     kvPersist: false,
     queueProducers: { LOGS: QUEUE },
-    queueConsumers: consumer ? { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } } : {},
+        queueConsumers: consumer ? { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } } : {},
+    ratelimits: {
+      RATE_LIMIT: { simple: { limit: rateLimits.default ?? 100000, period: 10 } },
+      RATE_LIMIT_LOW: { simple: { limit: rateLimits.low ?? 100000, period: 10 } },
+      RATE_LIMIT_HIGH: { simple: { limit: rateLimits.high ?? 100000, period: 10 } },
+    },
   });
   const db = await mf.getD1Database("DB");
   await applyMigrations(db);

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use worker::{Date, Env, Response, Url};
 
 use super::{json_response, query_pairs};
+use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::processors::timestamp::from_millis;
 use crate::storage::d1;
@@ -29,8 +30,9 @@ struct GroupDetail {
     events: Vec<crate::model::StoredEvent>,
 }
 
-pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
-    let query = parse_group_query(&query_pairs(url))?;
+pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+    let mut query = parse_group_query(&query_pairs(url))?;
+    query.project = scope_project(principal, query.project.take())?;
     let rows: Vec<Group> = d1::rows(&env.d1("DB")?, &query.to_sql()).await?;
     let (groups, next_cursor) = query.into_page(rows);
     json_response(
@@ -42,7 +44,11 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
     )
 }
 
-pub async fn get(fingerprint: &str, env: &Env) -> Result<Response, AppError> {
+pub async fn get(
+    fingerprint: &str,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
     let db = env.d1("DB")?;
     let group_query = SqlQuery {
         sql: format!("SELECT {GROUP_COLUMNS} FROM groups WHERE fingerprint = ?"),
@@ -52,6 +58,7 @@ pub async fn get(fingerprint: &str, env: &Env) -> Result<Response, AppError> {
         .await?
         .into_iter()
         .next()
+        .filter(|g| can_see(principal, g.project.as_deref()))
         .ok_or_else(|| AppError::NotFound(format!("No group with fingerprint '{fingerprint}'.")))?;
     let events_query = LogQuery {
         exact: vec![("fingerprint", fingerprint.to_string())],
@@ -72,10 +79,11 @@ struct CountRow {
     n: i64,
 }
 
-pub async fn stats(url: &Url, env: &Env) -> Result<Response, AppError> {
+pub async fn stats(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
     let now = from_millis(Date::now().as_millis() as i64)
         .ok_or_else(|| AppError::Internal("clock out of range".into()))?;
-    let query = parse_stats_query(&query_pairs(url), now)?;
+    let mut query = parse_stats_query(&query_pairs(url), now)?;
+    query.project = scope_project(principal, query.project.take())?;
     let rows: Vec<CountRow> = d1::rows(&env.d1("DB")?, &query.to_sql()).await?;
     json_response(
         200,

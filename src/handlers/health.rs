@@ -28,7 +28,7 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
 
     let started = Date::now().as_millis();
     let kv_result = match env.kv("HOT") {
-        Ok(store) => kv::read_hot_feed(&store)
+        Ok(store) => kv::read_hot_feed(&store, None)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),

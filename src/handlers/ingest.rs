@@ -7,7 +7,7 @@ use worker::{
     console_error, Date, Env, QueueContentType, RawMessageBuilder, Request, Response, SendMessage,
 };
 
-use super::{json_response, Config};
+use super::{json_response, Caller, Config};
 use crate::error::AppError;
 use crate::pipeline::{ingest_answer, process_body};
 use crate::processors::body::{body_format, too_large_body, MAX_BODY_BYTES};
@@ -18,8 +18,24 @@ use crate::queue_message::{pack, PackedBatch};
 /// Seconds a client should wait after the queue refused a send.
 const ENQUEUE_RETRY_AFTER: u32 = 5;
 
-pub async fn ingest(req: &mut Request, env: &Env, config: &Config) -> Result<Response, AppError> {
+pub async fn ingest(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+) -> Result<Response, AppError> {
     let content_type = req.headers().get("content-type")?;
+    if caller.key_in_query
+        && !content_type
+            .as_deref()
+            .unwrap_or("text/plain")
+            .to_ascii_lowercase()
+            .starts_with("text/plain")
+    {
+        // `?key=` exists for navigator.sendBeacon, which sends text/plain; everything else can
+        // send a header, which keeps keys out of URLs and logs.
+        return Err(AppError::UnsupportedMediaType("A key in ?key= is accepted only with text/plain bodies (navigator.sendBeacon); send other bodies with an Authorization header.".into()));
+    }
     // Refuse what we cannot read before reading it.
     body_format(content_type.as_deref())?;
     if let Some(declared) = req
@@ -36,8 +52,9 @@ pub async fn ingest(req: &mut Request, env: &Env, config: &Config) -> Result<Res
     let received_at = from_millis(Date::now().as_millis() as i64)
         .ok_or_else(|| AppError::Internal("clock out of range".into()))?;
     let ctx = IngestContext {
-        received_at,
-        default_environment: config.default_environment.clone(),
+        project: caller.principal.project.clone(),
+        scrub: config.scrub,
+        ..IngestContext::new(received_at, config.default_environment.clone())
     };
     let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
 
@@ -51,7 +68,7 @@ pub async fn ingest(req: &mut Request, env: &Env, config: &Config) -> Result<Res
         .iter()
         .map(|(i, e)| (*i, e.to_compact_json()))
         .collect();
-    let (batches, mut errors) = pack(serialized);
+    let (batches, mut errors) = pack(ctx.project.as_deref(), serialized);
     errors.extend(outcome.errors);
 
     let queue = env.queue("LOGS")?;

@@ -4,6 +4,7 @@ use serde::Serialize;
 use worker::{console_warn, Env, Response, Url};
 
 use super::{json_response, query_pairs};
+use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::model::StoredEvent;
 use crate::storage::query::{into_page, parse_log_query};
@@ -22,14 +23,15 @@ struct RecentFeed {
     source: &'static str,
 }
 
-pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
-    let query = parse_log_query(&query_pairs(url))?;
+pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+    let mut query = parse_log_query(&query_pairs(url))?;
+    query.project = scope_project(principal, query.project.take())?;
     let rows = d1::data_rows(&env.d1("DB")?, &query.to_sql()).await?;
     let (logs, next_cursor) = into_page(rows, query.limit)?;
     json_response(200, &LogsPage { logs, next_cursor })
 }
 
-pub async fn get(id: &str, env: &Env) -> Result<Response, AppError> {
+pub async fn get(id: &str, env: &Env, principal: &Principal) -> Result<Response, AppError> {
     let not_found = || AppError::NotFound(format!("No event with id '{id}'."));
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
@@ -39,10 +41,13 @@ pub async fn get(id: &str, env: &Env) -> Result<Response, AppError> {
         .ok_or_else(not_found)?;
     let event: StoredEvent = serde_json::from_str(&data)
         .map_err(|e| AppError::Internal(format!("stored event {id}: {e}")))?;
+    if !can_see(principal, event.project.as_deref()) {
+        return Err(not_found());
+    }
     json_response(200, &event)
 }
 
-pub async fn recent(url: &Url, env: &Env) -> Result<Response, AppError> {
+pub async fn recent(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
     let mut limit = HOT_FEED_SIZE;
     for (key, value) in query_pairs(url) {
         match key.as_str() {
@@ -66,7 +71,7 @@ pub async fn recent(url: &Url, env: &Env) -> Result<Response, AppError> {
             }
         }
     }
-    let text = kv::read_hot_feed(&env.kv("HOT")?)
+    let text = kv::read_hot_feed(&env.kv("HOT")?, principal.project.as_deref())
         .await
         .map_err(|e| AppError::Internal(format!("KV read: {e}")))?;
     let mut logs: Vec<StoredEvent> = match text {

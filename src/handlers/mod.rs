@@ -1,19 +1,22 @@
-//! The HTTP edge: route, authenticate, call the handler, and turn every `AppError` into the
-//! contract's JSON error body here and nowhere else.
+//! The HTTP edge: route, authenticate, check the origin and the rate limit, call the handler,
+//! and turn every `AppError` into the contract's JSON error body here and nowhere else.
 
 mod groups;
 mod health;
 mod ingest;
+mod keys;
 mod logs;
 
 use serde::Serialize;
-use worker::{console_error, Env, Request, Response};
+use worker::{console_error, console_warn, Env, Request, Response};
 
 use crate::auth::{
-    extract_credential, match_admin_token, unauthorized_missing, unauthorized_unknown, Principal,
-    Scope,
+    authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
+    unauthorized_unknown, Credential, Principal, Scope,
 };
 use crate::error::AppError;
+use crate::keys::{lookup_prefix, origin_allowed};
+use crate::processors::scrub::ScrubConfig;
 use crate::routes::{match_route, Route};
 
 impl From<worker::Error> for AppError {
@@ -26,6 +29,7 @@ impl From<worker::Error> for AppError {
 pub(crate) struct Config {
     pub admin_token: Option<String>,
     pub default_environment: String,
+    pub scrub: ScrubConfig,
 }
 
 impl Config {
@@ -37,63 +41,128 @@ impl Config {
                 .ok()
                 .filter(|s| !s.is_empty())
         };
+        let switch = |name: &str| {
+            text(name)
+                .map(|v| {
+                    !matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "false" | "0" | "off" | "no"
+                    )
+                })
+                .unwrap_or(true)
+        };
         Config {
             admin_token: text("ADMIN_TOKEN"),
             default_environment: text("DEFAULT_ENVIRONMENT").unwrap_or_else(|| "production".into()),
+            scrub: ScrubConfig {
+                emails: switch("SCRUB_EMAILS"),
+                ips: switch("SCRUB_IPS"),
+            },
         }
     }
+}
+
+/// What a handler knows about the caller.
+pub(crate) struct Caller {
+    pub principal: Principal,
+    /// True when the key came in `?key=` (navigator.sendBeacon).
+    pub key_in_query: bool,
 }
 
 pub async fn handle(mut req: Request, env: &Env) -> Response {
-    match dispatch(&mut req, env).await {
+    let origin = req.headers().get("origin").ok().flatten();
+    let mut allow_origin: Option<String> = None;
+    let mut response = match dispatch(&mut req, env, origin.as_deref(), &mut allow_origin).await {
         Ok(response) => response,
-        Err(err) => error_response(&err),
+        Err(err) => {
+            // Let a page read why it was refused; an error body carries no data worth hiding.
+            if allow_origin.is_none() {
+                allow_origin = origin.clone();
+            }
+            error_response(&err)
+        }
+    };
+    if let Some(origin) = allow_origin {
+        let headers = response.headers_mut();
+        let _ = headers.set("access-control-allow-origin", &origin);
+        let _ = headers.set("access-control-expose-headers", "retry-after");
+        let _ = headers.append("vary", "Origin");
     }
+    response
 }
 
-async fn dispatch(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+async fn dispatch(
+    req: &mut Request,
+    env: &Env,
+    origin: Option<&str>,
+    allow_origin: &mut Option<String>,
+) -> Result<Response, AppError> {
     let url = req.url()?;
     let route = match_route(req.method().as_ref(), url.path())?;
-    if route == Route::Health {
-        return health::health(env).await;
+    match route {
+        Route::Health => return health::health(env).await,
+        Route::Preflight => return preflight(req, env, origin).await,
+        _ => {}
     }
     let config = Config::from_env(env);
-    let principal = authenticate(req, &url, &config)?;
+    let caller = authenticate(req, &url, env, &config).await?;
+    let own_origin = url.origin().ascii_serialization();
+    *allow_origin = check_origin(origin, &own_origin, &caller.principal)?;
+    rate_limit(env, &caller.principal).await?;
+
+    let principal = &caller.principal;
     match route {
-        Route::Health => unreachable!("answered above"),
+        Route::Health | Route::Preflight => unreachable!("answered above"),
         Route::IngestLogs => {
             principal.require(Scope::Ingest)?;
-            ingest::ingest(req, env, &config).await
+            ingest::ingest(req, env, &config, &caller).await
         }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
-            logs::list(&url, env).await
+            logs::list(&url, env, principal).await
         }
         Route::GetLog(id) => {
             principal.require(Scope::Read)?;
-            logs::get(&id, env).await
+            logs::get(&id, env, principal).await
         }
         Route::Recent => {
             principal.require(Scope::Read)?;
-            logs::recent(&url, env).await
+            logs::recent(&url, env, principal).await
         }
         Route::ListGroups => {
             principal.require(Scope::Read)?;
-            groups::list(&url, env).await
+            groups::list(&url, env, principal).await
         }
         Route::GetGroup(fingerprint) => {
             principal.require(Scope::Read)?;
-            groups::get(&fingerprint, env).await
+            groups::get(&fingerprint, env, principal).await
         }
         Route::Stats => {
             principal.require(Scope::Read)?;
-            groups::stats(&url, env).await
+            groups::stats(&url, env, principal).await
+        }
+        Route::CreateKey => {
+            principal.require(Scope::Admin)?;
+            keys::create(req, env).await
+        }
+        Route::ListKeys => {
+            principal.require(Scope::Admin)?;
+            keys::list(env).await
+        }
+        Route::RevokeKey(id) => {
+            principal.require(Scope::Admin)?;
+            keys::revoke(&id, env).await
         }
     }
 }
 
-/// The admin token today; scoped keys will be looked up here when the admin token does not match.
-fn authenticate(req: &Request, url: &worker::Url, config: &Config) -> Result<Principal, AppError> {
+/// The admin token first (no lookup), then API keys by their prefix.
+async fn authenticate(
+    req: &Request,
+    url: &worker::Url,
+    env: &Env,
+    config: &Config,
+) -> Result<Caller, AppError> {
     let headers = req.headers();
     let authorization = headers.get("authorization")?;
     let api_key = headers.get("x-api-key")?;
@@ -107,10 +176,85 @@ fn authenticate(req: &Request, url: &worker::Url, config: &Config) -> Result<Pri
         query_key.as_deref(),
     )
     .ok_or_else(unauthorized_missing)?;
+    let key_in_query = matches!(credential, Credential::Query(_));
     if config.admin_token.is_none() {
-        console_error!("ADMIN_TOKEN is not set: every request is refused. Set it with `wrangler secret put ADMIN_TOKEN`.");
+        console_error!("ADMIN_TOKEN is not set: only API keys are accepted. Set it with `wrangler secret put ADMIN_TOKEN`.");
     }
-    match_admin_token(&credential, config.admin_token.as_deref())?.ok_or_else(unauthorized_unknown)
+    if let Some(principal) = match_admin_token(&credential, config.admin_token.as_deref())? {
+        return Ok(Caller {
+            principal,
+            key_in_query,
+        });
+    }
+    let prefix = lookup_prefix(credential.token()).ok_or_else(unauthorized_unknown)?;
+    let record =
+        crate::storage::keys::find_by_prefix(&env.d1("DB")?, &env.kv("HOT")?, prefix).await?;
+    let principal = authorize_key(&credential, record.as_ref())?;
+    Ok(Caller {
+        principal,
+        key_in_query,
+    })
+}
+
+/// Seconds to wait after a refusal: the period of the rate-limiting bindings.
+const RATE_LIMIT_PERIOD_SECONDS: u32 = 10;
+
+/// Per key, with the platform's rate-limiting binding of the key's tier. A deployment without
+/// the binding is not limited (and says so in its logs).
+async fn rate_limit(env: &Env, principal: &Principal) -> Result<(), AppError> {
+    let binding = match principal.rate_limit.as_str() {
+        "low" => "RATE_LIMIT_LOW",
+        "high" => "RATE_LIMIT_HIGH",
+        _ => "RATE_LIMIT",
+    };
+    let Ok(limiter) = env.rate_limiter(binding) else {
+        console_warn!("rate limiting is off: no {binding} binding");
+        return Ok(());
+    };
+    match limiter.limit(principal.key_id.clone()).await {
+        Ok(outcome) if !outcome.success => Err(AppError::RateLimited {
+            retry_after: RATE_LIMIT_PERIOD_SECONDS,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // Failing open: a limiter outage must not take ingestion down with it.
+            console_warn!("rate limiter {binding} failed, letting the request through: {e}");
+            Ok(())
+        }
+    }
+}
+
+/// A preflight carries no key, so it may pass for any origin some active key allows; the real
+/// request is then checked against its own key's origins.
+async fn preflight(req: &Request, env: &Env, origin: Option<&str>) -> Result<Response, AppError> {
+    let origin = origin
+        .ok_or_else(|| AppError::InvalidParameter("A preflight needs an Origin header.".into()))?;
+    let allowed = crate::storage::keys::allowed_origins(&env.d1("DB")?, &env.kv("HOT")?).await?;
+    if !origin_allowed(origin, &allowed) {
+        return Err(AppError::Forbidden(format!(
+            "Origin '{origin}' is not allowed by any key."
+        )));
+    }
+    let requested = req
+        .headers()
+        .get("access-control-request-method")?
+        .unwrap_or_default();
+    if !requested.is_empty() && !requested.eq_ignore_ascii_case("POST") {
+        return Err(AppError::Forbidden(
+            "Browsers may only POST events; browser keys are ingest-only.".into(),
+        ));
+    }
+    let mut response = Response::empty()?.with_status(204);
+    let headers = response.headers_mut();
+    headers.set("access-control-allow-origin", origin)?;
+    headers.set("access-control-allow-methods", "POST")?;
+    headers.set(
+        "access-control-allow-headers",
+        "authorization, x-api-key, content-type, content-encoding",
+    )?;
+    headers.set("access-control-max-age", "600")?;
+    headers.set("vary", "Origin")?;
+    Ok(response)
 }
 
 pub(crate) fn query_pairs(url: &worker::Url) -> Vec<(String, String)> {
@@ -124,19 +268,41 @@ pub(crate) fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Respo
     Ok(Response::from_json(body)?.with_status(status))
 }
 
+/// Reads a small JSON request body (admin routes), refusing what is not JSON or too large.
+pub(crate) async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
+    if let Some(content_type) = req.headers().get("content-type")? {
+        if !content_type
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+        {
+            return Err(AppError::UnsupportedMediaType(
+                "Send the body as application/json.".into(),
+            ));
+        }
+    }
+    let body = req.bytes().await?;
+    if body.len() > limit {
+        return Err(AppError::PayloadTooLarge(format!(
+            "The body is {} bytes; the limit is {limit}.",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
 fn error_response(err: &AppError) -> Response {
     if err.is_server_error() {
         console_error!("{err}");
     }
     let build = || -> worker::Result<Response> {
-        let response = Response::from_json(&err.body())?.with_status(err.status());
+        let mut response = Response::from_json(&err.body())?.with_status(err.status());
         if let Some(seconds) = err.retry_after() {
             response
-                .headers()
+                .headers_mut()
                 .set("retry-after", &seconds.to_string())?;
         }
         if let Some(allow) = err.allow() {
-            response.headers().set("allow", allow)?;
+            response.headers_mut().set("allow", allow)?;
         }
         Ok(response)
     };

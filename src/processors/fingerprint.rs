@@ -83,6 +83,11 @@ pub fn fingerprint(event: &mut StoredEvent, frames: &[Frame]) {
         };
         (format!("message\n{component}\n{template}"), reason)
     };
+    // Groups never span projects: the tenant is part of what is hashed.
+    let material = match &event.project {
+        Some(project) => format!("project\n{project}\n{material}"),
+        None => material,
+    };
     event.fingerprint = hash_hex(&material);
     event.fingerprint_reason = reason;
 }

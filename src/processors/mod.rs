@@ -1,5 +1,5 @@
 //! The pure ingest steps, each a function from plain data to plain data:
-//! body → normalise → categorise → fingerprint (triage lives in `crate::triage`).
+//! body → normalise → scrub → categorise → fingerprint (triage lives in `crate::triage`).
 
 pub mod body;
 pub mod categorize;
@@ -8,5 +8,6 @@ pub mod fingerprint;
 pub mod level;
 pub mod normalize;
 pub mod route;
+pub mod scrub;
 pub mod stack;
 pub mod timestamp;

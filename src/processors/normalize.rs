@@ -23,8 +23,9 @@ const MAX_TAGS: usize = 64;
 const MAX_TAG_KEY_CHARS: usize = 128;
 const MAX_TAG_VALUE_CHARS: usize = 1024;
 
-/// UUID namespace for ids derived from a client's `event_id`: the same `event_id` always gets
-/// the same `id`, so a retried request answers with the id that was stored the first time.
+/// UUID namespace for ids derived from a client's `event_id`: the same `event_id` (in the same
+/// project) always gets the same `id`, so a retried request answers with the id that was stored
+/// the first time, and two projects' `event_id`s never collide.
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c0f_2a51_8d3e_4b7a_9c41_e1d2_0b5f_7a38);
 
 const KNOWN_FIELDS: &[&str] = &[
@@ -56,6 +57,21 @@ pub struct IngestContext {
     pub received_at: DateTime<Utc>,
     /// The deployment's environment for events that name none.
     pub default_environment: String,
+    /// The ingest key's project: every event of the request belongs to it.
+    pub project: Option<String>,
+    /// The deployment's scrubbing switches.
+    pub scrub: super::scrub::ScrubConfig,
+}
+
+impl IngestContext {
+    pub fn new(received_at: DateTime<Utc>, default_environment: impl Into<String>) -> Self {
+        IngestContext {
+            received_at,
+            default_environment: default_environment.into(),
+            project: None,
+            scrub: Default::default(),
+        }
+    }
 }
 
 /// Normalises one event. `random_id` is used as the event's `id` when it has no `event_id`.
@@ -91,9 +107,13 @@ pub fn normalize_event(
         .unwrap_or_else(|| received_at.clone());
 
     let event_id = take_string(&mut obj, "event_id", MAX_EVENT_ID_CHARS)?;
-    let id = match &event_id {
-        Some(eid) => Uuid::new_v5(&EVENT_ID_NAMESPACE, eid.as_bytes()),
-        None => random_id,
+    let id = match (&event_id, &ctx.project) {
+        (Some(eid), None) => Uuid::new_v5(&EVENT_ID_NAMESPACE, eid.as_bytes()),
+        (Some(eid), Some(project)) => Uuid::new_v5(
+            &EVENT_ID_NAMESPACE,
+            format!("{project}\u{1f}{eid}").as_bytes(),
+        ),
+        (None, _) => random_id,
     }
     .to_string();
 
@@ -132,6 +152,7 @@ pub fn normalize_event(
     let mut event = StoredEvent {
         id: id.clone(),
         event_id: event_id.unwrap_or(id),
+        project: ctx.project.clone(),
         received_at,
         timestamp,
         level: severity.level.as_str().to_string(),
@@ -378,10 +399,10 @@ mod tests {
     use serde_json::json;
 
     fn ctx() -> IngestContext {
-        IngestContext {
-            received_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
-            default_environment: "production".into(),
-        }
+        IngestContext::new(
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            "production",
+        )
     }
 
     fn norm(v: Value) -> Result<StoredEvent, String> {

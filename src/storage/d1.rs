@@ -7,13 +7,13 @@ use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::query::{Bind, SqlQuery};
 
-/// Inserts one queue message's events. The body is the message's JSON array, bound as a single
-/// parameter and unpacked by SQLite's `json_each`: a multi-row insert of any number of events
+/// Inserts one queue message's events. The body is the message's JSON, bound as a single
+/// parameter and its `events` array unpacked by SQLite's `json_each`: a multi-row insert of any number of events
 /// that stays far under D1's 100 bound parameters per statement. Every other column of
 /// `events` is generated from `data`; `OR IGNORE` on the unique `event_id` makes redelivery
 /// and client retries store an event once.
 pub fn insert_message(db: &D1Database, body: &str) -> Result<D1PreparedStatement> {
-    db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1)")
+    db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1, '$.events')")
         .bind(&[JsValue::from_str(body)])
 }
 
@@ -54,16 +54,16 @@ pub async fn event_by_id(db: &D1Database, id: &str) -> Result<Option<String>> {
     Ok(statement.first::<DataRow>(None).await?.map(|r| r.data))
 }
 
-/// The newest events, for the KV hot feed.
-pub async fn latest(db: &D1Database, limit: usize) -> Result<Vec<String>> {
-    data_rows(
-        db,
-        &SqlQuery {
-            sql: "SELECT data FROM events ORDER BY received_at DESC, id DESC LIMIT ?".into(),
-            binds: vec![Bind::Int(limit as i64)],
-        },
-    )
-    .await
+/// The newest events of the deployment, or of one project, for the KV hot feeds.
+pub async fn latest(db: &D1Database, project: Option<&str>, limit: usize) -> Result<Vec<String>> {
+    let query = crate::storage::query::LogQuery {
+        project: project.map(str::to_string),
+        limit,
+        ..Default::default()
+    };
+    let mut rows = data_rows(db, &query.to_sql()).await?;
+    rows.truncate(limit);
+    Ok(rows)
 }
 
 pub async fn ping(db: &D1Database) -> Result<()> {

@@ -30,9 +30,10 @@ pub struct Group {
     pub error_kind: Option<String>,
     pub fingerprint_reason: Option<String>,
     pub last_event_id: Option<String>,
+    pub project: Option<String>,
 }
 
-pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id";
+pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSort {
@@ -42,6 +43,7 @@ pub enum GroupSort {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupQuery {
+    pub project: Option<String>,
     pub sort: GroupSort,
     pub filters: Vec<(&'static str, Bind)>,
     pub levels: Vec<String>,
@@ -60,6 +62,7 @@ fn bad(message: impl Into<String>) -> AppError {
 
 pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppError> {
     let mut q = GroupQuery {
+        project: None,
         sort: GroupSort::LastSeen,
         filters: Vec::new(),
         levels: Vec::new(),
@@ -93,6 +96,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "environment" => {
                 q.filters.push(("environment", Bind::Text(normalize_environment(value).unwrap_or_default())))
             }
+                        "project" => q.project = Some(value.to_string()),
             "component" => q.filters.push(("component", Bind::Text(value.into()))),
             "route" => q.filters.push(("route", Bind::Text(value.into()))),
             "source_type" => q.filters.push(("source_type", Bind::Text(value.into()))),
@@ -118,7 +122,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "key" => {}
             other => {
                 return Err(bad(format!(
-                    "unknown query parameter '{other}'; known: sort, status, environment, component, route, source_type, error_kind, level, min_level, q, from, to, limit, cursor"
+                    "unknown query parameter '{other}'; known: sort, status, project, environment, component, route, source_type, error_kind, level, min_level, q, from, to, limit, cursor"
                 )))
             }
         }
@@ -157,6 +161,10 @@ impl GroupQuery {
     pub fn to_sql(&self) -> SqlQuery {
         let mut conditions = Vec::new();
         let mut binds = Vec::new();
+        if let Some(project) = &self.project {
+            conditions.push("project = ?".to_string());
+            binds.push(Bind::Text(project.clone()));
+        }
         for (column, value) in &self.filters {
             conditions.push(format!("{column} = ?"));
             binds.push(value.clone());
@@ -245,6 +253,7 @@ mod tests {
             error_kind: None,
             fingerprint_reason: None,
             last_event_id: None,
+            project: None,
         }
     }
 

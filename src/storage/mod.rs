@@ -7,6 +7,8 @@ pub mod stats;
 #[cfg(target_arch = "wasm32")]
 pub mod d1;
 #[cfg(target_arch = "wasm32")]
+pub mod keys;
+#[cfg(target_arch = "wasm32")]
 pub mod kv;
 
 /// The KV key of the hot feed: the latest events, refreshed once per consumer batch.

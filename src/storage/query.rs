@@ -49,6 +49,7 @@ const OTHER_PARAMS: &[&str] = &[
     "level",
     "min_level",
     "environment",
+    "project",
     "q",
     "from",
     "to",
@@ -59,6 +60,8 @@ const OTHER_PARAMS: &[&str] = &[
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogQuery {
+    /// Asked for with `project=`; the handler then narrows it to what the key may see.
+    pub project: Option<String>,
     pub levels: Vec<String>,
     pub min_severity: Option<u8>,
     pub environment: Option<String>,
@@ -125,6 +128,7 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
                 });
             }
             "environment" if !value.is_empty() => q.environment = normalize_environment(value),
+            "project" if !value.is_empty() => q.project = Some(value.to_string()),
             "q" if !value.is_empty() => q.text = Some(fts_query(value)?),
             "from" if !value.is_empty() => q.from = Some(parse_time(key, value)?),
             "to" if !value.is_empty() => q.to = Some(parse_time(key, value)?),
@@ -216,6 +220,10 @@ impl LogQuery {
     pub fn to_sql(&self) -> SqlQuery {
         let mut conditions: Vec<String> = Vec::new();
         let mut binds: Vec<Bind> = Vec::new();
+        if let Some(project) = &self.project {
+            conditions.push("project = ?".into());
+            binds.push(Bind::Text(project.clone()));
+        }
         if !self.levels.is_empty() {
             conditions.push(format!(
                 "level IN ({})",

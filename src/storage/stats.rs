@@ -61,6 +61,8 @@ const DIMENSIONS: &[&str] = &["level", "environment", "component", "route", "sou
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsQuery {
+    /// `None`: every project summed (admin); the handler narrows it for project keys.
+    pub project: Option<String>,
     pub bucket: BucketSize,
     pub by: &'static str,
     pub from: DateTime<Utc>,
@@ -80,6 +82,7 @@ pub fn parse_stats_query(
     let mut by = "level";
     let (mut from, mut to) = (None, None);
     let mut filters: Vec<(&'static str, Vec<String>)> = Vec::new();
+    let mut project = None;
     for (key, value) in params {
         let value = value.trim();
         if value.is_empty() {
@@ -110,13 +113,14 @@ pub fn parse_stats_query(
                 filters.push(("level", levels));
             }
             "environment" => filters.push(("environment", vec![normalize_environment(value).unwrap_or_default()])),
+                        "project" => project = Some(value.to_string()),
             "component" => filters.push(("component", vec![value.to_string()])),
             "route" => filters.push(("route", vec![value.to_string()])),
             "source_type" => filters.push(("source_type", vec![value.to_string()])),
             "key" => {}
             other => {
                 return Err(bad(format!(
-                    "unknown query parameter '{other}'; known: from, to, bucket, by, level, environment, component, route, source_type"
+                    "unknown query parameter '{other}'; known: from, to, bucket, by, project, level, environment, component, route, source_type"
                 )))
             }
         }
@@ -127,6 +131,7 @@ pub fn parse_stats_query(
         return Err(bad("from must not be after to"));
     }
     let query = StatsQuery {
+        project,
         bucket,
         by,
         from,
@@ -166,6 +171,10 @@ impl StatsQuery {
         let to_key = format_ts(self.to)[..row_width].to_string();
         let mut conditions = vec!["bucket >= ?".to_string(), "bucket <= ?".to_string()];
         let mut binds = vec![Bind::Text(from_key), Bind::Text(to_key)];
+        if let Some(project) = &self.project {
+            conditions.push("project = ?".to_string());
+            binds.push(Bind::Text(project.clone()));
+        }
         for (column, values) in &self.filters {
             conditions.push(format!(
                 "{column} IN ({})",

@@ -1,0 +1,63 @@
+//! `POST/GET /v1/keys`, `DELETE /v1/keys/{id}` (admin only).
+
+use serde::Serialize;
+use worker::{Date, Env, Request, Response};
+
+use super::{json_response, read_json_body};
+use crate::error::AppError;
+use crate::keys::{generate_key, parse_new_key, KeyView};
+use crate::processors::timestamp::{format_ts, from_millis};
+use crate::storage::keys as store;
+
+fn now() -> Result<String, AppError> {
+    from_millis(Date::now().as_millis() as i64)
+        .map(format_ts)
+        .ok_or_else(|| AppError::Internal("clock out of range".into()))
+}
+
+/// 256 bits from the platform's CSPRNG (`crypto.getRandomValues`, through uuid's v4).
+fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes
+}
+
+#[derive(Serialize)]
+struct CreatedKey {
+    #[serde(flatten)]
+    view: KeyView,
+    /// The plain key: shown in this answer only, never stored.
+    key: String,
+}
+
+pub async fn create(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+    let new_key = parse_new_key(&read_json_body(req, 16 * 1024).await?)?;
+    let (plain, prefix, hash) = generate_key(random_bytes());
+    let id = format!("key_{}", uuid::Uuid::new_v4().simple());
+    let record = new_key.into_record(id, prefix, hash, now()?);
+    store::insert(&env.d1("DB")?, &env.kv("HOT")?, &record).await?;
+    json_response(
+        201,
+        &CreatedKey {
+            view: KeyView::from(&record),
+            key: plain,
+        },
+    )
+}
+
+pub async fn list(env: &Env) -> Result<Response, AppError> {
+    let keys: Vec<KeyView> = store::list(&env.d1("DB")?)
+        .await?
+        .iter()
+        .map(KeyView::from)
+        .collect();
+    json_response(200, &serde_json::json!({ "keys": keys }))
+}
+
+pub async fn revoke(id: &str, env: &Env) -> Result<Response, AppError> {
+    let record = store::revoke(&env.d1("DB")?, &env.kv("HOT")?, id, &now()?)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No key with id '{id}'.")))?;
+    json_response(200, &KeyView::from(&record))
+}

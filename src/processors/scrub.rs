@@ -1,0 +1,368 @@
+//! Scrubbing: secrets and personal data removed before an event is queued, so they never reach
+//! the queue, D1, KV or a reader. The event records which rules fired (`scrubbed`), never what
+//! they removed.
+//!
+//! Two kinds of rules, both data:
+//! - key names: any value under a key that names a secret (`password`, `token`, `cookie`, …),
+//!   anywhere in `context` or `tags`, is replaced whole;
+//! - patterns: bearer tokens, JWTs, private keys, secrets in URL query strings, cloud access
+//!   keys, Luhn-valid card numbers, and (on by default, switchable per deployment) e-mail and IP
+//!   addresses, inside any string: message, exception message and stack, endpoint, context, tags.
+//!
+//! Correlation fields (`user_id`, `session_id`, `trace_id`, …) are left as sent: they are
+//! identifiers the sender chose to attach, and masking them would break lookups.
+
+use regex::{Regex, RegexSet};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use crate::model::StoredEvent;
+
+pub const FILTERED: &str = "[Filtered]";
+
+/// Per-deployment switches (`SCRUB_EMAILS`, `SCRUB_IPS`; both on unless set to `false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrubConfig {
+    pub emails: bool,
+    pub ips: bool,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            emails: true,
+            ips: true,
+        }
+    }
+}
+
+/// Key names whose values are secrets, matched case-insensitively anywhere in the key.
+const SECRET_KEY_PATTERN: &str = r"(?i)pass(word|wd)?$|^pwd$|secret|token|api[-_]?key|auth(orization)?$|cookie|session|credential|private[-_]?key|access[-_]?key|signature|csrf|xsrf|^ssn$|card[-_]?(number|no)|^cvv|^pin$";
+
+struct PatternRule {
+    name: &'static str,
+    pattern: &'static str,
+    replacement: &'static str,
+    /// Only when the deployment enables it (e-mail and IP masking).
+    switch: Option<fn(&ScrubConfig) -> bool>,
+    /// A second check on a candidate match (the Luhn checksum for cards).
+    confirm: Option<fn(&str) -> bool>,
+}
+
+const PATTERNS: &[PatternRule] = &[
+    PatternRule {
+        name: "private_key",
+        pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+        replacement: "[Private key]",
+        switch: None,
+        confirm: None,
+    },
+    PatternRule {
+        name: "jwt",
+        pattern: r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
+        replacement: "[JWT]",
+        switch: None,
+        confirm: None,
+    },
+    PatternRule {
+        name: "bearer_token",
+        pattern: r"(?i)\b(?:bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*",
+        replacement: "Bearer [Filtered]",
+        switch: None,
+        confirm: None,
+    },
+    PatternRule {
+        name: "url_secret",
+        pattern: r#"(?i)([?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|password|passwd|secret|client_secret|signature|sig|code|auth)=)[^&#\s)'"<>]+"#,
+        replacement: "${1}[Filtered]",
+        switch: None,
+        confirm: None,
+    },
+    PatternRule {
+        name: "cloud_access_key",
+        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bsk_(?:live|test)_[0-9A-Za-z]{16,}\b|\bgh[pousr]_[0-9A-Za-z]{30,}\b|\bxox[abpr]-[0-9A-Za-z-]{10,}",
+        replacement: "[Access key]",
+        switch: None,
+        confirm: None,
+    },
+    PatternRule {
+        name: "credit_card",
+        pattern: r"\b(?:\d[ -]?){12,18}\d\b",
+        replacement: "[Card]",
+        switch: None,
+        confirm: Some(luhn_valid),
+    },
+    PatternRule {
+        name: "email",
+        pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+        replacement: "[email]",
+        switch: Some(|c| c.emails),
+        confirm: None,
+    },
+    PatternRule {
+        name: "ip_address",
+        pattern: r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b|\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b",
+        replacement: "[ip]",
+        switch: Some(|c| c.ips),
+        confirm: None,
+    },
+];
+
+struct Compiled {
+    secret_key: Regex,
+    any: RegexSet,
+    each: Vec<Regex>,
+}
+
+fn compiled() -> &'static Compiled {
+    static C: OnceLock<Compiled> = OnceLock::new();
+    C.get_or_init(|| Compiled {
+        secret_key: Regex::new(SECRET_KEY_PATTERN).expect("secret key pattern compiles"),
+        any: RegexSet::new(PATTERNS.iter().map(|p| p.pattern)).expect("scrub patterns compile"),
+        each: PATTERNS
+            .iter()
+            .map(|p| Regex::new(p.pattern).expect("scrub pattern compiles"))
+            .collect(),
+    })
+}
+
+/// The Luhn checksum, so that order numbers and timestamps are not taken for cards.
+pub fn luhn_valid(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Scrubs one string in place, adding the names of the rules that changed it to `fired`.
+fn scrub_string(text: &mut String, config: &ScrubConfig, fired: &mut BTreeSet<&'static str>) {
+    let c = compiled();
+    let matched = c.any.matches(text);
+    if !matched.matched_any() {
+        return;
+    }
+    for index in matched.iter() {
+        let rule = &PATTERNS[index];
+        if rule.switch.is_some_and(|on| !on(config)) {
+            continue;
+        }
+        let mut changed = false;
+        let replaced = c.each[index].replace_all(text, |caps: &regex::Captures| {
+            let whole = caps.get(0).map_or("", |m| m.as_str());
+            if rule.confirm.is_some_and(|ok| !ok(whole)) {
+                return whole.to_string();
+            }
+            changed = true;
+            let mut out = String::new();
+            caps.expand(rule.replacement, &mut out);
+            out
+        });
+        if changed {
+            *text = replaced.into_owned();
+            fired.insert(rule.name);
+        }
+    }
+}
+
+fn scrub_value(
+    value: &mut Value,
+    config: &ScrubConfig,
+    fired: &mut BTreeSet<&'static str>,
+    depth: usize,
+) {
+    match value {
+        Value::String(s) => scrub_string(s, config, fired),
+        Value::Array(items) if depth < 32 => items
+            .iter_mut()
+            .for_each(|v| scrub_value(v, config, fired, depth + 1)),
+        Value::Object(map) if depth < 32 => scrub_map(map, config, fired, depth + 1),
+        _ => {}
+    }
+}
+
+fn scrub_map(
+    map: &mut Map<String, Value>,
+    config: &ScrubConfig,
+    fired: &mut BTreeSet<&'static str>,
+    depth: usize,
+) {
+    for (key, value) in map.iter_mut() {
+        if compiled().secret_key.is_match(key) && !matches!(value, Value::Null) {
+            if value.as_str() != Some(FILTERED) {
+                *value = Value::String(FILTERED.into());
+                fired.insert("secret_key");
+            }
+        } else {
+            scrub_value(value, config, fired, depth);
+        }
+    }
+}
+
+/// Scrubs an event in place and records the rules that fired in `event.scrubbed`.
+pub fn scrub(event: &mut StoredEvent, config: &ScrubConfig) {
+    let mut fired = BTreeSet::new();
+    scrub_string(&mut event.message, config, &mut fired);
+    if let Some(error) = &mut event.error {
+        for field in [&mut error.message, &mut error.stack].into_iter().flatten() {
+            scrub_string(field, config, &mut fired);
+        }
+    }
+    if let Some(endpoint) = &mut event.endpoint {
+        scrub_string(endpoint, config, &mut fired);
+    }
+    scrub_map(&mut event.tags, config, &mut fired, 0);
+    scrub_map(&mut event.context, config, &mut fired, 0);
+    event.scrubbed = fired.into_iter().map(str::to_string).collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ErrorInfo;
+    use serde_json::json;
+
+    fn scrubbed_message(message: &str, config: ScrubConfig) -> (String, Vec<String>) {
+        let mut e = StoredEvent {
+            message: message.into(),
+            ..Default::default()
+        };
+        scrub(&mut e, &config);
+        (e.message, e.scrubbed)
+    }
+
+    #[test]
+    fn patterns_in_strings() {
+        let on = ScrubConfig::default();
+        let cases: Vec<(&str, &str, &[&str])> = vec![
+            ("auth failed for Bearer abcdef1234567890xyz", "auth failed for Bearer [Filtered]", &["bearer_token"]),
+            ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c rejected", "token [JWT] rejected", &["jwt"]),
+            ("key -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY----- leaked", "key [Private key] leaked", &["private_key"]),
+            ("GET /reset?token=abc123&lang=en failed", "GET /reset?token=[Filtered]&lang=en failed", &["url_secret"]),
+            ("https://x.com/cb?code=XYZ&state=1", "https://x.com/cb?code=[Filtered]&state=1", &["url_secret"]),
+            ("used AKIAIOSFODNN7EXAMPLE in us-east-1", "used [Access key] in us-east-1", &["cloud_access_key"]),
+            ("charge 4111 1111 1111 1111 declined", "charge [Card] declined", &["credit_card"]),
+            ("charge 4111-1111-1111-1111 declined", "charge [Card] declined", &["credit_card"]),
+            ("order 4111111111111112 shipped", "order 4111111111111112 shipped", &[]),
+            ("ts 1714564800123 id 0000000000000000", "ts 1714564800123 id 0000000000000000", &[]),
+            ("login failed for jane.doe@example.com", "login failed for [email]", &["email"]),
+            ("from 203.0.113.7 via 10.0.0.1", "from [ip] via [ip]", &["ip_address"]),
+            ("version 1.2.3.4000 released", "version 1.2.3.4000 released", &[]),
+            ("nothing secret here", "nothing secret here", &[]),
+        ];
+        for (input, expected, rules) in cases {
+            let (out, fired) = scrubbed_message(input, on);
+            assert_eq!(out, expected, "{input}");
+            assert_eq!(
+                fired,
+                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn email_and_ip_masking_can_be_switched_off() {
+        let off = ScrubConfig {
+            emails: false,
+            ips: false,
+        };
+        let (out, fired) = scrubbed_message("jane@example.com from 203.0.113.7", off);
+        assert_eq!(out, "jane@example.com from 203.0.113.7");
+        assert!(fired.is_empty());
+        let (out, _) = scrubbed_message("Bearer abcdefgh12345678 for jane@example.com", off);
+        assert_eq!(
+            out, "Bearer [Filtered] for jane@example.com",
+            "secrets are always scrubbed"
+        );
+    }
+
+    #[test]
+    fn secret_keys_anywhere_in_context_and_tags() {
+        let mut e = StoredEvent {
+            message: "x".into(),
+            context: json!({
+                "password": "hunter2",
+                "user": {"name": "jane", "apiKey": "k-123", "Session-Id": "s-9", "prefs": [{"authToken": "t"}]},
+                "headers": {"Authorization": "Basic dXNlcjpwYXNz", "Cookie": "sid=1", "accept": "json"},
+                "note": "contact me at jane@example.com",
+                "count": 3,
+                "token_count": null
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            tags: json!({"client_secret": "abc", "region": "eu"}).as_object().unwrap().clone(),
+            error: Some(ErrorInfo { kind: Some("Err".into()), message: Some("Bearer abcdefgh12345678".into()), stack: Some("at x (https://x.com/?api_key=zzz:1:1)".into()) }),
+            ..Default::default()
+        };
+        scrub(&mut e, &ScrubConfig::default());
+        let c = Value::Object(e.context.clone());
+        assert_eq!(c["password"], FILTERED);
+        assert_eq!(c["user"]["name"], "jane");
+        assert_eq!(c["user"]["apiKey"], FILTERED);
+        assert_eq!(c["user"]["Session-Id"], FILTERED);
+        assert_eq!(c["user"]["prefs"][0]["authToken"], FILTERED);
+        assert_eq!(c["headers"]["Authorization"], FILTERED);
+        assert_eq!(c["headers"]["Cookie"], FILTERED);
+        assert_eq!(c["headers"]["accept"], "json");
+        assert_eq!(c["note"], "contact me at [email]");
+        assert_eq!(c["count"], 3);
+        assert!(c["token_count"].is_null(), "nothing to hide in a null");
+        assert_eq!(e.tags["client_secret"], FILTERED);
+        assert_eq!(e.tags["region"], "eu");
+        let err = e.error.unwrap();
+        assert_eq!(err.message.as_deref(), Some("Bearer [Filtered]"));
+        assert_eq!(
+            err.stack.as_deref(),
+            Some("at x (https://x.com/?api_key=[Filtered])"),
+            "line:col may go too; the parenthesis stays"
+        );
+        assert_eq!(
+            e.scrubbed,
+            vec!["bearer_token", "email", "secret_key", "url_secret"]
+        );
+        let stored = serde_json::to_string(&c).unwrap();
+        for secret in ["hunter2", "k-123", "dXNlcjpwYXNz", "jane@example.com"] {
+            assert!(!stored.contains(secret), "{secret} leaked");
+        }
+    }
+
+    #[test]
+    fn luhn() {
+        for valid in [
+            "4111111111111111",
+            "5500 0000 0000 0004",
+            "3400-0000-0000-009",
+            "6011000000000004",
+        ] {
+            assert!(luhn_valid(valid), "{valid}");
+        }
+        for invalid in [
+            "4111111111111112",
+            "1234567812345678",
+            "0000000000000000",
+            "12345",
+        ] {
+            assert!(!luhn_valid(invalid), "{invalid}");
+        }
+    }
+}
