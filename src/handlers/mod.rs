@@ -69,45 +69,72 @@ pub(crate) struct Caller {
     pub key_in_query: bool,
 }
 
+/// What the request's `Origin` came to.
+enum Cors {
+    /// Not looked at yet (the request failed before), or no `Origin`.
+    Unchecked,
+    /// Cross-origin and allowed: echo this origin.
+    Allowed(String),
+    /// Same origin, or refused: no CORS headers.
+    NoHeaders,
+}
+
 pub async fn handle(mut req: Request, env: &Env) -> Response {
     let origin = req.headers().get("origin").ok().flatten();
-    let mut allow_origin: Option<String> = None;
-    let mut response = match dispatch(&mut req, env, origin.as_deref(), &mut allow_origin).await {
+    let mut cors = Cors::Unchecked;
+    let response = match dispatch(&mut req, env, origin.as_deref(), &mut cors).await {
         Ok(response) => response,
-        Err(err) => {
-            // Let a page read why it was refused; an error body carries no data worth hiding.
-            if allow_origin.is_none() {
-                allow_origin = origin.clone();
-            }
-            error_response(&err)
-        }
+        Err(err) => error_response(&err),
     };
+    let allow_origin = match (cors, origin) {
+        (Cors::Allowed(origin), _) => Some(origin),
+        // A request that failed before its origin was checked (a wrong key, say): let the page
+        // read why, if some key allows that origin at all.
+        (Cors::Unchecked, Some(origin)) if response.status_code() >= 400 => preflight_allows(env, &origin).await.then_some(origin),
+        _ => None,
+    };
+    with_cors(response, allow_origin)
+}
+
+fn with_cors(mut response: Response, allow_origin: Option<String>) -> Response {
     if let Some(origin) = allow_origin {
         let headers = response.headers_mut();
         let _ = headers.set("access-control-allow-origin", &origin);
         let _ = headers.set("access-control-expose-headers", "retry-after");
-        let _ = headers.append("vary", "Origin");
+                let _ = headers.append("vary", "Origin");
     }
     response
 }
 
-async fn dispatch(
-    req: &mut Request,
-    env: &Env,
-    origin: Option<&str>,
-    allow_origin: &mut Option<String>,
-) -> Result<Response, AppError> {
+async fn preflight_allows(env: &Env, origin: &str) -> bool {
+    let (Ok(db), Ok(kv)) = (env.d1("DB"), env.kv("HOT")) else {
+        return false;
+    };
+    match crate::storage::keys::allowed_origins(&db, &kv).await {
+        Ok(allowed) => origin_allowed(origin, &allowed),
+        Err(_) => false,
+    }
+}
+
+async fn dispatch(req: &mut Request, env: &Env, origin: Option<&str>, cors: &mut Cors) -> Result<Response, AppError> {
     let url = req.url()?;
     let route = match_route(req.method().as_ref(), url.path())?;
     match route {
         Route::Health => return health::health(env).await,
-        Route::Preflight => return preflight(req, env, origin).await,
+        Route::Preflight => {
+            // A preflight sets its own headers, and none when it refuses.
+            *cors = Cors::NoHeaders;
+            return preflight(req, env, origin).await;
+        }
         _ => {}
     }
     let config = Config::from_env(env);
     let caller = authenticate(req, &url, env, &config).await?;
     let own_origin = url.origin().ascii_serialization();
-    *allow_origin = check_origin(origin, &own_origin, &caller.principal)?;
+        *cors = Cors::NoHeaders;
+    if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
+        *cors = Cors::Allowed(allowed);
+    }
     rate_limit(env, &caller.principal).await?;
 
     let principal = &caller.principal;
