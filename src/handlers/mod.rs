@@ -90,7 +90,9 @@ pub async fn handle(mut req: Request, env: &Env) -> Response {
         (Cors::Allowed(origin), _) => Some(origin),
         // A request that failed before its origin was checked (a wrong key, say): let the page
         // read why, if some key allows that origin at all.
-        (Cors::Unchecked, Some(origin)) if response.status_code() >= 400 => preflight_allows(env, &origin).await.then_some(origin),
+        (Cors::Unchecked, Some(origin)) if response.status_code() >= 400 => {
+            preflight_allows(env, &origin).await.then_some(origin)
+        }
         _ => None,
     };
     with_cors(response, allow_origin)
@@ -101,7 +103,7 @@ fn with_cors(mut response: Response, allow_origin: Option<String>) -> Response {
         let headers = response.headers_mut();
         let _ = headers.set("access-control-allow-origin", &origin);
         let _ = headers.set("access-control-expose-headers", "retry-after");
-                let _ = headers.append("vary", "Origin");
+        let _ = headers.append("vary", "Origin");
     }
     response
 }
@@ -116,7 +118,12 @@ async fn preflight_allows(env: &Env, origin: &str) -> bool {
     }
 }
 
-async fn dispatch(req: &mut Request, env: &Env, origin: Option<&str>, cors: &mut Cors) -> Result<Response, AppError> {
+async fn dispatch(
+    req: &mut Request,
+    env: &Env,
+    origin: Option<&str>,
+    cors: &mut Cors,
+) -> Result<Response, AppError> {
     let url = req.url()?;
     let route = match_route(req.method().as_ref(), url.path())?;
     match route {
@@ -131,7 +138,7 @@ async fn dispatch(req: &mut Request, env: &Env, origin: Option<&str>, cors: &mut
     let config = Config::from_env(env);
     let caller = authenticate(req, &url, env, &config).await?;
     let own_origin = url.origin().ascii_serialization();
-        *cors = Cors::NoHeaders;
+    *cors = Cors::NoHeaders;
     if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
         *cors = Cors::Allowed(allowed);
     }
