@@ -218,3 +218,46 @@ test("a flood trips the per-key rate limit with 429 and Retry-After, and the ser
     await limited.mf.dispose();
   }
 });
+
+test("with ENCRYPTION_KEY, context and stack are ciphertext in D1 and plain for readers", async () => {
+  const key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  const sealed = await startWorker({ bindings: { ENCRYPTION_KEY: key } });
+  try {
+    const res = await post(sealed.mf, {
+      message: "checkout failed",
+      level: "error",
+      context: { order: "order-991", cart: ["sku-1"] },
+      error: { type: "PaymentError", message: "declined", stack: "    at pay (/srv/app/checkout.js:10:5)" },
+    });
+    assert.equal(res.status, 202);
+    const id = res.body.ids[0];
+    await waitForStored(sealed.db, 1, "id = ?", id);
+    const raw = (await sealed.db.prepare("SELECT data FROM events WHERE id = ?").bind(id).first()).data;
+    assert.ok(!raw.includes("order-991") && !raw.includes("checkout.js"), raw);
+    const stored = JSON.parse(raw);
+    assert.match(stored.context.$encrypted, /^v1\./);
+    assert.match(stored.error.stack, /^\$encrypted:v1\./);
+    assert.equal(stored.message, "checkout failed", "message stays clear for search and grouping");
+    const { body: e } = await get(sealed.mf, `/v1/logs/${id}`);
+    assert.deepEqual(e.context, { order: "order-991", cart: ["sku-1"] });
+    assert.equal(e.error.stack, "    at pay (/srv/app/checkout.js:10:5)");
+    assert.equal(e.component, "checkout", "derived before sealing");
+    const listed = await get(sealed.mf, "/v1/logs");
+    assert.deepEqual(listed.body.logs[0].context, { order: "order-991", cart: ["sku-1"] });
+  } finally {
+    await sealed.mf.dispose();
+  }
+});
+
+test("a malformed ENCRYPTION_KEY refuses ingest rather than storing plaintext", async () => {
+  const broken = await startWorker({ bindings: { ENCRYPTION_KEY: "too-short" } });
+  try {
+    const res = await post(broken.mf, { message: "x", context: { secret_plan: "a" } });
+    assert.equal(res.status, 500);
+    assert.equal(res.body.error.code, "internal_error");
+    assert.ok(!JSON.stringify(res.body).includes("too-short"));
+    assert.equal(await countEvents(broken.db), 0);
+  } finally {
+    await broken.mf.dispose();
+  }
+});

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{Date, Env, Response, Url};
 
-use super::{json_response, query_pairs};
+use super::{json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::processors::timestamp::from_millis;
@@ -45,6 +45,7 @@ pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Respons
 }
 
 pub async fn get(
+    config: &Config,
     fingerprint: &str,
     env: &Env,
     principal: &Principal,
@@ -65,10 +66,11 @@ pub async fn get(
         limit: RECENT_EVENTS,
         ..Default::default()
     };
-    let (events, _) = into_page(
+    let (mut events, _) = into_page(
         d1::data_rows(&db, &events_query.to_sql()).await?,
         RECENT_EVENTS,
     )?;
+    config.open_events(&mut events);
     json_response(200, &GroupDetail { group, events })
 }
 

@@ -58,6 +58,29 @@ pub async fn ingest(
     };
     let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
 
+    let mut outcome = outcome;
+    match &config.encryption {
+        Ok(None) => {}
+        Ok(Some(sealer)) => {
+            // 96 random bits for each GCM nonce: the first 6 bytes of a v4 UUID are all random
+            // (its version and variant bits come later), so two UUIDs make one nonce.
+            let mut nonce = || -> [u8; 12] {
+                let mut n = [0u8; 12];
+                n[..6].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
+                n[6..].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
+                n
+            };
+            for (_, event) in outcome.accepted.iter_mut() {
+                sealer.seal(event, &mut nonce);
+            }
+        }
+        // Storing plaintext when the operator asked for encryption would be worse than refusing.
+        Err(problem) => {
+            return Err(AppError::Internal(format!(
+                "encryption at rest is misconfigured: {problem}"
+            )))
+        }
+    }
     let ids: std::collections::HashMap<usize, String> = outcome
         .accepted
         .iter()

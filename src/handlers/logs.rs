@@ -3,7 +3,7 @@
 use serde::Serialize;
 use worker::{console_warn, Env, Response, Url};
 
-use super::{json_response, query_pairs};
+use super::{json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::model::StoredEvent;
@@ -23,15 +23,26 @@ struct RecentFeed {
     source: &'static str,
 }
 
-pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn list(
+    url: &Url,
+    env: &Env,
+    principal: &Principal,
+    config: &Config,
+) -> Result<Response, AppError> {
     let mut query = parse_log_query(&query_pairs(url))?;
     query.project = scope_project(principal, query.project.take())?;
     let rows = d1::data_rows(&env.d1("DB")?, &query.to_sql()).await?;
-    let (logs, next_cursor) = into_page(rows, query.limit)?;
+    let (mut logs, next_cursor) = into_page(rows, query.limit)?;
+    config.open_events(&mut logs);
     json_response(200, &LogsPage { logs, next_cursor })
 }
 
-pub async fn get(id: &str, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn get(
+    id: &str,
+    env: &Env,
+    principal: &Principal,
+    config: &Config,
+) -> Result<Response, AppError> {
     let not_found = || AppError::NotFound(format!("No event with id '{id}'."));
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
@@ -39,15 +50,21 @@ pub async fn get(id: &str, env: &Env, principal: &Principal) -> Result<Response,
     let data = d1::event_by_id(&env.d1("DB")?, id)
         .await?
         .ok_or_else(not_found)?;
-    let event: StoredEvent = serde_json::from_str(&data)
+    let mut event: StoredEvent = serde_json::from_str(&data)
         .map_err(|e| AppError::Internal(format!("stored event {id}: {e}")))?;
     if !can_see(principal, event.project.as_deref()) {
         return Err(not_found());
     }
+    config.open_events(std::slice::from_mut(&mut event));
     json_response(200, &event)
 }
 
-pub async fn recent(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn recent(
+    url: &Url,
+    env: &Env,
+    principal: &Principal,
+    config: &Config,
+) -> Result<Response, AppError> {
     let mut limit = HOT_FEED_SIZE;
     for (key, value) in query_pairs(url) {
         match key.as_str() {
@@ -82,5 +99,6 @@ pub async fn recent(url: &Url, env: &Env, principal: &Principal) -> Result<Respo
         }),
     };
     logs.truncate(limit);
+    config.open_events(&mut logs);
     json_response(200, &RecentFeed { logs, source: "kv" })
 }

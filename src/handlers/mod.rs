@@ -14,8 +14,10 @@ use crate::auth::{
     authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
     unauthorized_unknown, Credential, Principal, Scope,
 };
+use crate::encryption::Sealer;
 use crate::error::AppError;
 use crate::keys::{lookup_prefix, origin_allowed};
+use crate::model::StoredEvent;
 use crate::processors::scrub::ScrubConfig;
 use crate::routes::{match_route, Route};
 
@@ -30,6 +32,22 @@ pub(crate) struct Config {
     pub admin_token: Option<String>,
     pub default_environment: String,
     pub scrub: ScrubConfig,
+    /// `Ok(None)`: no `ENCRYPTION_KEY`; `Err`: one is set but unusable.
+    pub encryption: Result<Option<Sealer>, String>,
+}
+
+impl Config {
+    /// Opens sealed fields of events served to an authorised reader. Without a usable key the
+    /// sealed values are served as they are.
+    pub fn open_events(&self, events: &mut [StoredEvent]) {
+        if let Ok(Some(sealer)) = &self.encryption {
+            for event in events.iter_mut() {
+                if !sealer.open(event) {
+                    console_warn!("event {} has fields sealed with another key", event.id);
+                }
+            }
+        }
+    }
 }
 
 impl Config {
@@ -58,6 +76,9 @@ impl Config {
                 emails: switch("SCRUB_EMAILS"),
                 ips: switch("SCRUB_IPS"),
             },
+            encryption: text("ENCRYPTION_KEY")
+                .map(|secret| Sealer::from_secret(&secret))
+                .transpose(),
         }
     }
 }
@@ -153,15 +174,15 @@ async fn dispatch(
         }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
-            logs::list(&url, env, principal).await
+            logs::list(&url, env, principal, &config).await
         }
         Route::GetLog(id) => {
             principal.require(Scope::Read)?;
-            logs::get(&id, env, principal).await
+            logs::get(&id, env, principal, &config).await
         }
         Route::Recent => {
             principal.require(Scope::Read)?;
-            logs::recent(&url, env, principal).await
+            logs::recent(&url, env, principal, &config).await
         }
         Route::ListGroups => {
             principal.require(Scope::Read)?;
@@ -169,7 +190,7 @@ async fn dispatch(
         }
         Route::GetGroup(fingerprint) => {
             principal.require(Scope::Read)?;
-            groups::get(&fingerprint, env, principal).await
+            groups::get(&config, &fingerprint, env, principal).await
         }
         Route::Stats => {
             principal.require(Scope::Read)?;
