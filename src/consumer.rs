@@ -51,6 +51,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     touched.sort();
     touched.dedup();
     if !stored.is_empty() {
+        crate::alert_engine::evaluate(&db, env).await;
         refresh_hot_feeds(&db, env, touched).await;
     }
 }

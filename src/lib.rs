@@ -5,6 +5,7 @@
 //! `cargo test`. The platform edge (`handlers`, `consumer`, `storage::{d1,kv}`) is wasm-only and
 //! translates between Cloudflare bindings and that core.
 
+pub mod alerting;
 pub mod auth;
 pub mod encryption;
 pub mod error;
@@ -18,9 +19,13 @@ pub mod storage;
 pub mod triage;
 
 #[cfg(target_arch = "wasm32")]
+mod alert_engine;
+#[cfg(target_arch = "wasm32")]
 mod consumer;
 #[cfg(target_arch = "wasm32")]
 mod handlers;
+#[cfg(target_arch = "wasm32")]
+mod intl;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
@@ -37,13 +42,18 @@ mod entry {
     }
 
     /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.
+    /// One worker consumes two queues: events (`LOGS`) and alert deliveries (`ALERTS`).
     #[event(queue)]
     async fn queue(
         batch: MessageBatch<worker::wasm_bindgen::JsValue>,
         env: Env,
         _ctx: Context,
     ) -> Result<()> {
-        crate::consumer::consume(batch, &env).await;
+        if batch.queue().contains("alerts") {
+            crate::alert_engine::deliver(batch, &env).await;
+        } else {
+            crate::consumer::consume(batch, &env).await;
+        }
         Ok(())
     }
 }

@@ -16,6 +16,13 @@ pub enum Route {
     CreateKey,
     ListKeys,
     RevokeKey(String),
+    ListAlertRules,
+    CreateAlertRule,
+    GetAlertRule(String),
+    UpdateAlertRule(String),
+    DeleteAlertRule(String),
+    ListAlerts,
+    SetGroupStatus(String),
     /// A CORS preflight (`OPTIONS`) for any route of the table.
     Preflight,
 }
@@ -27,10 +34,13 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/logs/{id}", "GET"),
     ("/v1/recent", "GET"),
     ("/v1/groups", "GET"),
-    ("/v1/groups/{fingerprint}", "GET"),
+    ("/v1/groups/{fingerprint}", "GET, PUT"),
     ("/v1/stats", "GET"),
     ("/v1/keys", "GET, POST"),
     ("/v1/keys/{id}", "DELETE"),
+    ("/v1/alert-rules", "GET, POST"),
+    ("/v1/alert-rules/{id}", "GET, PUT, DELETE"),
+    ("/v1/alerts", "GET"),
 ];
 
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
@@ -55,6 +65,19 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("POST", ["v1", "keys"]) => Route::CreateKey,
         ("GET", ["v1", "keys"]) => Route::ListKeys,
         ("DELETE", ["v1", "keys", id]) if !id.is_empty() => Route::RevokeKey(id.to_string()),
+        ("PUT", ["v1", "groups", fingerprint]) if !fingerprint.is_empty() => {
+            Route::SetGroupStatus(fingerprint.to_string())
+        }
+        ("GET", ["v1", "alert-rules"]) => Route::ListAlertRules,
+        ("POST", ["v1", "alert-rules"]) => Route::CreateAlertRule,
+        ("GET", ["v1", "alert-rules", id]) if !id.is_empty() => Route::GetAlertRule(id.to_string()),
+        ("PUT", ["v1", "alert-rules", id]) if !id.is_empty() => {
+            Route::UpdateAlertRule(id.to_string())
+        }
+        ("DELETE", ["v1", "alert-rules", id]) if !id.is_empty() => {
+            Route::DeleteAlertRule(id.to_string())
+        }
+        ("GET", ["v1", "alerts"]) => Route::ListAlerts,
         ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
         _ => {
             return Err(match allowed_methods(&segments) {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 
 export const ADMIN_TOKEN = "test-admin-token";
 export const QUEUE = "edge-logger-logs";
+export const ALERTS_QUEUE = "edge-logger-alerts";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** Splits a migration into statements; trigger bodies (BEGIN … END;) stay whole. */
@@ -54,8 +55,13 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     d1Persist: false,
     kvNamespaces: { HOT: `kv-${suffix}` },
     kvPersist: false,
-    queueProducers: { LOGS: QUEUE },
-        queueConsumers: consumer ? { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } } : {},
+        queueProducers: { LOGS: QUEUE, ALERTS: ALERTS_QUEUE },
+    queueConsumers: consumer
+      ? {
+          [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 },
+          [ALERTS_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 4, deadLetterQueue: `${ALERTS_QUEUE}-dlq` },
+        }
+      : {},
     ratelimits: {
       RATE_LIMIT: { simple: { limit: rateLimits.default ?? 100000, period: 10 } },
       RATE_LIMIT_LOW: { simple: { limit: rateLimits.low ?? 100000, period: 10 } },

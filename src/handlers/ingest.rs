@@ -2,10 +2,7 @@
 //! events into queue messages and enqueue them; 202 only for what reached the queue.
 
 use futures_util::StreamExt;
-use worker::js_sys::Uint8Array;
-use worker::{
-    console_error, Date, Env, QueueContentType, RawMessageBuilder, Request, Response, SendMessage,
-};
+use worker::{console_error, Date, Env, Request, Response};
 
 use super::{json_response, Caller, Config};
 use crate::error::AppError;
@@ -13,7 +10,8 @@ use crate::pipeline::{ingest_answer, process_body};
 use crate::processors::body::{body_format, too_large_body, MAX_BODY_BYTES};
 use crate::processors::normalize::IngestContext;
 use crate::processors::timestamp::from_millis;
-use crate::queue_message::{pack, PackedBatch};
+use crate::queue_message::pack;
+use crate::storage::queue::send_bytes;
 
 /// Seconds a client should wait after the queue refused a send.
 const ENQUEUE_RETRY_AFTER: u32 = 5;
@@ -105,7 +103,7 @@ pub async fn ingest(
             .collect();
         // After one refused send the rest would likely fail too; report them for a retry.
         if !failed {
-            match send_batch(&queue, &batch).await {
+            match send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>()).await {
                 Ok(()) => {
                     queued.extend(indexes.into_iter().map(|i| (i, ids[&i].clone())));
                     continue;
@@ -145,16 +143,4 @@ async fn read_body_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, A
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// One `send_batch`: each message's bytes as a `Uint8Array` (V8 content type keeps them bytes).
-async fn send_batch(queue: &worker::Queue, batch: &PackedBatch) -> worker::Result<()> {
-    let messages: Vec<SendMessage<worker::wasm_bindgen::JsValue>> = batch
-        .iter()
-        .map(|m| {
-            RawMessageBuilder::new(Uint8Array::from(m.body.as_slice()).into())
-                .build_with_content_type(QueueContentType::V8)
-        })
-        .collect();
-    queue.send_raw_batch(messages).await
 }

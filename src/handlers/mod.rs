@@ -1,6 +1,7 @@
 //! The HTTP edge: route, authenticate, check the origin and the rate limit, call the handler,
 //! and turn every `AppError` into the contract's JSON error body here and nowhere else.
 
+mod alerts;
 mod groups;
 mod health;
 mod ingest;
@@ -207,6 +208,34 @@ async fn dispatch(
         Route::RevokeKey(id) => {
             principal.require(Scope::Admin)?;
             keys::revoke(&id, env).await
+        }
+        Route::ListAlertRules => {
+            principal.require(Scope::Read)?;
+            alerts::list_rules(env, principal).await
+        }
+        Route::GetAlertRule(id) => {
+            principal.require(Scope::Read)?;
+            alerts::get_rule(&id, env, principal).await
+        }
+        Route::CreateAlertRule => {
+            principal.require(Scope::Admin)?;
+            alerts::create_rule(req, env).await
+        }
+        Route::UpdateAlertRule(id) => {
+            principal.require(Scope::Admin)?;
+            alerts::update_rule(&id, req, env).await
+        }
+        Route::DeleteAlertRule(id) => {
+            principal.require(Scope::Admin)?;
+            alerts::delete_rule(&id, env).await
+        }
+        Route::ListAlerts => {
+            principal.require(Scope::Read)?;
+            alerts::list_alerts(&url, env, principal).await
+        }
+        Route::SetGroupStatus(fingerprint) => {
+            principal.require(Scope::Admin)?;
+            alerts::set_group_status(&fingerprint, req, env, principal).await
         }
     }
 }

@@ -91,7 +91,7 @@ const PATTERNS: &[PatternRule] = &[
         pattern: r"\b(?:\d[ -]?){12,18}\d\b",
         replacement: "[Card]",
         switch: None,
-        confirm: Some(luhn_valid),
+        confirm: Some(card_number),
     },
     PatternRule {
         name: "email",
@@ -127,7 +127,36 @@ fn compiled() -> &'static Compiled {
     })
 }
 
-/// The Luhn checksum, so that order numbers and timestamps are not taken for cards.
+/// A payment card number: an issuer prefix (IIN) with a length that network issues, and a
+/// valid Luhn checksum. The prefix check matters: one 13-digit epoch-milliseconds timestamp in
+/// ten passes Luhn alone, and timestamps are everywhere in logs.
+pub fn card_number(candidate: &str) -> bool {
+    let digits: String = candidate.chars().filter(char::is_ascii_digit).collect();
+    let n = digits.len();
+    let prefix = |len: usize| digits[..len].parse::<u32>().unwrap_or(0);
+    let issued = match digits.as_bytes()[0] {
+        b'4' => matches!(n, 13 | 16 | 19),                     // Visa
+        b'5' => (51..=55).contains(&prefix(2)) && n == 16,     // Mastercard
+        b'2' => (2221..=2720).contains(&prefix(4)) && n == 16, // Mastercard 2-series
+        b'3' => match prefix(2) {
+            34 | 37 => n == 15,                                                 // Amex
+            35 => (3528..=3589).contains(&prefix(4)) && (16..=19).contains(&n), // JCB
+            30 | 36 | 38 | 39 => (14..=19).contains(&n),                        // Diners
+            _ => false,
+        },
+        b'6' => {
+            (prefix(4) == 6011
+                || prefix(2) == 65
+                || (644..=649).contains(&prefix(3))
+                || prefix(2) == 62)
+                && (16..=19).contains(&n)
+        } // Discover, UnionPay
+        _ => false,
+    };
+    issued && luhn_valid(&digits)
+}
+
+/// The Luhn checksum.
 pub fn luhn_valid(candidate: &str) -> bool {
     let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
     if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
@@ -344,6 +373,37 @@ mod tests {
         for secret in ["hunter2", "k-123", "dXNlcjpwYXNz", "jane@example.com"] {
             assert!(!stored.contains(secret), "{secret} leaked");
         }
+    }
+
+    #[test]
+    fn card_numbers_need_an_issuer_prefix_not_just_luhn() {
+        for card in [
+            "4111 1111 1111 1111",
+            "5500-0000-0000-0004",
+            "340000000000009",
+            "6011000000000004",
+            "3530111333300000",
+            "2223003122003222",
+        ] {
+            assert!(card_number(card), "{card}");
+        }
+        // Luhn-valid, but epoch milliseconds and order numbers, not cards.
+        for not_card in [
+            "1795425480120",
+            "1714564800121",
+            "9999999999999995",
+            "1234567812345670",
+        ] {
+            assert!(
+                luhn_valid(not_card),
+                "{not_card} should pass Luhn for this test to mean anything"
+            );
+            assert!(!card_number(not_card), "{not_card}");
+        }
+        let (out, fired) =
+            scrubbed_message("job crit-1795425480120 took 3s", ScrubConfig::default());
+        assert_eq!(out, "job crit-1795425480120 took 3s");
+        assert!(fired.is_empty());
     }
 
     #[test]

@@ -5,11 +5,15 @@ pub mod query;
 pub mod stats;
 
 #[cfg(target_arch = "wasm32")]
+pub mod alerts;
+#[cfg(target_arch = "wasm32")]
 pub mod d1;
 #[cfg(target_arch = "wasm32")]
 pub mod keys;
 #[cfg(target_arch = "wasm32")]
 pub mod kv;
+#[cfg(target_arch = "wasm32")]
+pub mod queue;
 
 /// The KV key of the hot feed: the latest events, refreshed once per consumer batch.
 pub const HOT_FEED_KEY: &str = "recent:v1";

@@ -1,0 +1,418 @@
+//! The platform half of alerting: after each stored batch, turn threshold crossings and group
+//! transitions into alert records and deliveries; and the `ALERTS` queue consumer that makes
+//! the HTTP calls. Decisions (matching, mute, throttle, payloads) are `crate::alerting`'s.
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    console_error, console_warn, AbortController, D1Database, Date, Delay, Env, Fetch, Headers,
+    MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
+};
+
+use crate::alerting::{
+    decide, delivery_for, AlertNotice, AlertRule, Channel, Decision, Delivery, EmailProvider,
+};
+use crate::model::StoredEvent;
+use crate::processors::timestamp::{format_ts, from_millis};
+use crate::storage::alerts as store;
+use crate::storage::queue::send_bytes;
+
+/// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
+/// attempt's retry lands the message in the dead-letter queue.
+pub const MAX_ATTEMPTS: i64 = 5;
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far back threshold windows are looked at (the longest window is a day).
+const LOOKBACK_SECONDS: i64 = 2 * 86_400;
+
+struct Settings {
+    builtin_enabled: bool,
+    default_channels: Vec<Channel>,
+    public_url: String,
+    email: EmailProvider,
+    retry_base_seconds: u32,
+}
+
+fn settings(env: &Env) -> Settings {
+    let text = |name: &str| -> Option<String> {
+        env.secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(name).map(|v| v.to_string()))
+            .ok()
+            .filter(|s| !s.is_empty())
+    };
+    let default_channels = match text("ALERT_CHANNELS") {
+        None => Vec::new(),
+        Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            console_error!("ALERT_CHANNELS is not a JSON array of channels ({e}); built-in alerts are recorded but not sent");
+            Vec::new()
+        }),
+    };
+    Settings {
+        builtin_enabled: text("BUILTIN_ALERTS")
+            .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "off")),
+        default_channels,
+        public_url: text("PUBLIC_URL")
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string(),
+        email: EmailProvider {
+            url: text("EMAIL_API_URL"),
+            api_key: text("EMAIL_API_KEY"),
+            from: text("EMAIL_FROM").unwrap_or_else(|| "alerts@edge-logger.invalid".into()),
+        },
+        retry_base_seconds: text("ALERT_RETRY_BASE_SECONDS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5),
+    }
+}
+
+fn now() -> (chrono::DateTime<chrono::Utc>, String) {
+    let t = from_millis(Date::now().as_millis() as i64).unwrap_or_default();
+    (t, format_ts(t))
+}
+
+fn describe(e: &worker::Error) -> String {
+    match e {
+        worker::Error::D1(d1) => d1.cause(),
+        other => other.to_string(),
+    }
+}
+
+/// One candidate alert, from a crossing or a transition.
+struct Candidate {
+    rule_id: String,
+    rule: AlertRule,
+    builtin: bool,
+    group_key: String,
+    window_start: i64,
+    count: i64,
+    sample_event_id: Option<String>,
+}
+
+/// Runs after a batch was stored. Failures are logged, never raised: alerting must not make
+/// the consumer retry events that are already stored.
+pub async fn evaluate(db: &D1Database, env: &Env) {
+    if let Err(e) = try_evaluate(db, env).await {
+        console_error!(
+            "alert evaluation failed (the next batch retries it): {}",
+            describe(&e)
+        );
+    }
+}
+
+async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
+    let s = settings(env);
+    let (now, now_text) = now();
+    let mut candidates = Vec::new();
+    for c in store::crossings(db, now.timestamp() - LOOKBACK_SECONDS, s.builtin_enabled).await? {
+        let Some(rule) = serde_json::from_str::<AlertRule>(&c.definition).ok() else {
+            continue;
+        };
+        candidates.push(Candidate {
+            rule_id: c.rule_id,
+            rule,
+            builtin: c.builtin == 1,
+            group_key: c.group_key,
+            window_start: c.window_start,
+            count: c.count,
+            sample_event_id: c.last_event_id,
+        });
+    }
+    let transitions = store::claim_transitions(db).await?;
+    if !transitions.is_empty() {
+        let rules = store::transition_rules(db).await?;
+        for t in transitions {
+            let sample = match &t.event_id {
+                Some(id) => store::event_data(db, id)
+                    .await?
+                    .and_then(|d| serde_json::from_str::<StoredEvent>(&d).ok()),
+                None => None,
+            };
+            for row in &rules {
+                let Some(rule) = row.rule() else { continue };
+                if rule.trigger.as_str() != t.kind
+                    || !sample.as_ref().is_some_and(|e| rule.matches(e))
+                {
+                    continue;
+                }
+                candidates.push(Candidate {
+                    rule_id: row.id.clone(),
+                    rule,
+                    builtin: row.builtin == 1,
+                    group_key: t.fingerprint.clone(),
+                    window_start: t.id,
+                    count: 1,
+                    sample_event_id: t.event_id.clone(),
+                });
+            }
+        }
+    }
+    let mut deliveries = Vec::new();
+    for candidate in candidates {
+        deliveries.extend(record(db, &s, candidate, now, &now_text).await?);
+    }
+    if !deliveries.is_empty() {
+        let bodies: Vec<Vec<u8>> = deliveries
+            .iter()
+            .map(|d| serde_json::to_vec(d).expect("a delivery serialises"))
+            .collect();
+        let queue = env.queue("ALERTS")?;
+        for chunk in bodies.chunks(50) {
+            send_bytes(&queue, chunk).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records one alert (once, whichever consumer gets there first) and returns its deliveries.
+async fn record(
+    db: &D1Database,
+    s: &Settings,
+    c: Candidate,
+    now: chrono::DateTime<chrono::Utc>,
+    now_text: &str,
+) -> worker::Result<Vec<Delivery>> {
+    let last = store::last_notified(db, &c.rule_id, &c.group_key).await?;
+    let last_at = last
+        .as_ref()
+        .and_then(|l| crate::processors::timestamp::parse_text(&l.created_at));
+    let decision = decide(&c.rule, now, last_at, &crate::intl::IntlZones);
+    let alert_id = format!("alt_{}", uuid::Uuid::new_v4().simple());
+    let is_threshold = c.rule.trigger.as_str() == "threshold";
+    let inserted = store::insert_alert(
+        db,
+        &store::NewAlert {
+            id: &alert_id,
+            rule_id: &c.rule_id,
+            rule_name: &c.rule.name,
+            trigger: c.rule.trigger.as_str(),
+            project: c.rule.project.as_deref(),
+            group_key: &c.group_key,
+            window_start: c.window_start,
+            window_seconds: is_threshold.then_some(c.rule.threshold.window_seconds),
+            count: c.count,
+            status: decision.as_str(),
+            sample_event_id: c.sample_event_id.as_deref(),
+            created_at: now_text,
+        },
+    )
+    .await?;
+    if !inserted {
+        return Ok(Vec::new());
+    }
+    match decision {
+        Decision::Muted => return Ok(Vec::new()),
+        Decision::Throttled => {
+            if let Some(last) = last {
+                store::count_suppressed(db, &last.id).await?;
+            }
+            return Ok(Vec::new());
+        }
+        Decision::Notify => {}
+    }
+    let sample = match &c.sample_event_id {
+        Some(id) => store::event_data(db, id)
+            .await?
+            .and_then(|d| serde_json::from_str::<StoredEvent>(&d).ok()),
+        None => None,
+    };
+    let link = if c.rule.group_by.as_deref() == Some("fingerprint") || !is_threshold {
+        format!("{}/v1/groups/{}", s.public_url, c.group_key)
+    } else {
+        format!(
+            "{}/v1/logs?min_level={}",
+            s.public_url,
+            c.rule.matcher.min_level.as_deref().unwrap_or("trace")
+        )
+    };
+    let window_start = is_threshold
+        .then(|| from_millis(c.window_start * 1000).map(format_ts))
+        .flatten();
+    let notice = AlertNotice {
+        alert_id: alert_id.clone(),
+        rule_id: c.rule_id.clone(),
+        rule_name: c.rule.name.clone(),
+        trigger: c.rule.trigger.as_str().into(),
+        group_key: c.group_key.clone(),
+        count: c.count,
+        window_start,
+        window_seconds: is_threshold.then_some(c.rule.threshold.window_seconds),
+        fired_at: now_text.to_string(),
+        link,
+        sample_event: sample,
+    };
+    let channels = if c.builtin {
+        &s.default_channels
+    } else {
+        &c.rule.channels
+    };
+    let mut out = Vec::new();
+    for (i, channel) in channels.iter().enumerate() {
+        let delivery_id = format!("{alert_id}.{i}");
+        let target = match channel {
+            Channel::Webhook { url, .. } | Channel::Slack { url } => url.clone(),
+            Channel::Email { to } => to.join(", "),
+        };
+        match delivery_for(channel, &notice, delivery_id.clone(), &s.email) {
+            Some(delivery) => {
+                store::insert_delivery(
+                    db,
+                    &delivery_id,
+                    &alert_id,
+                    &delivery.channel_type,
+                    &target,
+                    "pending",
+                    now_text,
+                )
+                .await?;
+                out.push(delivery);
+            }
+            None => {
+                console_warn!("alert {alert_id}: e-mail channel skipped, EMAIL_API_URL is not set");
+                store::insert_delivery(
+                    db,
+                    &delivery_id,
+                    &alert_id,
+                    "email",
+                    &target,
+                    "skipped",
+                    now_text,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `ALERTS` queue consumer: one HTTP call per message, with a timeout; success acks,
+/// failure retries with backoff until the last attempt, which goes to the dead-letter queue.
+pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
+    let s = settings(env);
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(e) => {
+            console_error!("alert deliveries: D1 binding missing ({e}); retrying");
+            batch.retry_all();
+            return;
+        }
+    };
+    for message in batch.raw_iter() {
+        let body = message.body();
+        let bytes = if body.is_instance_of::<worker::js_sys::Uint8Array>() {
+            worker::js_sys::Uint8Array::new(&body).to_vec()
+        } else {
+            Vec::new()
+        };
+        let Ok(delivery) = serde_json::from_slice::<Delivery>(&bytes) else {
+            console_error!(
+                "ALERTS message {} is not a delivery; dropping it to the dead-letter queue",
+                message.id()
+            );
+            message.retry();
+            continue;
+        };
+        let outcome = send(&delivery).await;
+        let (_, now_text) = now();
+        let error = outcome.as_ref().err().map(String::as_str);
+        let attempts = match store::record_attempt(
+            &db,
+            &delivery.delivery_id,
+            outcome.is_ok(),
+            error,
+            MAX_ATTEMPTS,
+            &now_text,
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                console_error!(
+                    "alert delivery {}: could not record the attempt: {}",
+                    delivery.delivery_id,
+                    describe(&e)
+                );
+                message.retry();
+                continue;
+            }
+        };
+        match outcome {
+            Ok(()) => message.ack(),
+            Err(reason) if attempts >= MAX_ATTEMPTS => {
+                console_warn!(
+                    "alert delivery {} to {} failed after {attempts} attempts: {reason}",
+                    delivery.delivery_id,
+                    delivery.channel_type
+                );
+                log_failed_delivery(env, &delivery, &reason, attempts).await;
+                // Past the consumer's max_retries: this retry moves it to the dead-letter queue.
+                message.retry();
+            }
+            Err(_) => {
+                let delay = s
+                    .retry_base_seconds
+                    .saturating_mul(1 << (attempts.clamp(1, 6) - 1) as u32)
+                    .min(300);
+                message.retry_with_options(
+                    &QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(delay)
+                        .build(),
+                );
+            }
+        }
+    }
+}
+
+async fn send(delivery: &Delivery) -> Result<(), String> {
+    let headers = Headers::new();
+    for (name, value) in &delivery.headers {
+        headers.set(name, value).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&delivery.body)));
+    let request =
+        Request::new_with_init(&delivery.url, &init).map_err(|e| format!("bad request: {e}"))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let call = Box::pin(async move { Fetch::Request(request).send_with_signal(&signal).await });
+    let timeout = Box::pin(Delay::from(DELIVERY_TIMEOUT));
+    match select(call, timeout).await {
+        Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => Ok(()),
+        Either::Left((Ok(response), _)) => Err(format!("HTTP {}", response.status_code())),
+        Either::Left((Err(e), _)) => Err(format!("fetch failed: {e}")),
+        Either::Right(_) => {
+            controller.abort();
+            Err(format!("timed out after {}s", DELIVERY_TIMEOUT.as_secs()))
+        }
+    }
+}
+
+/// A failed delivery becomes an internal `warn` event, so it shows up where people look.
+async fn log_failed_delivery(env: &Env, delivery: &Delivery, reason: &str, attempts: i64) {
+    let (now, _) = now();
+    let ctx = crate::processors::normalize::IngestContext::new(now, "production");
+    let event = serde_json::json!({
+        "message": format!("alert delivery failed: {} to {} after {attempts} attempts: {reason}", delivery.channel_type, delivery.url),
+        "level": "warn",
+        "service": "edge-logger",
+        "component": "AlertDelivery",
+        "context": {"alert_id": delivery.alert_id, "delivery_id": delivery.delivery_id, "channel_type": delivery.channel_type},
+    });
+    let Ok(event) = crate::pipeline::process_event(event, &ctx, uuid::Uuid::new_v4()) else {
+        return;
+    };
+    let (batches, _) = crate::queue_message::pack(None, vec![(0, event.to_compact_json())]);
+    if let Ok(queue) = env.queue("LOGS") {
+        for batch in batches {
+            if let Err(e) =
+                send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>()).await
+            {
+                console_warn!("could not log the failed delivery as an event: {e}");
+            }
+        }
+    }
+}

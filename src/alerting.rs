@@ -1,0 +1,876 @@
+//! Alert rules and the decisions around them. Pure: the consumer brings the counts, the last
+//! notification time and the clock; this decides what fires, what is throttled or muted, and
+//! what each channel receives.
+//!
+//! A rule fires on a `threshold` (`count` matching events within `window_seconds`, optionally
+//! per fingerprint or component), on a `new_group` (a fingerprint never seen before) or on a
+//! `regression` (a resolved group that occurs again).
+
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::error::AppError;
+use crate::keys::valid_project;
+use crate::model::StoredEvent;
+use crate::processors::environment::normalize_environment;
+use crate::processors::level::Level;
+
+pub const MAX_CHANNELS: usize = 10;
+/// How webhook secrets are shown; a rule update may send it back to keep the stored secret.
+pub const MASK: &str = "********";
+const MAX_WINDOW_SECONDS: i64 = 86_400;
+const MAX_THROTTLE_SECONDS: i64 = 7 * 86_400;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Threshold,
+    NewGroup,
+    Regression,
+}
+
+impl Trigger {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Trigger::Threshold => "threshold",
+            Trigger::NewGroup => "new_group",
+            Trigger::Regression => "regression",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleMatch {
+    pub min_level: Option<String>,
+    pub environment: Option<String>,
+    pub component: Option<String>,
+    pub route: Option<String>,
+    pub fingerprint: Option<String>,
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub count: i64,
+    pub window_seconds: i64,
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold {
+            count: 1,
+            window_seconds: 60,
+        }
+    }
+}
+
+/// A time of the week when notifications are held back (recorded, not sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteWindow {
+    /// `HH:MM` local time; a window whose end is before its start wraps past midnight.
+    pub start: String,
+    pub end: String,
+    #[serde(default = "utc")]
+    pub tz: String,
+    /// `mon`…`sun`: the days the window starts on; empty means every day.
+    #[serde(default)]
+    pub days: Vec<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Channel {
+    /// JSON POST, signed with `X-Signature: sha256=<hex HMAC of the body>` when a secret is set.
+    Webhook {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+    /// A Slack incoming webhook (Block Kit message).
+    Slack { url: String },
+    /// E-mail through the deployment's HTTP e-mail provider (`EMAIL_API_URL`).
+    Email { to: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    pub name: String,
+    #[serde(default = "threshold_trigger")]
+    pub trigger: Trigger,
+    #[serde(default, rename = "match")]
+    pub matcher: RuleMatch,
+    #[serde(default)]
+    pub threshold: Threshold,
+    #[serde(default)]
+    pub group_by: Option<String>,
+    #[serde(default = "default_throttle")]
+    pub throttle_seconds: i64,
+    #[serde(default)]
+    pub mute: Vec<MuteWindow>,
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Only events of this project count (a rule of an unbound admin sees every project).
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+fn threshold_trigger() -> Trigger {
+    Trigger::Threshold
+}
+fn default_throttle() -> i64 {
+    300
+}
+fn yes() -> bool {
+    true
+}
+
+fn bad(message: impl Into<String>) -> AppError {
+    AppError::InvalidParameter(message.into())
+}
+
+/// IANA time zones: the local weekday and time of day of an instant, `None` for an unknown
+/// zone. The worker answers from the runtime's ICU (`Intl`); native tests from chrono-tz.
+pub trait TimeZones {
+    fn local(&self, tz: &str, at: DateTime<Utc>) -> Option<(Weekday, NaiveTime)>;
+}
+
+/// Parses and validates a rule body (`POST`/`PUT /v1/alert-rules`).
+pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    let mut rule: AlertRule =
+        serde_json::from_value(value).map_err(|e| bad(format!("not a valid alert rule: {e}")))?;
+    rule.name = rule.name.trim().to_string();
+    if rule.name.is_empty() || rule.name.chars().count() > 200 {
+        return Err(bad("name is required: 1 to 200 characters"));
+    }
+    if let Some(level) = &rule.matcher.min_level {
+        let level = Level::from_name(level).ok_or_else(|| {
+            bad(format!(
+                "match.min_level '{level}' is unknown; use one of {}",
+                Level::names()
+            ))
+        })?;
+        rule.matcher.min_level = Some(level.as_str().into());
+    }
+    if let Some(env) = &rule.matcher.environment {
+        rule.matcher.environment = normalize_environment(env);
+    }
+    if rule
+        .matcher
+        .q
+        .as_deref()
+        .is_some_and(|q| q.trim().is_empty() || q.len() > 200)
+    {
+        return Err(bad("match.q must be 1 to 200 characters"));
+    }
+    if !(1..=1_000_000).contains(&rule.threshold.count) {
+        return Err(bad("threshold.count must be from 1 to 1000000"));
+    }
+    if !(1..=MAX_WINDOW_SECONDS).contains(&rule.threshold.window_seconds) {
+        return Err(bad(format!(
+            "threshold.window_seconds must be from 1 to {MAX_WINDOW_SECONDS}"
+        )));
+    }
+    if let Some(group_by) = &rule.group_by {
+        if group_by != "fingerprint" && group_by != "component" {
+            return Err(bad("group_by must be fingerprint, component or null"));
+        }
+    }
+    if !(0..=MAX_THROTTLE_SECONDS).contains(&rule.throttle_seconds) {
+        return Err(bad(format!(
+            "throttle_seconds must be from 0 to {MAX_THROTTLE_SECONDS}"
+        )));
+    }
+    for window in &rule.mute {
+        validate_mute(window, zones)?;
+    }
+    if rule.channels.len() > MAX_CHANNELS {
+        return Err(bad(format!("a rule has at most {MAX_CHANNELS} channels")));
+    }
+    for channel in &rule.channels {
+        validate_channel(channel)?;
+    }
+    if let Some(project) = &rule.project {
+        if !valid_project(project) {
+            return Err(bad(
+                "project must be 1 to 64 characters of a-z, 0-9, '-' and '_'",
+            ));
+        }
+    }
+    Ok(rule)
+}
+
+fn parse_hhmm(s: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").ok()
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn validate_mute(window: &MuteWindow, zones: &dyn TimeZones) -> Result<(), AppError> {
+    if parse_hhmm(&window.start).is_none() || parse_hhmm(&window.end).is_none() {
+        return Err(bad("mute start and end are HH:MM times, e.g. 22:00"));
+    }
+    if zones.local(&window.tz, DateTime::UNIX_EPOCH).is_none() {
+        return Err(bad(format!(
+            "mute tz '{}' is not an IANA time zone (e.g. Europe/Paris, UTC)",
+            window.tz
+        )));
+    }
+    if let Some(day) = window
+        .days
+        .iter()
+        .find(|d| !DAYS.contains(&d.to_ascii_lowercase().as_str()))
+    {
+        return Err(bad(format!(
+            "mute day '{day}' is unknown; use mon, tue, wed, thu, fri, sat, sun"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_channel(channel: &Channel) -> Result<(), AppError> {
+    let url_ok = |url: &str| url.starts_with("https://") || url.starts_with("http://");
+    match channel {
+        Channel::Webhook { url, secret } => {
+            if !url_ok(url) {
+                return Err(bad("a webhook channel needs an http(s) url"));
+            }
+            if secret.as_deref().is_some_and(|s| s.len() < 16 && s != MASK) {
+                return Err(bad("a webhook secret must be at least 16 characters"));
+            }
+        }
+        Channel::Slack { url } if !url_ok(url) => {
+            return Err(bad("a slack channel needs its incoming webhook url"))
+        }
+        Channel::Email { to }
+            if to.is_empty() || to.iter().any(|a| !a.contains('@') || a.len() > 254) =>
+        {
+            return Err(bad("an email channel needs a list of addresses in to"))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl AlertRule {
+    /// The severity number at or above which events count.
+    pub fn min_severity(&self) -> u8 {
+        self.matcher
+            .min_level
+            .as_deref()
+            .and_then(Level::from_name)
+            .map(|l| l.severity_number())
+            .unwrap_or(0)
+    }
+
+    /// Whether an event matches this rule's filters (the consumer's SQL trigger applies the same
+    /// filters for thresholds; this serves new-group and regression transitions).
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        let m = &self.matcher;
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| Some(w) == have)
+        };
+        event.severity_number >= self.min_severity()
+            && self
+                .project
+                .as_deref()
+                .is_none_or(|p| event.project.as_deref() == Some(p))
+            && eq(&m.environment, Some(&event.environment))
+            && eq(&m.component, event.component.as_deref())
+            && eq(&m.route, event.route.as_deref())
+            && eq(&m.fingerprint, Some(&event.fingerprint))
+            && m.q
+                .as_deref()
+                .is_none_or(|q| event.message.to_lowercase().contains(&q.to_lowercase()))
+    }
+
+    /// Whether `at` falls in one of the mute windows, in each window's own time zone.
+    pub fn is_muted(&self, at: DateTime<Utc>, zones: &dyn TimeZones) -> bool {
+        self.mute.iter().any(|window| {
+            let (Some(start), Some(end), Some((weekday, time))) = (
+                parse_hhmm(&window.start),
+                parse_hhmm(&window.end),
+                zones.local(&window.tz, at),
+            ) else {
+                return false;
+            };
+            let day_ok = |weekday: Weekday| {
+                window.days.is_empty()
+                    || window.days.iter().any(|d| {
+                        d.eq_ignore_ascii_case(DAYS[weekday.num_days_from_monday() as usize])
+                    })
+            };
+            if start <= end {
+                time >= start && time < end && day_ok(weekday)
+            } else {
+                // Wraps past midnight: the early part belongs to the window that began the day before.
+                (time >= start && day_ok(weekday)) || (time < end && day_ok(weekday.pred()))
+            }
+        })
+    }
+
+    /// Puts back stored secrets where an update repeated the mask for the same URL; a mask
+    /// that cannot be restored is an error (it would sign with the mask itself).
+    pub fn restore_secrets(&mut self, stored: Option<&AlertRule>) -> Result<(), AppError> {
+        let old_channels = stored.map(|r| r.channels.as_slice()).unwrap_or_default();
+        for channel in &mut self.channels {
+            if let Channel::Webhook { url, secret } = channel {
+                if secret.as_deref() == Some(MASK) {
+                    let kept = old_channels.iter().find_map(|c| match c {
+                        Channel::Webhook {
+                            url: old_url,
+                            secret: Some(old),
+                        } if old_url == url => Some(old.clone()),
+                        _ => None,
+                    });
+                    *secret = Some(kept.ok_or_else(|| {
+                        bad("a webhook secret is the mask; send the real secret")
+                    })?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The copy of the rule the API shows: webhook secrets masked.
+    pub fn redacted(&self) -> AlertRule {
+        let mut shown = self.clone();
+        for channel in &mut shown.channels {
+            if let Channel::Webhook {
+                secret: Some(secret),
+                ..
+            } = channel
+            {
+                *secret = MASK.into();
+            }
+        }
+        shown
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Notify,
+    /// Inside `throttle_seconds` of the last notification for this rule and group.
+    Throttled,
+    /// Inside a mute window.
+    Muted,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Notify => "notified",
+            Decision::Throttled => "throttled",
+            Decision::Muted => "muted",
+        }
+    }
+}
+
+/// Mute first (a muted alert is recorded as such even if it would also be throttled), then
+/// the throttle against the last notification of the same rule and group.
+pub fn decide(
+    rule: &AlertRule,
+    now: DateTime<Utc>,
+    last_notified: Option<DateTime<Utc>>,
+    zones: &dyn TimeZones,
+) -> Decision {
+    if rule.is_muted(now, zones) {
+        return Decision::Muted;
+    }
+    match last_notified {
+        Some(last) if (now - last).num_seconds() < rule.throttle_seconds => Decision::Throttled,
+        _ => Decision::Notify,
+    }
+}
+
+/// What an alert says, for every channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertNotice {
+    pub alert_id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub trigger: String,
+    pub group_key: String,
+    pub count: i64,
+    pub window_start: Option<String>,
+    pub window_seconds: Option<i64>,
+    pub fired_at: String,
+    /// A link to the matching events or group in the API.
+    pub link: String,
+    pub sample_event: Option<StoredEvent>,
+}
+
+impl AlertNotice {
+    pub fn summary(&self) -> String {
+        match self.trigger.as_str() {
+            "new_group" => format!("[{}] New issue: {}", self.rule_name, self.title()),
+            "regression" => format!("[{}] Regression: {}", self.rule_name, self.title()),
+            _ => match self.window_seconds {
+                Some(w) => format!(
+                    "[{}] {} events in {}s: {}",
+                    self.rule_name,
+                    self.count,
+                    w,
+                    self.title()
+                ),
+                None => format!("[{}] {}", self.rule_name, self.title()),
+            },
+        }
+    }
+
+    fn title(&self) -> String {
+        self.sample_event
+            .as_ref()
+            .map(|e| e.message.chars().take(200).collect())
+            .unwrap_or_else(|| self.group_key.clone())
+    }
+}
+
+/// An HTTP request a delivery makes: what the `ALERTS` queue carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub alert_id: String,
+    pub channel_type: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub fn sign(secret: &str, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Settings of the deployment's e-mail provider (an HTTP API taking `{from, to, subject, text}`).
+#[derive(Debug, Clone, Default)]
+pub struct EmailProvider {
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+    pub from: String,
+}
+
+/// The request for one channel. `None` when the channel cannot be served (e-mail without a
+/// configured provider); the alert is still recorded.
+pub fn delivery_for(
+    channel: &Channel,
+    notice: &AlertNotice,
+    delivery_id: String,
+    email: &EmailProvider,
+) -> Option<Delivery> {
+    let json_headers = || vec![("content-type".to_string(), "application/json".to_string())];
+    let (channel_type, url, mut headers, body) = match channel {
+        Channel::Webhook { url, secret } => {
+            let body = json!({
+                "type": "alert",
+                "alert_id": notice.alert_id,
+                "rule": {"id": notice.rule_id, "name": notice.rule_name, "trigger": notice.trigger},
+                "group": notice.group_key,
+                "count": notice.count,
+                "window": {"start": notice.window_start, "seconds": notice.window_seconds},
+                "fired_at": notice.fired_at,
+                "summary": notice.summary(),
+                "link": notice.link,
+                "sample_event": notice.sample_event,
+            })
+            .to_string();
+            let mut headers = json_headers();
+            if let Some(secret) = secret {
+                headers.push((
+                    "x-signature".into(),
+                    format!("sha256={}", sign(secret, &body)),
+                ));
+            }
+            ("webhook", url.clone(), headers, body)
+        }
+        Channel::Slack { url } => {
+            let sample = notice.sample_event.as_ref();
+            let fields: Vec<Value> = [
+                ("Rule", notice.rule_name.clone()),
+                ("Count", notice.count.to_string()),
+                ("Level", sample.map(|e| e.level.clone()).unwrap_or_default()),
+                (
+                    "Environment",
+                    sample.map(|e| e.environment.clone()).unwrap_or_default(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| json!({"type": "mrkdwn", "text": format!("*{k}:*\n{v}")}))
+            .collect();
+            let body = json!({
+                "text": notice.summary(),
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": notice.summary().chars().take(150).collect::<String>()}},
+                    {"type": "section", "fields": fields},
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open the events>", notice.link)}]}
+                ]
+            })
+            .to_string();
+            ("slack", url.clone(), json_headers(), body)
+        }
+        Channel::Email { to } => {
+            let url = email.url.clone()?;
+            let text = format!(
+                "{}\n\nRule: {}\nGroup: {}\nCount: {}\nFired at: {}\n\n{}\n",
+                notice.summary(),
+                notice.rule_name,
+                notice.group_key,
+                notice.count,
+                notice.fired_at,
+                notice.link
+            );
+            let body =
+                json!({"from": email.from, "to": to, "subject": notice.summary(), "text": text})
+                    .to_string();
+            let mut headers = json_headers();
+            if let Some(key) = &email.api_key {
+                headers.push(("authorization".into(), format!("Bearer {key}")));
+            }
+            ("email", url, headers, body)
+        }
+    };
+    headers.push(("user-agent".into(), "edge-logger-alerts/1".into()));
+    Some(Delivery {
+        delivery_id,
+        alert_id: notice.alert_id.clone(),
+        channel_type: channel_type.into(),
+        url,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone};
+
+    /// The IANA database from chrono-tz, standing in for the runtime's Intl.
+    pub struct ChronoTz;
+
+    impl TimeZones for ChronoTz {
+        fn local(&self, tz: &str, at: DateTime<Utc>) -> Option<(Weekday, NaiveTime)> {
+            let local = at.with_timezone(&tz.parse::<chrono_tz::Tz>().ok()?);
+            Some((local.weekday(), local.time()))
+        }
+    }
+
+    fn rule(json: &str) -> Result<AlertRule, AppError> {
+        parse_rule(json.as_bytes(), &ChronoTz)
+    }
+
+    impl AlertRule {
+        fn is_muted_tz(&self, at: DateTime<Utc>) -> bool {
+            self.is_muted(at, &ChronoTz)
+        }
+    }
+
+    #[test]
+    fn rules_parse_with_defaults_and_normalisation() {
+        let r = rule(r#"{"name":" errors ","match":{"min_level":"ERR","environment":"prod"},"channels":[{"type":"webhook","url":"https://hooks.example.com/x","secret":"0123456789abcdef"}]}"#).unwrap();
+        assert_eq!(r.name, "errors");
+        assert_eq!(r.trigger, Trigger::Threshold);
+        assert_eq!(r.matcher.min_level.as_deref(), Some("error"));
+        assert_eq!(r.matcher.environment.as_deref(), Some("production"));
+        assert_eq!(
+            r.threshold,
+            Threshold {
+                count: 1,
+                window_seconds: 60
+            }
+        );
+        assert_eq!(r.throttle_seconds, 300);
+        assert!(r.enabled);
+        assert_eq!(r.min_severity(), 17);
+        let shown = serde_json::to_string(&r.redacted()).unwrap();
+        assert!(!shown.contains("0123456789abcdef") && shown.contains("********"));
+        let new_group = rule(r#"{"name":"new","trigger":"new_group","channels":[{"type":"slack","url":"https://hooks.slack.com/x"}]}"#).unwrap();
+        assert_eq!(new_group.trigger, Trigger::NewGroup);
+    }
+
+    #[test]
+    fn invalid_rules_are_400s() {
+        let cases = [
+            ("{", 400, "JSON"),
+            (r#"{"match":{}}"#, 400, "name"),
+            (r#"{"name":""}"#, 400, "name"),
+            (
+                r#"{"name":"x","match":{"min_level":"loud"}}"#,
+                400,
+                "min_level",
+            ),
+            (
+                r#"{"name":"x","match":{"colour":"red"}}"#,
+                400,
+                "unknown field",
+            ),
+            (
+                r#"{"name":"x","threshold":{"count":0,"window_seconds":60}}"#,
+                400,
+                "threshold.count",
+            ),
+            (
+                r#"{"name":"x","threshold":{"count":1,"window_seconds":100000}}"#,
+                400,
+                "window_seconds",
+            ),
+            (r#"{"name":"x","group_by":"user"}"#, 400, "group_by"),
+            (
+                r#"{"name":"x","throttle_seconds":-1}"#,
+                400,
+                "throttle_seconds",
+            ),
+            (
+                r#"{"name":"x","mute":[{"start":"25:00","end":"06:00"}]}"#,
+                400,
+                "HH:MM",
+            ),
+            (
+                r#"{"name":"x","mute":[{"start":"22:00","end":"06:00","tz":"Mars/Olympus"}]}"#,
+                400,
+                "time zone",
+            ),
+            (
+                r#"{"name":"x","mute":[{"start":"22:00","end":"06:00","days":["someday"]}]}"#,
+                400,
+                "day",
+            ),
+            (
+                r#"{"name":"x","channels":[{"type":"pager"}]}"#,
+                400,
+                "alert rule",
+            ),
+            (
+                r#"{"name":"x","channels":[{"type":"webhook","url":"ftp://x"}]}"#,
+                400,
+                "http",
+            ),
+            (
+                r#"{"name":"x","channels":[{"type":"webhook","url":"https://x","secret":"short"}]}"#,
+                400,
+                "secret",
+            ),
+            (
+                r#"{"name":"x","channels":[{"type":"email","to":[]}]}"#,
+                400,
+                "addresses",
+            ),
+            (r#"{"name":"x","trigger":"sometimes"}"#, 400, "alert rule"),
+        ];
+        for (body, status, expected) in cases {
+            let err = rule(body).unwrap_err();
+            assert_eq!(err.status(), status, "{body}");
+            assert!(
+                err.message().contains(expected),
+                "{body}: {}",
+                err.message()
+            );
+        }
+    }
+
+    #[test]
+    fn mute_windows_in_time_zones_and_across_midnight() {
+        let r = rule(r#"{"name":"x","mute":[{"start":"22:00","end":"06:00","tz":"Europe/Paris","days":["mon","tue","wed","thu","fri"]}]}"#).unwrap();
+        // 2026-11-23 is a Monday; Paris is UTC+1 in November.
+        let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
+        assert!(r.is_muted_tz(at(21, 30)), "22:30 Paris, Monday");
+        assert!(!r.is_muted_tz(at(20, 30)), "21:30 Paris");
+        assert!(
+            r.is_muted_tz(Utc.with_ymd_and_hms(2026, 11, 24, 4, 0, 0).unwrap()),
+            "05:00 Tuesday, from Monday's window"
+        );
+        assert!(
+            !r.is_muted_tz(Utc.with_ymd_and_hms(2026, 11, 24, 5, 30, 0).unwrap()),
+            "06:30 Paris"
+        );
+        // Saturday 23:00 Paris: the window does not start on Saturdays.
+        assert!(!r.is_muted_tz(Utc.with_ymd_and_hms(2026, 11, 28, 22, 0, 0).unwrap()));
+        // Saturday 03:00 Paris: the early part of Friday's window.
+        assert!(r.is_muted_tz(Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap()));
+        let daytime = rule(r#"{"name":"x","mute":[{"start":"09:00","end":"17:00"}]}"#).unwrap();
+        assert!(
+            daytime.is_muted_tz(at(12, 0))
+                && !daytime.is_muted_tz(at(17, 0))
+                && !daytime.is_muted_tz(at(8, 59))
+        );
+    }
+
+    #[test]
+    fn masked_secrets_are_restored_only_from_the_same_url() {
+        let stored = rule(r#"{"name":"x","channels":[{"type":"webhook","url":"https://a.example","secret":"0123456789abcdef"}]}"#).unwrap();
+        let mut update = stored.redacted();
+        update.restore_secrets(Some(&stored)).unwrap();
+        assert_eq!(update, stored);
+        let mut moved = rule(r#"{"name":"x","channels":[{"type":"webhook","url":"https://b.example","secret":"********"}]}"#).unwrap();
+        assert_eq!(
+            moved.restore_secrets(Some(&stored)).unwrap_err().status(),
+            400
+        );
+        let mut fresh = stored.redacted();
+        assert_eq!(fresh.restore_secrets(None).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn decisions() {
+        let r = rule(r#"{"name":"x","throttle_seconds":300}"#).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        assert_eq!(decide(&r, now, None, &ChronoTz), Decision::Notify);
+        assert_eq!(
+            decide(
+                &r,
+                now,
+                Some(now - chrono::Duration::seconds(299)),
+                &ChronoTz
+            ),
+            Decision::Throttled
+        );
+        assert_eq!(
+            decide(
+                &r,
+                now,
+                Some(now - chrono::Duration::seconds(300)),
+                &ChronoTz
+            ),
+            Decision::Notify
+        );
+        let muted = rule(r#"{"name":"x","mute":[{"start":"00:00","end":"23:59"}]}"#).unwrap();
+        assert_eq!(decide(&muted, now, None, &ChronoTz), Decision::Muted);
+    }
+
+    #[test]
+    fn matching_events() {
+        let r = rule(r#"{"name":"x","match":{"min_level":"error","environment":"production","q":"TIMEOUT"},"project":"shop"}"#).unwrap();
+        let event = StoredEvent {
+            message: "upstream timeout".into(),
+            severity_number: 17,
+            environment: "production".into(),
+            project: Some("shop".into()),
+            ..Default::default()
+        };
+        assert!(r.matches(&event));
+        assert!(!r.matches(&StoredEvent {
+            severity_number: 13,
+            ..event.clone()
+        }));
+        assert!(!r.matches(&StoredEvent {
+            project: Some("blog".into()),
+            ..event.clone()
+        }));
+        assert!(!r.matches(&StoredEvent {
+            message: "fine".into(),
+            ..event.clone()
+        }));
+    }
+
+    fn notice() -> AlertNotice {
+        AlertNotice {
+            alert_id: "alt_1".into(),
+            rule_id: "rule_1".into(),
+            rule_name: "errors".into(),
+            trigger: "threshold".into(),
+            group_key: "abc".into(),
+            count: 5,
+            window_start: Some("2026-11-23T12:00:00.000Z".into()),
+            window_seconds: Some(60),
+            fired_at: "2026-11-23T12:00:30.000Z".into(),
+            link: "https://logger.example.com/v1/groups/abc".into(),
+            sample_event: Some(StoredEvent {
+                message: "boom".into(),
+                level: "error".into(),
+                environment: "production".into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn channel_payloads() {
+        let email = EmailProvider {
+            url: Some("https://mail.example.com/send".into()),
+            api_key: Some("k".into()),
+            from: "alerts@example.com".into(),
+        };
+        let webhook = Channel::Webhook {
+            url: "https://h.example.com".into(),
+            secret: Some("0123456789abcdef".into()),
+        };
+        let d = delivery_for(&webhook, &notice(), "d1".into(), &email).unwrap();
+        let body: Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(body["rule"]["name"], "errors");
+        assert_eq!(body["count"], 5);
+        assert_eq!(body["window"]["seconds"], 60);
+        assert_eq!(body["sample_event"]["message"], "boom");
+        assert_eq!(body["link"], "https://logger.example.com/v1/groups/abc");
+        let signature = d.headers.iter().find(|(k, _)| k == "x-signature").unwrap();
+        assert_eq!(
+            signature.1,
+            format!("sha256={}", sign("0123456789abcdef", &d.body))
+        );
+        let slack = delivery_for(
+            &Channel::Slack {
+                url: "https://hooks.slack.com/x".into(),
+            },
+            &notice(),
+            "d2".into(),
+            &email,
+        )
+        .unwrap();
+        let body: Value = serde_json::from_str(&slack.body).unwrap();
+        assert_eq!(body["blocks"][0]["type"], "header");
+        assert!(body["text"].as_str().unwrap().contains("5 events in 60s"));
+        let mail = delivery_for(
+            &Channel::Email {
+                to: vec!["oncall@example.com".into()],
+            },
+            &notice(),
+            "d3".into(),
+            &email,
+        )
+        .unwrap();
+        let body: Value = serde_json::from_str(&mail.body).unwrap();
+        assert_eq!(body["to"][0], "oncall@example.com");
+        assert_eq!(body["from"], "alerts@example.com");
+        assert!(mail
+            .headers
+            .contains(&("authorization".into(), "Bearer k".into())));
+        assert!(delivery_for(
+            &Channel::Email {
+                to: vec!["a@b.c".into()]
+            },
+            &notice(),
+            "d4".into(),
+            &EmailProvider::default()
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn hmac_known_answer() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

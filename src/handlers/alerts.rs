@@ -1,0 +1,202 @@
+//! `GET/POST /v1/alert-rules`, `GET/PUT/DELETE /v1/alert-rules/{id}`, `GET /v1/alerts` and
+//! `PUT /v1/groups/{fingerprint}` (a group's status).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use worker::{Date, Env, Request, Response, Url};
+
+use super::{json_response, query_pairs, read_json_body};
+use crate::alerting::{parse_rule, AlertRule};
+use crate::auth::{can_see, scope_project, Principal};
+use crate::error::AppError;
+use crate::intl::IntlZones;
+use crate::processors::timestamp::{format_ts, from_millis};
+use crate::storage::alerts::{self as store, RuleRow};
+
+fn now() -> Result<String, AppError> {
+    from_millis(Date::now().as_millis() as i64)
+        .map(format_ts)
+        .ok_or_else(|| AppError::Internal("clock out of range".into()))
+}
+
+#[derive(Serialize)]
+struct RuleView {
+    id: String,
+    builtin: bool,
+    #[serde(flatten)]
+    rule: AlertRule,
+    created_at: String,
+    updated_at: String,
+}
+
+fn view(row: &RuleRow) -> Option<RuleView> {
+    Some(RuleView {
+        id: row.id.clone(),
+        builtin: row.builtin == 1,
+        rule: row.rule()?.redacted(),
+        created_at: row.created_at.clone(),
+        updated_at: row.updated_at.clone(),
+    })
+}
+
+fn visible(principal: &Principal, rule: &AlertRule) -> bool {
+    // Rules without a project watch every project: a project key sees them, not their events.
+    rule.project.is_none() || can_see(principal, rule.project.as_deref())
+}
+
+pub async fn list_rules(env: &Env, principal: &Principal) -> Result<Response, AppError> {
+    let rows = store::list_rules(&env.d1("DB")?).await?;
+    let rules: Vec<RuleView> = rows
+        .iter()
+        .filter_map(view)
+        .filter(|v| visible(principal, &v.rule))
+        .collect();
+    json_response(200, &json!({ "rules": rules }))
+}
+
+pub async fn get_rule(id: &str, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+    let row = store::get_rule(&env.d1("DB")?, id).await?;
+    let rule = row
+        .as_ref()
+        .and_then(view)
+        .filter(|v| visible(principal, &v.rule))
+        .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
+    json_response(200, &rule)
+}
+
+pub async fn create_rule(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+    let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
+    rule.restore_secrets(None)?;
+    let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
+    let db = env.d1("DB")?;
+    store::upsert_rule(&db, &id, &rule, &now()?).await?;
+    let row = store::get_rule(&db, &id)
+        .await?
+        .ok_or_else(|| AppError::Internal("rule vanished after insert".into()))?;
+    json_response(201, &view(&row))
+}
+
+pub async fn update_rule(id: &str, req: &mut Request, env: &Env) -> Result<Response, AppError> {
+    let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
+    let db = env.d1("DB")?;
+    let existing = store::get_rule(&db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
+    rule.restore_secrets(existing.rule().as_ref())?;
+    store::upsert_rule(&db, id, &rule, &now()?).await?;
+    let row = store::get_rule(&db, id)
+        .await?
+        .ok_or_else(|| AppError::Internal("rule vanished after update".into()))?;
+    json_response(200, &view(&row))
+}
+
+pub async fn delete_rule(id: &str, env: &Env) -> Result<Response, AppError> {
+    let db = env.d1("DB")?;
+    let existing = store::get_rule(&db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
+    if existing.builtin == 1 {
+        return Err(AppError::InvalidParameter(
+            "A built-in rule cannot be deleted; PUT it with \"enabled\": false to switch it off."
+                .into(),
+        ));
+    }
+    store::delete_rule(&db, id).await?;
+    json_response(200, &json!({ "id": id, "deleted": true }))
+}
+
+pub async fn list_alerts(
+    url: &Url,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let mut limit = 50i64;
+    let mut project = None;
+    for (key, value) in query_pairs(url) {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        AppError::InvalidParameter(format!(
+                            "limit '{value}' is not a whole number from 1 to 500"
+                        ))
+                    })?
+                    .min(500)
+            }
+            "project" => project = Some(value),
+            "key" => {}
+            other => {
+                return Err(AppError::InvalidParameter(format!(
+                    "unknown query parameter '{other}'; /v1/alerts takes limit and project"
+                )))
+            }
+        }
+    }
+    let project = scope_project(principal, project)?;
+    let (alerts, deliveries) =
+        store::list_alerts(&env.d1("DB")?, project.as_deref(), limit).await?;
+    let alerts: Vec<Value> = alerts
+        .into_iter()
+        .map(|a| {
+            let channels: Vec<&store::DeliveryRow> = deliveries.iter().filter(|d| d.alert_id == a.id).collect();
+            let window = a.window_seconds.map(|seconds| json!({"start": from_millis(a.window_start * 1000).map(format_ts), "seconds": seconds}));
+            json!({
+                "id": a.id,
+                "rule": {"id": a.rule_id, "name": a.rule_name},
+                "trigger": a.trigger,
+                "project": a.project,
+                "group_key": a.group_key,
+                "count": a.count,
+                "window": window,
+                "status": a.status,
+                "suppressed": a.suppressed,
+                "sample_event_id": a.sample_event_id,
+                "created_at": a.created_at,
+                "deliveries": channels,
+            })
+        })
+        .collect();
+    json_response(200, &json!({ "alerts": alerts }))
+}
+
+pub async fn set_group_status(
+    fingerprint: &str,
+    req: &mut Request,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let body: Value = serde_json::from_slice(&read_json_body(req, 4096).await?)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+    if !matches!(status, "open" | "resolved" | "ignored") {
+        return Err(AppError::InvalidParameter(
+            "status must be open, resolved or ignored".into(),
+        ));
+    }
+    let db = env.d1("DB")?;
+    let group_query = crate::storage::query::SqlQuery {
+        sql: format!(
+            "SELECT {} FROM groups WHERE fingerprint = ?",
+            crate::storage::groups::GROUP_COLUMNS
+        ),
+        binds: vec![crate::storage::query::Bind::Text(fingerprint.to_string())],
+    };
+    let not_found = || AppError::NotFound(format!("No group with fingerprint '{fingerprint}'."));
+    let group = crate::storage::d1::rows::<crate::storage::groups::Group>(&db, &group_query)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|g| can_see(principal, g.project.as_deref()))
+        .ok_or_else(not_found)?;
+    store::set_group_status(&db, &group.fingerprint, status).await?;
+    json_response(
+        200,
+        &crate::storage::groups::Group {
+            status: status.to_string(),
+            ..group
+        },
+    )
+}

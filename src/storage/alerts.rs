@@ -1,0 +1,342 @@
+//! D1 calls for alerting: rules, threshold crossings, transitions, alerts and deliveries.
+
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Result};
+
+use crate::alerting::AlertRule;
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn opt(s: Option<&str>) -> JsValue {
+    s.map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+
+fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+/// A rule as stored and as the API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuleRow {
+    pub id: String,
+    pub definition: String,
+    pub builtin: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl RuleRow {
+    pub fn rule(&self) -> Option<AlertRule> {
+        serde_json::from_str(&self.definition).ok()
+    }
+}
+
+const RULE_COLUMNS: &str = "id, definition, builtin, created_at, updated_at";
+
+/// Inserts or replaces a rule, with its filters projected into the columns the counting
+/// trigger joins on.
+pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str) -> Result<()> {
+    let definition =
+        serde_json::to_string(rule).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let m = &rule.matcher;
+    db.prepare(
+        "INSERT INTO alert_rules (id, name, kind, project, min_severity, environment, component, route, fingerprint, q,
+                                  threshold_count, window_seconds, group_by, enabled, builtin, definition, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15, ?16, ?16)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, project = excluded.project,
+           min_severity = excluded.min_severity, environment = excluded.environment, component = excluded.component,
+           route = excluded.route, fingerprint = excluded.fingerprint, q = excluded.q, threshold_count = excluded.threshold_count,
+           window_seconds = excluded.window_seconds, group_by = excluded.group_by, enabled = excluded.enabled,
+           definition = excluded.definition, updated_at = excluded.updated_at",
+    )
+    .bind(&[
+        text(id),
+        text(&rule.name),
+        text(rule.trigger.as_str()),
+        opt(rule.project.as_deref()),
+        num(rule.min_severity() as i64),
+        opt(m.environment.as_deref()),
+        opt(m.component.as_deref()),
+        opt(m.route.as_deref()),
+        opt(m.fingerprint.as_deref()),
+        opt(m.q.as_deref()),
+        num(rule.threshold.count),
+        num(rule.threshold.window_seconds),
+        opt(rule.group_by.as_deref()),
+        num(rule.enabled as i64),
+        text(&definition),
+        text(now),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn list_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
+    db.prepare(format!(
+        "SELECT {RULE_COLUMNS} FROM alert_rules ORDER BY builtin DESC, created_at, id"
+    ))
+    .all()
+    .await?
+    .results()
+}
+
+pub async fn get_rule(db: &D1Database, id: &str) -> Result<Option<RuleRow>> {
+    db.prepare(format!(
+        "SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ?1"
+    ))
+    .bind(&[text(id)])?
+    .first(None)
+    .await
+}
+
+/// Deletes a user rule (built-in rules are switched off, not deleted). True if one was deleted.
+pub async fn delete_rule(db: &D1Database, id: &str) -> Result<bool> {
+    let result = db
+        .prepare("DELETE FROM alert_rules WHERE id = ?1 AND builtin = 0")
+        .bind(&[text(id)])?
+        .run()
+        .await?;
+    db.prepare("DELETE FROM alert_counters WHERE rule_id = ?1")
+        .bind(&[text(id)])?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+/// A threshold window that reached its count and has no alert yet.
+#[derive(Debug, Deserialize)]
+pub struct Crossing {
+    pub rule_id: String,
+    pub definition: String,
+    pub builtin: i64,
+    pub group_key: String,
+    pub window_start: i64,
+    pub count: i64,
+    pub last_event_id: Option<String>,
+}
+
+pub async fn crossings(
+    db: &D1Database,
+    since: i64,
+    builtin_enabled: bool,
+) -> Result<Vec<Crossing>> {
+    db.prepare(
+        "SELECT c.rule_id, r.definition, r.builtin, c.group_key, c.window_start, c.count, c.last_event_id
+         FROM alert_counters c JOIN alert_rules r ON r.id = c.rule_id
+         WHERE r.enabled = 1 AND c.count >= r.threshold_count AND c.window_start >= ?1 AND (r.builtin = 0 OR ?2 = 1)
+           AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = c.rule_id AND a.group_key = c.group_key AND a.window_start = c.window_start)
+         LIMIT 100",
+    )
+    .bind(&[num(since), num(builtin_enabled as i64)])?
+    .all()
+    .await?
+    .results()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Transition {
+    pub id: i64,
+    pub kind: String,
+    pub fingerprint: String,
+    pub event_id: Option<String>,
+}
+
+/// Claims unclaimed transitions atomically: two consumers never both get one.
+pub async fn claim_transitions(db: &D1Database) -> Result<Vec<Transition>> {
+    db.prepare(
+        "UPDATE group_transitions SET claimed = 1
+         WHERE id IN (SELECT id FROM group_transitions WHERE claimed = 0 ORDER BY id LIMIT 100)
+         RETURNING id, kind, fingerprint, event_id",
+    )
+    .all()
+    .await?
+    .results()
+}
+
+pub async fn transition_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
+    db.prepare(format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind IN ('new_group', 'regression')")).all().await?.results()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LastNotified {
+    pub id: String,
+    pub created_at: String,
+}
+
+pub async fn last_notified(
+    db: &D1Database,
+    rule_id: &str,
+    group_key: &str,
+) -> Result<Option<LastNotified>> {
+    db.prepare("SELECT id, created_at FROM alerts WHERE rule_id = ?1 AND group_key = ?2 AND status = 'notified' ORDER BY created_at DESC LIMIT 1")
+        .bind(&[text(rule_id), text(group_key)])?
+        .first(None)
+        .await
+}
+
+pub struct NewAlert<'a> {
+    pub id: &'a str,
+    pub rule_id: &'a str,
+    pub rule_name: &'a str,
+    pub trigger: &'a str,
+    pub project: Option<&'a str>,
+    pub group_key: &'a str,
+    pub window_start: i64,
+    pub window_seconds: Option<i64>,
+    pub count: i64,
+    pub status: &'a str,
+    pub sample_event_id: Option<&'a str>,
+    pub created_at: &'a str,
+}
+
+/// Records an alert once per rule, group and window. False when another consumer already did.
+pub async fn insert_alert(db: &D1Database, a: &NewAlert<'_>) -> Result<bool> {
+    let result = db
+        .prepare(
+            "INSERT OR IGNORE INTO alerts (id, rule_id, rule_name, trigger, project, group_key, window_start, window_seconds, count, status, sample_event_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(&[
+            text(a.id),
+            text(a.rule_id),
+            text(a.rule_name),
+            text(a.trigger),
+            opt(a.project),
+            text(a.group_key),
+            num(a.window_start),
+            a.window_seconds.map(num).unwrap_or(JsValue::NULL),
+            num(a.count),
+            text(a.status),
+            opt(a.sample_event_id),
+            text(a.created_at),
+        ])?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+pub async fn count_suppressed(db: &D1Database, alert_id: &str) -> Result<()> {
+    db.prepare("UPDATE alerts SET suppressed = suppressed + 1 WHERE id = ?1")
+        .bind(&[text(alert_id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_delivery(
+    db: &D1Database,
+    id: &str,
+    alert_id: &str,
+    channel_type: &str,
+    target: &str,
+    status: &str,
+    now: &str,
+) -> Result<()> {
+    db.prepare("INSERT INTO alert_deliveries (id, alert_id, channel_type, target, status, attempts, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)")
+        .bind(&[text(id), text(alert_id), text(channel_type), text(target), text(status), text(now)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// Records one delivery attempt; returns the attempts made so far.
+pub async fn record_attempt(
+    db: &D1Database,
+    id: &str,
+    delivered: bool,
+    error: Option<&str>,
+    max_attempts: i64,
+    now: &str,
+) -> Result<i64> {
+    #[derive(Deserialize)]
+    struct Row {
+        attempts: i64,
+    }
+    let row: Option<Row> = db
+        .prepare(
+            "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?3, updated_at = ?5,
+               status = CASE WHEN ?2 = 1 THEN 'delivered' WHEN attempts + 1 >= ?4 THEN 'failed' ELSE 'retrying' END
+             WHERE id = ?1 RETURNING attempts",
+        )
+        .bind(&[text(id), num(delivered as i64), opt(error), num(max_attempts), text(now)])?
+        .first(None)
+        .await?;
+    Ok(row.map(|r| r.attempts).unwrap_or(max_attempts))
+}
+
+pub async fn event_data(db: &D1Database, id: &str) -> Result<Option<String>> {
+    super::d1::event_by_id(db, id).await
+}
+
+pub async fn set_group_status(db: &D1Database, fingerprint: &str, status: &str) -> Result<bool> {
+    let result = db
+        .prepare("UPDATE groups SET status = ?2 WHERE fingerprint = ?1")
+        .bind(&[text(fingerprint), text(status)])?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub trigger: String,
+    pub project: Option<String>,
+    pub group_key: String,
+    pub window_start: i64,
+    pub window_seconds: Option<i64>,
+    pub count: i64,
+    pub status: String,
+    pub suppressed: i64,
+    pub sample_event_id: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub alert_id: String,
+    pub channel_type: String,
+    pub target: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+}
+
+/// Newest alerts first, with their deliveries; `project` narrows to one tenant.
+pub async fn list_alerts(
+    db: &D1Database,
+    project: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<AlertRow>, Vec<DeliveryRow>)> {
+    let alerts: Vec<AlertRow> = db
+        .prepare(
+            "SELECT id, rule_id, rule_name, trigger, project, group_key, window_start, window_seconds,
+                    coalesce((SELECT c.count FROM alert_counters c WHERE c.rule_id = a.rule_id AND c.group_key = a.group_key AND c.window_start = a.window_start), count) AS count,
+                    status, suppressed, sample_event_id, created_at
+             FROM alerts a WHERE (?1 IS NULL OR project = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(&[opt(project), num(limit)])?
+        .all()
+        .await?
+        .results()?;
+    if alerts.is_empty() {
+        return Ok((alerts, Vec::new()));
+    }
+    let ids = serde_json::to_string(&alerts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let deliveries: Vec<DeliveryRow> = db
+        .prepare("SELECT id, alert_id, channel_type, target, status, attempts, last_error, updated_at FROM alert_deliveries WHERE alert_id IN (SELECT value FROM json_each(?1)) ORDER BY id")
+        .bind(&[text(&ids)])?
+        .all()
+        .await?
+        .results()?;
+    Ok((alerts, deliveries))
+}
