@@ -13,14 +13,16 @@ CREATE TABLE alert_rules (
   name            TEXT NOT NULL,
   kind            TEXT NOT NULL CHECK (kind IN ('threshold', 'new_group', 'regression')),
   project         TEXT,
-  min_severity    INTEGER NOT NULL DEFAULT 0,
+    min_severity    INTEGER NOT NULL DEFAULT 0,
+  max_severity    INTEGER NOT NULL DEFAULT 24,
   environment     TEXT,
   component       TEXT,
   route           TEXT,
   fingerprint     TEXT,
   q               TEXT,
   threshold_count INTEGER NOT NULL DEFAULT 1,
-  window_seconds  INTEGER NOT NULL DEFAULT 60,
+    window_seconds  INTEGER NOT NULL DEFAULT 60,
+  consecutive_windows INTEGER NOT NULL DEFAULT 1,  -- fire only when this many windows in a row crossed
   group_by        TEXT,
   enabled         INTEGER NOT NULL DEFAULT 1,
   builtin         INTEGER NOT NULL DEFAULT 0,
@@ -47,7 +49,8 @@ CREATE TRIGGER events_alert_count AFTER INSERT ON events BEGIN
          new.id
   FROM alert_rules r
   WHERE r.enabled = 1 AND r.kind = 'threshold'
-    AND new.severity_number >= r.min_severity
+        AND new.severity_number >= r.min_severity
+    AND new.severity_number <= r.max_severity
     AND (r.project IS NULL OR r.project = new.project)
     AND (r.environment IS NULL OR r.environment = new.environment)
     AND (r.component IS NULL OR r.component = new.component)
@@ -148,4 +151,10 @@ CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);
 INSERT INTO alert_rules (id, name, kind, min_severity, threshold_count, window_seconds, group_by, builtin, definition, created_at, updated_at)
 VALUES ('builtin-critical', 'Critical events', 'threshold', 18, 1, 60, 'fingerprint', 1,
         '{"name":"Critical events","trigger":"threshold","match":{"min_level":"critical"},"threshold":{"count":1,"window_seconds":60},"group_by":"fingerprint","throttle_seconds":300,"mute":[],"channels":[],"enabled":true,"project":null}',
+                '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+
+-- The built-in escalation: a warning group that fires in three 5-minute windows in a row.
+INSERT INTO alert_rules (id, name, kind, min_severity, max_severity, threshold_count, window_seconds, consecutive_windows, group_by, builtin, definition, created_at, updated_at)
+VALUES ('builtin-warning-escalation', 'Persistent warnings', 'threshold', 13, 16, 1, 300, 3, 'fingerprint', 1,
+        '{"name":"Persistent warnings","trigger":"threshold","match":{"min_level":"warn","max_level":"warn"},"threshold":{"count":1,"window_seconds":300,"consecutive_windows":3},"group_by":"fingerprint","throttle_seconds":3600,"mute":[],"channels":[],"enabled":true,"project":null}',
         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');

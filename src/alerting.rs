@@ -46,6 +46,8 @@ impl Trigger {
 #[serde(default, deny_unknown_fields)]
 pub struct RuleMatch {
     pub min_level: Option<String>,
+    /// Only events at or below this level (e.g. warnings but not errors).
+    pub max_level: Option<String>,
     pub environment: Option<String>,
     pub component: Option<String>,
     pub route: Option<String>,
@@ -58,6 +60,13 @@ pub struct RuleMatch {
 pub struct Threshold {
     pub count: i64,
     pub window_seconds: i64,
+    /// Fire only when this many windows in a row reached `count` (a problem that persists).
+    #[serde(default = "one")]
+    pub consecutive_windows: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 impl Default for Threshold {
@@ -65,6 +74,7 @@ impl Default for Threshold {
         Threshold {
             count: 1,
             window_seconds: 60,
+            consecutive_windows: 1,
         }
     }
 }
@@ -166,6 +176,20 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
         })?;
         rule.matcher.min_level = Some(level.as_str().into());
     }
+    if let Some(level) = &rule.matcher.max_level {
+        let level = Level::from_name(level).ok_or_else(|| {
+            bad(format!(
+                "match.max_level '{level}' is unknown; use one of {}",
+                Level::names()
+            ))
+        })?;
+        rule.matcher.max_level = Some(level.as_str().into());
+    }
+    if rule.max_severity() < rule.min_severity() {
+        return Err(bad(
+            "match.max_level is below match.min_level: nothing would match",
+        ));
+    }
     if let Some(env) = &rule.matcher.environment {
         rule.matcher.environment = normalize_environment(env);
     }
@@ -184,6 +208,9 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
         return Err(bad(format!(
             "threshold.window_seconds must be from 1 to {MAX_WINDOW_SECONDS}"
         )));
+    }
+    if !(1..=24).contains(&rule.threshold.consecutive_windows) {
+        return Err(bad("threshold.consecutive_windows must be from 1 to 24"));
     }
     if let Some(group_by) = &rule.group_by {
         if group_by != "fingerprint" && group_by != "component" {
@@ -277,6 +304,17 @@ impl AlertRule {
             .unwrap_or(0)
     }
 
+    /// The severity number at or below which events count (the top of the max level's band).
+    pub fn max_severity(&self) -> u8 {
+        match self.matcher.max_level.as_deref().and_then(Level::from_name) {
+            Some(level) => (1..=24u8)
+                .rev()
+                .find(|n| Level::from_severity_number(*n) == Some(level))
+                .unwrap_or(24),
+            None => 24,
+        }
+    }
+
     /// Whether an event matches this rule's filters (the consumer's SQL trigger applies the same
     /// filters for thresholds; this serves new-group and regression transitions).
     pub fn matches(&self, event: &StoredEvent) -> bool {
@@ -285,6 +323,7 @@ impl AlertRule {
             want.as_deref().is_none_or(|w| Some(w) == have)
         };
         event.severity_number >= self.min_severity()
+            && event.severity_number <= self.max_severity()
             && self
                 .project
                 .as_deref()
@@ -597,9 +636,17 @@ mod tests {
             r.threshold,
             Threshold {
                 count: 1,
-                window_seconds: 60
+                window_seconds: 60,
+                consecutive_windows: 1
             }
         );
+        let warnings = rule(r#"{"name":"w","match":{"min_level":"warn","max_level":"warning"},"threshold":{"count":1,"window_seconds":300,"consecutive_windows":3}}"#).unwrap();
+        assert_eq!((warnings.min_severity(), warnings.max_severity()), (13, 16));
+        assert!(rule(r#"{"name":"w","match":{"min_level":"error","max_level":"warn"}}"#).is_err());
+        assert!(rule(
+            r#"{"name":"w","threshold":{"count":1,"window_seconds":60,"consecutive_windows":0}}"#
+        )
+        .is_err());
         assert_eq!(r.throttle_seconds, 300);
         assert!(r.enabled);
         assert_eq!(r.min_severity(), 17);

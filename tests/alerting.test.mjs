@@ -253,3 +253,28 @@ test("Slack and e-mail deliveries have their providers' shapes", async () => {
   assert.ok(mail.subject.includes("shapes"));
   assert.ok(mail.text.includes("https://logger.test/"));
 });
+
+test("a warning that persists across consecutive windows escalates once; errors do not count for a warnings rule", async () => {
+  const tag = `streak-${Date.now()}`;
+  const rule = await createRule({
+    name: "persistent warnings",
+    match: { q: tag, min_level: "warn", max_level: "warn" },
+    threshold: { count: 1, window_seconds: 2, consecutive_windows: 3 },
+    group_by: "fingerprint",
+    throttle_seconds: 3600,
+    channels: [{ type: "webhook", url: `${base}/streak` }],
+  });
+  await send([{ message: `${tag} disk at 91%`, level: "error" }, { message: `${tag} disk at 91%`, level: "error" }]);
+  await sleep(1200);
+  assert.equal((await alertsOf(rule.id)).length, 0, "errors are above max_level");
+  const started = Date.now();
+  while (Date.now() - started < 6500) {
+    await post(w.mf, { message: `${tag} disk at 91%`, level: "warn" });
+    await sleep(500);
+  }
+  await waitFor(() => at("/streak").length >= 1, { what: "the escalation" });
+  await sleep(1500);
+  assert.equal(at("/streak").length, 1, "one notification, then the throttle holds");
+  const payload = JSON.parse(at("/streak")[0].body);
+  assert.equal(payload.rule.name, "persistent warnings");
+});

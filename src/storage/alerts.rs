@@ -43,11 +43,13 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
         serde_json::to_string(rule).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let m = &rule.matcher;
     db.prepare(
-        "INSERT INTO alert_rules (id, name, kind, project, min_severity, environment, component, route, fingerprint, q,
-                                  threshold_count, window_seconds, group_by, enabled, builtin, definition, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15, ?16, ?16)
+                "INSERT INTO alert_rules (id, name, kind, project, min_severity, environment, component, route, fingerprint, q,
+                                  threshold_count, window_seconds, group_by, enabled, builtin, definition, created_at, updated_at,
+                                  max_severity, consecutive_windows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15, ?16, ?16, ?17, ?18)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, project = excluded.project,
-           min_severity = excluded.min_severity, environment = excluded.environment, component = excluded.component,
+           min_severity = excluded.min_severity, max_severity = excluded.max_severity,
+           consecutive_windows = excluded.consecutive_windows, environment = excluded.environment, component = excluded.component,
            route = excluded.route, fingerprint = excluded.fingerprint, q = excluded.q, threshold_count = excluded.threshold_count,
            window_seconds = excluded.window_seconds, group_by = excluded.group_by, enabled = excluded.enabled,
            definition = excluded.definition, updated_at = excluded.updated_at",
@@ -66,9 +68,11 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
         num(rule.threshold.count),
         num(rule.threshold.window_seconds),
         opt(rule.group_by.as_deref()),
-        num(rule.enabled as i64),
+                num(rule.enabled as i64),
         text(&definition),
         text(now),
+        num(rule.max_severity() as i64),
+        num(rule.threshold.consecutive_windows),
     ])?
     .run()
     .await?;
@@ -127,7 +131,12 @@ pub async fn crossings(
     db.prepare(
         "SELECT c.rule_id, r.definition, r.builtin, c.group_key, c.window_start, c.count, c.last_event_id
          FROM alert_counters c JOIN alert_rules r ON r.id = c.rule_id
-         WHERE r.enabled = 1 AND c.count >= r.threshold_count AND c.window_start >= ?1 AND (r.builtin = 0 OR ?2 = 1)
+                  WHERE r.enabled = 1 AND c.count >= r.threshold_count AND c.window_start >= ?1 AND (r.builtin = 0 OR ?2 = 1)
+           AND (r.consecutive_windows <= 1 OR r.consecutive_windows - 1 <= (
+                 SELECT count(*) FROM alert_counters p
+                 WHERE p.rule_id = c.rule_id AND p.group_key = c.group_key AND p.count >= r.threshold_count
+                   AND p.window_start >= c.window_start - (r.consecutive_windows - 1) * r.window_seconds
+                   AND p.window_start < c.window_start))
            AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = c.rule_id AND a.group_key = c.group_key AND a.window_start = c.window_start)
          LIMIT 100",
     )
