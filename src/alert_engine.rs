@@ -347,6 +347,14 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
                     delivery.channel_type
                 );
                 log_failed_delivery(env, &delivery, &reason, attempts).await;
+                if let Ok(kv) = env.kv("HOT") {
+                    crate::storage::dead_letters::remember_failure(
+                        &kv,
+                        &message.id(),
+                        &format!("delivery failed after {attempts} attempts: {reason}"),
+                    )
+                    .await;
+                }
                 // Past the consumer's max_retries: this retry moves it to the dead-letter queue.
                 message.retry();
             }

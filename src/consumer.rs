@@ -38,6 +38,12 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
             }
             Err(reason) => {
                 console_error!("queue message {} is not an event message ({reason}); retrying it towards the dead-letter queue", message.id());
+                remember(
+                    env,
+                    &message.id(),
+                    &format!("not an event message: {reason}"),
+                )
+                .await;
                 message.retry();
             }
         }
@@ -46,7 +52,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
         return;
     }
 
-    let stored = store(&db, &messages).await;
+    let stored = store(&db, env, &messages).await;
     let mut touched: Vec<Option<String>> = stored.iter().map(|&i| projects[i].clone()).collect();
     touched.sort();
     touched.dedup();
@@ -59,7 +65,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
 /// Stores all messages in one D1 batch (one transaction). If that fails, each message is tried
 /// on its own so that one bad message does not hold back the others. Returns the indexes of the
 /// messages that were stored (and acked).
-async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> Vec<usize> {
+async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) -> Vec<usize> {
     let statements: worker::Result<Vec<_>> = messages
         .iter()
         .map(|(_, body)| d1::insert_message(db, body))
@@ -96,11 +102,74 @@ async fn store(db: &D1Database, messages: &[(RawMessage, String)]) -> Vec<usize>
                             message.id(),
                             describe(&e)
                         );
+                        remember(
+                            env,
+                            &message.id(),
+                            &format!("D1 insert failed: {}", describe(&e)),
+                        )
+                        .await;
                         message.retry();
                     }
                 }
             }
             stored
+        }
+    }
+}
+
+/// Keeps the reason of a failure for the dead-letter record, should the retries run out.
+async fn remember(env: &Env, message_id: &str, reason: &str) {
+    if let Ok(kv) = env.kv("HOT") {
+        crate::storage::dead_letters::remember_failure(&kv, message_id, reason).await;
+    }
+}
+
+/// The consumer of both dead-letter queues: stores each message with its last known failure,
+/// for `GET /v1/dead-letters` and `POST /v1/dead-letters/replay`.
+pub async fn consume_dead_letters(batch: MessageBatch<JsValue>, env: &Env) {
+    let original_queue = batch.queue().trim_end_matches("-dlq").to_string();
+    let (Ok(db), Ok(kv)) = (env.d1("DB"), env.kv("HOT")) else {
+        console_error!("dead letters: D1 or KV binding missing; retrying");
+        batch.retry_all();
+        return;
+    };
+    let now = crate::processors::timestamp::from_millis(worker::Date::now().as_millis() as i64)
+        .map(crate::processors::timestamp::format_ts)
+        .unwrap_or_default();
+    for message in batch.raw_iter() {
+        let id = message.id();
+        let body = decode_body(&message.body()).unwrap_or_else(|| "null".to_string());
+        let events = read_envelope(&body).ok().and_then(|e| {
+            serde_json::from_str::<Vec<&serde_json::value::RawValue>>(e.events.get())
+                .ok()
+                .map(|v| v.len() as i64)
+        });
+        let error = crate::storage::dead_letters::failure_reason(&kv, &id).await;
+        let record = crate::storage::dead_letters::NewDeadLetter {
+            id: &format!("dl_{}", uuid::Uuid::new_v4().simple()),
+            queue: &original_queue,
+            message_id: &id,
+            body: &body,
+            error: error.as_deref(),
+            events,
+            received_at: &now,
+        };
+        match crate::storage::dead_letters::insert(&db, &record).await {
+            Ok(()) => {
+                console_warn!(
+                    "dead letter {id} from {original_queue} stored ({} events): {}",
+                    events.unwrap_or(0),
+                    error.as_deref().unwrap_or("reason unknown")
+                );
+                message.ack();
+            }
+            Err(e) => {
+                console_error!(
+                    "dead letter {id} could not be stored ({}); retrying",
+                    describe(&e)
+                );
+                message.retry();
+            }
         }
     }
 }

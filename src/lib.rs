@@ -42,14 +42,18 @@ mod entry {
     }
 
     /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.
-    /// One worker consumes two queues: events (`LOGS`) and alert deliveries (`ALERTS`).
+    /// One worker consumes events (`LOGS`), alert deliveries (`ALERTS`) and both dead-letter
+    /// queues.
     #[event(queue)]
     async fn queue(
         batch: MessageBatch<worker::wasm_bindgen::JsValue>,
         env: Env,
         _ctx: Context,
     ) -> Result<()> {
-        if batch.queue().contains("alerts") {
+        let queue = batch.queue();
+        if queue.ends_with("-dlq") {
+            crate::consumer::consume_dead_letters(batch, &env).await;
+        } else if queue.contains("alerts") {
             crate::alert_engine::deliver(batch, &env).await;
         } else {
             crate::consumer::consume(batch, &env).await;

@@ -23,6 +23,8 @@ pub enum Route {
     DeleteAlertRule(String),
     ListAlerts,
     SetGroupStatus(String),
+    ListDeadLetters,
+    ReplayDeadLetters,
     /// A CORS preflight (`OPTIONS`) for any route of the table.
     Preflight,
 }
@@ -41,6 +43,8 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/alert-rules", "GET, POST"),
     ("/v1/alert-rules/{id}", "GET, PUT, DELETE"),
     ("/v1/alerts", "GET"),
+    ("/v1/dead-letters", "GET"),
+    ("/v1/dead-letters/replay", "POST"),
 ];
 
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
@@ -78,6 +82,8 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
             Route::DeleteAlertRule(id.to_string())
         }
         ("GET", ["v1", "alerts"]) => Route::ListAlerts,
+        ("GET", ["v1", "dead-letters"]) => Route::ListDeadLetters,
+        ("POST", ["v1", "dead-letters", "replay"]) => Route::ReplayDeadLetters,
         ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
         _ => {
             return Err(match allowed_methods(&segments) {

@@ -58,8 +58,10 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
         queueProducers: { LOGS: QUEUE, ALERTS: ALERTS_QUEUE },
     queueConsumers: consumer
       ? {
-          [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 },
-          [ALERTS_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 4, deadLetterQueue: `${ALERTS_QUEUE}-dlq` },
+                    [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5, deadLetterQueue: `${QUEUE}-dlq` },
+                    [ALERTS_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 4, deadLetterQueue: `${ALERTS_QUEUE}-dlq` },
+          [`${QUEUE}-dlq`]: { maxBatchSize: 10, maxBatchTimeout: 1 },
+          [`${ALERTS_QUEUE}-dlq`]: { maxBatchSize: 10, maxBatchTimeout: 1 },
         }
       : {},
     ratelimits: {

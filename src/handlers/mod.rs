@@ -2,6 +2,7 @@
 //! and turn every `AppError` into the contract's JSON error body here and nowhere else.
 
 mod alerts;
+mod dead_letters;
 mod groups;
 mod health;
 mod ingest;
@@ -232,6 +233,14 @@ async fn dispatch(
         Route::ListAlerts => {
             principal.require(Scope::Read)?;
             alerts::list_alerts(&url, env, principal).await
+        }
+        Route::ListDeadLetters => {
+            principal.require(Scope::Admin)?;
+            dead_letters::list(&url, env).await
+        }
+        Route::ReplayDeadLetters => {
+            principal.require(Scope::Admin)?;
+            dead_letters::replay(req, env).await
         }
         Route::SetGroupStatus(fingerprint) => {
             principal.require(Scope::Admin)?;

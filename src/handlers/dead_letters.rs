@@ -1,0 +1,71 @@
+//! `GET /v1/dead-letters` and `POST /v1/dead-letters/replay` (admin).
+
+use serde_json::{json, Value};
+use worker::{Date, Env, Request, Response, Url};
+
+use super::{json_response, query_pairs, read_json_body};
+use crate::error::AppError;
+use crate::processors::timestamp::{format_ts, from_millis};
+use crate::storage::dead_letters as store;
+use crate::storage::queue::send_bytes;
+
+pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
+    let mut include_replayed = false;
+    let mut limit = 100i64;
+    for (key, value) in query_pairs(url) {
+        match key.as_str() {
+            "include_replayed" => include_replayed = matches!(value.as_str(), "true" | "1"),
+            "limit" => limit = value.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| AppError::InvalidParameter(format!("limit '{value}' is not a whole number from 1 to 1000")))?.min(1000),
+            "key" => {}
+            other => return Err(AppError::InvalidParameter(format!("unknown query parameter '{other}'; /v1/dead-letters takes include_replayed and limit"))),
+        }
+    }
+    let dead_letters = store::list(&env.d1("DB")?, include_replayed, limit).await?;
+    json_response(200, &json!({ "dead_letters": dead_letters }))
+}
+
+/// Re-enqueues dead letters (all unreplayed, or `{"ids": [...]}`) onto the queue they failed in.
+pub async fn replay(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+    let body = read_json_body(req, 64 * 1024).await?;
+    let ids: Option<Vec<String>> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+        match value.get("ids") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(ids)) => Some(
+                ids.iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| AppError::InvalidParameter("ids must be strings".into()))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => {
+                return Err(AppError::InvalidParameter(
+                    "ids must be an array of dead-letter ids".into(),
+                ))
+            }
+        }
+    };
+    let db = env.d1("DB")?;
+    let letters = store::replayable(&db, ids.as_deref(), 100).await?;
+    let now = from_millis(Date::now().as_millis() as i64)
+        .map(format_ts)
+        .unwrap_or_default();
+    let mut replayed = Vec::new();
+    for letter in letters {
+        let binding = if letter.queue.contains("alerts") {
+            "ALERTS"
+        } else {
+            "LOGS"
+        };
+        // One send per letter: a message holds at most 120 KB, so each fits a batch on its own.
+        send_bytes(&env.queue(binding)?, &[letter.body.as_bytes()]).await.map_err(|e| AppError::Unavailable { message: format!("The queue refused the replay: {e}. Nothing was marked replayed after this one."), retry_after: 5 })?;
+        store::mark_replayed(&db, &letter.id, &now).await?;
+        replayed.push(letter.id);
+    }
+    json_response(200, &json!({ "replayed": replayed.len(), "ids": replayed }))
+}

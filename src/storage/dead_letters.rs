@@ -1,0 +1,111 @@
+//! Dead letters: messages that exhausted their retries, stored with their last known error so
+//! that nothing accepted disappears silently, listed and replayed by an admin.
+
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, KvStore};
+
+/// How long a failure reason waits in KV for its message to reach the dead-letter queue.
+const REASON_TTL_SECONDS: u64 = 86_400;
+
+fn reason_key(message_id: &str) -> String {
+    format!("dlq-reason:{message_id}")
+}
+
+/// Remembers why a message failed. KV, not D1: D1 may be the thing that is failing.
+pub async fn remember_failure(kv: &KvStore, message_id: &str, reason: &str) {
+    let reason: String = reason.chars().take(1000).collect();
+    if let Ok(put) = kv.put(&reason_key(message_id), reason) {
+        let _ = put.expiration_ttl(REASON_TTL_SECONDS).execute().await;
+    }
+}
+
+pub async fn failure_reason(kv: &KvStore, message_id: &str) -> Option<String> {
+    kv.get(&reason_key(message_id)).text().await.ok().flatten()
+}
+
+pub struct NewDeadLetter<'a> {
+    pub id: &'a str,
+    pub queue: &'a str,
+    pub message_id: &'a str,
+    pub body: &'a str,
+    pub error: Option<&'a str>,
+    pub events: Option<i64>,
+    pub received_at: &'a str,
+}
+
+/// Stores a dead letter once (a redelivered dead letter is not stored twice).
+pub async fn insert(db: &D1Database, d: &NewDeadLetter<'_>) -> worker::Result<()> {
+    db.prepare("INSERT OR IGNORE INTO dead_letters (id, queue, message_id, body, error, events, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .bind(&[
+            JsValue::from_str(d.id),
+            JsValue::from_str(d.queue),
+            JsValue::from_str(d.message_id),
+            JsValue::from_str(d.body),
+            d.error.map(JsValue::from_str).unwrap_or(JsValue::NULL),
+            d.events.map(|n| JsValue::from_f64(n as f64)).unwrap_or(JsValue::NULL),
+            JsValue::from_str(d.received_at),
+        ])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub queue: String,
+    pub message_id: String,
+    pub error: Option<String>,
+    pub events: Option<i64>,
+    pub bytes: i64,
+    pub received_at: String,
+    pub replayed_at: Option<String>,
+}
+
+pub async fn list(
+    db: &D1Database,
+    include_replayed: bool,
+    limit: i64,
+) -> worker::Result<Vec<DeadLetter>> {
+    db.prepare(
+        "SELECT id, queue, message_id, error, events, length(body) AS bytes, received_at, replayed_at FROM dead_letters
+         WHERE (?1 = 1 OR replayed_at IS NULL) ORDER BY received_at DESC, id DESC LIMIT ?2",
+    )
+    .bind(&[JsValue::from_f64(include_replayed as i64 as f64), JsValue::from_f64(limit as f64)])?
+    .all()
+    .await?
+    .results()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Replayable {
+    pub id: String,
+    pub queue: String,
+    pub body: String,
+}
+
+/// Unreplayed dead letters, all or the listed ids.
+pub async fn replayable(
+    db: &D1Database,
+    ids: Option<&[String]>,
+    limit: i64,
+) -> worker::Result<Vec<Replayable>> {
+    let ids_json = ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    db.prepare(
+        "SELECT id, queue, body FROM dead_letters WHERE replayed_at IS NULL
+           AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) ORDER BY received_at, id LIMIT ?2",
+    )
+    .bind(&[ids_json.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL), JsValue::from_f64(limit as f64)])?
+    .all()
+    .await?
+    .results()
+}
+
+pub async fn mark_replayed(db: &D1Database, id: &str, now: &str) -> worker::Result<()> {
+    db.prepare("UPDATE dead_letters SET replayed_at = ?2 WHERE id = ?1")
+        .bind(&[JsValue::from_str(id), JsValue::from_str(now)])?
+        .run()
+        .await?;
+    Ok(())
+}
