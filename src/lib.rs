@@ -14,6 +14,7 @@ pub mod model;
 pub mod pipeline;
 pub mod processors;
 pub mod queue_message;
+pub mod retention;
 pub mod routes;
 pub mod storage;
 pub mod triage;
@@ -26,14 +27,25 @@ mod consumer;
 mod handlers;
 #[cfg(target_arch = "wasm32")]
 mod intl;
+#[cfg(target_arch = "wasm32")]
+mod maintenance;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+    use worker::{
+        event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext,
+        ScheduledEvent,
+    };
 
     #[event(start)]
     fn start() {
         console_error_panic_hook::set_once();
+    }
+
+    /// Retention and housekeeping, on the cron in wrangler.toml.
+    #[event(scheduled)]
+    async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+        crate::maintenance::run(&env).await;
     }
 
     #[event(fetch)]

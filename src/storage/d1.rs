@@ -33,6 +33,14 @@ fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1Prepared
     statement.bind(&values)
 }
 
+/// Runs a built statement; returns how many rows it changed (triggers' rows not counted).
+pub async fn execute(db: &D1Database, query: &SqlQuery) -> Result<usize> {
+    let result = bind_all(db.prepare(&query.sql), &query.binds)?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
+}
+
 /// Runs a built query and deserialises its rows.
 pub async fn rows<T: DeserializeOwned>(db: &D1Database, query: &SqlQuery) -> Result<Vec<T>> {
     bind_all(db.prepare(&query.sql), &query.binds)?

@@ -1,0 +1,57 @@
+// Retention through the real worker's scheduled handler: per-level cutoffs delete exactly the
+// expired events, the full-text index stays consistent, and groups follow their events.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, countEvents, QUEUE } from "./helpers.mjs";
+
+let w;
+let worker;
+before(async () => {
+  w = await startWorker({ consumer: false });
+  worker = await w.mf.getWorker();
+});
+after(async () => {
+  await w?.mf.dispose();
+});
+
+const DAY = 86400000;
+const SEVERITY = { debug: 5, info: 9, warn: 13, error: 17 };
+let n = 0;
+function event(level, daysOld, word, fingerprint) {
+  n += 1;
+  const id = `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+  const at = new Date(Date.now() - daysOld * DAY - 60000).toISOString();
+  return { id, event_id: id, received_at: at, timestamp: at, level, severity_number: SEVERITY[level], message: `${word} happened`, fingerprint, environment: "production", source_type: "backend" };
+}
+
+test("a scheduled run deletes exactly the expired events, keeping FTS and groups consistent", async () => {
+  const expired = [event("debug", 8, "oldDebug", "f-debug"), event("info", 31, "oldInfo", "f-info"), event("warn", 31, "oldWarn", "f-warn-old"), event("error", 91, "oldError", "f-error-old")];
+  const kept = [event("debug", 6, "newDebug", "f-debug"), event("info", 29, "newInfo", "f-info"), event("warn", 29, "newWarn", "f-warn"), event("error", 89, "newError", "f-error")];
+  const body = new TextEncoder().encode(JSON.stringify({ project: null, events: [...expired, ...kept] }));
+  const stored = await worker.queue(QUEUE, [{ id: "m-retention", timestamp: new Date(), attempts: 1, body }]);
+  assert.deepEqual(stored.explicitAcks, ["m-retention"]);
+  assert.equal(await countEvents(w.db), 8);
+  const groupsBefore = (await w.db.prepare("SELECT fingerprint FROM groups ORDER BY fingerprint").all()).results.map((r) => r.fingerprint);
+  assert.deepEqual(groupsBefore, ["f-error", "f-error-old", "f-warn", "f-warn-old"]);
+
+  await worker.scheduled({ cron: "*/5 * * * *" });
+
+  const remaining = (await w.db.prepare("SELECT id FROM events ORDER BY id").all()).results.map((r) => r.id);
+  assert.deepEqual(remaining, kept.map((e) => e.id));
+  for (const e of expired) {
+    const word = e.message.split(" ")[0];
+    const hits = await w.db.prepare("SELECT count(*) AS n FROM events_fts WHERE events_fts MATCH ?").bind(`"${word}"`).first();
+    assert.equal(hits.n, 0, `${word} is gone from the full-text index`);
+  }
+  for (const e of kept) {
+    const word = e.message.split(" ")[0];
+    const hits = await w.db.prepare("SELECT count(*) AS n FROM events_fts WHERE events_fts MATCH ?").bind(`"${word}"`).first();
+    assert.equal(hits.n, 1, `${word} is still searchable`);
+  }
+  await w.db.exec("INSERT INTO events_fts (events_fts) VALUES ('integrity-check');");
+  const groupsAfter = (await w.db.prepare("SELECT fingerprint FROM groups ORDER BY fingerprint").all()).results.map((r) => r.fingerprint);
+  assert.deepEqual(groupsAfter, ["f-error", "f-warn", "f-warn-old"], "only the group whose newest event passed the longest retention goes");
+
+  await worker.scheduled({ cron: "*/5 * * * *" });
+  assert.equal(await countEvents(w.db), 4, "a second run deletes nothing more");
+});
