@@ -6,6 +6,7 @@ use crate::error::AppError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    OpenApi,
     IngestLogs,
     ListLogs,
     GetLog(String),
@@ -29,9 +30,13 @@ pub enum Route {
     Preflight,
 }
 
+/// The OpenAPI 3.1 document served at `/openapi.json`; a test keeps it in step with `TABLE`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
 /// `(path pattern, allowed methods)` for 405 answers; `{id}` is one segment.
 const TABLE: &[(&str, &str)] = &[
     ("/health", "GET, HEAD"),
+    ("/openapi.json", "GET"),
     ("/v1/logs", "GET, POST"),
     ("/v1/logs/{id}", "GET"),
     ("/v1/recent", "GET"),
@@ -57,6 +62,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
     let method = if method == "HEAD" { "GET" } else { method };
     let route = match (method, segments.as_slice()) {
         ("GET", ["health"]) => Route::Health,
+        ("GET", ["openapi.json"]) => Route::OpenApi,
         ("POST", ["v1", "logs"]) => Route::IngestLogs,
         ("GET", ["v1", "logs"]) => Route::ListLogs,
         ("GET", ["v1", "logs", id]) if !id.is_empty() => Route::GetLog(id.to_string()),
@@ -165,6 +171,47 @@ mod tests {
             match_route("DELETE", "/v1/logs").unwrap_err().allow(),
             Some("GET, POST")
         );
+    }
+
+    /// The OpenAPI document and the router list the same routes and methods, so neither can
+    /// drift from the other.
+    #[test]
+    fn openapi_document_matches_the_router() {
+        let doc: serde_json::Value =
+            serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented: Vec<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| format!("{} {path}", m.to_uppercase()))
+            })
+            .collect();
+        let mut routed: Vec<String> = TABLE
+            .iter()
+            .flat_map(|(path, methods)| {
+                methods
+                    .split(", ")
+                    .filter(|m| *m != "HEAD")
+                    .map(move |m| format!("{m} {path}"))
+            })
+            .collect();
+        documented.sort();
+        routed.sort();
+        assert_eq!(documented, routed);
+        // Every $ref points at a schema that exists.
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for reference in OPENAPI_JSON
+            .split("\"$ref\": \"#/components/schemas/")
+            .skip(1)
+        {
+            let name = reference.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "missing schema {name}");
+        }
     }
 
     #[test]

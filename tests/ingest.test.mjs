@@ -202,6 +202,13 @@ test("a chunked body over the limit is refused without a Content-Length", async 
   assert.equal((await res.json()).error.code, "payload_too_large");
 });
 
+test("the OpenAPI document is served without a key", async () => {
+  const res = await get(w.mf, "/openapi.json", {});
+  assert.equal(res.status, 200);
+  assert.equal(res.body.openapi, "3.1.0");
+  assert.ok(res.body.paths["/v1/logs"].post);
+});
+
 test("health reports each dependency", async () => {
   const res = await get(w.mf, "/health", {});
   assert.equal(res.status, 200);

@@ -151,6 +151,13 @@ async fn dispatch(
     let route = match_route(req.method().as_ref(), url.path())?;
     match route {
         Route::Health => return health::health(env).await,
+        Route::OpenApi => {
+            let mut response = Response::ok(crate::routes::OPENAPI_JSON)?;
+            response
+                .headers_mut()
+                .set("content-type", "application/json; charset=utf-8")?;
+            return Ok(response);
+        }
         Route::Preflight => {
             // A preflight sets its own headers, and none when it refuses.
             *cors = Cors::NoHeaders;
@@ -169,7 +176,7 @@ async fn dispatch(
 
     let principal = &caller.principal;
     match route {
-        Route::Health | Route::Preflight => unreachable!("answered above"),
+        Route::Health | Route::OpenApi | Route::Preflight => unreachable!("answered above"),
         Route::IngestLogs => {
             principal.require(Scope::Ingest)?;
             ingest::ingest(req, env, &config, &caller).await
