@@ -52,7 +52,17 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
         return;
     }
 
+    let started = worker::Date::now().as_millis();
     let stored = store(&db, env, &messages).await;
+    let write_seconds = worker::Date::now().as_millis().saturating_sub(started) as f64 / 1000.0;
+    record_batch_metrics(
+        &db,
+        &batch.queue(),
+        messages.len(),
+        stored.len(),
+        write_seconds,
+    )
+    .await;
     let mut touched: Vec<Option<String>> = stored.iter().map(|&i| projects[i].clone()).collect();
     touched.sort();
     touched.dedup();
@@ -114,6 +124,45 @@ async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) ->
             }
             stored
         }
+    }
+}
+
+/// Counts this batch in D1 (one more small batch): exact however many consumers run.
+async fn record_batch_metrics(
+    db: &D1Database,
+    queue: &str,
+    messages: usize,
+    stored: usize,
+    write_seconds: f64,
+) {
+    use crate::metrics::{increment, labels, observe_histogram, D1_WRITE_BUCKETS};
+    let mut statements = vec![
+        increment(
+            "edge_logger_queue_batches_total",
+            &labels(&[("queue", queue)]),
+            1.0,
+        ),
+        increment(
+            "edge_logger_queue_messages_total",
+            &labels(&[("queue", queue), ("outcome", "acked")]),
+            stored as f64,
+        ),
+    ];
+    if messages > stored {
+        statements.push(increment(
+            "edge_logger_queue_messages_total",
+            &labels(&[("queue", queue), ("outcome", "retried")]),
+            (messages - stored) as f64,
+        ));
+    }
+    statements.extend(observe_histogram(
+        "edge_logger_d1_write_seconds",
+        &[],
+        D1_WRITE_BUCKETS,
+        write_seconds,
+    ));
+    if let Err(e) = d1::batch(db, &statements).await {
+        console_warn!("batch metrics not recorded: {}", describe(&e));
     }
 }
 

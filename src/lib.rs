@@ -10,6 +10,7 @@ pub mod auth;
 pub mod encryption;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod processors;
@@ -49,8 +50,8 @@ mod entry {
     }
 
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-        Ok(crate::handlers::handle(req, &env).await)
+    async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+        Ok(crate::handlers::handle(req, &env, &ctx).await)
     }
 
     /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.

@@ -7,6 +7,7 @@ use crate::error::AppError;
 pub enum Route {
     Health,
     OpenApi,
+    Metrics,
     IngestLogs,
     ListLogs,
     GetLog(String),
@@ -37,6 +38,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 const TABLE: &[(&str, &str)] = &[
     ("/health", "GET, HEAD"),
     ("/openapi.json", "GET"),
+    ("/metrics", "GET"),
     ("/v1/logs", "GET, POST"),
     ("/v1/logs/{id}", "GET"),
     ("/v1/recent", "GET"),
@@ -52,6 +54,33 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/dead-letters/replay", "POST"),
 ];
 
+impl Route {
+    /// The route's path pattern, for metrics labels (bounded cardinality, never raw paths).
+    pub fn pattern(&self) -> &'static str {
+        match self {
+            Route::Health => "/health",
+            Route::OpenApi => "/openapi.json",
+            Route::IngestLogs | Route::ListLogs => "/v1/logs",
+            Route::GetLog(_) => "/v1/logs/{id}",
+            Route::Recent => "/v1/recent",
+            Route::ListGroups => "/v1/groups",
+            Route::GetGroup(_) | Route::SetGroupStatus(_) => "/v1/groups/{fingerprint}",
+            Route::Stats => "/v1/stats",
+            Route::CreateKey | Route::ListKeys => "/v1/keys",
+            Route::RevokeKey(_) => "/v1/keys/{id}",
+            Route::ListAlertRules | Route::CreateAlertRule => "/v1/alert-rules",
+            Route::GetAlertRule(_) | Route::UpdateAlertRule(_) | Route::DeleteAlertRule(_) => {
+                "/v1/alert-rules/{id}"
+            }
+            Route::ListAlerts => "/v1/alerts",
+            Route::ListDeadLetters => "/v1/dead-letters",
+            Route::ReplayDeadLetters => "/v1/dead-letters/replay",
+            Route::Metrics => "/metrics",
+            Route::Preflight => "preflight",
+        }
+    }
+}
+
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -63,6 +92,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
     let route = match (method, segments.as_slice()) {
         ("GET", ["health"]) => Route::Health,
         ("GET", ["openapi.json"]) => Route::OpenApi,
+        ("GET", ["metrics"]) => Route::Metrics,
         ("POST", ["v1", "logs"]) => Route::IngestLogs,
         ("GET", ["v1", "logs"]) => Route::ListLogs,
         ("GET", ["v1", "logs", id]) if !id.is_empty() => Route::GetLog(id.to_string()),

@@ -117,6 +117,32 @@ pub async fn ingest(
         unqueued.extend(indexes);
     }
 
+    let levels: std::collections::HashMap<usize, &str> = outcome
+        .accepted
+        .iter()
+        .map(|(i, e)| (*i, e.level.as_str()))
+        .collect();
+    for (index, _) in &queued {
+        super::metrics::add(
+            "edge_logger_events_accepted_total",
+            &[("level", levels.get(index).copied().unwrap_or("info"))],
+            1.0,
+        );
+    }
+    for error in &errors {
+        super::metrics::add(
+            "edge_logger_events_rejected_total",
+            &[("reason", &error.code)],
+            1.0,
+        );
+    }
+    for _ in &unqueued {
+        super::metrics::add(
+            "edge_logger_events_rejected_total",
+            &[("reason", "enqueue_failed")],
+            1.0,
+        );
+    }
     let (body, retry_after) = ingest_answer(queued, errors, unqueued, ENQUEUE_RETRY_AFTER)?;
     let response = json_response(202, &body)?;
     if let Some(seconds) = retry_after {

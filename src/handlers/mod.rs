@@ -8,6 +8,7 @@ mod health;
 mod ingest;
 mod keys;
 mod logs;
+mod metrics;
 
 use serde::Serialize;
 use worker::{console_error, console_warn, Env, Request, Response};
@@ -102,13 +103,43 @@ enum Cors {
     NoHeaders,
 }
 
-pub async fn handle(mut req: Request, env: &Env) -> Response {
+pub async fn handle(mut req: Request, env: &Env, ctx: &worker::Context) -> Response {
     let origin = req.headers().get("origin").ok().flatten();
+    let route = req
+        .url()
+        .ok()
+        .and_then(|url| match_route(req.method().as_ref(), url.path()).ok());
+    let route_label = route.as_ref().map_or("unmatched", Route::pattern);
     let mut cors = Cors::Unchecked;
     let response = match dispatch(&mut req, env, origin.as_deref(), &mut cors).await {
         Ok(response) => response,
-        Err(err) => error_response(&err),
+        Err(err) => {
+            if route == Some(Route::IngestLogs) {
+                let events = match &err {
+                    AppError::InvalidEvents { errors, .. } if !errors.is_empty() => errors.len(),
+                    _ => 1,
+                };
+                metrics::add(
+                    "edge_logger_events_rejected_total",
+                    &[("reason", err.code())],
+                    events as f64,
+                );
+            }
+            if matches!(err, AppError::RateLimited { .. }) {
+                metrics::add("edge_logger_rate_limited_total", &[], 1.0);
+            }
+            error_response(&err)
+        }
     };
+    metrics::add(
+        "edge_logger_requests_total",
+        &[
+            ("route", route_label),
+            ("status", &response.status_code().to_string()),
+        ],
+        1.0,
+    );
+    metrics::flush_later(env, ctx);
     let allow_origin = match (cors, origin) {
         (Cors::Allowed(origin), _) => Some(origin),
         // A request that failed before its origin was checked (a wrong key, say): let the page
@@ -151,6 +182,14 @@ async fn dispatch(
     let route = match_route(req.method().as_ref(), url.path())?;
     match route {
         Route::Health => return health::health(env).await,
+        Route::Metrics => {
+            let config = Config::from_env(env);
+            authenticate(req, &url, env, &config)
+                .await?
+                .principal
+                .require(Scope::Read)?;
+            return metrics::serve(env).await;
+        }
         Route::OpenApi => {
             let mut response = Response::ok(crate::routes::OPENAPI_JSON)?;
             response
@@ -176,7 +215,9 @@ async fn dispatch(
 
     let principal = &caller.principal;
     match route {
-        Route::Health | Route::OpenApi | Route::Preflight => unreachable!("answered above"),
+        Route::Health | Route::OpenApi | Route::Metrics | Route::Preflight => {
+            unreachable!("answered above")
+        }
         Route::IngestLogs => {
             principal.require(Scope::Ingest)?;
             ingest::ingest(req, env, &config, &caller).await

@@ -28,6 +28,7 @@ fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1Prepared
         .map(|b| match b {
             Bind::Text(s) => JsValue::from_str(s),
             Bind::Int(n) => JsValue::from_f64(*n as f64),
+            Bind::Real(x) => JsValue::from_f64(*x),
         })
         .collect();
     statement.bind(&values)
@@ -39,6 +40,15 @@ pub async fn execute(db: &D1Database, query: &SqlQuery) -> Result<usize> {
         .run()
         .await?;
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
+}
+
+/// Runs built statements as one D1 batch (one transaction).
+pub async fn batch(db: &D1Database, queries: &[SqlQuery]) -> Result<()> {
+    let statements = queries
+        .iter()
+        .map(|q| bind_all(db.prepare(&q.sql), &q.binds))
+        .collect::<Result<Vec<_>>>()?;
+    db.batch(statements).await.map(|_| ())
 }
 
 /// Runs a built query and deserialises its rows.

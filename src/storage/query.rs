@@ -20,6 +20,7 @@ pub const MAX_LIMIT: usize = 1000;
 pub enum Bind {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
