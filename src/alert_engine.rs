@@ -35,13 +35,7 @@ struct Settings {
 }
 
 fn settings(env: &Env) -> Settings {
-    let text = |name: &str| -> Option<String> {
-        env.secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| env.var(name).map(|v| v.to_string()))
-            .ok()
-            .filter(|s| !s.is_empty())
-    };
+    let text = |name: &str| crate::handlers::env_text(env, name);
     let default_channels = match text("ALERT_CHANNELS") {
         None => Vec::new(),
         Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {

@@ -17,7 +17,7 @@ pub async fn run(env: &Env) {
     let Some(now) = from_millis(Date::now().as_millis() as i64) else {
         return;
     };
-    let days = RetentionDays::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
+    let days = RetentionDays::from_vars(|name| crate::handlers::env_text(env, name));
     let mut deleted = 0usize;
     for statement in event_deletes(&days, now) {
         for _ in 0..MAX_BATCHES_PER_RUN {

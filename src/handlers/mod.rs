@@ -53,15 +53,18 @@ impl Config {
     }
 }
 
+/// A secret or variable of the deployment as text; unset and empty are both `None`.
+pub(crate) fn env_text(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 impl Config {
     pub fn from_env(env: &Env) -> Self {
-        let text = |name: &str| -> Option<String> {
-            env.secret(name)
-                .map(|s| s.to_string())
-                .or_else(|_| env.var(name).map(|v| v.to_string()))
-                .ok()
-                .filter(|s| !s.is_empty())
-        };
+        let text = |name: &str| env_text(env, name);
         let switch = |name: &str| {
             text(name)
                 .map(|v| {

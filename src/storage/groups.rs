@@ -5,11 +5,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::query::{Bind, SqlQuery, MAX_LIMIT};
+use super::query::{parse_level_list, parse_time_param, Bind, SqlQuery, MAX_LIMIT};
 use crate::error::AppError;
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
-use crate::processors::timestamp::{format_ts, parse_text};
+use crate::processors::timestamp::parse_text;
 
 pub const DEFAULT_GROUP_LIMIT: usize = 50;
 
@@ -101,19 +101,14 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "route" => q.filters.push(("route", Bind::Text(value.into()))),
             "source_type" => q.filters.push(("source_type", Bind::Text(value.into()))),
             "error_kind" => q.filters.push(("error_kind", Bind::Text(value.into()))),
-            "level" => {
-                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let level = Level::from_name(name).ok_or_else(|| bad(format!("level '{name}' is unknown; use one of {}", Level::names())))?;
-                    q.levels.push(level.as_str().into());
-                }
-            }
+                        "level" => q.levels.extend(parse_level_list(value)?),
             "min_level" => {
                 let level = Level::from_name(value).ok_or_else(|| bad(format!("min_level '{value}' is unknown; use one of {}", Level::names())))?;
                 q.min_severity = Some(level.severity_number());
             }
             "q" => q.title = Some(value.to_string()),
-            "from" => q.seen_from = Some(parse_text(value).map(format_ts).ok_or_else(|| bad(format!("from '{value}' is not RFC 3339 or epoch milliseconds")))?),
-            "to" => q.seen_to = Some(parse_text(value).map(format_ts).ok_or_else(|| bad(format!("to '{value}' is not RFC 3339 or epoch milliseconds")))?),
+                        "from" => q.seen_from = Some(parse_time_param(key, value)?),
+            "to" => q.seen_to = Some(parse_time_param(key, value)?),
             "limit" => {
                 let n: usize = value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| bad(format!("limit '{value}' is not a whole number from 1 to {MAX_LIMIT}")))?;
                 q.limit = n.min(MAX_LIMIT);

@@ -107,17 +107,7 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             continue;
         }
         match key.as_str() {
-            "level" => {
-                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let level = Level::from_name(name).ok_or_else(|| {
-                        bad(format!(
-                            "level '{name}' is unknown; use one of {}",
-                            Level::names()
-                        ))
-                    })?;
-                    q.levels.push(level.as_str().to_string());
-                }
-            }
+            "level" => q.levels.extend(parse_level_list(value)?),
             "min_level" if !value.is_empty() => {
                 let sev = parse_level(Some(&serde_json::Value::String(value.to_string())))
                     .map_err(|e| bad(format!("min_level: {e}")))?;
@@ -131,8 +121,8 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             "environment" if !value.is_empty() => q.environment = normalize_environment(value),
             "project" if !value.is_empty() => q.project = Some(value.to_string()),
             "q" if !value.is_empty() => q.text = Some(fts_query(value)?),
-            "from" if !value.is_empty() => q.from = Some(parse_time(key, value)?),
-            "to" if !value.is_empty() => q.to = Some(parse_time(key, value)?),
+            "from" if !value.is_empty() => q.from = Some(parse_time_param(key, value)?),
+            "to" if !value.is_empty() => q.to = Some(parse_time_param(key, value)?),
             "limit" if !value.is_empty() => {
                 let n: usize = value.parse().map_err(|_| {
                     bad(format!(
@@ -169,7 +159,27 @@ fn band_start(level: Level) -> u8 {
         .unwrap_or(1)
 }
 
-fn parse_time(key: &str, value: &str) -> Result<String, AppError> {
+/// `error,WARNING` → `["error", "warn"]`; an unknown name is a 400 naming it.
+pub fn parse_level_list(value: &str) -> Result<Vec<String>, AppError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            Level::from_name(name)
+                .map(|l| l.as_str().to_string())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "level '{name}' is unknown; use one of {}",
+                        Level::names()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// A `from`/`to` parameter (RFC 3339 or epoch milliseconds) as stored time text.
+pub fn parse_time_param(key: &str, value: &str) -> Result<String, AppError> {
     parse_text(value).map(format_ts).ok_or_else(|| {
         bad(format!(
             "{key} '{value}' is not RFC 3339 or epoch milliseconds"

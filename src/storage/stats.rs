@@ -4,10 +4,10 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
-use super::query::{Bind, SqlQuery};
+use super::query::{parse_level_list, Bind, SqlQuery};
 use crate::error::AppError;
 use crate::processors::environment::normalize_environment;
-use crate::processors::level::Level;
+
 use crate::processors::timestamp::{format_ts, parse_text};
 
 /// Most buckets one answer may hold (a day of minutes is 1,440).
@@ -105,13 +105,7 @@ pub fn parse_stats_query(
             }
             "from" => from = Some(parse_text(value).ok_or_else(|| bad(format!("from '{value}' is not RFC 3339 or epoch milliseconds")))?),
             "to" => to = Some(parse_text(value).ok_or_else(|| bad(format!("to '{value}' is not RFC 3339 or epoch milliseconds")))?),
-            "level" => {
-                let mut levels = Vec::new();
-                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    levels.push(Level::from_name(name).ok_or_else(|| bad(format!("level '{name}' is unknown; use one of {}", Level::names())))?.as_str().to_string());
-                }
-                filters.push(("level", levels));
-            }
+                        "level" => filters.push(("level", parse_level_list(value)?)),
             "environment" => filters.push(("environment", vec![normalize_environment(value).unwrap_or_default()])),
                         "project" => project = Some(value.to_string()),
             "component" => filters.push(("component", vec![value.to_string()])),

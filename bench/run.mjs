@@ -1,0 +1,197 @@
+// npm run bench: side-by-side measurements in one run, on this machine (see BENCHMARKS.md).
+//   1. single-event POST /v1/logs: our worker against a no-op JS worker (the floor) in the same
+//      runtime, same payload and load, over real HTTP with wrk; the ratio is the figure;
+//   2. 100-event batches: events/s accepted, and end to end over BENCH_E2E_SECONDS (60) the
+//      time until every accepted event is in D1, with a count check (no loss, no duplicate);
+//   3. queries over BENCH_EVENTS (1,000,000) stored events: p50/p95 of each query;
+//   4. the native pipeline cost per event and the wasm size, raw and gzipped.
+// Sizes come from the environment so a quick run and the full run share the code.
+import { Miniflare } from "miniflare";
+import { spawnSync, execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync, mkdtempSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { tmpdir, cpus } from "node:os";
+import { join } from "node:path";
+import { applyMigrations } from "../tests/helpers.mjs";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const TOKEN = "bench-admin-token";
+const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 15);
+const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const tmp = mkdtempSync(join(tmpdir(), "bench-"));
+const results = { machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`, config: { WRK_SECONDS, E2E_SECONDS, EVENTS, QUERY_RUNS, CONNECTIONS } };
+const log = (...a) => console.error("[bench]", ...a);
+
+function ours(extra = {}) {
+  return new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    modules: true,
+    scriptPath: `${ROOT}build/index.js`,
+    modulesRoot: ROOT,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2026-04-20",
+    bindings: { ADMIN_TOKEN: TOKEN, DEFAULT_ENVIRONMENT: "production", BUILTIN_ALERTS: "false" },
+    d1Databases: { DB: `bench-${Date.now()}` },
+    d1Persist: join(tmp, "d1"),
+    kvNamespaces: { HOT: "bench-kv" },
+    kvPersist: false,
+    queueProducers: { LOGS: "edge-logger-logs", ALERTS: "edge-logger-alerts" },
+    queueConsumers: { "edge-logger-logs": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } },
+    ratelimits: Object.fromEntries(["RATE_LIMIT", "RATE_LIMIT_LOW", "RATE_LIMIT_HIGH"].map((n) => [n, { simple: { limit: 100000000, period: 10 } }])),
+    ...extra,
+  });
+}
+
+function floorWorker() {
+  return new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    modules: true,
+    compatibilityDate: "2026-04-20",
+    script: `export default { async fetch(request) {
+      const body = await request.json();
+      const n = Array.isArray(body) ? body.length : 1;
+      return new Response(JSON.stringify({ accepted: n, rejected: 0 }), { status: 202, headers: { "content-type": "application/json" } });
+    } };`,
+  });
+}
+
+function wrk(url, bodyFile, seconds = WRK_SECONDS) {
+  const out = spawnSync("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", `${ROOT}bench/post.lua`, url], {
+    env: { ...process.env, BODY_FILE: bodyFile, AUTH: TOKEN },
+    encoding: "utf8",
+  }).stdout;
+  const num = (re) => Number((out.match(re) ?? [])[1] ?? NaN);
+  const ms = (label) => {
+    const m = out.match(new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`));
+    if (!m) return NaN;
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+  };
+  const requests = num(/(\d+) requests in/);
+  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
+  return { rps: num(/Requests\/sec:\s+([\d.]+)/), p50_ms: ms("50"), p99_ms: ms("99"), requests, ok: requests - non2xx, non2xx };
+}
+
+async function storedCount(db) {
+  const row = await db.prepare("SELECT coalesce(sum(value), 0) AS n FROM metric_counters WHERE name = 'edge_logger_events_stored_total'").first();
+  return row.n;
+}
+
+const event = (i) => ({ message: `GET /api/users/${i % 9973} answered 200 in ${i % 900} ms`, level: i % 10 === 0 ? "error" : "info", service: "api", endpoint: `/api/users/${i % 9973}`, trace_id: `t${i}`, tags: { region: "eu" } });
+
+// 1. single event, ours vs the floor
+{
+  const body = join(tmp, "single.json");
+  writeFileSync(body, JSON.stringify(event(1)));
+  const mf = ours();
+  const url = await mf.ready;
+  await applyMigrations(await mf.getD1Database("DB"));
+  const floor = floorWorker();
+  const floorUrl = await floor.ready;
+  wrk(`${url}v1/logs`, body, 3); // warm-up
+  wrk(`${floorUrl}`, body, 3);
+  const floorRun = wrk(`${floorUrl}`, body);
+  const oursRun = wrk(`${url}v1/logs`, body);
+  results.single = { floor: floorRun, ours: oursRun, ratio: oursRun.rps / floorRun.rps };
+  log("single event", results.single);
+  await floor.dispose();
+
+  // 2. 100-event batches: accepted rate, then end to end over E2E_SECONDS with a count check
+  const batch = join(tmp, "batch.json");
+  writeFileSync(batch, JSON.stringify(Array.from({ length: 100 }, (_, i) => event(i))));
+  const db = await mf.getD1Database("DB");
+  const before = await storedCount(db);
+  const started = Date.now();
+  const run = wrk(`${url}v1/logs`, batch, E2E_SECONDS);
+  const accepted = run.ok * 100;
+  const loadEnded = Date.now();
+  let stored = await storedCount(db);
+  const deadline = Date.now() + 600_000;
+  while (stored - before < accepted && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    stored = await storedCount(db);
+  }
+  const allStoredAt = Date.now();
+  await new Promise((r) => setTimeout(r, 3000));
+  const finalStored = (await storedCount(db)) - before;
+  const rows = (await db.prepare("SELECT count(*) AS n FROM events").first()).n;
+  results.batches = {
+    requests_per_s: run.rps,
+    accepted_events_per_s: (accepted / ((loadEnded - started) / 1000)),
+    accepted,
+    stored: finalStored,
+    rows_in_d1: rows,
+    lost: accepted - finalStored,
+    duplicated: Math.max(0, finalStored - accepted),
+    persisted_events_per_s: finalStored / ((allStoredAt - started) / 1000),
+    drain_seconds_after_load: (allStoredAt - loadEnded) / 1000,
+    p50_ms: run.p50_ms,
+    p99_ms: run.p99_ms,
+  };
+  log("batches", results.batches);
+  await mf.dispose();
+}
+
+// 3. queries over EVENTS stored events, seeded through the consumer's own insert statement
+{
+  const mf = ours({ queueConsumers: {} });
+  const url = await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await applyMigrations(db);
+  const seedStarted = Date.now();
+  const envs = ["production", "staging", "development"];
+  const levels = [["info", 9], ["info", 9], ["info", 9], ["warn", 13], ["error", 17], ["debug", 5]];
+  const base = Date.now() - 7 * 86400000;
+  for (let start = 0; start < EVENTS; start += 1000) {
+    const events = [];
+    for (let i = start; i < Math.min(EVENTS, start + 1000); i++) {
+      const [level, sev] = levels[i % levels.length];
+      const at = new Date(base + i * (7 * 86400000 / EVENTS)).toISOString();
+      const id = `${(i + 1).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+      events.push({ id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` });
+    }
+    await db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1, '$.events')").bind(JSON.stringify({ project: null, events })).run();
+    if (start % 100000 === 0) log(`seeded ${start}`);
+  }
+  results.seed = { events: EVENTS, seconds: (Date.now() - seedStarted) / 1000 };
+  log("seed", results.seed);
+  const queries = {
+    newest_page: "/v1/logs?limit=100",
+    level_and_environment: "/v1/logs?level=error&environment=production&limit=100",
+    full_text: "/v1/logs?q=timeout&limit=100",
+    fingerprint: "/v1/logs?fingerprint=fp1234&limit=100",
+    groups: "/v1/groups?sort=count&limit=50",
+    stats: "/v1/stats?bucket=1h&by=level&from=" + new Date(base).toISOString(),
+  };
+  results.queries = {};
+  for (const [name, path] of Object.entries(queries)) {
+    const times = [];
+    for (let i = 0; i < QUERY_RUNS; i++) {
+      const t = performance.now();
+      const res = await fetch(`${url}${path.slice(1)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      await res.text();
+      if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    results.queries[name] = { p50_ms: times[Math.floor(times.length * 0.5)], p95_ms: times[Math.floor(times.length * 0.95)] };
+  }
+  log("queries", results.queries);
+  await mf.dispose();
+}
+
+// 4. native pipeline and wasm size
+{
+  const bench = spawnSync("cargo", ["bench", "--quiet", "--bench", "pipeline"], { cwd: ROOT, encoding: "utf8" }).stdout;
+  results.native_pipeline_us_per_event = Number((bench.match(/median ([\d.]+) µs/) ?? [])[1]);
+  const wasm = readFileSync(`${ROOT}build/index_bg.wasm`);
+  results.wasm = { raw_bytes: wasm.length, gzip_bytes: gzipSync(wasm, { level: 9 }).length };
+  log("native and wasm", results.native_pipeline_us_per_event, results.wasm);
+}
+
+writeFileSync(`${ROOT}bench/results.json`, JSON.stringify(results, null, 2) + "\n");
+console.log(JSON.stringify(results, null, 2));
