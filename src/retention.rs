@@ -82,6 +82,34 @@ pub fn event_deletes(days: &RetentionDays, now: DateTime<Utc>) -> Vec<SqlQuery> 
         .collect()
 }
 
+/// With an archive: per band, the next expiring rows to archive (then delete by `seq`).
+pub fn expiring_selects(days: &RetentionDays, now: DateTime<Utc>) -> Vec<(&'static str, SqlQuery)> {
+    const NAMES: [&str; 4] = ["debug", "info", "warn", "error"];
+    days.bands()
+        .iter()
+        .zip(NAMES)
+        .map(|((low, high, keep), name)| {
+            (
+                name,
+                SqlQuery {
+                    sql: "SELECT seq, substr(received_at, 1, 10) AS day, data FROM events WHERE severity_number BETWEEN ? AND ? AND received_at < ? ORDER BY seq LIMIT ?".into(),
+                    binds: vec![Bind::Int(*low), Bind::Int(*high), Bind::Text(format_ts(now - Duration::days(*keep))), Bind::Int(DELETE_BATCH)],
+                },
+            )
+        })
+        .collect()
+}
+
+/// Deletes exactly the rows that were archived.
+pub fn delete_seqs(seqs: &[i64]) -> SqlQuery {
+    SqlQuery {
+        sql: "DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))".into(),
+        binds: vec![Bind::Text(
+            serde_json::to_string(seqs).expect("numbers serialise"),
+        )],
+    }
+}
+
 /// Housekeeping that keeps derived tables bounded, each one statement.
 pub fn housekeeping(days: &RetentionDays, now: DateTime<Utc>) -> Vec<SqlQuery> {
     let ago = |d: i64| Bind::Text(format_ts(now - Duration::days(d)));

@@ -27,6 +27,7 @@ pub enum Route {
     SetGroupStatus(String),
     ListDeadLetters,
     ReplayDeadLetters,
+    RestoreArchive,
     /// A CORS preflight (`OPTIONS`) for any route of the table.
     Preflight,
 }
@@ -52,6 +53,7 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/alerts", "GET"),
     ("/v1/dead-letters", "GET"),
     ("/v1/dead-letters/replay", "POST"),
+    ("/v1/archive/restore", "POST"),
 ];
 
 impl Route {
@@ -75,6 +77,7 @@ impl Route {
             Route::ListAlerts => "/v1/alerts",
             Route::ListDeadLetters => "/v1/dead-letters",
             Route::ReplayDeadLetters => "/v1/dead-letters/replay",
+            Route::RestoreArchive => "/v1/archive/restore",
             Route::Metrics => "/metrics",
             Route::Preflight => "preflight",
         }
@@ -120,6 +123,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("GET", ["v1", "alerts"]) => Route::ListAlerts,
         ("GET", ["v1", "dead-letters"]) => Route::ListDeadLetters,
         ("POST", ["v1", "dead-letters", "replay"]) => Route::ReplayDeadLetters,
+        ("POST", ["v1", "archive", "restore"]) => Route::RestoreArchive,
         ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
         _ => {
             return Err(match allowed_methods(&segments) {

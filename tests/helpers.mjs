@@ -42,7 +42,7 @@ export async function applyMigrations(db) {
  * A fresh worker with its own empty D1, KV and queue. `consumer: false` leaves the queue
  * without an automatic consumer, so a test can drive the consumer by hand.
  */
-export async function startWorker({ consumer = true, bindings = {}, rateLimits = {} } = {}) {
+export async function startWorker({ consumer = true, bindings = {}, rateLimits = {}, extra = {} } = {}) {
   const suffix = randomUUID();
   const mf = new Miniflare({
     modules: true,
@@ -67,8 +67,9 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     ratelimits: {
       RATE_LIMIT: { simple: { limit: rateLimits.default ?? 100000, period: 10 } },
       RATE_LIMIT_LOW: { simple: { limit: rateLimits.low ?? 100000, period: 10 } },
-      RATE_LIMIT_HIGH: { simple: { limit: rateLimits.high ?? 100000, period: 10 } },
+            RATE_LIMIT_HIGH: { simple: { limit: rateLimits.high ?? 100000, period: 10 } },
     },
+    ...extra,
   });
   const db = await mf.getD1Database("DB");
   await applyMigrations(db);

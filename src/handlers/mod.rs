@@ -2,6 +2,7 @@
 //! and turn every `AppError` into the contract's JSON error body here and nowhere else.
 
 mod alerts;
+mod archive;
 mod dead_letters;
 mod groups;
 mod health;
@@ -288,6 +289,10 @@ async fn dispatch(
         Route::ListDeadLetters => {
             principal.require(Scope::Admin)?;
             dead_letters::list(&url, env).await
+        }
+        Route::RestoreArchive => {
+            principal.require(Scope::Admin)?;
+            archive::restore(req, env).await
         }
         Route::ReplayDeadLetters => {
             principal.require(Scope::Admin)?;
