@@ -6,3 +6,9 @@ if token and #token > 0 then wrk.headers["Authorization"] = "Bearer " .. token e
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.body = f:read("*a")
 f:close()
+
+-- Optional pacing: $DELAY_MS between requests on each connection (a sustained, not maximal, load).
+local pause = tonumber(os.getenv("DELAY_MS") or "0")
+if pause > 0 then
+  function delay() return pause end
+end
