@@ -11,6 +11,7 @@ CREATE TABLE events (
   data            TEXT NOT NULL,
   id              TEXT GENERATED ALWAYS AS (json_extract(data, '$.id')) VIRTUAL,
   event_id        TEXT GENERATED ALWAYS AS (json_extract(data, '$.event_id')) VIRTUAL,
+  project         TEXT GENERATED ALWAYS AS (json_extract(data, '$.project')) VIRTUAL,
   received_at     TEXT GENERATED ALWAYS AS (json_extract(data, '$.received_at')) VIRTUAL,
   ts              TEXT GENERATED ALWAYS AS (json_extract(data, '$.timestamp')) VIRTUAL,
   level           TEXT GENERATED ALWAYS AS (json_extract(data, '$.level')) VIRTUAL,
@@ -34,8 +35,9 @@ CREATE TABLE events (
   error_stack     TEXT GENERATED ALWAYS AS (json_extract(data, '$.error.stack')) VIRTUAL
 );
 
--- Idempotency: the same event_id is stored once (INSERT OR IGNORE skips the duplicate).
-CREATE UNIQUE INDEX events_event_id ON events (event_id);
+-- Idempotency: the same event_id is stored once per project (INSERT OR IGNORE skips the
+-- duplicate); the same event_id in two projects is two events.
+CREATE UNIQUE INDEX events_project_event_id ON events (coalesce(project, ''), event_id);
 CREATE UNIQUE INDEX events_id ON events (id);
 
 -- Newest first, with the keyset cursor (received_at, id).
@@ -48,6 +50,7 @@ CREATE INDEX events_component ON events (component, received_at, id);
 CREATE INDEX events_route ON events (route, received_at, id);
 CREATE INDEX events_fingerprint ON events (fingerprint, received_at, id);
 CREATE INDEX events_service ON events (service, received_at, id);
+CREATE INDEX events_project ON events (project, received_at, id);
 CREATE INDEX events_ts ON events (ts);
 CREATE INDEX events_trace_id ON events (trace_id) WHERE trace_id IS NOT NULL;
 CREATE INDEX events_request_id ON events (request_id) WHERE request_id IS NOT NULL;

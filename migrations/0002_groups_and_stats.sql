@@ -6,9 +6,11 @@
 -- batch rolls back its counts with its events. The consumer's one `db.batch()` per queue batch
 -- is still the unit of work; the upserts run inside it.
 
--- One row per fingerprint for warnings, errors and exceptions.
+-- One row per fingerprint for warnings, errors and exceptions. A resolved group that occurs
+-- again reopens (a regression, which alerting picks up); an ignored one stays ignored.
 CREATE TABLE groups (
-  fingerprint        TEXT PRIMARY KEY,
+  fingerprint        TEXT PRIMARY KEY,    -- includes the project: groups never span tenants
+  project            TEXT,
   title              TEXT NOT NULL,
   level              TEXT NOT NULL,     -- the most severe level seen
   severity_number    INTEGER NOT NULL,
@@ -27,14 +29,16 @@ CREATE TABLE groups (
 
 CREATE INDEX groups_by_last_seen ON groups (last_seen, fingerprint);
 CREATE INDEX groups_by_count ON groups (count, fingerprint);
+CREATE INDEX groups_project_last_seen ON groups (project, last_seen, fingerprint);
+CREATE INDEX groups_project_count ON groups (project, count, fingerprint);
 
 CREATE TRIGGER events_group_upsert AFTER INSERT ON events
 WHEN new.severity_number >= 13 OR new.error_kind IS NOT NULL
 BEGIN
-  INSERT INTO groups (fingerprint, title, level, severity_number, count, first_seen, last_seen,
+  INSERT INTO groups (fingerprint, project, title, level, severity_number, count, first_seen, last_seen,
                       environment, component, route, source_type, error_kind, fingerprint_reason, last_event_id)
   VALUES (
-    new.fingerprint,
+    new.fingerprint, new.project,
     substr(CASE WHEN instr(new.message, char(10)) > 0
                 THEN substr(new.message, 1, instr(new.message, char(10)) - 1)
                 ELSE new.message END, 1, 200),
@@ -43,7 +47,7 @@ BEGIN
     json_extract(new.data, '$.fingerprint_reason'), new.id)
   ON CONFLICT (fingerprint) DO UPDATE SET
     count = count + 1,
-    -- Every right-hand side sees the row as it was, so `last_seen` below is the old value.
+    status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,
     first_seen = min(first_seen, excluded.first_seen),
     last_seen = max(last_seen, excluded.last_seen),
     level = CASE WHEN excluded.severity_number > severity_number THEN excluded.level ELSE level END,
@@ -58,8 +62,9 @@ BEGIN
 END;
 
 -- Counts per minute and per hour of event time, by every stats dimension at once. `/v1/stats`
--- sums these rows instead of scanning events. Absent component/route are stored as ''.
+-- sums these rows instead of scanning events. Absent project/component/route are stored as ''.
 CREATE TABLE event_counts_minute (
+  project     TEXT NOT NULL,  -- '' for events without a project
   bucket      TEXT NOT NULL,  -- 'YYYY-MM-DDTHH:MM'
   level       TEXT NOT NULL,
   environment TEXT NOT NULL,
@@ -67,10 +72,11 @@ CREATE TABLE event_counts_minute (
   route       TEXT NOT NULL,
   source_type TEXT NOT NULL,
   n           INTEGER NOT NULL,
-  PRIMARY KEY (bucket, level, environment, component, route, source_type)
+  PRIMARY KEY (project, bucket, level, environment, component, route, source_type)
 ) WITHOUT ROWID;
 
 CREATE TABLE event_counts_hour (
+  project     TEXT NOT NULL,
   bucket      TEXT NOT NULL,  -- 'YYYY-MM-DDTHH'
   level       TEXT NOT NULL,
   environment TEXT NOT NULL,
@@ -78,16 +84,20 @@ CREATE TABLE event_counts_hour (
   route       TEXT NOT NULL,
   source_type TEXT NOT NULL,
   n           INTEGER NOT NULL,
-  PRIMARY KEY (bucket, level, environment, component, route, source_type)
+  PRIMARY KEY (project, bucket, level, environment, component, route, source_type)
 ) WITHOUT ROWID;
 
+-- Queries across all projects (admin) scan by bucket.
+CREATE INDEX event_counts_minute_bucket ON event_counts_minute (bucket);
+CREATE INDEX event_counts_hour_bucket ON event_counts_hour (bucket);
+
 CREATE TRIGGER events_count AFTER INSERT ON events BEGIN
-  INSERT INTO event_counts_minute (bucket, level, environment, component, route, source_type, n)
-  VALUES (substr(new.ts, 1, 16), new.level, new.environment, coalesce(new.component, ''),
-          coalesce(new.route, ''), new.source_type, 1)
+  INSERT INTO event_counts_minute (project, bucket, level, environment, component, route, source_type, n)
+  VALUES (coalesce(new.project, ''), substr(new.ts, 1, 16), new.level, new.environment,
+          coalesce(new.component, ''), coalesce(new.route, ''), new.source_type, 1)
   ON CONFLICT DO UPDATE SET n = n + 1;
-  INSERT INTO event_counts_hour (bucket, level, environment, component, route, source_type, n)
-  VALUES (substr(new.ts, 1, 13), new.level, new.environment, coalesce(new.component, ''),
-          coalesce(new.route, ''), new.source_type, 1)
+  INSERT INTO event_counts_hour (project, bucket, level, environment, component, route, source_type, n)
+  VALUES (coalesce(new.project, ''), substr(new.ts, 1, 13), new.level, new.environment,
+          coalesce(new.component, ''), coalesce(new.route, ''), new.source_type, 1)
   ON CONFLICT DO UPDATE SET n = n + 1;
 END;

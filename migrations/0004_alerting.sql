@@ -84,37 +84,6 @@ BEGIN
   VALUES ('regression', new.fingerprint, new.project, new.last_event_id, new.last_seen);
 END;
 
--- A resolved group that occurs again reopens (a regression); an ignored one stays ignored.
-DROP TRIGGER events_group_upsert;
-CREATE TRIGGER events_group_upsert AFTER INSERT ON events
-WHEN new.severity_number >= 13 OR new.error_kind IS NOT NULL
-BEGIN
-  INSERT INTO groups (fingerprint, project, title, level, severity_number, count, first_seen, last_seen,
-                      environment, component, route, source_type, error_kind, fingerprint_reason, last_event_id)
-  VALUES (
-    new.fingerprint, new.project,
-    substr(CASE WHEN instr(new.message, char(10)) > 0
-                THEN substr(new.message, 1, instr(new.message, char(10)) - 1)
-                ELSE new.message END, 1, 200),
-    new.level, new.severity_number, 1, new.received_at, new.received_at,
-    new.environment, new.component, new.route, new.source_type, new.error_kind,
-    json_extract(new.data, '$.fingerprint_reason'), new.id)
-  ON CONFLICT (fingerprint) DO UPDATE SET
-    count = count + 1,
-    status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,
-    first_seen = min(first_seen, excluded.first_seen),
-    last_seen = max(last_seen, excluded.last_seen),
-    level = CASE WHEN excluded.severity_number > severity_number THEN excluded.level ELSE level END,
-    severity_number = max(severity_number, excluded.severity_number),
-    environment = CASE WHEN excluded.last_seen >= last_seen THEN excluded.environment ELSE environment END,
-    component = CASE WHEN excluded.last_seen >= last_seen THEN excluded.component ELSE component END,
-    route = CASE WHEN excluded.last_seen >= last_seen THEN excluded.route ELSE route END,
-    source_type = CASE WHEN excluded.last_seen >= last_seen THEN excluded.source_type ELSE source_type END,
-    error_kind = coalesce(error_kind, excluded.error_kind),
-    fingerprint_reason = CASE WHEN excluded.last_seen >= last_seen THEN excluded.fingerprint_reason ELSE fingerprint_reason END,
-    last_event_id = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_event_id ELSE last_event_id END;
-END;
-
 CREATE TABLE alerts (
   id             TEXT PRIMARY KEY,
   rule_id        TEXT NOT NULL,
