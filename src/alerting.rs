@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::error::AppError;
+use crate::error::{invalid_parameter as bad, AppError};
 use crate::keys::valid_project;
 use crate::model::StoredEvent;
 use crate::processors::environment::normalize_environment;
@@ -145,10 +145,6 @@ fn default_throttle() -> i64 {
 }
 fn yes() -> bool {
     true
-}
-
-fn bad(message: impl Into<String>) -> AppError {
-    AppError::InvalidParameter(message.into())
 }
 
 /// IANA time zones: the local weekday and time of day of an instant, `None` for an unknown

@@ -134,6 +134,11 @@ impl AppError {
     }
 }
 
+/// A 400 `invalid_parameter` with a sentence naming the parameter and what is wrong with it.
+pub fn invalid_parameter(message: impl Into<String>) -> AppError {
+    AppError::InvalidParameter(message.into())
+}
+
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

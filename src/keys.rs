@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::{Principal, Scope};
-use crate::error::AppError;
+use crate::error::{invalid_parameter as bad, AppError};
 
 pub const KEY_PREFIX: &str = "elk_";
 /// Characters of the key that are stored in clear to find its record.
@@ -132,10 +132,6 @@ pub struct NewKey {
     pub project: Option<String>,
     pub allowed_origins: Vec<String>,
     pub rate_limit: String,
-}
-
-fn bad(message: impl Into<String>) -> AppError {
-    AppError::InvalidParameter(message.into())
 }
 
 pub fn parse_new_key(body: &[u8]) -> Result<NewKey, AppError> {

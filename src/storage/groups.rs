@@ -6,7 +6,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::query::{parse_level_list, parse_time_param, Bind, SqlQuery, MAX_LIMIT};
-use crate::error::AppError;
+use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
 use crate::processors::timestamp::parse_text;
@@ -54,10 +54,6 @@ pub struct GroupQuery {
     pub limit: usize,
     /// (sort value, fingerprint) of the last row of the previous page.
     pub cursor: Option<(Bind, String)>,
-}
-
-fn bad(message: impl Into<String>) -> AppError {
-    AppError::InvalidParameter(message.into())
 }
 
 pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppError> {

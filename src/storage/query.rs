@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::error::AppError;
+use crate::error::{invalid_parameter as bad, AppError};
 use crate::model::StoredEvent;
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::{parse_level, Level};
@@ -73,10 +73,6 @@ pub struct LogQuery {
     pub to: Option<String>,
     pub limit: usize,
     pub cursor: Option<(String, String)>,
-}
-
-fn bad(message: impl Into<String>) -> AppError {
-    AppError::InvalidParameter(message.into())
 }
 
 pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError> {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
 use super::query::{parse_level_list, Bind, SqlQuery};
-use crate::error::AppError;
+use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 
 use crate::processors::timestamp::{format_ts, parse_text};
@@ -68,10 +68,6 @@ pub struct StatsQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub filters: Vec<(&'static str, Vec<String>)>,
-}
-
-fn bad(message: impl Into<String>) -> AppError {
-    AppError::InvalidParameter(message.into())
 }
 
 pub fn parse_stats_query(
