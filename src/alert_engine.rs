@@ -13,6 +13,7 @@ use worker::{
 
 use crate::alerting::{
     decide, delivery_for, AlertNotice, AlertRule, Channel, Decision, Delivery, EmailProvider,
+    EMAIL_BINDING,
 };
 use crate::model::StoredEvent;
 use crate::processors::timestamp::{format_ts, from_millis};
@@ -55,6 +56,7 @@ fn settings(env: &Env) -> Settings {
             url: text("EMAIL_API_URL"),
             api_key: text("EMAIL_API_KEY"),
             from: text("EMAIL_FROM").unwrap_or_else(|| "alerts@edge-logger.invalid".into()),
+            binding: env.send_email("SEND_EMAIL").is_ok(),
         },
         retry_base_seconds: text("ALERT_RETRY_BASE_SECONDS")
             .and_then(|v| v.parse().ok())
@@ -308,7 +310,11 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
             message.retry();
             continue;
         };
-        let outcome = send(&delivery).await;
+        let outcome = if delivery.channel_type == EMAIL_BINDING {
+            send_with_binding(env, &delivery).await
+        } else {
+            send(&delivery).await
+        };
         let (_, now_text) = now();
         let error = outcome.as_ref().err().map(String::as_str);
         let attempts = match store::record_attempt(
@@ -365,6 +371,32 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
             }
         }
     }
+}
+
+/// E-mail through the Cloudflare `send_email` binding (destinations must be verified addresses
+/// of the zone's Email Routing; the sender an address of the zone).
+async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Mail {
+        from: String,
+        to: Vec<String>,
+        subject: String,
+        text: String,
+    }
+    let mail: Mail =
+        serde_json::from_str(&delivery.body).map_err(|e| format!("bad e-mail payload: {e}"))?;
+    let binding = env
+        .send_email("SEND_EMAIL")
+        .map_err(|e| format!("SEND_EMAIL binding: {e}"))?;
+    let message =
+        worker::SendEmailBuilder::builder_with_str_and_slice(&mail.from, &mail.to, &mail.subject)
+            .text(&mail.text)
+            .build();
+    binding
+        .send_with_builder(&message)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("send_email failed: {e:?}"))
 }
 
 async fn send(delivery: &Delivery) -> Result<(), String> {

@@ -487,6 +487,18 @@ pub struct Delivery {
     pub body: String,
 }
 
+fn email_text(notice: &AlertNotice) -> String {
+    format!(
+        "{}\n\nRule: {}\nGroup: {}\nCount: {}\nFired at: {}\n\n{}\n",
+        notice.summary(),
+        notice.rule_name,
+        notice.group_key,
+        notice.count,
+        notice.fired_at,
+        notice.link
+    )
+}
+
 pub fn sign(secret: &str, body: &str) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
@@ -498,13 +510,18 @@ pub fn sign(secret: &str, body: &str) -> String {
         .collect()
 }
 
-/// Settings of the deployment's e-mail provider (an HTTP API taking `{from, to, subject, text}`).
+/// How the deployment sends e-mail: an HTTP API taking `{from, to, subject, text}`
+/// (`EMAIL_API_URL`), else the Cloudflare `send_email` binding (`SEND_EMAIL`) when bound.
 #[derive(Debug, Clone, Default)]
 pub struct EmailProvider {
     pub url: Option<String>,
     pub api_key: Option<String>,
     pub from: String,
+    pub binding: bool,
 }
+
+/// The channel type of deliveries that go through the `send_email` binding, not HTTP.
+pub const EMAIL_BINDING: &str = "email_binding";
 
 /// The request for one channel. `None` when the channel cannot be served (e-mail without a
 /// configured provider); the alert is still recorded.
@@ -565,19 +582,22 @@ pub fn delivery_for(
             ("slack", url.clone(), json_headers(), body)
         }
         Channel::Email { to } => {
-            let url = email.url.clone()?;
-            let text = format!(
-                "{}\n\nRule: {}\nGroup: {}\nCount: {}\nFired at: {}\n\n{}\n",
-                notice.summary(),
-                notice.rule_name,
-                notice.group_key,
-                notice.count,
-                notice.fired_at,
-                notice.link
-            );
-            let body =
-                json!({"from": email.from, "to": to, "subject": notice.summary(), "text": text})
-                    .to_string();
+            let url = match (&email.url, email.binding) {
+                (Some(url), _) => url.clone(),
+                (None, true) => {
+                    let body = json!({"from": email.from, "to": to, "subject": notice.summary(), "text": email_text(notice)}).to_string();
+                    return Some(Delivery {
+                        delivery_id,
+                        alert_id: notice.alert_id.clone(),
+                        channel_type: EMAIL_BINDING.into(),
+                        url: "send_email:SEND_EMAIL".into(),
+                        headers: Vec::new(),
+                        body,
+                    });
+                }
+                (None, false) => return None,
+            };
+            let body = json!({"from": email.from, "to": to, "subject": notice.summary(), "text": email_text(notice)}).to_string();
             let mut headers = json_headers();
             if let Some(key) = &email.api_key {
                 headers.push(("authorization".into(), format!("Bearer {key}")));
@@ -853,6 +873,7 @@ mod tests {
             url: Some("https://mail.example.com/send".into()),
             api_key: Some("k".into()),
             from: "alerts@example.com".into(),
+            binding: false,
         };
         let webhook = Channel::Webhook {
             url: "https://h.example.com".into(),
@@ -906,6 +927,26 @@ mod tests {
             &EmailProvider::default()
         )
         .is_none());
+        let binding = EmailProvider {
+            binding: true,
+            from: "alerts@example.com".into(),
+            ..Default::default()
+        };
+        let via_binding = delivery_for(
+            &Channel::Email {
+                to: vec!["a@b.c".into()],
+            },
+            &notice(),
+            "d5".into(),
+            &binding,
+        )
+        .unwrap();
+        assert_eq!(via_binding.channel_type, EMAIL_BINDING);
+        let body: Value = serde_json::from_str(&via_binding.body).unwrap();
+        assert_eq!(
+            (body["to"][0].as_str(), body["from"].as_str()),
+            (Some("a@b.c"), Some("alerts@example.com"))
+        );
     }
 
     #[test]

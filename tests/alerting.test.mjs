@@ -278,3 +278,31 @@ test("a warning that persists across consecutive windows escalates once; errors 
   const payload = JSON.parse(at("/streak")[0].body);
   assert.equal(payload.rule.name, "persistent warnings");
 });
+
+test("without an e-mail API, e-mail channels deliver through the send_email binding", async () => {
+  const mailer = await startWorker({
+    bindings: { EMAIL_FROM: "alerts@logger.test", ALERT_RETRY_BASE_SECONDS: "0" },
+    extra: { email: { send_email: [{ name: "SEND_EMAIL", allowed_destination_addresses: ["oncall@example.com"] }] } },
+  });
+  try {
+    const res = await mailer.mf.dispatchFetch("http://localhost/v1/alert-rules", {
+      method: "POST",
+      headers: { ...auth(), "content-type": "application/json" },
+      body: JSON.stringify({ name: "mail me", match: { q: "binding-mail" }, channels: [{ type: "email", to: ["oncall@example.com"] }] }),
+    });
+    assert.equal(res.status, 201);
+    const sent = await post(mailer.mf, { message: "binding-mail boom", level: "error" });
+    assert.equal(sent.status, 202);
+    const delivered = await waitFor(
+      async () => {
+        const alerts = (await get(mailer.mf, "/v1/alerts")).body.alerts.filter((a) => a.rule.name === "mail me");
+        return alerts[0]?.deliveries[0]?.status === "delivered" ? alerts[0].deliveries[0] : null;
+      },
+      { what: "a delivery through send_email" },
+    );
+    assert.equal(delivered.channel_type, "email_binding");
+    assert.equal(delivered.target, "oncall@example.com");
+  } finally {
+    await mailer.mf.dispose();
+  }
+});
