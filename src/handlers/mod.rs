@@ -63,8 +63,27 @@ pub(crate) fn env_text(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+thread_local! {
+    static CONFIG: std::cell::OnceCell<std::rc::Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
 impl Config {
-    pub fn from_env(env: &Env) -> Self {
+    /// Built once per isolate: a deployment's variables and secrets do not change while an
+    /// isolate lives (a new deploy starts new isolates), and the AES key schedule is not free.
+    pub fn get(env: &Env) -> std::rc::Rc<Config> {
+        CONFIG.with(|cell| {
+            cell.get_or_init(|| {
+                let config = Config::from_env(env);
+                if config.admin_token.is_none() {
+                    console_error!("ADMIN_TOKEN is not set: only API keys are accepted. Set it with `wrangler secret put ADMIN_TOKEN`.");
+                }
+                std::rc::Rc::new(config)
+            })
+            .clone()
+        })
+    }
+
+    fn from_env(env: &Env) -> Self {
         let text = |name: &str| env_text(env, name);
         let switch = |name: &str| {
             text(name)
@@ -187,7 +206,7 @@ async fn dispatch(
     match route {
         Route::Health => return health::health(env).await,
         Route::Metrics => {
-            let config = Config::from_env(env);
+            let config = Config::get(env);
             authenticate(req, &url, env, &config)
                 .await?
                 .principal
@@ -208,7 +227,7 @@ async fn dispatch(
         }
         _ => {}
     }
-    let config = Config::from_env(env);
+    let config = Config::get(env);
     let caller = authenticate(req, &url, env, &config).await?;
     let own_origin = url.origin().ascii_serialization();
     *cors = Cors::NoHeaders;
@@ -326,9 +345,6 @@ async fn authenticate(
     )
     .ok_or_else(unauthorized_missing)?;
     let key_in_query = matches!(credential, Credential::Query(_));
-    if config.admin_token.is_none() {
-        console_error!("ADMIN_TOKEN is not set: only API keys are accepted. Set it with `wrangler secret put ADMIN_TOKEN`.");
-    }
     if let Some(principal) = match_admin_token(&credential, config.admin_token.as_deref())? {
         return Ok(Caller {
             principal,
