@@ -256,7 +256,11 @@ test("a malformed ENCRYPTION_KEY refuses ingest rather than storing plaintext", 
     assert.equal(res.status, 500);
     assert.equal(res.body.error.code, "internal_error");
     assert.ok(!JSON.stringify(res.body).includes("too-short"));
-    assert.equal(await countEvents(broken.db), 0);
+        assert.equal(await countEvents(broken.db), 0);
+    const health = await get(broken.mf, "/health", {});
+    assert.equal(health.body.status, "degraded");
+    assert.equal(health.body.checks.encryption.status, "error");
+    assert.ok(!JSON.stringify(health.body).includes("too-short"), "the key itself is never shown");
   } finally {
     await broken.mf.dispose();
   }

@@ -45,13 +45,23 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
         .map_err(|e| format!("binding LOGS: {e}"));
     let (queue_ok, queue_check) = check(started, queue_result);
 
-    let status = if d1_ok && kv_ok && queue_ok {
+    // A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
+    let mut checks = json!({"d1": d1_check, "kv": kv_check, "queue": queue_check});
+    let encryption_ok = match &super::Config::get(env).encryption {
+        Ok(None) => true,
+        Ok(Some(_)) => {
+            checks["encryption"] = json!({"status": "ok"});
+            true
+        }
+        Err(problem) => {
+            checks["encryption"] = json!({"status": "error", "error": problem});
+            false
+        }
+    };
+    let status = if d1_ok && kv_ok && queue_ok && encryption_ok {
         "ok"
     } else {
         "degraded"
     };
-    json_response(
-        200,
-        &json!({"status": status, "checks": {"d1": d1_check, "kv": kv_check, "queue": queue_check}}),
-    )
+    json_response(200, &json!({"status": status, "checks": checks}))
 }
