@@ -182,6 +182,28 @@ test("every 4xx of the contract answers its JSON error body", async () => {
   assertError(await get(w.mf, "/v1/logs?levle=error"), 400, "invalid_parameter");
 });
 
+test("Content-Encoding gzip and deflate bodies are accepted; limits apply after decompression", async () => {
+  const { gzipSync, deflateSync } = await import("node:zlib");
+  const run = `gz-${Date.now()}`;
+  const ndjson = `{"message":"zipped one","service":"${run}"}\n{"message":"zipped two","service":"${run}"}\n`;
+  const send = (body, encoding, contentType = "application/x-ndjson") =>
+    w.mf.dispatchFetch("http://localhost/v1/logs", { method: "POST", headers: { ...auth(), "content-type": contentType, "content-encoding": encoding }, body });
+  const gz = await send(gzipSync(ndjson), "gzip");
+  assert.equal(gz.status, 202, await gz.clone().text());
+  assert.equal((await gz.json()).accepted, 2);
+  const deflated = await send(deflateSync(JSON.stringify({ message: "deflated", service: run })), "deflate", "application/json");
+  assert.equal(deflated.status, 202);
+  await waitForStored(w.db, 3, "service = ?", run);
+  // 16 MiB of spaces gzip to ~16 KiB: refused once inflation passes 1 MiB.
+  const bomb = await send(gzipSync(Buffer.alloc(16 * 1024 * 1024, 32)), "gzip", "application/json");
+  assert.equal(bomb.status, 413);
+  assert.equal((await bomb.json()).error.code, "payload_too_large");
+  const brotli = await send("{}", "br", "application/json");
+  assert.equal(brotli.status, 415);
+  const broken = await send("not gzip at all", "gzip", "application/json");
+  assert.equal(broken.status, 400);
+});
+
 test("a chunked body over the limit is refused without a Content-Length", async () => {
   const chunk = new TextEncoder().encode(" ".repeat(256 * 1024));
   let sent = 0;

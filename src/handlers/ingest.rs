@@ -7,7 +7,9 @@ use worker::{console_error, Date, Env, Request, Response};
 use super::{json_response, Caller, Config};
 use crate::error::AppError;
 use crate::pipeline::{ingest_answer, process_body};
-use crate::processors::body::{body_format, too_large_body, MAX_BODY_BYTES};
+use crate::processors::body::{
+    body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
+};
 use crate::processors::normalize::IngestContext;
 use crate::processors::timestamp::from_millis;
 use crate::queue_message::pack;
@@ -45,7 +47,10 @@ pub async fn ingest(
             return Err(too_large_body(declared));
         }
     }
-    let body = read_body_limited(req, MAX_BODY_BYTES).await?;
+    let body = decode_content_encoding(
+        req.headers().get("content-encoding")?.as_deref(),
+        read_body_limited(req, MAX_BODY_BYTES).await?,
+    )?;
 
     let received_at = from_millis(Date::now().as_millis() as i64)
         .ok_or_else(|| AppError::Internal("clock out of range".into()))?;

@@ -64,6 +64,42 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, AppError> {
     }
 }
 
+/// Undoes `Content-Encoding` (gzip, deflate, identity). Inflation stops one byte past the body
+/// limit, so a small compressed bomb can never make us hold more than 1 MiB: the limits of the
+/// contract apply to what was sent once decompressed.
+pub fn decode_content_encoding(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, AppError> {
+    use std::io::Read;
+    let encoding = encoding
+        .map(|e| e.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut reader: Box<dyn Read> = match encoding.as_str() {
+        "" | "identity" => return Ok(body),
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(body.as_slice())),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(body.as_slice())),
+        other => {
+            return Err(AppError::UnsupportedMediaType(format!(
+                "Content-Encoding '{other}' is not supported; send gzip, deflate or no encoding"
+            )))
+        }
+    };
+    let mut decoded = Vec::new();
+    reader
+        .by_ref()
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut decoded)
+        .map_err(|e| {
+            AppError::InvalidJson(format!(
+                "The {encoding} body could not be decompressed ({e})."
+            ))
+        })?;
+    if decoded.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "The body decompresses to more than {MAX_BODY_BYTES} bytes (1 MiB), the limit."
+        )));
+    }
+    Ok(decoded)
+}
+
 /// One event's place in the body: its parsed value, or why it could not be parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawItem {
@@ -375,6 +411,58 @@ mod tests {
         }
         let single = split_events(BodyFormat::Json, big.as_bytes()).unwrap();
         assert!(matches!(&single[0], RawItem::Rejected(e) if e.code == "event_too_large"));
+    }
+
+    #[test]
+    fn content_encodings_and_bombs() {
+        use flate2::write::{GzEncoder, ZlibEncoder};
+        use flate2::Compression;
+        use std::io::Write;
+        let body = br#"[{"message":"compressed"}]"#.to_vec();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&body).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(
+            decode_content_encoding(Some("gzip"), gz.clone()).unwrap(),
+            body
+        );
+        assert_eq!(decode_content_encoding(Some(" GZIP "), gz).unwrap(), body);
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+        zlib.write_all(&body).unwrap();
+        assert_eq!(
+            decode_content_encoding(Some("deflate"), zlib.finish().unwrap()).unwrap(),
+            body
+        );
+        assert_eq!(decode_content_encoding(None, body.clone()).unwrap(), body);
+        assert_eq!(
+            decode_content_encoding(Some("identity"), body.clone()).unwrap(),
+            body
+        );
+        // 64 MiB of spaces compresses to ~64 KiB: refused at 1 MiB + 1 byte of inflation.
+        let mut bomb = GzEncoder::new(Vec::new(), Compression::best());
+        for _ in 0..64 {
+            bomb.write_all(&vec![b' '; 1024 * 1024]).unwrap();
+        }
+        let bomb = bomb.finish().unwrap();
+        assert!(bomb.len() < 200 * 1024, "{}", bomb.len());
+        assert_eq!(
+            decode_content_encoding(Some("gzip"), bomb)
+                .unwrap_err()
+                .status(),
+            413
+        );
+        assert_eq!(
+            decode_content_encoding(Some("gzip"), b"not gzip".to_vec())
+                .unwrap_err()
+                .code(),
+            "invalid_json"
+        );
+        assert_eq!(
+            decode_content_encoding(Some("br"), body)
+                .unwrap_err()
+                .status(),
+            415
+        );
     }
 
     #[test]
