@@ -10,6 +10,7 @@ pub mod archive;
 pub mod auth;
 pub mod encryption;
 pub mod error;
+pub mod formats;
 pub mod keys;
 pub mod metrics;
 pub mod model;

@@ -51,10 +51,19 @@ pub fn process_body(
     content_type: Option<&str>,
     body: &[u8],
     ctx: &IngestContext,
-    mut next_id: impl FnMut() -> Uuid,
+    next_id: impl FnMut() -> Uuid,
 ) -> Result<IngestOutcome, AppError> {
     let format = body_format(content_type)?;
-    let items = split_events(format, body)?;
+    process_items(split_events(format, body)?, ctx, next_id)
+}
+
+/// Raw items (from our own body format or mapped from another protocol) through every step.
+/// Errors only when nothing is usable.
+pub fn process_items(
+    items: Vec<RawItem>,
+    ctx: &IngestContext,
+    mut next_id: impl FnMut() -> Uuid,
+) -> Result<IngestOutcome, AppError> {
     let mut outcome = IngestOutcome::default();
     for (index, item) in items.into_iter().enumerate() {
         match item {

@@ -6,7 +6,11 @@ use worker::{console_error, Date, Env, Request, Response};
 
 use super::{json_response, Caller, Config};
 use crate::error::AppError;
-use crate::pipeline::{ingest_answer, process_body};
+use std::collections::HashMap;
+
+use crate::formats::otlp::{export_response, otlp_logs_to_items};
+use crate::model::ItemError;
+use crate::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
 use crate::processors::body::{
     body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
 };
@@ -38,6 +42,75 @@ pub async fn ingest(
     }
     // Refuse what we cannot read before reading it.
     body_format(content_type.as_deref())?;
+    let body = read_request_body(req).await?;
+    let ctx = ingest_context(config, caller)?;
+    let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
+    let enqueued = enqueue(env, config, &ctx, outcome).await?;
+    let (body, retry_after) = ingest_answer(
+        enqueued.queued,
+        enqueued.errors,
+        enqueued.unqueued,
+        ENQUEUE_RETRY_AFTER,
+    )?;
+    let response = json_response(202, &body)?;
+    if let Some(seconds) = retry_after {
+        response
+            .headers()
+            .set("retry-after", &seconds.to_string())?;
+    }
+    Ok(response)
+}
+
+/// `POST /otlp/v1/logs`: OpenTelemetry logs over OTLP/HTTP JSON, answered as the OTLP spec
+/// says: 200 with `{}`, or with `partialSuccess` naming how many records were rejected.
+pub async fn ingest_otlp(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+) -> Result<Response, AppError> {
+    let content_type = req
+        .headers()
+        .get("content-type")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !content_type.starts_with("application/json") {
+        return Err(AppError::UnsupportedMediaType("Send OTLP/HTTP with JSON encoding (Content-Type: application/json); protobuf is not supported yet.".into()));
+    }
+    let body = read_request_body(req).await?;
+    let ctx = ingest_context(config, caller)?;
+    let outcome = process_items(otlp_logs_to_items(&body)?, &ctx, uuid::Uuid::new_v4)?;
+    let enqueued = enqueue(env, config, &ctx, outcome).await?;
+    if enqueued.queued.is_empty() {
+        // Nothing reached the queue: 503 with Retry-After, so the exporter retries the batch
+        // (or 400 if nothing was usable); `ingest_answer` errs whenever nothing was queued.
+        return Err(ingest_answer(
+            enqueued.queued,
+            enqueued.errors,
+            enqueued.unqueued,
+            ENQUEUE_RETRY_AFTER,
+        )
+        .err()
+        .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
+    }
+    // A partly queued batch is not retried (that would duplicate what was queued): the records
+    // that did not make it are reported as rejected instead.
+    let mut problems: Vec<&str> = enqueued.errors.iter().map(|e| e.message.as_str()).collect();
+    if !enqueued.unqueued.is_empty() {
+        problems.push("the queue was unavailable for some records");
+    }
+    json_response(
+        200,
+        &export_response(
+            enqueued.errors.len() + enqueued.unqueued.len(),
+            problems.first().copied(),
+        ),
+    )
+}
+
+/// The body within the contract's limits: declared length, then streamed size, then what it
+/// decompresses to.
+async fn read_request_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
     if let Some(declared) = req
         .headers()
         .get("content-length")?
@@ -47,21 +120,41 @@ pub async fn ingest(
             return Err(too_large_body(declared));
         }
     }
-    let body = decode_content_encoding(
-        req.headers().get("content-encoding")?.as_deref(),
+    let encoding = req.headers().get("content-encoding")?;
+    decode_content_encoding(
+        encoding.as_deref(),
         read_body_limited(req, MAX_BODY_BYTES).await?,
-    )?;
+    )
+}
 
+fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {
     let received_at = from_millis(Date::now().as_millis() as i64)
         .ok_or_else(|| AppError::Internal("clock out of range".into()))?;
-    let ctx = IngestContext {
+    Ok(IngestContext {
         project: caller.principal.project.clone(),
         scrub: config.scrub,
         ..IngestContext::new(received_at, config.default_environment.clone())
-    };
-    let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
+    })
+}
 
-    let mut outcome = outcome;
+/// What enqueueing made of the accepted events.
+struct Enqueued {
+    /// `(index, id)` of events the queue took.
+    queued: Vec<(usize, String)>,
+    /// Events rejected by validation or too large for a message.
+    errors: Vec<ItemError>,
+    /// Indexes whose `send_batch` failed (retryable).
+    unqueued: Vec<usize>,
+}
+
+/// Seals (with an encryption key), packs and enqueues the accepted events, one `send_batch`
+/// per packed batch, and counts what happened.
+async fn enqueue(
+    env: &Env,
+    config: &Config,
+    ctx: &IngestContext,
+    mut outcome: IngestOutcome,
+) -> Result<Enqueued, AppError> {
     match &config.encryption {
         Ok(None) => {}
         Ok(Some(sealer)) => {
@@ -84,10 +177,10 @@ pub async fn ingest(
             )))
         }
     }
-    let ids: std::collections::HashMap<usize, String> = outcome
+    let ids: HashMap<usize, (String, String)> = outcome
         .accepted
         .iter()
-        .map(|(i, e)| (*i, e.id.clone()))
+        .map(|(i, e)| (*i, (e.id.clone(), e.level.clone())))
         .collect();
     let serialized = outcome
         .accepted
@@ -110,7 +203,7 @@ pub async fn ingest(
         if !failed {
             match send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>()).await {
                 Ok(()) => {
-                    queued.extend(indexes.into_iter().map(|i| (i, ids[&i].clone())));
+                    queued.extend(indexes.into_iter().map(|i| (i, ids[&i].0.clone())));
                     continue;
                 }
                 Err(e) => {
@@ -121,16 +214,10 @@ pub async fn ingest(
         }
         unqueued.extend(indexes);
     }
-
-    let levels: std::collections::HashMap<usize, &str> = outcome
-        .accepted
-        .iter()
-        .map(|(i, e)| (*i, e.level.as_str()))
-        .collect();
     for (index, _) in &queued {
         super::metrics::add(
             "edge_logger_events_accepted_total",
-            &[("level", levels.get(index).copied().unwrap_or("info"))],
+            &[("level", &ids[index].1)],
             1.0,
         );
     }
@@ -141,21 +228,19 @@ pub async fn ingest(
             1.0,
         );
     }
-    for _ in &unqueued {
+    if !unqueued.is_empty() {
         super::metrics::add(
             "edge_logger_events_rejected_total",
             &[("reason", "enqueue_failed")],
-            1.0,
+            unqueued.len() as f64,
         );
     }
-    let (body, retry_after) = ingest_answer(queued, errors, unqueued, ENQUEUE_RETRY_AFTER)?;
-    let response = json_response(202, &body)?;
-    if let Some(seconds) = retry_after {
-        response
-            .headers()
-            .set("retry-after", &seconds.to_string())?;
-    }
-    Ok(response)
+    errors.sort_by_key(|e| e.index);
+    Ok(Enqueued {
+        queued,
+        errors,
+        unqueued,
+    })
 }
 
 /// Reads the body chunk by chunk and stops as soon as it passes the limit, so a chunked upload

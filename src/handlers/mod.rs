@@ -245,6 +245,10 @@ async fn dispatch(
             principal.require(Scope::Ingest)?;
             ingest::ingest(req, env, &config, &caller).await
         }
+        Route::IngestOtlp => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest_otlp(req, env, &config, &caller).await
+        }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
             logs::list(&url, env, principal, &config).await

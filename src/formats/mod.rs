@@ -1,0 +1,3 @@
+//! Other tools' wire formats, mapped into our one event model.
+
+pub mod otlp;
