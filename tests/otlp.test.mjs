@@ -74,3 +74,41 @@ test("gzip bodies, partial success, and the errors of the contract", async () =>
   const anonymous = await w.mf.dispatchFetch("http://localhost/otlp/v1/logs", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   assert.equal(anonymous.status, 401);
 });
+
+test("the official OpenTelemetry JS logs SDK and OTLP/HTTP exporter deliver to the worker", async () => {
+  const { LoggerProvider, SimpleLogRecordProcessor } = await import("@opentelemetry/sdk-logs");
+  const { OTLPLogExporter } = await import("@opentelemetry/exporter-logs-otlp-http");
+  const { resourceFromAttributes } = await import("@opentelemetry/resources");
+  const served = await startWorker({ extra: { host: "127.0.0.1", port: 0 } });
+  try {
+    const url = await served.mf.ready;
+    const exporter = new OTLPLogExporter({ url: `${url}otlp/v1/logs`, headers: auth() });
+    const provider = new LoggerProvider({
+      resource: resourceFromAttributes({ "service.name": "otel-sdk", "deployment.environment": "staging", "service.version": "9.9.9" }),
+      processors: [new SimpleLogRecordProcessor(exporter)],
+    });
+    const logger = provider.getLogger("sdk.scope");
+    logger.emit({
+      severityNumber: 17,
+      severityText: "ERROR",
+      body: "sdk export failed",
+      attributes: { "exception.type": "SdkError", "exception.message": "boom", "exception.stacktrace": "SdkError: boom\n    at run (/srv/app/sdk.js:3:9)", "user.id": "u-42" },
+    });
+    logger.emit({ severityNumber: 9, body: { structured: true, n: 1 } });
+    await provider.forceFlush();
+    await provider.shutdown();
+    await waitForStored(served.db, 2, "service = ?", "otel-sdk");
+    const { body } = await get(served.mf, "/v1/logs?service=otel-sdk");
+    const error = body.logs.find((e) => e.level === "error");
+    assert.equal(error.message, "sdk export failed");
+    assert.equal(error.environment, "staging");
+    assert.equal(error.release, "9.9.9");
+    assert.equal(error.error.type, "SdkError");
+    assert.equal(error.user_id, "u-42");
+    assert.equal(error.component, "sdk");
+    const info = body.logs.find((e) => e.level === "info");
+    assert.deepEqual(JSON.parse(info.message), { structured: true, n: 1 });
+  } finally {
+    await served.mf.dispose();
+  }
+});
