@@ -8,6 +8,7 @@ use super::{json_response, Caller, Config};
 use crate::error::AppError;
 use std::collections::HashMap;
 
+use crate::formats::loki::loki_push_to_items;
 use crate::formats::otlp::{export_response, otlp_logs_to_items};
 use crate::model::ItemError;
 use crate::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
@@ -106,6 +107,41 @@ pub async fn ingest_otlp(
             problems.first().copied(),
         ),
     )
+}
+
+/// `POST /loki/api/v1/push` (JSON, as Promtail and Grafana Alloy send it): 204 once anything
+/// was queued. Loki's protocol has no partial answer and clients drop a batch on 4xx but retry
+/// it on 5xx (which would duplicate what was queued), so rejected lines are counted in
+/// `/metrics` (`edge_logger_events_rejected_total`) rather than answered.
+pub async fn ingest_loki(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+) -> Result<Response, AppError> {
+    let content_type = req
+        .headers()
+        .get("content-type")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !content_type.starts_with("application/json") {
+        return Err(AppError::UnsupportedMediaType("Send Loki pushes as JSON (Content-Type: application/json); snappy protobuf is not supported yet.".into()));
+    }
+    let body = read_request_body(req).await?;
+    let ctx = ingest_context(config, caller)?;
+    let outcome = process_items(loki_push_to_items(&body)?, &ctx, uuid::Uuid::new_v4)?;
+    let enqueued = enqueue(env, config, &ctx, outcome).await?;
+    if enqueued.queued.is_empty() {
+        return Err(ingest_answer(
+            enqueued.queued,
+            enqueued.errors,
+            enqueued.unqueued,
+            ENQUEUE_RETRY_AFTER,
+        )
+        .err()
+        .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
+    }
+    Ok(Response::empty()?.with_status(204))
 }
 
 /// The body within the contract's limits: declared length, then streamed size, then what it

@@ -249,6 +249,10 @@ async fn dispatch(
             principal.require(Scope::Ingest)?;
             ingest::ingest_otlp(req, env, &config, &caller).await
         }
+        Route::IngestLoki => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest_loki(req, env, &config, &caller).await
+        }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
             logs::list(&url, env, principal, &config).await
