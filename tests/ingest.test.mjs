@@ -204,6 +204,28 @@ test("Content-Encoding gzip and deflate bodies are accepted; limits apply after 
   assert.equal(broken.status, 400);
 });
 
+test("lines from pino, ECS, Python logging and zap arrive well-formed", async () => {
+  const run = `alias-${Date.now()}`;
+  const lines = [
+    { level: 50, time: 1714564800123, pid: 1, hostname: "web-1", msg: "pino boom", service: run },
+    { "@timestamp": "2024-05-01T12:00:00.123Z", log: { level: "warn" }, message: "ecs slow", service: { name: run }, "error.type": "Slow" },
+    { asctime: "2024-05-01 12:00:00,123", levelname: "CRITICAL", name: "app", message: "python down", service: run },
+    { level: "info", ts: 1714564800.123, caller: "main.go:1", msg: "zap started", service: run },
+  ];
+  const res = await post(w.mf, lines.map((l) => JSON.stringify(l)).join("\n"), { contentType: "application/x-ndjson" });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  assert.equal(res.body.accepted, 4);
+  await waitForStored(w.db, 4, "service = ?", run);
+  const { body } = await get(w.mf, `/v1/logs?service=${run}&limit=10`);
+  const byMessage = Object.fromEntries(body.logs.map((e) => [e.message, e]));
+  assert.equal(byMessage["pino boom"].level, "error");
+  assert.equal(byMessage["pino boom"].timestamp, "2024-05-01T12:00:00.123Z");
+  assert.equal(byMessage["ecs slow"].level, "warn");
+  assert.equal(byMessage["ecs slow"].error.type, "Slow");
+  assert.equal(byMessage["python down"].level, "critical");
+  assert.equal(byMessage["zap started"].timestamp, "2024-05-01T12:00:00.123Z");
+});
+
 test("a chunked body over the limit is refused without a Content-Length", async () => {
   const chunk = new TextEncoder().encode(" ".repeat(256 * 1024));
   let sent = 0;

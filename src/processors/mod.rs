@@ -1,6 +1,7 @@
 //! The pure ingest steps, each a function from plain data to plain data:
 //! body → normalise → scrub → categorise → fingerprint (triage lives in `crate::triage`).
 
+pub mod aliases;
 pub mod body;
 pub mod categorize;
 pub mod environment;

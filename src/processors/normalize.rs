@@ -86,6 +86,7 @@ pub fn normalize_event(
             kind_of(&value)
         ));
     };
+    super::aliases::apply_aliases(&mut obj);
 
     let error = take_error(&mut obj)?;
     let message = match obj.remove("message") {
