@@ -104,6 +104,32 @@ pub fn extract_credential(
         .map(|k| Credential::Query(k.to_string()))
 }
 
+/// Sentry SDKs authenticate with their DSN's public key: `X-Sentry-Auth: Sentry sentry_key=<key>, …`
+/// or `?sentry_key=<key>` (browsers; treated like `?key=`, so only ingest-only keys pass).
+pub fn sentry_credential(
+    x_sentry_auth: Option<&str>,
+    query_key: Option<&str>,
+) -> Option<Credential> {
+    let from_header = x_sentry_auth.and_then(|h| {
+        h.trim()
+            .strip_prefix("Sentry")
+            .unwrap_or(h)
+            .split(',')
+            .filter_map(|part| part.trim().split_once('='))
+            .find(|(k, _)| k.trim() == "sentry_key")
+            .map(|(_, v)| v.trim().to_string())
+    });
+    from_header
+        .filter(|k| !k.is_empty())
+        .map(Credential::Header)
+        .or_else(|| {
+            query_key
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| Credential::Query(k.to_string()))
+        })
+}
+
 /// Compares in constant time, over digests so that not even the length leaks.
 pub fn token_matches(presented: &str, expected: &str) -> bool {
     if expected.is_empty() {
@@ -255,6 +281,24 @@ mod tests {
                 "{auth:?} {key:?} {query:?}"
             );
         }
+    }
+
+    #[test]
+    fn sentry_auth() {
+        let header = "Sentry sentry_version=7, sentry_client=sentry.javascript.node/9.0.0, sentry_key=elk_abc123";
+        assert_eq!(
+            sentry_credential(Some(header), None),
+            Some(Credential::Header("elk_abc123".into()))
+        );
+        assert_eq!(
+            sentry_credential(None, Some("elk_q")),
+            Some(Credential::Query("elk_q".into()))
+        );
+        assert_eq!(
+            sentry_credential(Some("Sentry sentry_version=7"), None),
+            None
+        );
+        assert_eq!(sentry_credential(None, None), None);
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! API keys: creation requests, key material, stored records, origin checks. Pure.
 //!
-//! A key is `elk_` + 43 base64url characters (256 random bits from the platform's CSPRNG).
+//! A key is `elk_` + 64 hex characters (256 random bits from the platform's CSPRNG): only
+//! `[a-z0-9_]`, so it also fits where Sentry DSNs and other tools expect a plain word.
 //! Only its SHA-256 is stored, with a 12-character public prefix to find the record; the plain
 //! key is shown once, in the answer to `POST /v1/keys`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -307,7 +306,8 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
 
 /// A fresh key from 32 random bytes: `(plain key, lookup prefix, SHA-256 hex)`.
 pub fn generate_key(random: [u8; 32]) -> (String, String, String) {
-    let plain = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random));
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let plain = format!("{KEY_PREFIX}{hex}");
     let prefix = plain[..LOOKUP_PREFIX_LEN].to_string();
     let hash = hash_key(&plain);
     (plain, prefix, hash)
@@ -462,7 +462,13 @@ mod tests {
     fn key_material() {
         let (plain, prefix, hash) = generate_key([7u8; 32]);
         assert!(plain.starts_with("elk_"));
-        assert_eq!(plain.len(), 4 + 43);
+        assert_eq!(plain.len(), 4 + 64);
+        assert!(
+            plain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "a word, for DSNs"
+        );
         assert_eq!(prefix, &plain[..12]);
         assert_eq!(lookup_prefix(&plain), Some(prefix.as_str()));
         assert_eq!(hash.len(), 64);

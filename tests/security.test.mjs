@@ -37,7 +37,7 @@ after(async () => {
 
 test("keys are created once, listed without secrets, and only by admins", async () => {
   const k = keys.shopIngest;
-  assert.match(k.key, /^elk_[A-Za-z0-9_-]{43}$/);
+    assert.match(k.key, /^elk_[0-9a-f]{64}$/);
   assert.equal(k.prefix, k.key.slice(0, 12));
   assert.deepEqual(k.scopes, ["ingest"]);
   assert.equal(k.project, "shop");

@@ -2,3 +2,4 @@
 
 pub mod loki;
 pub mod otlp;
+pub mod sentry;

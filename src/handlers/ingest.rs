@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::formats::loki::loki_push_to_items;
 use crate::formats::otlp::{export_response, otlp_logs_to_items};
+use crate::formats::sentry::envelope_to_items;
 use crate::model::ItemError;
 use crate::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
 use crate::processors::body::{
@@ -142,6 +143,36 @@ pub async fn ingest_loki(
         .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
     }
     Ok(Response::empty()?.with_status(204))
+}
+
+/// `POST /api/{project}/envelope/`: Sentry SDKs' envelopes. Answers `{"id": <event id>}` as
+/// Sentry does; envelopes without events (sessions, client reports) are acknowledged.
+pub async fn ingest_sentry(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+) -> Result<Response, AppError> {
+    let body = read_request_body(req).await?;
+    let items = envelope_to_items(&body)?;
+    if items.is_empty() {
+        return json_response(200, &serde_json::json!({}));
+    }
+    let ctx = ingest_context(config, caller)?;
+    let outcome = process_items(items, &ctx, uuid::Uuid::new_v4)?;
+    let first_id = outcome.accepted.first().map(|(_, e)| e.event_id.clone());
+    let enqueued = enqueue(env, config, &ctx, outcome).await?;
+    if enqueued.queued.is_empty() {
+        return Err(ingest_answer(
+            enqueued.queued,
+            enqueued.errors,
+            enqueued.unqueued,
+            ENQUEUE_RETRY_AFTER,
+        )
+        .err()
+        .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
+    }
+    json_response(200, &serde_json::json!({ "id": first_id }))
 }
 
 /// The body within the contract's limits: declared length, then streamed size, then what it

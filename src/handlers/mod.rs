@@ -207,7 +207,7 @@ async fn dispatch(
         Route::Health => return health::health(env).await,
         Route::Metrics => {
             let config = Config::get(env);
-            authenticate(req, &url, env, &config)
+            authenticate(req, &url, env, &config, &route)
                 .await?
                 .principal
                 .require(Scope::Read)?;
@@ -228,7 +228,7 @@ async fn dispatch(
         _ => {}
     }
     let config = Config::get(env);
-    let caller = authenticate(req, &url, env, &config).await?;
+    let caller = authenticate(req, &url, env, &config, &route).await?;
     let own_origin = url.origin().ascii_serialization();
     *cors = Cors::NoHeaders;
     if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
@@ -252,6 +252,10 @@ async fn dispatch(
         Route::IngestLoki => {
             principal.require(Scope::Ingest)?;
             ingest::ingest_loki(req, env, &config, &caller).await
+        }
+        Route::SentryEnvelope => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest_sentry(req, env, &config, &caller).await
         }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
@@ -338,20 +342,33 @@ async fn authenticate(
     url: &worker::Url,
     env: &Env,
     config: &Config,
+    route: &Route,
 ) -> Result<Caller, AppError> {
     let headers = req.headers();
     let authorization = headers.get("authorization")?;
     let api_key = headers.get("x-api-key")?;
-    let query_key = url
-        .query_pairs()
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.into_owned());
-    let credential = extract_credential(
-        authorization.as_deref(),
-        api_key.as_deref(),
-        query_key.as_deref(),
-    )
-    .ok_or_else(unauthorized_missing)?;
+    let query = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let sentry = if *route == Route::SentryEnvelope {
+        crate::auth::sentry_credential(
+            headers.get("x-sentry-auth")?.as_deref(),
+            query("sentry_key").as_deref(),
+        )
+    } else {
+        None
+    };
+    let credential = sentry
+        .or_else(|| {
+            extract_credential(
+                authorization.as_deref(),
+                api_key.as_deref(),
+                query("key").as_deref(),
+            )
+        })
+        .ok_or_else(unauthorized_missing)?;
     let key_in_query = matches!(credential, Credential::Query(_));
     if let Some(principal) = match_admin_token(&credential, config.admin_token.as_deref())? {
         return Ok(Caller {
