@@ -64,3 +64,15 @@ test("envelope auth and errors", async () => {
   const sessionsOnly = await w.mf.dispatchFetch("http://localhost/api/1/envelope/", { method: "POST", headers: { "x-sentry-auth": `Sentry sentry_key=${key}` }, body: `{}\n{"type":"session"}\n{"sid":"s"}\n` });
   assert.equal(sessionsOnly.status, 200);
 });
+
+test("a Sentry tunnel authenticates by the DSN inside the envelope (ingest-only keys)", async () => {
+  const envelope = (dsnKey) => `{"dsn":"https://${dsnKey}@logger.example.com/1","event_id":"0123456789abcdef0123456789abcdef"}\n{"type":"event"}\n{"message":"via tunnel","level":"error"}\n`;
+  const res = await w.mf.dispatchFetch("http://localhost/api/1/envelope/", { method: "POST", headers: { "content-type": "text/plain;charset=UTF-8" }, body: envelope(key) });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { id: "0123456789abcdef0123456789abcdef" });
+  await waitForStored(w.db, 1, "message = ?", "via tunnel");
+  const reader = await w.mf.dispatchFetch("http://localhost/v1/keys", { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: JSON.stringify({ name: "r", scopes: ["read"] }) });
+  const readKey = (await reader.json()).key;
+  const refused = await w.mf.dispatchFetch("http://localhost/api/1/envelope/", { method: "POST", headers: { "content-type": "text/plain" }, body: envelope(readKey) });
+  assert.equal(refused.status, 401, "a DSN travels with the data: only ingest-only keys");
+});

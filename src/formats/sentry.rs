@@ -20,6 +20,18 @@ use crate::error::AppError;
 use crate::model::ItemError;
 use crate::processors::body::{RawItem, MAX_EVENTS};
 
+/// The public key of the DSN in an envelope's header: how a Sentry `tunnel` authenticates
+/// (the browser posts the envelope with no auth header; the DSN travels inside).
+pub fn envelope_dsn_key(body: &[u8]) -> Option<String> {
+    let mut rest = body;
+    let header: Value = serde_json::from_slice(next_line(&mut rest)?).ok()?;
+    let dsn = header.get("dsn")?.as_str()?;
+    let (_, after_scheme) = dsn.split_once("://")?;
+    let (user, _) = after_scheme.split_once('@')?;
+    let key = user.split(':').next()?;
+    (!key.is_empty()).then(|| key.to_string())
+}
+
 /// The event items of an envelope, each mapped onto our event model.
 pub fn envelope_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
     let mut rest = body;
@@ -366,6 +378,21 @@ mod tests {
             e.context["user"]["email"], "[email]",
             "scrubbed like everything else"
         );
+    }
+
+    #[test]
+    fn tunnel_dsn_keys() {
+        assert_eq!(
+            envelope_dsn_key(b"{\"dsn\":\"https://elk_abc@logger.example.com/1\"}\n{}").as_deref(),
+            Some("elk_abc")
+        );
+        assert_eq!(
+            envelope_dsn_key(b"{\"dsn\":\"https://elk_abc:secret@h/1\"}").as_deref(),
+            Some("elk_abc")
+        );
+        assert_eq!(envelope_dsn_key(b"{\"event_id\":\"x\"}\n"), None);
+        assert_eq!(envelope_dsn_key(b"{\"dsn\":\"not a url\"}"), None);
+        assert_eq!(envelope_dsn_key(b""), None);
     }
 
     #[test]

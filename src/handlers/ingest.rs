@@ -152,8 +152,12 @@ pub async fn ingest_sentry(
     env: &Env,
     config: &Config,
     caller: &Caller,
+    body: Option<Vec<u8>>,
 ) -> Result<Response, AppError> {
-    let body = read_request_body(req).await?;
+    let body = match body {
+        Some(body) => body,
+        None => read_request_body(req).await?,
+    };
     let items = envelope_to_items(&body)?;
     if items.is_empty() {
         return json_response(200, &serde_json::json!({}));
@@ -177,7 +181,7 @@ pub async fn ingest_sentry(
 
 /// The body within the contract's limits: declared length, then streamed size, then what it
 /// decompresses to.
-async fn read_request_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
+pub(crate) async fn read_request_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
     if let Some(declared) = req
         .headers()
         .get("content-length")?

@@ -207,7 +207,7 @@ async fn dispatch(
         Route::Health => return health::health(env).await,
         Route::Metrics => {
             let config = Config::get(env);
-            authenticate(req, &url, env, &config, &route)
+            authenticate(req, &url, env, &config, &route, None)
                 .await?
                 .principal
                 .require(Scope::Read)?;
@@ -228,7 +228,16 @@ async fn dispatch(
         _ => {}
     }
     let config = Config::get(env);
-    let caller = authenticate(req, &url, env, &config, &route).await?;
+    // A Sentry `tunnel` sends no auth header: its DSN key is inside the envelope, so the body
+    // is read here, once, and handed to the handler.
+    let mut sentry_body = None;
+    let mut tunnel_key = None;
+    if route == Route::SentryEnvelope && !has_credential(req, &url)? {
+        let body = ingest::read_request_body(req).await?;
+        tunnel_key = crate::formats::sentry::envelope_dsn_key(&body);
+        sentry_body = Some(body);
+    }
+    let caller = authenticate(req, &url, env, &config, &route, tunnel_key).await?;
     let own_origin = url.origin().ascii_serialization();
     *cors = Cors::NoHeaders;
     if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
@@ -255,7 +264,7 @@ async fn dispatch(
         }
         Route::SentryEnvelope => {
             principal.require(Scope::Ingest)?;
-            ingest::ingest_sentry(req, env, &config, &caller).await
+            ingest::ingest_sentry(req, env, &config, &caller, sentry_body).await
         }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
@@ -337,12 +346,26 @@ async fn dispatch(
 }
 
 /// The admin token first (no lookup), then API keys by their prefix.
+/// Whether the request carries any credential of its own (header or query).
+fn has_credential(req: &Request, url: &worker::Url) -> Result<bool, AppError> {
+    let headers = req.headers();
+    Ok(headers.has("authorization")?
+        || headers.has("x-api-key")?
+        || headers.has("x-sentry-auth")?
+        || url
+            .query_pairs()
+            .any(|(k, _)| k == "key" || k == "sentry_key"))
+}
+
+/// `tunnel_key`: a Sentry DSN key read from the envelope itself; it counts as a query key
+/// (ingest-only keys), since it travels with the data rather than in a header.
 async fn authenticate(
     req: &Request,
     url: &worker::Url,
     env: &Env,
     config: &Config,
     route: &Route,
+    tunnel_key: Option<String>,
 ) -> Result<Caller, AppError> {
     let headers = req.headers();
     let authorization = headers.get("authorization")?;
@@ -368,6 +391,7 @@ async fn authenticate(
                 query("key").as_deref(),
             )
         })
+        .or_else(|| tunnel_key.map(Credential::Query))
         .ok_or_else(unauthorized_missing)?;
     let key_in_query = matches!(credential, Credential::Query(_));
     if let Some(principal) = match_admin_token(&credential, config.admin_token.as_deref())? {
