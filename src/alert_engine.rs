@@ -35,7 +35,19 @@ struct Settings {
     retry_base_seconds: u32,
 }
 
-fn settings(env: &Env) -> Settings {
+thread_local! {
+    static SETTINGS: std::cell::OnceCell<std::rc::Rc<Settings>> = const { std::cell::OnceCell::new() };
+}
+
+/// Read once per isolate: a deployment's variables do not change while an isolate lives.
+fn settings(env: &Env) -> std::rc::Rc<Settings> {
+    SETTINGS.with(|cell| {
+        cell.get_or_init(|| std::rc::Rc::new(read_settings(env)))
+            .clone()
+    })
+}
+
+fn read_settings(env: &Env) -> Settings {
     let text = |name: &str| crate::handlers::env_text(env, name);
     let default_channels = match text("ALERT_CHANNELS") {
         None => Vec::new(),

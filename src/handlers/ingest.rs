@@ -71,30 +71,9 @@ pub async fn ingest_otlp(
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
-    let content_type = req
-        .headers()
-        .get("content-type")?
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") {
-        return Err(AppError::UnsupportedMediaType("Send OTLP/HTTP with JSON encoding (Content-Type: application/json); protobuf is not supported yet.".into()));
-    }
-    let body = read_request_body(req).await?;
-    let ctx = ingest_context(config, caller)?;
-    let outcome = process_items(otlp_logs_to_items(&body)?, &ctx, uuid::Uuid::new_v4)?;
-    let enqueued = enqueue(env, config, &ctx, outcome).await?;
-    if enqueued.queued.is_empty() {
-        // Nothing reached the queue: 503 with Retry-After, so the exporter retries the batch
-        // (or 400 if nothing was usable); `ingest_answer` errs whenever nothing was queued.
-        return Err(ingest_answer(
-            enqueued.queued,
-            enqueued.errors,
-            enqueued.unqueued,
-            ENQUEUE_RETRY_AFTER,
-        )
-        .err()
-        .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
-    }
+    require_json(req, "Send OTLP/HTTP with JSON encoding (Content-Type: application/json); protobuf is not supported yet.")?;
+    let items = otlp_logs_to_items(&read_request_body(req).await?)?;
+    let enqueued = ingest_items(env, config, caller, items).await?;
     // A partly queued batch is not retried (that would duplicate what was queued): the records
     // that did not make it are reported as rejected instead.
     let mut problems: Vec<&str> = enqueued.errors.iter().map(|e| e.message.as_str()).collect();
@@ -120,28 +99,9 @@ pub async fn ingest_loki(
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
-    let content_type = req
-        .headers()
-        .get("content-type")?
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") {
-        return Err(AppError::UnsupportedMediaType("Send Loki pushes as JSON (Content-Type: application/json); snappy protobuf is not supported yet.".into()));
-    }
-    let body = read_request_body(req).await?;
-    let ctx = ingest_context(config, caller)?;
-    let outcome = process_items(loki_push_to_items(&body)?, &ctx, uuid::Uuid::new_v4)?;
-    let enqueued = enqueue(env, config, &ctx, outcome).await?;
-    if enqueued.queued.is_empty() {
-        return Err(ingest_answer(
-            enqueued.queued,
-            enqueued.errors,
-            enqueued.unqueued,
-            ENQUEUE_RETRY_AFTER,
-        )
-        .err()
-        .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
-    }
+    require_json(req, "Send Loki pushes as JSON (Content-Type: application/json); snappy protobuf is not supported yet.")?;
+    let items = loki_push_to_items(&read_request_body(req).await?)?;
+    ingest_items(env, config, caller, items).await?;
     Ok(Response::empty()?.with_status(204))
 }
 
@@ -162,9 +122,34 @@ pub async fn ingest_sentry(
     if items.is_empty() {
         return json_response(200, &serde_json::json!({}));
     }
+    let enqueued = ingest_items(env, config, caller, items).await?;
+    json_response(200, &serde_json::json!({ "id": enqueued.first_event_id }))
+}
+
+fn require_json(req: &Request, refusal: &str) -> Result<(), AppError> {
+    let content_type = req
+        .headers()
+        .get("content-type")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(refusal.into()))
+    }
+}
+
+/// Items mapped from another protocol through the pipeline and onto the queue. Nothing queued
+/// is the contract's error: 503 with Retry-After (the sender retries the batch), or 400 when
+/// nothing was usable.
+async fn ingest_items(
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    items: Vec<crate::processors::body::RawItem>,
+) -> Result<Enqueued, AppError> {
     let ctx = ingest_context(config, caller)?;
     let outcome = process_items(items, &ctx, uuid::Uuid::new_v4)?;
-    let first_id = outcome.accepted.first().map(|(_, e)| e.event_id.clone());
     let enqueued = enqueue(env, config, &ctx, outcome).await?;
     if enqueued.queued.is_empty() {
         return Err(ingest_answer(
@@ -176,7 +161,7 @@ pub async fn ingest_sentry(
         .err()
         .unwrap_or_else(|| AppError::Internal("nothing was queued".into())));
     }
-    json_response(200, &serde_json::json!({ "id": first_id }))
+    Ok(enqueued)
 }
 
 /// The body within the contract's limits: declared length, then streamed size, then what it
@@ -216,6 +201,8 @@ struct Enqueued {
     errors: Vec<ItemError>,
     /// Indexes whose `send_batch` failed (retryable).
     unqueued: Vec<usize>,
+    /// The client's `event_id` of the first accepted event (Sentry answers with it).
+    first_event_id: Option<String>,
 }
 
 /// Seals (with an encryption key), packs and enqueues the accepted events, one `send_batch`
@@ -248,6 +235,7 @@ async fn enqueue(
             )))
         }
     }
+    let first_event_id = outcome.accepted.first().map(|(_, e)| e.event_id.clone());
     let ids: HashMap<usize, (String, String)> = outcome
         .accepted
         .iter()
@@ -311,6 +299,7 @@ async fn enqueue(
         queued,
         errors,
         unqueued,
+        first_event_id,
     })
 }
 

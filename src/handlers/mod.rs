@@ -128,13 +128,19 @@ enum Cors {
 
 pub async fn handle(mut req: Request, env: &Env, ctx: &worker::Context) -> Response {
     let origin = req.headers().get("origin").ok().flatten();
-    let route = req
+    // Parsed and routed once; the route also labels the request's metrics.
+    let routed = req
         .url()
-        .ok()
-        .and_then(|url| match_route(req.method().as_ref(), url.path()).ok());
+        .map_err(AppError::from)
+        .and_then(|url| match_route(req.method().as_ref(), url.path()).map(|route| (url, route)));
+    let route = routed.as_ref().ok().map(|(_, route)| route.clone());
     let route_label = route.as_ref().map_or("unmatched", Route::pattern);
     let mut cors = Cors::Unchecked;
-    let response = match dispatch(&mut req, env, origin.as_deref(), &mut cors).await {
+    let outcome = match routed {
+        Ok((url, route)) => dispatch(&mut req, env, url, route, origin.as_deref(), &mut cors).await,
+        Err(err) => Err(err),
+    };
+    let response = match outcome {
         Ok(response) => response,
         Err(err) => {
             if route == Some(Route::IngestLogs) {
@@ -198,11 +204,11 @@ async fn preflight_allows(env: &Env, origin: &str) -> bool {
 async fn dispatch(
     req: &mut Request,
     env: &Env,
+    url: worker::Url,
+    route: Route,
     origin: Option<&str>,
     cors: &mut Cors,
 ) -> Result<Response, AppError> {
-    let url = req.url()?;
-    let route = match_route(req.method().as_ref(), url.path())?;
     match route {
         Route::Health => return health::health(env).await,
         Route::Metrics => {
