@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::intl::IntlZones;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::alerts::{self as store, RuleRow};
+use crate::storage::query::parse_limit;
 
 fn now() -> Result<String, AppError> {
     from_millis(Date::now().as_millis() as i64)
@@ -114,18 +115,7 @@ pub async fn list_alerts(
     let mut project = None;
     for (key, value) in query_pairs(url) {
         match key.as_str() {
-            "limit" => {
-                limit = value
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| {
-                        AppError::InvalidParameter(format!(
-                            "limit '{value}' is not a whole number from 1 to 500"
-                        ))
-                    })?
-                    .min(500)
-            }
+            "limit" => limit = parse_limit(&value, 500)? as i64,
             "project" => project = Some(value),
             "key" => {}
             other => {

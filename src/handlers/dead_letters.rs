@@ -7,6 +7,7 @@ use super::{json_response, query_pairs, read_json_body};
 use crate::error::AppError;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::dead_letters as store;
+use crate::storage::query::parse_limit;
 use crate::storage::queue::send_bytes;
 
 pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
@@ -15,7 +16,7 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
     for (key, value) in query_pairs(url) {
         match key.as_str() {
             "include_replayed" => include_replayed = matches!(value.as_str(), "true" | "1"),
-            "limit" => limit = value.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| AppError::InvalidParameter(format!("limit '{value}' is not a whole number from 1 to 1000")))?.min(1000),
+            "limit" => limit = parse_limit(&value, 1000)? as i64,
             "key" => {}
             other => return Err(AppError::InvalidParameter(format!("unknown query parameter '{other}'; /v1/dead-letters takes include_replayed and limit"))),
         }

@@ -7,7 +7,7 @@ use super::{json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::model::StoredEvent;
-use crate::storage::query::{into_page, parse_log_query};
+use crate::storage::query::{into_page, parse_limit, parse_log_query};
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 #[derive(Serialize)]
@@ -68,18 +68,7 @@ pub async fn recent(
     let mut limit = HOT_FEED_SIZE;
     for (key, value) in query_pairs(url) {
         match key.as_str() {
-            "limit" => {
-                limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| {
-                        AppError::InvalidParameter(format!(
-                            "limit '{value}' is not a whole number from 1 to {HOT_FEED_SIZE}"
-                        ))
-                    })?
-                    .min(HOT_FEED_SIZE)
-            }
+            "limit" => limit = parse_limit(&value, HOT_FEED_SIZE)?,
             "key" => {}
             other => {
                 return Err(AppError::InvalidParameter(format!(

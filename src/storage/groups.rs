@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::query::{parse_level_list, parse_time_param, Bind, SqlQuery, MAX_LIMIT};
+use super::query::{
+    parse_level_list, parse_limit, parse_time_param, Bind, SqlQuery, Where, MAX_LIMIT,
+};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
@@ -80,35 +82,44 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
                 q.sort = match value {
                     "last_seen" => GroupSort::LastSeen,
                     "count" => GroupSort::Count,
-                    other => return Err(bad(format!("sort '{other}' is unknown; use last_seen or count"))),
+                    other => {
+                        return Err(bad(format!(
+                            "sort '{other}' is unknown; use last_seen or count"
+                        )))
+                    }
                 }
             }
             "status" => {
                 if !matches!(value, "open" | "resolved" | "ignored") {
-                    return Err(bad(format!("status '{value}' is unknown; use open, resolved or ignored")));
+                    return Err(bad(format!(
+                        "status '{value}' is unknown; use open, resolved or ignored"
+                    )));
                 }
                 q.filters.push(("status", Bind::Text(value.into())));
             }
-            "environment" => {
-                q.filters.push(("environment", Bind::Text(normalize_environment(value).unwrap_or_default())))
-            }
-                        "project" => q.project = Some(value.to_string()),
+            "environment" => q.filters.push((
+                "environment",
+                Bind::Text(normalize_environment(value).unwrap_or_default()),
+            )),
+            "project" => q.project = Some(value.to_string()),
             "component" => q.filters.push(("component", Bind::Text(value.into()))),
             "route" => q.filters.push(("route", Bind::Text(value.into()))),
             "source_type" => q.filters.push(("source_type", Bind::Text(value.into()))),
             "error_kind" => q.filters.push(("error_kind", Bind::Text(value.into()))),
-                        "level" => q.levels.extend(parse_level_list(value)?),
+            "level" => q.levels.extend(parse_level_list(value)?),
             "min_level" => {
-                let level = Level::from_name(value).ok_or_else(|| bad(format!("min_level '{value}' is unknown; use one of {}", Level::names())))?;
+                let level = Level::from_name(value).ok_or_else(|| {
+                    bad(format!(
+                        "min_level '{value}' is unknown; use one of {}",
+                        Level::names()
+                    ))
+                })?;
                 q.min_severity = Some(level.severity_number());
             }
             "q" => q.title = Some(value.to_string()),
-                        "from" => q.seen_from = Some(parse_time_param(key, value)?),
+            "from" => q.seen_from = Some(parse_time_param(key, value)?),
             "to" => q.seen_to = Some(parse_time_param(key, value)?),
-            "limit" => {
-                let n: usize = value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| bad(format!("limit '{value}' is not a whole number from 1 to {MAX_LIMIT}")))?;
-                q.limit = n.min(MAX_LIMIT);
-            }
+            "limit" => q.limit = parse_limit(value, MAX_LIMIT)?,
             "cursor" => cursor_text = Some(value.to_string()),
             "key" => {}
             other => {
@@ -150,53 +161,40 @@ fn decode_group_cursor(cursor: &str, sort: GroupSort) -> Result<(Bind, String), 
 
 impl GroupQuery {
     pub fn to_sql(&self) -> SqlQuery {
-        let mut conditions = Vec::new();
-        let mut binds = Vec::new();
+        let mut w = Where::default();
         if let Some(project) = &self.project {
-            conditions.push("project = ?".to_string());
-            binds.push(Bind::Text(project.clone()));
+            w.add("project = ?", [Bind::Text(project.clone())]);
         }
         for (column, value) in &self.filters {
-            conditions.push(format!("{column} = ?"));
-            binds.push(value.clone());
+            w.add(format!("{column} = ?"), [value.clone()]);
         }
-        if !self.levels.is_empty() {
-            conditions.push(format!(
-                "level IN ({})",
-                vec!["?"; self.levels.len()].join(", ")
-            ));
-            binds.extend(self.levels.iter().cloned().map(Bind::Text));
-        }
+        w.any_of("level", &self.levels);
         if let Some(min) = self.min_severity {
-            conditions.push("severity_number >= ?".into());
-            binds.push(Bind::Int(min as i64));
+            w.add("severity_number >= ?", [Bind::Int(min as i64)]);
         }
         if let Some(title) = &self.title {
-            conditions.push("instr(lower(title), lower(?)) > 0".into());
-            binds.push(Bind::Text(title.clone()));
+            w.add(
+                "instr(lower(title), lower(?)) > 0",
+                [Bind::Text(title.clone())],
+            );
         }
         if let Some(from) = &self.seen_from {
-            conditions.push("last_seen >= ?".into());
-            binds.push(Bind::Text(from.clone()));
+            w.add("last_seen >= ?", [Bind::Text(from.clone())]);
         }
         if let Some(to) = &self.seen_to {
-            conditions.push("first_seen <= ?".into());
-            binds.push(Bind::Text(to.clone()));
+            w.add("first_seen <= ?", [Bind::Text(to.clone())]);
         }
         let sort_column = match self.sort {
             GroupSort::LastSeen => "last_seen",
             GroupSort::Count => "count",
         };
         if let Some((value, fingerprint)) = &self.cursor {
-            conditions.push(format!("({sort_column}, fingerprint) < (?, ?)"));
-            binds.push(value.clone());
-            binds.push(Bind::Text(fingerprint.clone()));
+            w.add(
+                format!("({sort_column}, fingerprint) < (?, ?)"),
+                [value.clone(), Bind::Text(fingerprint.clone())],
+            );
         }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        let (where_clause, mut binds) = w.finish();
         binds.push(Bind::Int(self.limit as i64 + 1));
         SqlQuery {
             sql: format!("SELECT {GROUP_COLUMNS} FROM groups{where_clause} ORDER BY {sort_column} DESC, fingerprint DESC LIMIT ?"),

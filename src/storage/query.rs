@@ -6,6 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::model::StoredEvent;
@@ -27,6 +28,58 @@ pub enum Bind {
 pub struct SqlQuery {
     pub sql: String,
     pub binds: Vec<Bind>,
+}
+
+/// A WHERE clause built condition by condition, each condition's binds kept in its order:
+/// the one place the log, group and stats queries assemble their filters.
+#[derive(Debug, Default)]
+pub struct Where {
+    conditions: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    /// One condition with its `?` binds, in order.
+    pub fn add(&mut self, condition: impl Into<String>, binds: impl IntoIterator<Item = Bind>) {
+        self.conditions.push(condition.into());
+        self.binds.extend(binds);
+    }
+
+    /// `column IN (?, …)`; nothing when there are no values (no filter, not "match none").
+    pub fn any_of(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.add(
+            format!("{column} IN ({marks})"),
+            values.iter().cloned().map(Bind::Text),
+        );
+    }
+
+    /// ` WHERE a AND b` (empty without conditions), and the binds in order.
+    pub fn finish(self) -> (String, Vec<Bind>) {
+        let clause = if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        };
+        (clause, self.binds)
+    }
+}
+
+/// `limit=` on any list route: a whole number from 1; above the route's `max` it is `max`.
+pub fn parse_limit(value: &str, max: usize) -> Result<usize, AppError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .map(|n| n.min(max))
+        .ok_or_else(|| {
+            bad(format!(
+                "limit '{value}' is not a whole number from 1 to {max}"
+            ))
+        })
 }
 
 /// Exact-match filters: query parameter → generated column of `events`.
@@ -119,17 +172,7 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             "q" if !value.is_empty() => q.text = Some(fts_query(value)?),
             "from" if !value.is_empty() => q.from = Some(parse_time_param(key, value)?),
             "to" if !value.is_empty() => q.to = Some(parse_time_param(key, value)?),
-            "limit" if !value.is_empty() => {
-                let n: usize = value.parse().map_err(|_| {
-                    bad(format!(
-                        "limit '{value}' is not a whole number from 1 to {MAX_LIMIT}"
-                    ))
-                })?;
-                if n == 0 {
-                    return Err(bad(format!("limit must be from 1 to {MAX_LIMIT}")));
-                }
-                q.limit = n.min(MAX_LIMIT);
-            }
+            "limit" if !value.is_empty() => q.limit = parse_limit(value, MAX_LIMIT)?,
             "cursor" if !value.is_empty() => q.cursor = Some(decode_cursor(value)?),
             k if OTHER_PARAMS.contains(&k) => {}
             other => {
@@ -174,13 +217,18 @@ pub fn parse_level_list(value: &str) -> Result<Vec<String>, AppError> {
         .collect()
 }
 
-/// A `from`/`to` parameter (RFC 3339 or epoch milliseconds) as stored time text.
-pub fn parse_time_param(key: &str, value: &str) -> Result<String, AppError> {
-    parse_text(value).map(format_ts).ok_or_else(|| {
+/// A `from`/`to` parameter: RFC 3339 or epoch milliseconds.
+pub fn parse_time(key: &str, value: &str) -> Result<DateTime<Utc>, AppError> {
+    parse_text(value).ok_or_else(|| {
         bad(format!(
             "{key} '{value}' is not RFC 3339 or epoch milliseconds"
         ))
     })
+}
+
+/// A `from`/`to` parameter as stored time text.
+pub fn parse_time_param(key: &str, value: &str) -> Result<String, AppError> {
+    parse_time(key, value).map(format_ts)
 }
 
 /// User text into an FTS5 query that cannot be a syntax error: every word a quoted phrase,
@@ -225,59 +273,48 @@ pub fn decode_cursor(cursor: &str) -> Result<(String, String), AppError> {
 impl LogQuery {
     /// The page query: newest first, one row more than the limit to know whether a next page exists.
     pub fn to_sql(&self) -> SqlQuery {
-        let mut conditions: Vec<String> = Vec::new();
-        let mut binds: Vec<Bind> = Vec::new();
+        let mut w = Where::default();
         if let Some(project) = &self.project {
-            conditions.push("project = ?".into());
-            binds.push(Bind::Text(project.clone()));
+            w.add("project = ?", [Bind::Text(project.clone())]);
         }
-        if !self.levels.is_empty() {
-            conditions.push(format!(
-                "level IN ({})",
-                vec!["?"; self.levels.len()].join(", ")
-            ));
-            binds.extend(self.levels.iter().cloned().map(Bind::Text));
-        }
+        w.any_of("level", &self.levels);
         if let Some(min) = self.min_severity {
-            conditions.push("severity_number >= ?".into());
-            binds.push(Bind::Int(min as i64));
+            w.add("severity_number >= ?", [Bind::Int(min as i64)]);
         }
         if let Some(env) = &self.environment {
-            conditions.push("environment = ?".into());
-            binds.push(Bind::Text(env.clone()));
+            w.add("environment = ?", [Bind::Text(env.clone())]);
         }
         for (column, value) in &self.exact {
-            conditions.push(format!("{column} = ?"));
-            binds.push(Bind::Text(value.clone()));
+            w.add(format!("{column} = ?"), [Bind::Text(value.clone())]);
         }
         for (tag, value) in &self.tags {
-            conditions.push("json_extract(data, ?) = ?".into());
-            binds.push(Bind::Text(format!("$.tags.\"{tag}\"")));
-            binds.push(Bind::Text(value.clone()));
+            w.add(
+                "json_extract(data, ?) = ?",
+                [
+                    Bind::Text(format!("$.tags.\"{tag}\"")),
+                    Bind::Text(value.clone()),
+                ],
+            );
         }
         if let Some(text) = &self.text {
-            conditions
-                .push("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)".into());
-            binds.push(Bind::Text(text.clone()));
+            w.add(
+                "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)",
+                [Bind::Text(text.clone())],
+            );
         }
         if let Some(from) = &self.from {
-            conditions.push("ts >= ?".into());
-            binds.push(Bind::Text(from.clone()));
+            w.add("ts >= ?", [Bind::Text(from.clone())]);
         }
         if let Some(to) = &self.to {
-            conditions.push("ts <= ?".into());
-            binds.push(Bind::Text(to.clone()));
+            w.add("ts <= ?", [Bind::Text(to.clone())]);
         }
         if let Some((received_at, id)) = &self.cursor {
-            conditions.push("(received_at, id) < (?, ?)".into());
-            binds.push(Bind::Text(received_at.clone()));
-            binds.push(Bind::Text(id.clone()));
+            w.add(
+                "(received_at, id) < (?, ?)",
+                [Bind::Text(received_at.clone()), Bind::Text(id.clone())],
+            );
         }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        let (where_clause, mut binds) = w.finish();
         binds.push(Bind::Int(self.limit as i64 + 1));
         SqlQuery {
             sql: format!(
@@ -323,6 +360,31 @@ mod tests {
 
     fn sql(pairs: &[(&str, &str)]) -> SqlQuery {
         parse_log_query(&params(pairs)).unwrap().to_sql()
+    }
+
+    #[test]
+    fn where_keeps_binds_in_condition_order_and_skips_an_empty_in_list() {
+        let mut w = Where::default();
+        w.add("a = ?", [Bind::Int(1)]);
+        w.any_of("level", &[]);
+        w.any_of("env", &["x".into(), "y".into()]);
+        let (clause, binds) = w.finish();
+        assert_eq!(clause, " WHERE a = ? AND env IN (?, ?)");
+        assert_eq!(
+            binds,
+            vec![Bind::Int(1), Bind::Text("x".into()), Bind::Text("y".into())]
+        );
+        assert_eq!(Where::default().finish(), (String::new(), vec![]));
+    }
+
+    #[test]
+    fn limit_is_from_one_and_capped_at_the_route_maximum() {
+        assert_eq!(parse_limit("20", 500).unwrap(), 20);
+        assert_eq!(parse_limit("9999", 500).unwrap(), 500);
+        for bad in ["0", "-1", "ten", "1.5"] {
+            let e = parse_limit(bad, 500).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}");
+        }
     }
 
     #[test]

@@ -4,11 +4,11 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
-use super::query::{parse_level_list, Bind, SqlQuery};
+use super::query::{parse_level_list, parse_time, Bind, SqlQuery, Where};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 
-use crate::processors::timestamp::{format_ts, parse_text};
+use crate::processors::timestamp::format_ts;
 
 /// Most buckets one answer may hold (a day of minutes is 1,440).
 pub const MAX_BUCKETS: i64 = 1500;
@@ -90,20 +90,29 @@ pub fn parse_stats_query(
                     "1m" => BucketSize::Minute,
                     "1h" => BucketSize::Hour,
                     "1d" => BucketSize::Day,
-                    other => return Err(bad(format!("bucket '{other}' is unknown; use 1m, 1h or 1d"))),
+                    other => {
+                        return Err(bad(format!(
+                            "bucket '{other}' is unknown; use 1m, 1h or 1d"
+                        )))
+                    }
                 }
             }
             "by" => {
-                by = DIMENSIONS
-                    .iter()
-                    .find(|d| **d == value)
-                    .ok_or_else(|| bad(format!("by '{value}' is unknown; use one of {}", DIMENSIONS.join(", "))))?
+                by = DIMENSIONS.iter().find(|d| **d == value).ok_or_else(|| {
+                    bad(format!(
+                        "by '{value}' is unknown; use one of {}",
+                        DIMENSIONS.join(", ")
+                    ))
+                })?
             }
-            "from" => from = Some(parse_text(value).ok_or_else(|| bad(format!("from '{value}' is not RFC 3339 or epoch milliseconds")))?),
-            "to" => to = Some(parse_text(value).ok_or_else(|| bad(format!("to '{value}' is not RFC 3339 or epoch milliseconds")))?),
-                        "level" => filters.push(("level", parse_level_list(value)?)),
-            "environment" => filters.push(("environment", vec![normalize_environment(value).unwrap_or_default()])),
-                        "project" => project = Some(value.to_string()),
+            "from" => from = Some(parse_time(key, value)?),
+            "to" => to = Some(parse_time(key, value)?),
+            "level" => filters.push(("level", parse_level_list(value)?)),
+            "environment" => filters.push((
+                "environment",
+                vec![normalize_environment(value).unwrap_or_default()],
+            )),
+            "project" => project = Some(value.to_string()),
             "component" => filters.push(("component", vec![value.to_string()])),
             "route" => filters.push(("route", vec![value.to_string()])),
             "source_type" => filters.push(("source_type", vec![value.to_string()])),
@@ -159,23 +168,19 @@ impl StatsQuery {
         let (table, row_width, width) = self.bucket.source();
         let from_key = format_ts(floor(self.from, self.bucket))[..row_width].to_string();
         let to_key = format_ts(self.to)[..row_width].to_string();
-        let mut conditions = vec!["bucket >= ?".to_string(), "bucket <= ?".to_string()];
-        let mut binds = vec![Bind::Text(from_key), Bind::Text(to_key)];
+        let mut w = Where::default();
+        w.add("bucket >= ?", [Bind::Text(from_key)]);
+        w.add("bucket <= ?", [Bind::Text(to_key)]);
         if let Some(project) = &self.project {
-            conditions.push("project = ?".to_string());
-            binds.push(Bind::Text(project.clone()));
+            w.add("project = ?", [Bind::Text(project.clone())]);
         }
         for (column, values) in &self.filters {
-            conditions.push(format!(
-                "{column} IN ({})",
-                vec!["?"; values.len()].join(", ")
-            ));
-            binds.extend(values.iter().cloned().map(Bind::Text));
+            w.any_of(column, values);
         }
+        let (where_clause, binds) = w.finish();
         SqlQuery {
             sql: format!(
-                "SELECT substr(bucket, 1, {width}) AS b, {by} AS k, sum(n) AS n FROM {table} WHERE {} GROUP BY b, k ORDER BY b",
-                conditions.join(" AND "),
+                "SELECT substr(bucket, 1, {width}) AS b, {by} AS k, sum(n) AS n FROM {table}{where_clause} GROUP BY b, k ORDER BY b",
                 by = self.by
             ),
             binds,
@@ -235,6 +240,14 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_level_list_of_only_commas_filters_nothing_instead_of_breaking_the_sql() {
+        let q = parse_stats_query(&params(&[("level", ",")]), now()).unwrap();
+        let sql = q.to_sql().sql;
+        assert!(!sql.contains("IN ()"), "{sql}");
+        assert!(!sql.contains("level IN"), "{sql}");
     }
 
     #[test]
