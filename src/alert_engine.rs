@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen::JsValue;
 use worker::{
     console_error, console_warn, AbortController, D1Database, Date, Delay, Env, Fetch, Headers,
     MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
@@ -18,7 +18,7 @@ use crate::alerting::{
 use crate::model::StoredEvent;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::alerts as store;
-use crate::storage::queue::send_bytes;
+use crate::storage::queue::{decode_body, send_bytes};
 
 /// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
 /// attempt's retry lands the message in the dead-letter queue.
@@ -308,13 +308,9 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
         }
     };
     for message in batch.raw_iter() {
-        let body = message.body();
-        let bytes = if body.is_instance_of::<worker::js_sys::Uint8Array>() {
-            worker::js_sys::Uint8Array::new(&body).to_vec()
-        } else {
-            Vec::new()
-        };
-        let Ok(delivery) = serde_json::from_slice::<Delivery>(&bytes) else {
+        let delivery = decode_body(&message.body())
+            .and_then(|text| serde_json::from_str::<Delivery>(&text).ok());
+        let Some(delivery) = delivery else {
             console_error!(
                 "ALERTS message {} is not a delivery; dropping it to the dead-letter queue",
                 message.id()

@@ -5,11 +5,11 @@
 //! or retried by itself, and a message that keeps failing goes to the dead-letter queue after
 //! `max_retries`.
 
-use worker::js_sys::{Uint8Array, JSON};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, D1Database, Env, MessageBatch, MessageExt, RawMessage};
 
 use crate::queue_message::read_envelope;
+use crate::storage::queue::decode_body;
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
@@ -228,21 +228,6 @@ fn describe(e: &worker::Error) -> String {
         worker::Error::D1(d1_error) => d1_error.cause(),
         other => other.to_string(),
     }
-}
-
-/// Messages are bytes (what our producer sends); JSON text or a JSON value (what a replay tool
-/// may send) is accepted too.
-fn decode_body(body: &JsValue) -> Option<String> {
-    if let Some(text) = body.as_string() {
-        return Some(text);
-    }
-    if body.is_instance_of::<Uint8Array>() || body.is_instance_of::<worker::js_sys::ArrayBuffer>() {
-        return String::from_utf8(Uint8Array::new(body).to_vec()).ok();
-    }
-    if body.is_object() {
-        return JSON::stringify(body).ok().and_then(|s| s.as_string());
-    }
-    None
 }
 
 /// Most per-project feeds one batch refreshes (each is a D1 read and a KV write).

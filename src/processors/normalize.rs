@@ -380,17 +380,24 @@ fn take_client_fingerprint(obj: &mut Map<String, Value>) -> Result<Option<String
     }
 }
 
-/// Cuts a string to at most `max` bytes on a character boundary.
-pub fn truncate_utf8(mut s: String, max: usize) -> (String, bool) {
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+pub fn utf8_prefix(s: &str, max: usize) -> &str {
     if s.len() <= max {
-        return (s, false);
+        return s;
     }
     let mut cut = max;
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
+    &s[..cut]
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary; says whether it cut.
+pub fn truncate_utf8(mut s: String, max: usize) -> (String, bool) {
+    let cut = utf8_prefix(&s, max).len();
+    let was_cut = cut < s.len();
     s.truncate(cut);
-    (s, true)
+    (s, was_cut)
 }
 
 #[cfg(test)]

@@ -1,22 +1,10 @@
 //! D1 calls for alerting: rules, threshold crossings, transitions, alerts and deliveries.
 
 use serde::{Deserialize, Serialize};
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
+use super::d1::{num, opt_num, opt_text, text};
 use crate::alerting::AlertRule;
-
-fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
-}
-
-fn opt(s: Option<&str>) -> JsValue {
-    s.map(JsValue::from_str).unwrap_or(JsValue::NULL)
-}
-
-fn num(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
 
 /// A rule as stored and as the API lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,16 +46,16 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
         text(id),
         text(&rule.name),
         text(rule.trigger.as_str()),
-        opt(rule.project.as_deref()),
+        opt_text(rule.project.as_deref()),
         num(rule.min_severity() as i64),
-        opt(m.environment.as_deref()),
-        opt(m.component.as_deref()),
-        opt(m.route.as_deref()),
-        opt(m.fingerprint.as_deref()),
-        opt(m.q.as_deref()),
+        opt_text(m.environment.as_deref()),
+        opt_text(m.component.as_deref()),
+        opt_text(m.route.as_deref()),
+        opt_text(m.fingerprint.as_deref()),
+        opt_text(m.q.as_deref()),
         num(rule.threshold.count),
         num(rule.threshold.window_seconds),
-        opt(rule.group_by.as_deref()),
+        opt_text(rule.group_by.as_deref()),
                 num(rule.enabled as i64),
         text(&definition),
         text(now),
@@ -214,13 +202,13 @@ pub async fn insert_alert(db: &D1Database, a: &NewAlert<'_>) -> Result<bool> {
             text(a.rule_id),
             text(a.rule_name),
             text(a.trigger),
-            opt(a.project),
+            opt_text(a.project),
             text(a.group_key),
             num(a.window_start),
-            a.window_seconds.map(num).unwrap_or(JsValue::NULL),
+            opt_num(a.window_seconds),
             num(a.count),
             text(a.status),
-            opt(a.sample_event_id),
+            opt_text(a.sample_event_id),
             text(a.created_at),
         ])?
         .run()
@@ -271,7 +259,7 @@ pub async fn record_attempt(
                status = CASE WHEN ?2 = 1 THEN 'delivered' WHEN attempts + 1 >= ?4 THEN 'failed' ELSE 'retrying' END
              WHERE id = ?1 RETURNING attempts",
         )
-        .bind(&[text(id), num(delivered as i64), opt(error), num(max_attempts), text(now)])?
+        .bind(&[text(id), num(delivered as i64), opt_text(error), num(max_attempts), text(now)])?
         .first(None)
         .await?;
     Ok(row.map(|r| r.attempts).unwrap_or(max_attempts))
@@ -332,7 +320,7 @@ pub async fn list_alerts(
                     status, suppressed, sample_event_id, created_at
              FROM alerts a WHERE (?1 IS NULL OR project = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2",
         )
-        .bind(&[opt(project), num(limit)])?
+        .bind(&[opt_text(project), num(limit)])?
         .all()
         .await?
         .results()?;

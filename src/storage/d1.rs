@@ -14,7 +14,24 @@ use super::query::{Bind, SqlQuery};
 /// and client retries store an event once.
 pub fn insert_message(db: &D1Database, body: &str) -> Result<D1PreparedStatement> {
     db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1, '$.events')")
-        .bind(&[JsValue::from_str(body)])
+        .bind(&[text(body)])
+}
+
+/// Bind values for D1: text, a number (D1 takes JS numbers), or NULL for `None`.
+pub fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+pub fn opt_text(s: Option<&str>) -> JsValue {
+    s.map(text).unwrap_or(JsValue::NULL)
+}
+
+pub fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+pub fn opt_num(n: Option<i64>) -> JsValue {
+    n.map(num).unwrap_or(JsValue::NULL)
 }
 
 #[derive(Deserialize)]
@@ -26,8 +43,8 @@ fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1Prepared
     let values: Vec<JsValue> = binds
         .iter()
         .map(|b| match b {
-            Bind::Text(s) => JsValue::from_str(s),
-            Bind::Int(n) => JsValue::from_f64(*n as f64),
+            Bind::Text(s) => text(s),
+            Bind::Int(n) => num(*n),
             Bind::Real(x) => JsValue::from_f64(*x),
         })
         .collect();
@@ -68,7 +85,7 @@ pub async fn data_rows(db: &D1Database, query: &SqlQuery) -> Result<Vec<String>>
 pub async fn event_by_id(db: &D1Database, id: &str) -> Result<Option<String>> {
     let statement = db
         .prepare("SELECT data FROM events WHERE id = ?1")
-        .bind(&[JsValue::from_str(id)])?;
+        .bind(&[text(id)])?;
     Ok(statement.first::<DataRow>(None).await?.map(|r| r.data))
 }
 

@@ -2,8 +2,9 @@
 //! that nothing accepted disappears silently, listed and replayed by an admin.
 
 use serde::{Deserialize, Serialize};
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, KvStore};
+
+use super::d1::{num, opt_num, opt_text, text};
 
 /// How long a failure reason waits in KV for its message to reach the dead-letter queue.
 const REASON_TTL_SECONDS: u64 = 86_400;
@@ -38,13 +39,13 @@ pub struct NewDeadLetter<'a> {
 pub async fn insert(db: &D1Database, d: &NewDeadLetter<'_>) -> worker::Result<()> {
     db.prepare("INSERT OR IGNORE INTO dead_letters (id, queue, message_id, body, error, events, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .bind(&[
-            JsValue::from_str(d.id),
-            JsValue::from_str(d.queue),
-            JsValue::from_str(d.message_id),
-            JsValue::from_str(d.body),
-            d.error.map(JsValue::from_str).unwrap_or(JsValue::NULL),
-            d.events.map(|n| JsValue::from_f64(n as f64)).unwrap_or(JsValue::NULL),
-            JsValue::from_str(d.received_at),
+            text(d.id),
+            text(d.queue),
+            text(d.message_id),
+            text(d.body),
+            opt_text(d.error),
+            opt_num(d.events),
+            text(d.received_at),
         ])?
         .run()
         .await?;
@@ -72,7 +73,7 @@ pub async fn list(
         "SELECT id, queue, message_id, error, events, length(body) AS bytes, received_at, replayed_at FROM dead_letters
          WHERE (?1 = 1 OR replayed_at IS NULL) ORDER BY received_at DESC, id DESC LIMIT ?2",
     )
-    .bind(&[JsValue::from_f64(include_replayed as i64 as f64), JsValue::from_f64(limit as f64)])?
+    .bind(&[num(include_replayed as i64), num(limit)])?
     .all()
     .await?
     .results()
@@ -96,7 +97,7 @@ pub async fn replayable(
         "SELECT id, queue, body FROM dead_letters WHERE replayed_at IS NULL
            AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) ORDER BY received_at, id LIMIT ?2",
     )
-    .bind(&[ids_json.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL), JsValue::from_f64(limit as f64)])?
+    .bind(&[opt_text(ids_json.as_deref()), num(limit)])?
     .all()
     .await?
     .results()
@@ -104,7 +105,7 @@ pub async fn replayable(
 
 pub async fn mark_replayed(db: &D1Database, id: &str, now: &str) -> worker::Result<()> {
     db.prepare("UPDATE dead_letters SET replayed_at = ?2 WHERE id = ?1")
-        .bind(&[JsValue::from_str(id), JsValue::from_str(now)])?
+        .bind(&[text(id), text(now)])?
         .run()
         .await?;
     Ok(())

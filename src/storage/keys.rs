@@ -5,8 +5,9 @@
 //! guessing keys cannot make us read D1 on every request. Revoking deletes the cache entry: the
 //! key stops working at once where it was revoked and within about 60 s everywhere else.
 
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, KvStore};
+
+use super::d1::{opt_text, text};
 
 use crate::keys::{KeyRecord, KeyRow};
 
@@ -35,7 +36,7 @@ pub async fn find_by_prefix(
     }
     let row: Option<KeyRow> = db
         .prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = ?1"))
-        .bind(&[JsValue::from_str(prefix)])?
+        .bind(&[text(prefix)])?
         .first(None)
         .await?;
     let record = row.map(KeyRecord::from);
@@ -54,19 +55,15 @@ pub async fn insert(db: &D1Database, kv: &KvStore, record: &KeyRecord) -> worker
         "INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)"
     ))
     .bind(&[
-        JsValue::from_str(&record.id),
-        JsValue::from_str(&record.prefix),
-        JsValue::from_str(&record.hash),
-        JsValue::from_str(&record.name),
-        JsValue::from_str(&json(&record.scopes)),
-        record
-            .project
-            .as_deref()
-            .map(JsValue::from_str)
-            .unwrap_or(JsValue::NULL),
-        JsValue::from_str(&json(&record.allowed_origins)),
-        JsValue::from_str(&record.rate_limit),
-        JsValue::from_str(&record.created_at),
+        text(&record.id),
+        text(&record.prefix),
+        text(&record.hash),
+        text(&record.name),
+        text(&json(&record.scopes)),
+        opt_text(record.project.as_deref()),
+        text(&json(&record.allowed_origins)),
+        text(&record.rate_limit),
+        text(&record.created_at),
     ])?
     .run()
     .await?;
@@ -94,12 +91,12 @@ pub async fn revoke(
     now: &str,
 ) -> worker::Result<Option<KeyRecord>> {
     db.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-        .bind(&[JsValue::from_str(id), JsValue::from_str(now)])?
+        .bind(&[text(id), text(now)])?
         .run()
         .await?;
     let row: Option<KeyRow> = db
         .prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))
-        .bind(&[JsValue::from_str(id)])?
+        .bind(&[text(id)])?
         .first(None)
         .await?;
     let Some(record) = row.map(KeyRecord::from) else {

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use super::Action;
 use crate::model::{Hint, StoredEvent};
+use crate::processors::normalize::utf8_prefix;
 
 pub struct HintRule {
     pub rule: &'static str,
@@ -204,7 +205,7 @@ pub fn matching_hints(event: &StoredEvent) -> (Vec<Hint>, Option<Action>) {
     let mut seen = [false; RULES.len()];
     for text in texts {
         // Bound the work per event: the first line and 2 KiB say what kind of failure it is.
-        let text = &text[..floor_char_boundary(text, 2048)];
+        let text = utf8_prefix(text, 2048);
         for index in compiled().set.matches(text).into_iter() {
             if std::mem::replace(&mut seen[index], true) {
                 continue;
@@ -219,17 +220,6 @@ pub fn matching_hints(event: &StoredEvent) -> (Vec<Hint>, Option<Action>) {
         }
     }
     (hints, raise)
-}
-
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if s.len() <= max {
-        return s.len();
-    }
-    let mut i = max;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 #[cfg(test)]
