@@ -116,6 +116,31 @@ impl ItemError {
     }
 }
 
+/// An event as the detail routes answer it (`GET /v1/logs/{id}`, a group's recent events): the
+/// stored event plus its stack parsed into frames, innermost first. Frames are parsed when read,
+/// not stored: they are derived from `error.stack`, and a detail page reads a few events at most.
+#[derive(Debug, Serialize)]
+pub struct DetailedEvent {
+    #[serde(flatten)]
+    pub event: StoredEvent,
+    pub stack_frames: Vec<crate::processors::stack::Frame>,
+}
+
+impl From<StoredEvent> for DetailedEvent {
+    fn from(event: StoredEvent) -> Self {
+        let stack_frames = event
+            .error
+            .as_ref()
+            .and_then(|e| e.stack.as_deref())
+            .map(crate::processors::stack::parse_stack)
+            .unwrap_or_default();
+        DetailedEvent {
+            event,
+            stack_frames,
+        }
+    }
+}
+
 impl StoredEvent {
     /// The event as stored and queued: absent values left out.
     pub fn to_compact_json(&self) -> String {
@@ -194,5 +219,29 @@ mod tests {
             "the full shape is back after compact mode"
         );
         assert!(full.get("tags").unwrap().is_object());
+    }
+
+    #[test]
+    fn detail_answers_carry_the_parsed_stack() {
+        let event = StoredEvent {
+            error: Some(ErrorInfo {
+                kind: Some("TypeError".into()),
+                message: Some("x is undefined".into()),
+                stack: Some("TypeError: x is undefined\n    at renderCart (https://shop.example/assets/app.1a2b3c4d.js:10:5)\n    at https://shop.example/assets/vendor.js:1:1".into()),
+            }),
+            ..Default::default()
+        };
+        let detail = serde_json::to_value(DetailedEvent::from(event)).unwrap();
+        assert_eq!(
+            detail["error"]["type"], "TypeError",
+            "stored fields flattened"
+        );
+        assert_eq!(detail["stack_frames"][0]["function"], "renderCart");
+        assert_eq!(detail["stack_frames"][0]["module"], "assets/app.js");
+        assert_eq!(detail["stack_frames"][0]["in_app"], true);
+        assert_eq!(detail["stack_frames"].as_array().unwrap().len(), 2);
+
+        let plain = serde_json::to_value(DetailedEvent::from(StoredEvent::default())).unwrap();
+        assert_eq!(plain["stack_frames"], serde_json::json!([]));
     }
 }

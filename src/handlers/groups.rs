@@ -27,7 +27,7 @@ struct GroupsPage {
 struct GroupDetail {
     #[serde(flatten)]
     group: Group,
-    events: Vec<crate::model::StoredEvent>,
+    events: Vec<crate::model::DetailedEvent>,
 }
 
 pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
@@ -71,6 +71,7 @@ pub async fn get(
         RECENT_EVENTS,
     )?;
     config.open_events(&mut events);
+    let events = events.into_iter().map(Into::into).collect();
     json_response(200, &GroupDetail { group, events })
 }
 

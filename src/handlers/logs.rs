@@ -6,7 +6,7 @@ use worker::{console_warn, Env, Response, Url};
 use super::{json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
-use crate::model::StoredEvent;
+use crate::model::{DetailedEvent, StoredEvent};
 use crate::storage::query::{into_page, parse_limit, parse_log_query};
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
@@ -56,7 +56,7 @@ pub async fn get(
         return Err(not_found());
     }
     config.open_events(std::slice::from_mut(&mut event));
-    json_response(200, &event)
+    json_response(200, &DetailedEvent::from(event))
 }
 
 pub async fn recent(

@@ -4,9 +4,11 @@
 //! prints them in, so "the top frame" means the same thing everywhere.
 
 use regex::Regex;
+use serde::Serialize;
 use std::sync::OnceLock;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One parsed frame; also what event detail answers show as `stack_frames`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Frame {
     /// Function or method name, without arguments.
     pub function: Option<String>,
