@@ -54,6 +54,18 @@ ensure_node_modules() {
   echo "$want" > "$stamp"
 }
 
+# Debian's Chromium for the browser tests (playwright-core drives it; it never downloads one).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    return
+  fi
+  log "installing Debian's chromium for the browser tests (once per machine)"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
 ensure_dev_vars() {
   if [ ! -f .dev.vars ]; then
     cp .dev.vars.example .dev.vars

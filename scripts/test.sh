@@ -3,6 +3,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_all
+ensure_chromium
 started=$(date +%s)
 
 log "cargo fmt --check; clippy (native and wasm32: the platform edge only builds for wasm)"
@@ -12,6 +13,11 @@ cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
 
 log "cargo test (native, pure core)"
 cargo test --quiet
+
+log "SDK: unit tests, types, size"
+(cd sdk && node --test test/*.test.mjs)
+npx --no-install tsc --noEmit --strict --target es2022 --module nodenext --moduleResolution nodenext sdk/test/types.check.ts
+node sdk/scripts/size.mjs
 
 bash scripts/build.sh
 
