@@ -225,6 +225,10 @@ pub fn is_in_app(location: &str) -> bool {
         "__rust_",
         "rust_begin_unwind",
     ];
+    // V8's built-ins (`at JSON.parse (<anonymous>)`, `at Array.map (native)`) have no file.
+    if matches!(location, "<anonymous>" | "native" | "[native code]") {
+        return false;
+    }
     if location.is_empty() || NOT_APP.iter().any(|p| location.contains(p)) {
         return false;
     }
@@ -248,6 +252,15 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn v8_built_ins_are_not_app_code() {
+        let stack = "SyntaxError: Expected property name\n    at JSON.parse (<anonymous>)\n    at parseBody (file:///srv/app/body.mjs:3:9)\n    at Array.map (native)";
+        let f = names(&parse_stack(stack));
+        assert_eq!(f[0], ("JSON.parse".into(), "<anonymous>".into(), false));
+        assert_eq!(f[1], ("parseBody".into(), "srv/app/body.mjs".into(), true));
+        assert!(!f[2].2, "{f:?}");
     }
 
     #[test]
