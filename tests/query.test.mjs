@@ -122,3 +122,25 @@ test("the hot feed comes from KV", async () => {
   const inKv = JSON.parse(await w.kv.get("recent:v1"));
   assert.deepEqual(res.body.logs.map((e) => e.id), inKv.slice(0, 5).map((e) => e.id));
 });
+
+test("full text with many matches (walked newest first) pages exactly like the sorted plan", async () => {
+  // Over 2,000 matches switch the plan (storage::query::TextPlan); the answer must not change.
+  const many = Array.from({ length: 2100 }, (_, i) => ({ message: `walkterm item ${i}`, level: i % 3 ? "info" : "warn", service: `${run}-walk` }));
+  for (let i = 0; i < many.length; i += 700) assert.equal((await post(w.mf, many.slice(i, i + 700))).status, 202);
+  await waitForStored(w.db, many.length, "service = ?", `${run}-walk`);
+  const truth = (await w.db.prepare("SELECT id FROM events WHERE service = ? ORDER BY received_at DESC, id DESC").bind(`${run}-walk`).all()).results.map((r) => r.id);
+  const seen = [];
+  let cursor = null;
+  do {
+    const res = await get(w.mf, `/v1/logs?q=walkterm&limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    seen.push(...res.body.logs.map((e) => e.id));
+    cursor = res.body.next_cursor;
+  } while (cursor);
+  assert.deepEqual(seen, truth, "every match once, newest first");
+  // With a level filter the sorted plan is kept; the answer is the same subset in the same order.
+  const warns = await get(w.mf, "/v1/logs?q=walkterm&level=warn&limit=1000");
+  assert.equal(warns.body.logs.length, 700);
+  const warnTruth = (await w.db.prepare("SELECT id FROM events WHERE service = ? AND level = 'warn' ORDER BY received_at DESC, id DESC").bind(`${run}-walk`).all()).results.map((r) => r.id);
+  assert.deepEqual(warns.body.logs.map((e) => e.id), warnTruth);
+});

@@ -7,7 +7,7 @@ use super::{json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::model::{DetailedEvent, StoredEvent};
-use crate::storage::query::{into_page, parse_limit, parse_log_query};
+use crate::storage::query::{into_page, parse_limit, parse_log_query, text_match_probe};
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 #[derive(Serialize)]
@@ -31,7 +31,12 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let mut query = parse_log_query(&query_pairs(url))?;
     query.project = scope_project(principal, query.project.take())?;
-    let rows = d1::data_rows(&env.d1("DB")?, &query.to_sql()).await?;
+    let db = env.d1("DB")?;
+    if let Some(text) = &query.text {
+        let matches = d1::count(&db, &text_match_probe(text)).await?;
+        query.plan_text(matches);
+    }
+    let rows = d1::data_rows(&db, &query.to_sql()).await?;
     let (mut logs, next_cursor) = into_page(rows, query.limit)?;
     config.open_events(&mut logs);
     json_response(200, &LogsPage { logs, next_cursor })

@@ -82,6 +82,16 @@ pub async fn data_rows(db: &D1Database, query: &SqlQuery) -> Result<Vec<String>>
     Ok(rows.into_iter().map(|r| r.data).collect())
 }
 
+/// Runs a query whose one row has a count column `n`.
+pub async fn count(db: &D1Database, query: &SqlQuery) -> Result<i64> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: i64,
+    }
+    let rows: Vec<Count> = rows(db, query).await?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
 pub async fn event_by_id(db: &D1Database, id: &str) -> Result<Option<String>> {
     let statement = db
         .prepare("SELECT data FROM events WHERE id = ?1")

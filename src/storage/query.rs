@@ -126,6 +126,58 @@ pub struct LogQuery {
     pub to: Option<String>,
     pub limit: usize,
     pub cursor: Option<(String, String)>,
+    /// How a full-text page is found; see [`TextPlan`].
+    pub text_plan: TextPlan,
+}
+
+/// Two ways to find the newest page of full-text matches; which is fast depends on how many
+/// rows match, so the edge counts them first (bounded by `text_match_probe`).
+///
+/// Measured at 1 M events (BENCHMARKS.md): sorting 10,000 matches by `received_at` takes about
+/// 50 ms (each match's `received_at` is read from its JSON), while walking the `received_at`
+/// index newest first and keeping rows whose `seq` is in the match set takes 2–4 ms; for a
+/// term matching 200 rows the walk crosses the whole index (70 ms) and the sort takes 3 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextPlan {
+    /// Collect the matches, sort them: best when few rows match.
+    #[default]
+    SortMatches,
+    /// Walk `events_received` newest first, testing membership: best when many rows match.
+    WalkNewest,
+}
+
+/// Above this many matches walking the newest-first index beats sorting the matches.
+pub const WALK_NEWEST_ABOVE: i64 = 2000;
+
+/// Counts the matches of an FTS query, stopping just past [`WALK_NEWEST_ABOVE`].
+pub fn text_match_probe(text: &str) -> SqlQuery {
+    SqlQuery {
+        sql:
+            "SELECT count(*) AS n FROM (SELECT 1 FROM events_fts WHERE events_fts MATCH ? LIMIT ?)"
+                .into(),
+        binds: vec![
+            Bind::Text(text.to_string()),
+            Bind::Int(WALK_NEWEST_ABOVE + 1),
+        ],
+    }
+}
+
+impl LogQuery {
+    /// The plan for this query once the number of text matches (capped) is known. Walking only
+    /// pays when nothing but time, project and cursor narrows the rows: another filter has an
+    /// index of its own that the walk would bypass.
+    pub fn plan_text(&mut self, matches: i64) {
+        let only_text = self.levels.is_empty()
+            && self.min_severity.is_none()
+            && self.environment.is_none()
+            && self.exact.is_empty()
+            && self.tags.is_empty();
+        self.text_plan = if only_text && matches > WALK_NEWEST_ABOVE {
+            TextPlan::WalkNewest
+        } else {
+            TextPlan::SortMatches
+        };
+    }
 }
 
 pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError> {
@@ -318,7 +370,11 @@ impl LogQuery {
         binds.push(Bind::Int(self.limit as i64 + 1));
         SqlQuery {
             sql: format!(
-                "SELECT data FROM events{where_clause} ORDER BY received_at DESC, id DESC LIMIT ?"
+                "SELECT data FROM events{index}{where_clause} ORDER BY received_at DESC, id DESC LIMIT ?",
+                index = match (&self.text, self.text_plan) {
+                    (Some(_), TextPlan::WalkNewest) => " INDEXED BY events_received",
+                    _ => "",
+                }
             ),
             binds,
         }
@@ -568,6 +624,34 @@ mod tests {
                 err.message()
             );
         }
+    }
+
+    #[test]
+    fn many_text_matches_walk_the_newest_index_few_are_sorted() {
+        let mut q = parse_log_query(&[("q".into(), "timeout".into())]).unwrap();
+        assert!(!q.to_sql().sql.contains("INDEXED BY"));
+        q.plan_text(WALK_NEWEST_ABOVE + 1);
+        assert_eq!(q.text_plan, TextPlan::WalkNewest);
+        assert!(q
+            .to_sql()
+            .sql
+            .starts_with("SELECT data FROM events INDEXED BY events_received WHERE seq IN"));
+        q.plan_text(WALK_NEWEST_ABOVE);
+        assert_eq!(q.text_plan, TextPlan::SortMatches);
+
+        let mut filtered = parse_log_query(&[
+            ("q".into(), "timeout".into()),
+            ("level".into(), "error".into()),
+        ])
+        .unwrap();
+        filtered.plan_text(1_000_000);
+        assert_eq!(
+            filtered.text_plan,
+            TextPlan::SortMatches,
+            "the level index stays usable"
+        );
+        let probe = text_match_probe("\"timeout\"");
+        assert_eq!(probe.sql.matches('?').count(), probe.binds.len());
     }
 
     #[test]

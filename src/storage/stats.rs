@@ -38,13 +38,13 @@ impl BucketSize {
         }
     }
 
-    /// Rollup table, the width of its bucket keys, and how many characters of a key make one
-    /// of our buckets (a day is the first 10 characters of an hour key).
-    fn source(self) -> (&'static str, usize, usize) {
+    /// The width of rollup bucket keys (minute or hour rollups), and how many characters of a
+    /// key make one of our buckets (a day is the first 10 characters of an hour key).
+    fn key_widths(self) -> (usize, usize) {
         match self {
-            BucketSize::Minute => ("event_counts_minute", 16, 16),
-            BucketSize::Hour => ("event_counts_hour", 13, 13),
-            BucketSize::Day => ("event_counts_hour", 13, 10),
+            BucketSize::Minute => (16, 16),
+            BucketSize::Hour => (13, 13),
+            BucketSize::Day => (13, 10),
         }
     }
 
@@ -58,6 +58,22 @@ impl BucketSize {
 }
 
 const DIMENSIONS: &[&str] = &["level", "environment", "component", "route", "source_type"];
+
+/// The dimensions `event_counts_hour_les` keeps together (migration 0007).
+const NARROW: &[&str] = &["level", "environment", "source_type"];
+
+/// Which rollup answers a query: the smallest that holds every column it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollup {
+    /// `event_counts_minute`: every combination, per minute.
+    Minute,
+    /// `event_counts_hour`: every combination, per hour; the fallback for cross filters.
+    Hour,
+    /// `event_counts_hour_les`: level × environment × source type, per hour.
+    HourNarrow,
+    /// `event_counts_hour_dim`: one component or route value per row, per hour.
+    HourDimension,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsQuery {
@@ -164,24 +180,53 @@ impl StatsQuery {
         starts
     }
 
+    /// The smallest rollup holding the breakdown and every filtered column.
+    pub fn rollup(&self) -> Rollup {
+        if self.bucket == BucketSize::Minute {
+            return Rollup::Minute;
+        }
+        let filtered = || self.filters.iter().map(|(column, _)| *column);
+        if NARROW.contains(&self.by) && filtered().all(|c| NARROW.contains(&c)) {
+            Rollup::HourNarrow
+        } else if matches!(self.by, "component" | "route") && filtered().all(|c| c == self.by) {
+            Rollup::HourDimension
+        } else {
+            Rollup::Hour
+        }
+    }
+
     pub fn to_sql(&self) -> SqlQuery {
-        let (table, row_width, width) = self.bucket.source();
+        let (row_width, width) = self.bucket.key_widths();
         let from_key = format_ts(floor(self.from, self.bucket))[..row_width].to_string();
         let to_key = format_ts(self.to)[..row_width].to_string();
         let mut w = Where::default();
+        let (table, key_column) = match self.rollup() {
+            Rollup::Minute => ("event_counts_minute", self.by),
+            Rollup::Hour => ("event_counts_hour", self.by),
+            Rollup::HourNarrow => ("event_counts_hour_les", self.by),
+            Rollup::HourDimension => {
+                w.add("dim = ?", [Bind::Text(self.by.to_string())]);
+                ("event_counts_hour_dim", "value")
+            }
+        };
         w.add("bucket >= ?", [Bind::Text(from_key)]);
         w.add("bucket <= ?", [Bind::Text(to_key)]);
         if let Some(project) = &self.project {
             w.add("project = ?", [Bind::Text(project.clone())]);
         }
         for (column, values) in &self.filters {
+            // In the one-dimension rollup the filtered dimension is the `value` column.
+            let column = if *column == self.by {
+                key_column
+            } else {
+                column
+            };
             w.any_of(column, values);
         }
         let (where_clause, binds) = w.finish();
         SqlQuery {
             sql: format!(
-                "SELECT substr(bucket, 1, {width}) AS b, {by} AS k, sum(n) AS n FROM {table}{where_clause} GROUP BY b, k ORDER BY b",
-                by = self.by
+                "SELECT substr(bucket, 1, {width}) AS b, {key_column} AS k, sum(n) AS n FROM {table}{where_clause} GROUP BY b, k ORDER BY b"
             ),
             binds,
         }
@@ -189,7 +234,7 @@ impl StatsQuery {
 
     /// Rows `(bucket key, dimension value, count)` into the contract's answer.
     pub fn answer(&self, rows: Vec<(String, String, i64)>) -> Value {
-        let (_, _, width) = self.bucket.source();
+        let (_, width) = self.bucket.key_widths();
         let starts = self.bucket_starts();
         let mut buckets: Vec<(String, Map<String, Value>)> = starts
             .iter()
@@ -262,7 +307,7 @@ mod tests {
         let sql = q.to_sql();
         assert!(
             sql.sql.starts_with(
-                "SELECT substr(bucket, 1, 13) AS b, level AS k, sum(n) AS n FROM event_counts_hour"
+                "SELECT substr(bucket, 1, 13) AS b, level AS k, sum(n) AS n FROM event_counts_hour_les"
             ),
             "{}",
             sql.sql
@@ -296,6 +341,57 @@ mod tests {
             sql.sql.contains("substr(bucket, 1, 10) AS b") && sql.sql.contains("event_counts_hour")
         );
         assert_eq!(q.bucket_starts().len(), 23);
+    }
+
+    #[test]
+    fn the_smallest_rollup_that_holds_the_query_answers_it() {
+        let cases: &[(&[(&str, &str)], Rollup)] = &[
+            (&[], Rollup::HourNarrow),
+            (
+                &[("by", "environment"), ("level", "error")],
+                Rollup::HourNarrow,
+            ),
+            (
+                &[
+                    ("by", "source_type"),
+                    ("environment", "prod"),
+                    ("level", "warn"),
+                ],
+                Rollup::HourNarrow,
+            ),
+            (&[("by", "level"), ("component", "Auth")], Rollup::Hour),
+            (&[("by", "component")], Rollup::HourDimension),
+            (
+                &[("by", "route"), ("route", "/api/users/:id")],
+                Rollup::HourDimension,
+            ),
+            (&[("by", "route"), ("level", "error")], Rollup::Hour),
+            (
+                &[
+                    ("by", "component"),
+                    ("bucket", "1d"),
+                    ("from", "2026-11-01T00:00:00Z"),
+                ],
+                Rollup::HourDimension,
+            ),
+            (&[("bucket", "1m")], Rollup::Minute),
+            (&[("bucket", "1m"), ("by", "route")], Rollup::Minute),
+        ];
+        for (pairs, want) in cases {
+            let q = parse_stats_query(&params(pairs), now()).unwrap();
+            assert_eq!(q.rollup(), *want, "{pairs:?}");
+            let sql = q.to_sql();
+            assert_eq!(sql.sql.matches('?').count(), sql.binds.len(), "{}", sql.sql);
+        }
+        let dim =
+            parse_stats_query(&params(&[("by", "route"), ("route", "/a/:id")]), now()).unwrap();
+        let sql = dim.to_sql();
+        assert!(
+            sql.sql.starts_with("SELECT substr(bucket, 1, 13) AS b, value AS k, sum(n) AS n FROM event_counts_hour_dim WHERE dim = ? AND bucket >= ? AND bucket <= ? AND value IN (?)"),
+            "{}",
+            sql.sql
+        );
+        assert_eq!(sql.binds[0], Bind::Text("route".into()));
     }
 
     #[test]
