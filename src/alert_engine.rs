@@ -13,12 +13,14 @@ use worker::{
 
 use crate::alerting::{
     decide, delivery_for, AlertNotice, AlertRule, Channel, Decision, Delivery, EmailProvider,
-    EMAIL_BINDING,
+    Trigger, EMAIL_BINDING,
 };
+use crate::analysis::{AnomalyKind, HourlySeries, BASELINE_HOURS};
 use crate::model::StoredEvent;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::alerts as store;
 use crate::storage::queue::{decode_body, send_bytes};
+use crate::storage::{d1, trends};
 
 /// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
 /// attempt's retry lands the message in the dead-letter queue.
@@ -157,9 +159,77 @@ async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
             }
         }
     }
+    record_and_send(db, env, &s, candidates, now, &now_text).await
+}
+
+/// Spike and quiet rules: each rule's hourly series from the rollups, judged by
+/// `crate::analysis`. Run by the cron; at most one alert per rule and hour (the alert's window
+/// is the hour, and alerts are unique per rule, group key and window).
+pub async fn evaluate_rates(db: &D1Database, env: &Env) {
+    if let Err(e) = try_evaluate_rates(db, env).await {
+        console_error!(
+            "rate alert evaluation failed (the next run retries it): {}",
+            describe(&e)
+        );
+    }
+}
+
+async fn try_evaluate_rates(db: &D1Database, env: &Env) -> worker::Result<()> {
+    let rules = store::rate_rules(db).await?;
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let s = settings(env);
+    let (now, now_text) = now();
+    let keys = trends::hour_keys(now, BASELINE_HOURS + 1);
+    let hour_start = now.timestamp() - now.timestamp().rem_euclid(3600);
+    let mut candidates = Vec::new();
+    for row in rules {
+        let Some(rule) = row.rule() else { continue };
+        let rows: Vec<trends::CountRow> = d1::rows(db, &trends::rule_query(&rule, &keys)).await?;
+        let counts = trends::series(&keys, &rows);
+        let verdict = HourlySeries {
+            counts: &counts,
+            elapsed_fraction: trends::elapsed_fraction(now),
+        }
+        .anomaly();
+        let wanted = match rule.trigger {
+            Trigger::Spike => AnomalyKind::Spike,
+            Trigger::Quiet => AnomalyKind::Drop,
+            _ => continue,
+        };
+        if verdict.kind != Some(wanted) {
+            continue;
+        }
+        candidates.push(Candidate {
+            rule_id: row.id.clone(),
+            builtin: row.builtin == 1,
+            group_key: rule
+                .matcher
+                .fingerprint
+                .clone()
+                .unwrap_or_else(|| "all matching events".into()),
+            window_start: hour_start,
+            count: counts.last().copied().unwrap_or(0),
+            sample_event_id: None,
+            rule,
+        });
+    }
+    record_and_send(db, env, &s, candidates, now, &now_text).await
+}
+
+/// Records each candidate alert and queues its deliveries on `ALERTS`.
+async fn record_and_send(
+    db: &D1Database,
+    env: &Env,
+    s: &Settings,
+    candidates: Vec<Candidate>,
+    now: chrono::DateTime<chrono::Utc>,
+    now_text: &str,
+) -> worker::Result<()> {
     let mut deliveries = Vec::new();
     for candidate in candidates {
-        deliveries.extend(record(db, &s, candidate, now, &now_text).await?);
+        deliveries.extend(record(db, s, candidate, now, now_text).await?);
     }
     if !deliveries.is_empty() {
         let bodies: Vec<Vec<u8>> = deliveries
@@ -189,6 +259,14 @@ async fn record(
     let decision = decide(&c.rule, now, last_at, &crate::intl::IntlZones);
     let alert_id = format!("alt_{}", uuid::Uuid::new_v4().simple());
     let is_threshold = c.rule.trigger.as_str() == "threshold";
+    // Thresholds count within their window; rate rules judge one hour.
+    let window_seconds = if is_threshold {
+        Some(c.rule.threshold.window_seconds)
+    } else if c.rule.trigger.is_rate() {
+        Some(3600)
+    } else {
+        None
+    };
     let inserted = store::insert_alert(
         db,
         &store::NewAlert {
@@ -199,7 +277,7 @@ async fn record(
             project: c.rule.project.as_deref(),
             group_key: &c.group_key,
             window_start: c.window_start,
-            window_seconds: is_threshold.then_some(c.rule.threshold.window_seconds),
+            window_seconds,
             count: c.count,
             status: decision.as_str(),
             sample_event_id: c.sample_event_id.as_deref(),
@@ -226,7 +304,11 @@ async fn record(
             .and_then(|d| serde_json::from_str::<StoredEvent>(&d).ok()),
         None => None,
     };
-    let link = if c.rule.group_by.as_deref() == Some("fingerprint") || !is_threshold {
+    let is_rate = c.rule.trigger.is_rate();
+    let link = if c.rule.group_by.as_deref() == Some("fingerprint")
+        || (!is_threshold && !is_rate)
+        || (is_rate && c.rule.matcher.fingerprint.is_some())
+    {
         format!("{}/v1/groups/{}", s.public_url, c.group_key)
     } else {
         format!(
@@ -235,7 +317,8 @@ async fn record(
             c.rule.matcher.min_level.as_deref().unwrap_or("trace")
         )
     };
-    let window_start = is_threshold
+    let window_start = window_seconds
+        .is_some()
         .then(|| from_millis(c.window_start * 1000).map(format_ts))
         .flatten();
     let notice = AlertNotice {
@@ -246,7 +329,7 @@ async fn record(
         group_key: c.group_key.clone(),
         count: c.count,
         window_start,
-        window_seconds: is_threshold.then_some(c.rule.threshold.window_seconds),
+        window_seconds,
         fired_at: now_text.to_string(),
         link,
         sample_event: sample,

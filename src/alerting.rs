@@ -4,7 +4,9 @@
 //!
 //! A rule fires on a `threshold` (`count` matching events within `window_seconds`, optionally
 //! per fingerprint or component), on a `new_group` (a fingerprint never seen before) or on a
-//! `regression` (a resolved group that occurs again).
+//! `regression` (a resolved group that occurs again), or on the hourly rate of the matching
+//! events: a `spike` or a drop (`quiet`) against its own baseline, as `crate::analysis` judges
+//! it (the cron looks every five minutes).
 
 use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use hmac::{Hmac, Mac};
@@ -30,6 +32,8 @@ pub enum Trigger {
     Threshold,
     NewGroup,
     Regression,
+    Spike,
+    Quiet,
 }
 
 impl Trigger {
@@ -38,7 +42,14 @@ impl Trigger {
             Trigger::Threshold => "threshold",
             Trigger::NewGroup => "new_group",
             Trigger::Regression => "regression",
+            Trigger::Spike => "spike",
+            Trigger::Quiet => "quiet",
         }
+    }
+
+    /// Rules judged from hourly counts by the cron rather than from events as they arrive.
+    pub fn is_rate(&self) -> bool {
+        matches!(self, Trigger::Spike | Trigger::Quiet)
     }
 }
 
@@ -211,6 +222,20 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
     if let Some(group_by) = &rule.group_by {
         if group_by != "fingerprint" && group_by != "component" {
             return Err(bad("group_by must be fingerprint, component or null"));
+        }
+    }
+    if rule.trigger.is_rate() {
+        // Rates come from the hourly count rollups, which hold no message text and are not
+        // split per group for event-level filters.
+        if rule.matcher.q.is_some() {
+            return Err(bad(
+                "match.q cannot be used by spike and quiet rules: rates come from hourly counts, which hold no text",
+            ));
+        }
+        if rule.group_by.is_some() {
+            return Err(bad(
+                "group_by cannot be used by spike and quiet rules; use match.fingerprint for one group",
+            ));
         }
     }
     if !(0..=MAX_THROTTLE_SECONDS).contains(&rule.throttle_seconds) {
@@ -455,6 +480,14 @@ impl AlertNotice {
         match self.trigger.as_str() {
             "new_group" => format!("[{}] New issue: {}", self.rule_name, self.title()),
             "regression" => format!("[{}] Regression: {}", self.rule_name, self.title()),
+            "spike" => format!(
+                "[{}] Spike: {} events this hour in {}, far above the usual rate",
+                self.rule_name, self.count, self.group_key
+            ),
+            "quiet" => format!(
+                "[{}] Went quiet: {} events this hour in {}, far below the usual rate",
+                self.rule_name, self.count, self.group_key
+            ),
             _ => match self.window_seconds {
                 Some(w) => format!(
                     "[{}] {} events in {}s: {}",
@@ -668,6 +701,21 @@ mod tests {
         assert_eq!(r.min_severity(), 17);
         let shown = serde_json::to_string(&r.redacted()).unwrap();
         assert!(!shown.contains("0123456789abcdef") && shown.contains("********"));
+        let spike = rule(r#"{"name":"spike","trigger":"spike","match":{"min_level":"error","component":"Checkout"}}"#).unwrap();
+        assert!(spike.trigger.is_rate());
+        assert_eq!(
+            rule(r#"{"name":"q","trigger":"quiet","match":{"q":"timeout"}}"#)
+                .unwrap_err()
+                .status(),
+            400,
+            "no text in rollups"
+        );
+        assert_eq!(
+            rule(r#"{"name":"q","trigger":"spike","group_by":"fingerprint"}"#)
+                .unwrap_err()
+                .status(),
+            400
+        );
         let new_group = rule(r#"{"name":"new","trigger":"new_group","channels":[{"type":"slack","url":"https://hooks.slack.com/x"}]}"#).unwrap();
         assert_eq!(new_group.trigger, Trigger::NewGroup);
     }

@@ -6,6 +6,7 @@
 //! translates between Cloudflare bindings and that core.
 
 pub mod alerting;
+pub mod analysis;
 pub mod archive;
 pub mod auth;
 pub mod encryption;

@@ -1,6 +1,7 @@
 //! The scheduled run (`#[event(scheduled)]`, every 5 minutes): retention in bounded batches —
 //! archiving each batch to R2 first when an `ARCHIVE` bucket is bound — then housekeeping of
-//! derived tables. Failures are logged; the next run continues where this one stopped.
+//! derived tables, then the spike and quiet alert rules. Failures are logged; the next run
+//! continues where this one stopped.
 
 use worker::{console_error, console_log, Bucket, D1Database, Date, Env};
 
@@ -33,6 +34,7 @@ pub async fn run(env: &Env) {
             );
         }
     }
+    crate::alert_engine::evaluate_rates(&db, env).await;
     console_log!("retention: {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
 }
 

@@ -129,6 +129,7 @@ pub fn housekeeping(days: &RetentionDays, now: DateTime<Utc>) -> Vec<SqlQuery> {
         q("DELETE FROM event_counts_minute WHERE bucket < ?", vec![minute_key(7)]),
         q("DELETE FROM event_counts_hour WHERE bucket < ?", vec![hour_key(days.longest())]),
         q("DELETE FROM event_counts_hour_les WHERE bucket < ?", vec![hour_key(days.longest())]),
+        q("DELETE FROM group_counts_hour WHERE bucket < ?", vec![hour_key(days.longest())]),
         q("DELETE FROM event_counts_hour_dim WHERE dim IN ('component', 'route') AND bucket < ?", vec![hour_key(days.longest())]),
         q("DELETE FROM alert_deliveries WHERE alert_id IN (SELECT id FROM alerts WHERE created_at < ?)", vec![ago(90)]),
         q("DELETE FROM alerts WHERE created_at < ?", vec![ago(90)]),

@@ -2,7 +2,8 @@
 //! the insert triggers maintain, never by scanning events.
 
 use serde::{Deserialize, Serialize};
-use worker::{Date, Env, Response, Url};
+use serde_json::Value;
+use worker::{D1Database, Date, Env, Response, Url};
 
 use super::{json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
@@ -12,29 +13,75 @@ use crate::storage::d1;
 use crate::storage::groups::{parse_group_query, Group, GROUP_COLUMNS};
 use crate::storage::query::{into_page, Bind, LogQuery, SqlQuery};
 use crate::storage::stats::parse_stats_query;
+use crate::storage::trends;
 
 /// How many recent events the group page shows.
 const RECENT_EVENTS: usize = 20;
 
+/// A group with its last day of hourly counts, its trend and its anomaly score.
+#[derive(Serialize)]
+struct AnalysedGroup {
+    #[serde(flatten)]
+    group: Group,
+    #[serde(flatten)]
+    analysis: Value,
+}
+
 #[derive(Serialize)]
 struct GroupsPage {
-    groups: Vec<Group>,
+    groups: Vec<AnalysedGroup>,
     next_cursor: Option<String>,
 }
 
-/// The group's fields with its most recent events.
+/// The group's fields, its analysis, and its most recent events.
 #[derive(Serialize)]
 struct GroupDetail {
     #[serde(flatten)]
-    group: Group,
+    group: AnalysedGroup,
     events: Vec<crate::model::DetailedEvent>,
+}
+
+fn clock() -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    from_millis(Date::now().as_millis() as i64)
+        .ok_or_else(|| AppError::Internal("clock out of range".into()))
+}
+
+/// Adds sparkline, trend and anomaly to each group, from one read of `group_counts_hour`.
+async fn analyse_groups(
+    db: &D1Database,
+    groups: Vec<Group>,
+    window_hours: u32,
+) -> Result<Vec<AnalysedGroup>, AppError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = clock()?;
+    let keys = trends::hour_keys(now, trends::history_hours(window_hours));
+    let fingerprints: Vec<String> = groups.iter().map(|g| g.fingerprint.clone()).collect();
+    let rows: Vec<trends::CountRow> =
+        d1::rows(db, &trends::groups_query(&fingerprints, &keys)).await?;
+    Ok(groups
+        .into_iter()
+        .map(|group| {
+            let mine = rows
+                .iter()
+                .filter(|r| r.fingerprint.as_deref() == Some(group.fingerprint.as_str()));
+            let counts = trends::series(&keys, mine);
+            AnalysedGroup {
+                analysis: trends::analyse(&counts, now, window_hours),
+                group,
+            }
+        })
+        .collect())
 }
 
 pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
     let mut query = parse_group_query(&query_pairs(url))?;
     query.project = scope_project(principal, query.project.take())?;
-    let rows: Vec<Group> = d1::rows(&env.d1("DB")?, &query.to_sql()).await?;
+    let db = env.d1("DB")?;
+    let rows: Vec<Group> = d1::rows(&db, &query.to_sql()).await?;
     let (groups, next_cursor) = query.into_page(rows);
+    let groups = analyse_groups(&db, groups, query.window_hours).await?;
     json_response(
         200,
         &GroupsPage {
@@ -72,6 +119,10 @@ pub async fn get(
     )?;
     config.open_events(&mut events);
     let events = events.into_iter().map(Into::into).collect();
+    let group = analyse_groups(&db, vec![group], 24)
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::Internal("a group went missing while analysed".into()))?;
     json_response(200, &GroupDetail { group, events })
 }
 
@@ -83,8 +134,7 @@ struct CountRow {
 }
 
 pub async fn stats(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
-    let now = from_millis(Date::now().as_millis() as i64)
-        .ok_or_else(|| AppError::Internal("clock out of range".into()))?;
+    let now = clock()?;
     let mut query = parse_stats_query(&query_pairs(url), now)?;
     query.project = scope_project(principal, query.project.take())?;
     let rows: Vec<CountRow> = d1::rows(&env.d1("DB")?, &query.to_sql()).await?;
@@ -94,6 +144,7 @@ pub async fn stats(url: &Url, env: &Env, principal: &Principal) -> Result<Respon
             rows.into_iter()
                 .map(|r| (r.b, r.k.unwrap_or_default(), r.n))
                 .collect(),
+            now,
         ),
     )
 }

@@ -158,6 +158,16 @@ pub async fn transition_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
     db.prepare(format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind IN ('new_group', 'regression')")).all().await?.results()
 }
 
+/// Enabled spike and quiet rules, judged by the cron.
+pub async fn rate_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
+    db.prepare(format!(
+        "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind IN ('spike', 'quiet')"
+    ))
+    .all()
+    .await?
+    .results()
+}
+
 #[derive(Debug, Deserialize)]
 pub struct LastNotified {
     pub id: String,

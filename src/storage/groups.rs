@@ -56,6 +56,8 @@ pub struct GroupQuery {
     pub limit: usize,
     /// (sort value, fingerprint) of the last row of the previous page.
     pub cursor: Option<(Bind, String)>,
+    /// Hours of the trend window (`window=`, default 24): this many hours against the ones before.
+    pub window_hours: u32,
 }
 
 pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppError> {
@@ -70,6 +72,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
         seen_to: None,
         limit: DEFAULT_GROUP_LIMIT,
         cursor: None,
+        window_hours: 24,
     };
     let mut cursor_text = None;
     for (key, value) in params {
@@ -121,10 +124,11 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "to" => q.seen_to = Some(parse_time_param(key, value)?),
             "limit" => q.limit = parse_limit(value, MAX_LIMIT)?,
             "cursor" => cursor_text = Some(value.to_string()),
+            "window" => q.window_hours = crate::storage::trends::parse_window(value)?,
             "key" => {}
             other => {
                 return Err(bad(format!(
-                    "unknown query parameter '{other}'; known: sort, status, project, environment, component, route, source_type, error_kind, level, min_level, q, from, to, limit, cursor"
+                    "unknown query parameter '{other}'; known: sort, status, project, environment, component, route, source_type, error_kind, level, min_level, q, from, to, limit, cursor, window"
                 )))
             }
         }

@@ -3,6 +3,7 @@
 pub mod groups;
 pub mod query;
 pub mod stats;
+pub mod trends;
 
 #[cfg(target_arch = "wasm32")]
 pub mod alerts;

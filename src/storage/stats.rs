@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
 use super::query::{parse_level_list, parse_time, Bind, SqlQuery, Where};
+use crate::analysis::HourlySeries;
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 
@@ -232,8 +233,10 @@ impl StatsQuery {
         }
     }
 
-    /// Rows `(bucket key, dimension value, count)` into the contract's answer.
-    pub fn answer(&self, rows: Vec<(String, String, i64)>) -> Value {
+    /// Rows `(bucket key, dimension value, count)` into the contract's answer, with each key's
+    /// `analysis`: its last bucket against the one before (trend) and against up to 24 before
+    /// it (anomaly), by `crate::analysis` with one bucket as the unit.
+    pub fn answer(&self, rows: Vec<(String, String, i64)>, now: DateTime<Utc>) -> Value {
         let (_, width) = self.bucket.key_widths();
         let starts = self.bucket_starts();
         let mut buckets: Vec<(String, Map<String, Value>)> = starts
@@ -255,6 +258,25 @@ impl StatsQuery {
                 totals.insert(key, json!(total + n));
             }
         }
+        let last_start = starts.last().copied().unwrap_or(self.to);
+        let elapsed = ((now - last_start).num_milliseconds() as f64
+            / self.bucket.duration().num_milliseconds() as f64)
+            .clamp(0.0, 1.0);
+        let mut analysis = Map::new();
+        for key in totals.keys() {
+            let counts: Vec<i64> = buckets
+                .iter()
+                .map(|(_, c)| c.get(key).and_then(Value::as_i64).unwrap_or(0))
+                .collect();
+            let series = HourlySeries {
+                counts: &counts,
+                elapsed_fraction: elapsed,
+            };
+            analysis.insert(
+                key.clone(),
+                json!({"trend": series.trend(1), "anomaly": series.anomaly()}),
+            );
+        }
         let buckets: Vec<Value> = starts
             .iter()
             .zip(buckets)
@@ -267,6 +289,7 @@ impl StatsQuery {
             "to": format_ts(self.to),
             "buckets": buckets,
             "totals": totals,
+            "analysis": analysis,
         })
     }
 }
@@ -397,12 +420,15 @@ mod tests {
     #[test]
     fn answer_fills_quiet_buckets_and_totals() {
         let q = parse_stats_query(&params(&[("from", "2026-11-23T06:10:00Z")]), now()).unwrap();
-        let answer = q.answer(vec![
-            ("2026-11-23T06".into(), "error".into(), 2),
-            ("2026-11-23T08".into(), "error".into(), 1),
-            ("2026-11-23T08".into(), "info".into(), 5),
-            ("2026-11-23T08".into(), "".into(), 1),
-        ]);
+        let answer = q.answer(
+            vec![
+                ("2026-11-23T06".into(), "error".into(), 2),
+                ("2026-11-23T08".into(), "error".into(), 1),
+                ("2026-11-23T08".into(), "info".into(), 5),
+                ("2026-11-23T08".into(), "".into(), 1),
+            ],
+            now(),
+        );
         let buckets = answer["buckets"].as_array().unwrap();
         assert_eq!(buckets.len(), 3);
         assert_eq!(buckets[0]["start"], "2026-11-23T06:00:00.000Z");
@@ -416,6 +442,13 @@ mod tests {
             answer["totals"],
             json!({"error": 3, "info": 5, "(none)": 1})
         );
+        // The 08:00 bucket is half gone at 08:30: 1 error so far is a rate of 2 per hour.
+        let error = &answer["analysis"]["error"];
+        assert_eq!(error["trend"]["current"], 1);
+        assert_eq!(error["trend"]["previous"], 0);
+        assert_eq!(error["trend"]["direction"], "new");
+        assert_eq!(error["anomaly"]["current_rate"], 2.0);
+        assert!(error["anomaly"]["kind"].is_null());
     }
 
     #[test]

@@ -1,0 +1,227 @@
+//! Hourly series for trends, sparklines, anomaly badges and rate alerts, read from the rollups
+//! (`group_counts_hour`, `event_counts_hour`), never from events. Pure: SQL in, rows out.
+
+use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
+use serde::Deserialize;
+
+use super::query::{Bind, SqlQuery, Where};
+use crate::alerting::AlertRule;
+use crate::analysis::{HourlySeries, BASELINE_HOURS};
+use crate::processors::level::Level;
+use crate::processors::timestamp::format_ts;
+
+/// Hours shown by a sparkline.
+pub const SPARKLINE_HOURS: usize = 24;
+/// The longest trend window a query may ask for (a week).
+pub const MAX_WINDOW_HOURS: u32 = 168;
+
+/// `bucket, n` rows of one series, or `fingerprint, bucket, n` of several.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CountRow {
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    pub bucket: String,
+    pub n: i64,
+}
+
+/// The last `hours` hour keys (`YYYY-MM-DDTHH`), oldest first, ending with the open hour.
+pub fn hour_keys(now: DateTime<Utc>, hours: usize) -> Vec<String> {
+    let open = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    (0..hours)
+        .rev()
+        .map(|back| format_ts(open - Duration::hours(back as i64))[..13].to_string())
+        .collect()
+}
+
+/// How much of the open hour has gone (0–1).
+pub fn elapsed_fraction(now: DateTime<Utc>) -> f64 {
+    f64::from(now.minute() * 60 + now.second()) / 3600.0
+}
+
+/// Hours of history a trend over `window_hours` and an anomaly score need together.
+pub fn history_hours(window_hours: u32) -> usize {
+    (2 * window_hours as usize).max(BASELINE_HOURS + 1)
+}
+
+/// Counts per hour key, zeros where no row exists.
+pub fn series<'a>(keys: &[String], rows: impl IntoIterator<Item = &'a CountRow>) -> Vec<i64> {
+    let mut counts = vec![0; keys.len()];
+    for row in rows {
+        if let Ok(i) = keys.binary_search(&row.bucket) {
+            counts[i] += row.n;
+        }
+    }
+    counts
+}
+
+/// The hourly counts of some groups since `keys[0]`.
+pub fn groups_query(fingerprints: &[String], keys: &[String]) -> SqlQuery {
+    let mut w = Where::default();
+    w.any_of("fingerprint", fingerprints);
+    w.add("bucket >= ?", [Bind::Text(keys[0].clone())]);
+    let (clause, binds) = w.finish();
+    SqlQuery {
+        sql: format!("SELECT fingerprint, bucket, n FROM group_counts_hour{clause}"),
+        binds,
+    }
+}
+
+/// The hourly counts of the events a spike or quiet rule watches: one group's counts when the
+/// rule names a fingerprint, otherwise the full hourly rollup narrowed by the rule's filters.
+pub fn rule_query(rule: &AlertRule, keys: &[String]) -> SqlQuery {
+    let m = &rule.matcher;
+    let mut w = Where::default();
+    if let Some(fingerprint) = &m.fingerprint {
+        w.add("fingerprint = ?", [Bind::Text(fingerprint.clone())]);
+        w.add("bucket >= ?", [Bind::Text(keys[0].clone())]);
+        let (clause, binds) = w.finish();
+        return SqlQuery {
+            sql: format!("SELECT bucket, n FROM group_counts_hour{clause}"),
+            binds,
+        };
+    }
+    w.add("bucket >= ?", [Bind::Text(keys[0].clone())]);
+    let (min, max) = (rule.min_severity(), rule.max_severity());
+    if min > 0 || max < 24 {
+        let levels: Vec<String> = Level::ALL
+            .iter()
+            .filter(|l| (min..=max).contains(&l.severity_number()))
+            .map(|l| l.as_str().to_string())
+            .collect();
+        w.any_of("level", &levels);
+    }
+    if let Some(project) = &rule.project {
+        w.add("project = ?", [Bind::Text(project.clone())]);
+    }
+    for (column, value) in [
+        ("environment", &m.environment),
+        ("component", &m.component),
+        ("route", &m.route),
+    ] {
+        if let Some(v) = value {
+            w.add(format!("{column} = ?"), [Bind::Text(v.clone())]);
+        }
+    }
+    let (clause, binds) = w.finish();
+    SqlQuery {
+        sql: format!("SELECT bucket, sum(n) AS n FROM event_counts_hour{clause} GROUP BY bucket"),
+        binds,
+    }
+}
+
+/// Sparkline, trend and anomaly of one hourly series.
+pub fn analyse(counts: &[i64], now: DateTime<Utc>, window_hours: u32) -> serde_json::Value {
+    let s = HourlySeries {
+        counts,
+        elapsed_fraction: elapsed_fraction(now),
+    };
+    serde_json::json!({
+        "sparkline": counts[counts.len().saturating_sub(SPARKLINE_HOURS)..],
+        "trend": s.trend(window_hours),
+        "anomaly": s.anomaly(),
+    })
+}
+
+/// `window=` on `/v1/groups`: hours, 1 to a week.
+pub fn parse_window(value: &str) -> Result<u32, crate::error::AppError> {
+    let hours = value.trim().trim_end_matches('h');
+    hours
+        .parse::<u32>()
+        .ok()
+        .filter(|h| (1..=MAX_WINDOW_HOURS).contains(h))
+        .ok_or_else(|| {
+            crate::error::invalid_parameter(format!(
+                "window '{value}' must be a number of hours from 1 to {MAX_WINDOW_HOURS}, e.g. 24h"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::{RuleMatch, Trigger};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 10, 15, 0).unwrap()
+    }
+
+    #[test]
+    fn hour_keys_end_with_the_open_hour() {
+        let keys = hour_keys(now(), 3);
+        assert_eq!(keys, ["2026-11-23T08", "2026-11-23T09", "2026-11-23T10"]);
+        assert_eq!(elapsed_fraction(now()), 0.25);
+        assert_eq!(history_hours(1), 25);
+        assert_eq!(history_hours(24), 48);
+    }
+
+    #[test]
+    fn rows_become_a_series_with_zeros() {
+        let keys = hour_keys(now(), 4);
+        let rows = [
+            CountRow {
+                fingerprint: None,
+                bucket: "2026-11-23T09".into(),
+                n: 4,
+            },
+            CountRow {
+                fingerprint: None,
+                bucket: "2026-11-23T10".into(),
+                n: 1,
+            },
+            CountRow {
+                fingerprint: None,
+                bucket: "2026-11-22T00".into(),
+                n: 99,
+            },
+        ];
+        assert_eq!(series(&keys, &rows), [0, 0, 4, 1]);
+    }
+
+    fn rule(matcher: RuleMatch) -> AlertRule {
+        serde_json::from_value(serde_json::json!({"name": "r", "trigger": "spike"}))
+            .map(|r: AlertRule| AlertRule {
+                matcher,
+                trigger: Trigger::Spike,
+                ..r
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn rule_series_come_from_the_narrowest_rollup() {
+        let keys = hour_keys(now(), 25);
+        let by_group = rule_query(
+            &rule(RuleMatch {
+                fingerprint: Some("fp1".into()),
+                ..Default::default()
+            }),
+            &keys,
+        );
+        assert!(by_group
+            .sql
+            .starts_with("SELECT bucket, n FROM group_counts_hour WHERE fingerprint = ?"));
+        let filtered = rule_query(
+            &rule(RuleMatch {
+                min_level: Some("error".into()),
+                environment: Some("production".into()),
+                component: Some("Checkout".into()),
+                ..Default::default()
+            }),
+            &keys,
+        );
+        assert!(filtered.sql.contains("FROM event_counts_hour WHERE bucket >= ? AND level IN (?, ?, ?, ?, ?) AND environment = ? AND component = ? GROUP BY bucket"), "{}", filtered.sql);
+        assert_eq!(filtered.sql.matches('?').count(), filtered.binds.len());
+        assert!(filtered.binds.contains(&Bind::Text("critical".into())));
+        assert!(!filtered.binds.contains(&Bind::Text("warn".into())));
+    }
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_window("24h").unwrap(), 24);
+        assert_eq!(parse_window("6").unwrap(), 6);
+        for bad in ["0", "169", "day", "-1", ""] {
+            assert_eq!(parse_window(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+}
