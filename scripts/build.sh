@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds build/index.js + build/index_bg.wasm. wrangler's [build] command runs this too.
+# Builds build/index.js + build/index_bg.wasm, and the dashboard (dashboard/dist, served as
+# Workers static assets). wrangler's [build] command runs this too.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 # The test suite's dry-run deploys reuse the build it just made.
@@ -17,3 +18,5 @@ worker-build --release
 wasm="build/index_bg.wasm"
 [ -f "$wasm" ] || wasm="$(ls build/*.wasm | head -1)"
 log "wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzipped"
+log "building the dashboard"
+node scripts/build-dashboard.mjs

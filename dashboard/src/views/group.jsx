@@ -1,0 +1,115 @@
+// One group: what it is, why events were grouped (fingerprint_reason), the parsed stack of the
+// latest event, the triage hints and suggestions, tags, and the recent events.
+import { h } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api.js";
+import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote } from "../ui.jsx";
+import { StatusButtons } from "./groups.jsx";
+import { EventRow } from "./live.jsx";
+
+export function GroupPage({ fingerprint }) {
+  const [group, setGroup] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    let live = true;
+    api(`/v1/groups/${encodeURIComponent(fingerprint)}`)
+      .then((g) => live && setGroup(g))
+      .catch((e) => live && setError(e));
+    return () => (live = false);
+  }, [fingerprint]);
+  if (error && !group) return <ErrorNote error={error} />;
+  if (!group) return <p class="loading">Loading…</p>;
+  const latest = group.events[0];
+  const hints = (latest && latest.triage && latest.triage.hints) || [];
+  const tags = {};
+  for (const e of group.events) for (const [k, v] of Object.entries(e.tags || {})) (tags[k] ??= new Set()).add(String(v));
+  return (
+    <article aria-labelledby="group-title">
+      <p>
+        <a href="#/groups">← Groups</a>
+      </p>
+      <div class="bar">
+        <h1 id="group-title">
+          <Level level={group.level} /> {group.title}
+        </h1>
+        <AnomalyBadge anomaly={group.anomaly} />
+      </div>
+      <dl class="facts">
+        <dt>Status</dt>
+        <dd>
+          <span class={`status status-${group.status}`}>{group.status}</span>{" "}
+          <StatusButtons group={group} onChange={(status) => setGroup({ ...group, status })} onError={setError} />
+        </dd>
+        <dt>Events</dt>
+        <dd>
+          {group.count} <TrendArrow trend={group.trend} /> <Sparkline values={group.sparkline} width={160} />
+        </dd>
+        <dt>First seen</dt>
+        <dd>
+          <Time iso={group.first_seen} />
+        </dd>
+        <dt>Last seen</dt>
+        <dd>
+          <Time iso={group.last_seen} />
+        </dd>
+        <dt>Where</dt>
+        <dd>{[group.environment, group.component, group.route, group.source_type].filter(Boolean).join(" · ") || "—"}</dd>
+        <dt>Grouped by</dt>
+        <dd class="reason">{group.fingerprint_reason || "—"}</dd>
+      </dl>
+      <ErrorNote error={error} />
+      {hints.length > 0 && (
+        <section aria-labelledby="hints-title">
+          <h2 id="hints-title">Likely causes</h2>
+          <ul class="hints">
+            {hints.map((hint) => (
+              <li>
+                <strong>{hint.cause}</strong>
+                <p>{hint.suggestion}</p>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      {latest && latest.stack_frames && latest.stack_frames.length > 0 && (
+        <section aria-labelledby="stack-title">
+          <h2 id="stack-title">
+            Stack of the latest event {latest.error && latest.error.type ? `(${latest.error.type})` : ""}
+          </h2>
+          <ol class="frames">
+            {latest.stack_frames.map((f) => (
+              <li class={f.in_app ? "in-app" : "lib"}>
+                <code>{f.function || "(anonymous)"}</code> <span class="module">{f.module}</span>
+                {!f.in_app && <span class="badge">library</span>}
+              </li>
+            ))}
+          </ol>
+          <details>
+            <summary>Raw stack</summary>
+            <pre>{latest.error && latest.error.stack}</pre>
+          </details>
+        </section>
+      )}
+      {Object.keys(tags).length > 0 && (
+        <section aria-labelledby="tags-title">
+          <h2 id="tags-title">Tags</h2>
+          <ul class="tags">
+            {Object.entries(tags).map(([k, values]) => (
+              <li>
+                <code>{k}</code>: {[...values].join(", ")}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      <section aria-labelledby="recent-title">
+        <h2 id="recent-title">Recent events</h2>
+        <ul class="events">
+          {group.events.map((e) => (
+            <EventRow key={e.id} e={e} />
+          ))}
+        </ul>
+      </section>
+    </article>
+  );
+}

@@ -1,0 +1,135 @@
+// Error groups: counts, a 24-hour sparkline, the trend against the previous window, anomaly
+// badges, and status changes (resolve, ignore, reopen) in place.
+import { h } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, query } from "../api.js";
+import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote, Empty, Pager } from "../ui.jsx";
+import { navigate } from "../main.jsx";
+
+export async function setStatus(fingerprint, status) {
+  return api(`/v1/groups/${encodeURIComponent(fingerprint)}`, { method: "PUT", body: { status } });
+}
+
+export function StatusButtons({ group, onChange, onError }) {
+  const change = async (status) => {
+    try {
+      await setStatus(group.fingerprint, status);
+      onChange(status);
+    } catch (e) {
+      onError(e);
+    }
+  };
+  return (
+    <span class="actions">
+      {group.status !== "resolved" && (
+        <button type="button" onClick={() => change("resolved")}>
+          Resolve
+        </button>
+      )}
+      {group.status !== "ignored" && (
+        <button type="button" class="ghost" onClick={() => change("ignored")}>
+          Ignore
+        </button>
+      )}
+      {group.status !== "open" && (
+        <button type="button" class="ghost" onClick={() => change("open")}>
+          Reopen
+        </button>
+      )}
+    </span>
+  );
+}
+
+export function Groups({ params }) {
+  const sort = params.get("sort") || "last_seen";
+  const status = params.get("status") ?? "open";
+  const environment = params.get("environment") || "";
+  const [page, setPage] = useState(null);
+  const [cursors, setCursors] = useState([null]);
+  const [error, setError] = useState(null);
+  const cursor = cursors[cursors.length - 1];
+
+  useEffect(() => setCursors([null]), [sort, status, environment]);
+  useEffect(() => {
+    let live = true;
+    api(`/v1/groups?${query({ sort, status, environment, limit: 50, cursor })}`)
+      .then((p) => live && (setPage(p), setError(null)))
+      .catch((e) => live && setError(e));
+    return () => (live = false);
+  }, [sort, status, environment, cursor]);
+
+  const go = (changes) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) v === "" || v === null ? next.delete(k) : next.set(k, v);
+    navigate("groups", null, next);
+  };
+  const update = (fp, s) => setPage({ ...page, groups: page.groups.map((g) => (g.fingerprint === fp ? { ...g, status: s } : g)) });
+
+  return (
+    <section aria-labelledby="groups-title">
+      <div class="bar">
+        <h1 id="groups-title">Error groups</h1>
+      </div>
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Group filters">
+        <label>
+          Sort
+          <select aria-label="Sort" value={sort} onChange={(e) => go({ sort: e.currentTarget.value })}>
+            <option value="last_seen">last seen</option>
+            <option value="count">count</option>
+          </select>
+        </label>
+        <label>
+          Status
+          <select aria-label="Status" value={status} onChange={(e) => go({ status: e.currentTarget.value })}>
+            <option value="open">open</option>
+            <option value="resolved">resolved</option>
+            <option value="ignored">ignored</option>
+            <option value="">all</option>
+          </select>
+        </label>
+        <label>
+          Environment
+          <input value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />
+        </label>
+      </form>
+      <ErrorNote error={error} />
+      {page && page.groups.length === 0 && <Empty>No groups match.</Empty>}
+      <table class="groups">
+        <thead>
+          <tr>
+            <th scope="col">Group</th>
+            <th scope="col" class="num">Events</th>
+            <th scope="col">Last 24 h</th>
+            <th scope="col">Trend</th>
+            <th scope="col">Last seen</th>
+            <th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(page ? page.groups : []).map((g) => (
+            <tr key={g.fingerprint}>
+              <td class="title">
+                <Level level={g.level} /> <a href={`#/groups/${encodeURIComponent(g.fingerprint)}`}>{g.title}</a> <AnomalyBadge anomaly={g.anomaly} />
+                <div class="meta">{[g.environment, g.component, g.route].filter(Boolean).join(" · ")}</div>
+              </td>
+              <td class="num">{g.count}</td>
+              <td>
+                <Sparkline values={g.sparkline} />
+              </td>
+              <td>
+                <TrendArrow trend={g.trend} />
+              </td>
+              <td>
+                <Time iso={g.last_seen} />
+              </td>
+              <td>
+                <span class={`status status-${g.status}`}>{g.status}</span> <StatusButtons group={g} onChange={(s) => update(g.fingerprint, s)} onError={setError} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <Pager cursors={cursors} setCursors={setCursors} next={page && page.next_cursor} />
+    </section>
+  );
+}

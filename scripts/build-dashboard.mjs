@@ -1,0 +1,32 @@
+// Builds the dashboard (dashboard/src → dashboard/dist/dashboard/), served by the worker as
+// Workers static assets at /dashboard/. Run by `npm run build:dashboard`, and so by `npm start`,
+// `npm test` and `npm run deploy`. Prints the size a browser transfers (gzipped).
+import { build } from "esbuild";
+import { mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const out = `${ROOT}dashboard/dist/dashboard`;
+rmSync(`${ROOT}dashboard/dist`, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: { app: `${ROOT}dashboard/src/main.jsx` },
+  bundle: true,
+  minify: true,
+  format: "esm",
+  target: "es2020",
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  outdir: out,
+  legalComments: "none",
+  logLevel: "warning",
+});
+copyFileSync(`${ROOT}dashboard/index.html`, `${out}/index.html`);
+let raw = 0;
+let gz = 0;
+for (const f of readdirSync(out)) {
+  const bytes = readFileSync(`${out}/${f}`);
+  raw += statSync(`${out}/${f}`).size;
+  gz += gzipSync(bytes, { level: 9 }).length;
+}
+console.error(`[dashboard] ${readdirSync(out).join(", ")}: ${raw} bytes, ${gz} bytes gzipped (what a browser transfers)`);

@@ -1,0 +1,240 @@
+// The dashboard in a real browser (Debian's headless Chromium via playwright-core) against the
+// worker as `npm start` serves it: `wrangler dev` with local D1, KV and Queues and the static
+// assets, on its own port and its own local state. Screenshots of each view land in
+// test-artifacts/ (looked at before calling the dashboard done).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import net from "node:net";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SHOTS = `${ROOT}test-artifacts`;
+const ADMIN = (readFileSync(`${ROOT}${existsSync(`${ROOT}.dev.vars`) ? ".dev.vars" : ".dev.vars.example"}`, "utf8").match(/ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/) || [])[1];
+let server;
+let url;
+let browser;
+let readKey;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function call(path, { method = "GET", body, key = ADMIN } = {}) {
+  const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+before(async () => {
+  assert.ok(ADMIN, "an admin token in .dev.vars");
+  const state = mkdtempSync(join(tmpdir(), "dash-"));
+  const env = { ...process.env, EDGE_LOGGER_SKIP_BUILD: "1", WRANGLER_SEND_METRICS: "false" };
+  execFileSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, env, stdio: "ignore" });
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  server = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state], { cwd: ROOT, env, stdio: "ignore", detached: true });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/health`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error("wrangler dev did not start");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  readKey = (await call("/v1/keys", { method: "POST", body: { name: "dashboard reader", scopes: ["read"] } })).body.key;
+  const stack = "TypeError: Cannot read properties of undefined (reading 'total')\n    at renderCart (https://shop.example/assets/app.3f2a9c1b.js:10:5)\n    at checkout (https://shop.example/assets/app.3f2a9c1b.js:22:9)\n    at HTMLButtonElement.onclick (https://shop.example/assets/app.3f2a9c1b.js:40:1)";
+  const seed = [
+    ...Array.from({ length: 40 }, (_, i) => ({ message: `GET /api/users/${i} answered 200`, level: "info", service: "api", component: "Users", endpoint: `/api/users/${i}`, environment: "production" })),
+    ...Array.from({ length: 30 }, (_, i) => ({ message: `payment gateway timeout after ${3000 + i} ms`, level: "error", service: "api", component: "Checkout", endpoint: "/api/pay", environment: "production", tags: { region: "eu" } })),
+    ...Array.from({ length: 3 }, () => ({ message: "Cannot read properties of undefined (reading 'total')", level: "error", service: "shop-web", component: "Cart", environment: "production", error: { type: "TypeError", message: "Cannot read properties of undefined (reading 'total')", stack } })),
+    { message: "disk almost full", level: "warn", service: "worker", component: "Storage", environment: "staging" },
+  ];
+  assert.equal((await call("/v1/logs", { method: "POST", body: seed })).status, 202);
+  for (let i = 0; i < 60; i++) {
+    const page = await call("/v1/logs?limit=1000");
+    if (page.body.logs.length >= seed.length) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const { chromium } = await import("playwright-core");
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    try {
+      process.kill(-server.pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+/** Sums layout shifts not caused by input, as Chromium reports them. */
+const WATCH_SHIFTS = () => {
+  window.__shift = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.hadRecentInput) continue;
+      window.__shift += e.value;
+      (window.__shiftLog ??= []).push(`${e.value.toFixed(3)} ${location.hash} ${(e.sources || []).map((s) => `${s.node?.nodeName}.${s.node?.className} ${JSON.stringify(s.previousRect)}→${JSON.stringify(s.currentRect)}`).join(" | ")}`);
+    }
+  }).observe({ type: "layout-shift", buffered: true });
+};
+
+test("sign in, live feed, group, resolve, search, stats, alert rules — by keyboard and mouse, light and dark", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await context.addInitScript(WATCH_SHIFTS);
+  const page = await context.newPage();
+  const errors = [];
+  // Layout shift (CLS) per view, as Chromium measures it: each view must stay under 0.1.
+  const shifts = [];
+  const shiftOf = async (view) => shifts.push([view, await page.evaluate(() => { const v = window.__shift; window.__shift = 0; return v; })]);
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && !/40[13]/.test(m.text()) && errors.push(m.text()));
+
+  // Sign in with a read key, by keyboard only.
+  await page.goto(`${url}/dashboard/`);
+  await page.getByLabel("API key with the read scope").waitFor();
+  await page.keyboard.type("elk_wrong");
+  await page.keyboard.press("Enter");
+  await page.getByText("That key is not known to this logger.").waitFor();
+  await page.getByLabel("API key with the read scope").fill("");
+  await page.keyboard.type(readKey);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Live feed" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("edge-logger:key")), readKey, "kept for the tab");
+  assert.equal(await page.evaluate(() => localStorage.getItem("edge-logger:key")), null, "not kept beyond it");
+
+  // An event posted after load appears without a reload.
+  await page.waitForFunction(() => document.querySelectorAll("ul.events li").length === 50, null, { timeout: 20_000 });
+  const marker = `checkout crashed ${Date.now()}`;
+  assert.equal((await call("/v1/logs", { method: "POST", body: { message: marker, level: "critical", service: "api", component: "Checkout", endpoint: "/api/pay" } })).status, 202);
+  await page.getByText(marker).waitFor({ timeout: 20_000 });
+  // Pausing stops the feed; the pause is announced.
+  await page.getByRole("button", { name: "Pause" }).click();
+  await page.getByText("paused", { exact: true }).waitFor();
+  await page.getByRole("button", { name: "Resume" }).click();
+  await page.screenshot({ path: `${SHOTS}/dashboard-live.png` });
+  await shiftOf("live");
+
+  // Groups: counts, sparklines, trends, anomaly badges.
+  await page.getByRole("link", { name: "Groups" }).click();
+  await page.getByRole("heading", { name: "Error groups" }).waitFor();
+  const row = page.locator("tr", { hasText: "payment gateway timeout" });
+  await row.waitFor();
+  assert.match(await row.innerText(), /30/);
+  assert.equal(await row.locator("svg.spark").count(), 1);
+  assert.match(await row.locator(".trend").innerText(), /new/);
+  assert.match(await row.innerText(), /spike/, "a first burst from nothing is a spike");
+  await page.screenshot({ path: `${SHOTS}/dashboard-groups.png` });
+  await shiftOf("groups");
+
+  // A group page: parsed stack, hints, fingerprint_reason, recent events, tags.
+  await page.locator("tr", { hasText: "Cannot read properties of undefined" }).getByRole("link").click();
+  await page.getByRole("heading", { name: /Stack of the latest event/ }).waitFor();
+  const frames = await page.locator("ol.frames li").allInnerTexts();
+  assert.match(frames[0], /renderCart\s+assets\/app\.js/);
+  assert.match(frames[1], /checkout/);
+  assert.match(await page.locator(".reason").innerText(), /exception TypeError/);
+  await page.screenshot({ path: `${SHOTS}/dashboard-group.png`, fullPage: true });
+  await shiftOf("group");
+  // A read key cannot resolve: the page says why.
+  await page.getByRole("button", { name: "Resolve" }).click();
+  await page.getByText(/needs the admin scope/).waitFor();
+
+  // Sign in as an admin in the same tab and resolve.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("API key with the read scope").fill(ADMIN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: /Stack of the latest event/ }).waitFor();
+  await page.getByRole("button", { name: "Resolve" }).click();
+  await page.locator(".facts .status-resolved").waitFor();
+  const fingerprint = decodeURIComponent(new URL(page.url()).hash.split("/")[2]);
+  assert.equal((await call(`/v1/groups/${fingerprint}`)).body.status, "resolved");
+
+  // Search with filters and full text, paged.
+  await page.getByRole("link", { name: "Search" }).click();
+  await page.getByLabel("Text").fill("timeout");
+  await page.getByLabel("Component").fill("Checkout");
+  await page.getByLabel("Per page").selectOption("25");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.locator("table.results tbody tr").first().waitFor();
+  assert.equal(await page.locator("table.results tbody tr").count(), 25);
+  await page.getByRole("button", { name: "Older" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("table.results tbody tr").length === 5);
+  await page.getByRole("button", { name: "Newer" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("table.results tbody tr").length === 25);
+  await page.locator("table.results tbody tr").first().getByRole("button").click();
+  await page.locator("tr.detail pre").waitFor();
+  await page.screenshot({ path: `${SHOTS}/dashboard-search.png` });
+  await shiftOf("search");
+
+  // Stats: a chart by component over the last 24 hours.
+  await page.getByRole("link", { name: "Stats" }).click();
+  await page.getByLabel("By", { exact: true }).selectOption("component");
+  await page.locator(".chart canvas").waitFor();
+  await page.locator("table.totals", { hasText: "Checkout" }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/dashboard-stats.png` });
+  await shiftOf("stats");
+
+  // Alert rules: create one through the form; it is listed; then mute it with a window.
+  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("button", { name: "New rule" }).click();
+  await page.getByLabel("Name").fill("Checkout errors");
+  await page.getByLabel("Component").fill("Checkout");
+  await page.getByLabel("Count").fill("3");
+  await page.getByLabel("URL").fill("https://hooks.example.com/checkout");
+  await page.getByRole("button", { name: "Create rule" }).click();
+  const ruleRow = page.locator("table.rules tr", { hasText: "Checkout errors" });
+  await ruleRow.waitFor();
+  assert.match(await ruleRow.innerText(), /3 × ≥ error, Checkout in 300s/);
+  await ruleRow.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Hold notifications back in a window").check();
+  await page.getByRole("button", { name: "Save rule" }).click();
+  await page.locator("table.rules tr", { hasText: "22:00–07:00" }).waitFor();
+  const rules = (await call("/v1/alert-rules")).body.rules.filter((r) => r.name === "Checkout errors");
+  assert.equal(rules.length, 1);
+  assert.equal(rules[0].mute.length, 1);
+  await page.screenshot({ path: `${SHOTS}/dashboard-alerts.png`, fullPage: true });
+  await shiftOf("alerts");
+
+  // Dark: the same views read in the dark scheme.
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.getByRole("link", { name: "Groups" }).click();
+  await page.locator("tr", { hasText: "payment gateway timeout" }).waitFor();
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(11, 17, 32)");
+  await page.screenshot({ path: `${SHOTS}/dashboard-groups-dark.png` });
+  await shiftOf("groups dark");
+
+  console.log("layout shift per view", JSON.stringify(shifts), await page.evaluate(() => window.__shiftLog));
+  assert.deepEqual(shifts.filter(([, v]) => v >= 0.1), [], `layout shift per view: ${JSON.stringify(shifts)}`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the dashboard is small: what a browser transfers is stated and bounded", async () => {
+  let total = 0;
+  for (const file of ["index.html", "app.js", "app.css"]) {
+    const res = await fetch(`${url}/dashboard/${file}`, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(res.status, 200, file);
+    const { gzipSync } = await import("node:zlib");
+    total += gzipSync(Buffer.from(await res.arrayBuffer()), { level: 9 }).length;
+  }
+  assert.ok(total < 60 * 1024, `${total} bytes gzipped`);
+});
