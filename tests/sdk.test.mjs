@@ -120,6 +120,61 @@ test("Worker-style use: nothing leaves until flush(), then one request", async (
   await waitForStored(w.db, 20, "request_id = 'req-w'");
 });
 
+test("Cloudflare Workers: an app worker in workerd reports through ctx.waitUntil(logger.flush())", async () => {
+  const { Miniflare } = await import("miniflare");
+  const key = await createKey({ name: "app-worker", scopes: ["ingest"] });
+  const app = new Miniflare({
+    modules: [
+      // The first module is the worker's entry point.
+      {
+        type: "ESModule",
+        path: "app.js",
+        contents: `
+          import { createLogger } from "./sdk.js";
+          let logger;
+          function chargeCard(amount) {
+            if (amount <= 0) throw new RangeError("amount must be positive");
+          }
+          export default {
+            async fetch(request, env, ctx) {
+              logger ??= createLogger({ endpoint: env.LOGGER_URL, key: env.LOGGER_KEY, service: "edge-app" });
+              const log = logger.child({ request_id: request.headers.get("x-request-id") });
+              try {
+                log.info("charging", { path: new URL(request.url).pathname });
+                chargeCard(-1);
+                return new Response("ok");
+              } catch (e) {
+                log.captureException(e, { component: "Billing" });
+                return new Response("internal error", { status: 500 });
+              } finally {
+                ctx.waitUntil(logger.flush());
+              }
+            },
+          };`,
+      },
+      { type: "ESModule", path: "sdk.js", contents: readFileSync(`${ROOT}sdk/src/index.js`, "utf8") },
+    ],
+    compatibilityDate: "2026-04-20",
+    bindings: { LOGGER_URL: workerUrl, LOGGER_KEY: key },
+  });
+  try {
+    for (const id of ["w-1", "w-2"]) {
+      const res = await app.dispatchFetch("http://localhost/charge", { headers: { "x-request-id": id } });
+      assert.equal(res.status, 500);
+      await res.text();
+    }
+    await waitForStored(w.db, 4, "service = 'edge-app'");
+    const errors = await get(w.mf, "/v1/logs?service=edge-app&error_kind=exception");
+    assert.deepEqual(errors.body.logs.map((e) => e.request_id).sort(), ["w-1", "w-2"]);
+    assert.equal(errors.body.logs[0].error.type, "RangeError");
+    assert.equal(errors.body.logs[0].component, "Billing");
+    assert.equal(new Set(errors.body.logs.map((e) => e.fingerprint)).size, 1);
+    assert.equal(errors.body.logs[0].context.breadcrumbs, undefined, "no cross-request breadcrumbs in Workers");
+  } finally {
+    await app.dispose();
+  }
+});
+
 /** Serves the page and the SDK from another origin than the worker's, as a real site would. */
 async function site(keyOf) {
   const sdk = readFileSync(`${ROOT}sdk/src/index.js`);

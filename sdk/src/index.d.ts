@@ -87,7 +87,7 @@ export interface LoggerOptions {
   globalHandlers?: boolean;
   /** Breadcrumb sources; `false` turns them all off. Defaults: console everywhere but Workers; fetch and navigation in browsers. */
   breadcrumbs?: false | { console?: boolean; fetch?: boolean; navigation?: boolean };
-  /** Breadcrumbs kept for the next error (default 30). */
+  /** Breadcrumbs kept for the next error (default 30; 0 in Workers, where requests share an isolate). */
   maxBreadcrumbs?: number;
   /** Where unsent events survive a reload: `localStorage` by default in browsers; `null` turns it off. */
   storage?: KeyValueStorage | null;

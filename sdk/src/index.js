@@ -191,7 +191,8 @@ class Core {
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.retryMaxMs = options.retryMaxMs ?? 60000;
     this.maxAttempts = options.maxAttempts ?? 12;
-    this.maxBreadcrumbs = Math.max(0, options.maxBreadcrumbs ?? 30);
+    // One Workers isolate serves many requests at once: breadcrumbs would mix them.
+    this.maxBreadcrumbs = Math.max(0, options.maxBreadcrumbs ?? (runtime === "worker" ? 0 : 30));
     this.sampleRate = options.sampleRate ?? 1;
     this.minLevel = RANK[options.minLevel] ?? 0;
     this.beforeSend = options.beforeSend;
