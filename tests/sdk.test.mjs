@@ -250,6 +250,18 @@ test("Browser (headless Chromium): a thrown error arrives grouped with its parse
     // Page hide: what is still queued leaves by sendBeacon (?key=, text/plain, no preflight);
     // the page waits 60 s between batches, so nothing but the page hide can send this one.
     await page.evaluate(() => window.logger.info("leaving the shop", { cart: 3 }));
+    // Across a reload: when the browser refuses the beacon, the queue waits in localStorage
+    // and the next page load sends it, with the same event_id (so never twice).
+    const keptId = await page.evaluate(() => {
+      navigator.sendBeacon = () => false;
+      return window.logger.warn("kept across a reload", { cart: 5 });
+    });
+    await page.reload();
+    await page.waitForFunction(() => document.title === "ready");
+    await waitForStored(w.db, 1, "message = 'kept across a reload'");
+    assert.equal((await w.db.prepare("SELECT event_id FROM events WHERE message = 'kept across a reload'").first()).event_id, keptId);
+    assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("edge-logger:")).length), 0, "taken out of storage once sent");
+
     await page.screenshot({ path: `${shots}/sdk-browser.png` });
     await page.goto("about:blank");
     await waitForStored(w.db, 1, "message = 'leaving the shop'");
