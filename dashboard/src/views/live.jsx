@@ -37,12 +37,15 @@ export function LiveFeed() {
   const [paused, setPaused] = useState(false);
   const [error, setError] = useState(null);
   const [loaded, setLoaded] = useState(false);
+  // More new events than one poll holds: the feed skipped some (Search has them all).
+  const [skipped, setSkipped] = useState(false);
   const known = useRef(new Set());
 
   useEffect(() => {
     known.current = new Set();
     setEvents([]);
     setLoaded(false);
+    setSkipped(false);
   }, [filters]);
 
   useEffect(() => {
@@ -56,6 +59,7 @@ export function LiveFeed() {
         if (stop) return;
         const first = known.current.size === 0;
         const incoming = page.logs.filter((e) => !known.current.has(e.id));
+        if (!first && incoming.length === page.logs.length && page.next_cursor) setSkipped(true);
         incoming.forEach((e) => known.current.add(e.id));
         if (incoming.length) {
           setEvents((old) => [...incoming, ...old].slice(0, KEEP));
@@ -104,6 +108,15 @@ export function LiveFeed() {
         </label>
       </form>
       <ErrorNote error={error} />
+      <p class="hint" aria-live="polite">
+        {skipped ? (
+          <span>
+            Events arrived faster than the feed shows; <a href="#/search">Search</a> has every one.
+          </span>
+        ) : (
+          "\u00a0"
+        )}
+      </p>
       {loaded && events.length === 0 ? <Empty>No events yet for these filters.</Empty> : null}
       <ul class="events live" style={{ height: `${Math.max(events.length, 10) * ROW_PX}px` }} aria-label="Events, newest first" aria-live={paused ? "off" : "polite"}>
         {events.map((e, i) => (
