@@ -163,24 +163,38 @@ pub fn message_template(message: &str) -> String {
         .map(|(i, _)| i)
         .unwrap_or(first_line.len());
     let bounded = &first_line[..end];
-    let masked = masker().replace_all(bounded, |caps: &regex::Captures| {
-        let (index, m) = (1..caps.len())
-            .find_map(|i| caps.get(i).map(|m| (i - 1, m)))
-            .expect("one group matched");
-        let placeholder = MASKS[index].1;
+    // The lazy DFA finds the matches; only a match that is not a plain run of digits (the
+    // common case, always <num>) pays for the capture engine to learn which mask it is. The
+    // capture search starts at the match, so it finds that same match (same haystack, same
+    // look-behind for \b). Profiled: captures for every match were ~10% of the pipeline.
+    let re = masker();
+    let mut masked = String::with_capacity(bounded.len());
+    let mut last = 0;
+    for m in re.find_iter(bounded) {
+        masked.push_str(&bounded[last..m.start()]);
+        last = m.end();
         let text = m.as_str();
+        let index = if text.bytes().all(|b| b.is_ascii_digit()) {
+            MASKS.len() - 1
+        } else {
+            let caps = re
+                .captures_at(bounded, m.start())
+                .expect("the match found is there to capture");
+            (1..caps.len())
+                .find(|i| caps.get(*i).is_some())
+                .map(|i| i - 1)
+                .expect("one group matched")
+        };
+        let placeholder = MASKS[index].1;
         let keep = match placeholder {
             // `std::fs` is a path, not an address.
             IPV6 => !text.bytes().any(|b| b.is_ascii_digit()),
             NUMBER => is_http_status(bounded, m.start(), text),
             _ => false,
         };
-        if keep {
-            text.to_string()
-        } else {
-            placeholder.to_string()
-        }
-    });
+        masked.push_str(if keep { text } else { placeholder });
+    }
+    masked.push_str(&bounded[last..]);
     masked.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -201,6 +215,94 @@ mod tests {
     use super::*;
     use crate::model::ErrorInfo;
     use crate::processors::stack::parse_stack;
+
+    /// The straightforward form: captures for every match. `message_template` must agree.
+    fn template_by_captures(message: &str) -> String {
+        let first_line = message.lines().next().unwrap_or("");
+        let end = first_line
+            .char_indices()
+            .nth(512)
+            .map_or(first_line.len(), |(i, _)| i);
+        let bounded = &first_line[..end];
+        let masked = masker().replace_all(bounded, |caps: &regex::Captures| {
+            let (index, m) = (1..caps.len())
+                .find_map(|i| caps.get(i).map(|m| (i - 1, m)))
+                .unwrap();
+            let keep = match MASKS[index].1 {
+                IPV6 => !m.as_str().bytes().any(|b| b.is_ascii_digit()),
+                NUMBER => is_http_status(bounded, m.start(), m.as_str()),
+                _ => false,
+            };
+            if keep {
+                m.as_str().to_string()
+            } else {
+                MASKS[index].1.to_string()
+            }
+        });
+        masked.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_fast_template_agrees_with_captures_everywhere() {
+        let pieces = [
+            "User",
+            "42",
+            "x42",
+            "worker3",
+            "12.5ms",
+            "1.2.3.4",
+            "10.0.0.1:8080",
+            "::1",
+            "std::fs",
+            "fe80::1ff:fe23",
+            "0xdeadBEEF",
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "deadbeef1",
+            "2026-11-23T10:00:00Z",
+            "2026-11-23",
+            "10:15:00.5",
+            "a@b.io",
+            "https://x.io/a?b=1",
+            "'quoted 7'",
+            "\"dq 8\"",
+            "`bt 9`",
+            "/usr/lib/x.so",
+            "status 404",
+            "HTTP/1.1 500",
+            "code=503",
+            "1,234,567",
+            "v2",
+            "é9",
+            "(17)",
+            "[404]",
+            "-",
+            "a1b2",
+            "abc",
+            "99.",
+            ".5",
+        ];
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..3000 {
+            let words = 1 + next(8);
+            let seps = [" ", "", ":", "/", "=", ", "];
+            let mut message = String::new();
+            for _ in 0..words {
+                message.push_str(pieces[next(pieces.len())]);
+                message.push_str(seps[next(seps.len())]);
+            }
+            assert_eq!(
+                message_template(&message),
+                template_by_captures(&message),
+                "{message:?}"
+            );
+        }
+    }
 
     #[test]
     fn templates_mask_the_variable_parts() {
