@@ -3,6 +3,7 @@
 //! Frames come out innermost first (where the error was raised), whatever order the language
 //! prints them in, so "the top frame" means the same thing everywhere.
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde::Serialize;
 use std::sync::OnceLock;
@@ -229,7 +230,11 @@ pub fn is_in_app(location: &str) -> bool {
     if matches!(location, "<anonymous>" | "native" | "[native code]") {
         return false;
     }
-    if location.is_empty() || NOT_APP.iter().any(|p| location.contains(p)) {
+    // One pass of an Aho-Corasick automaton over the location, not one `contains` per marker
+    // (callgrind: the markers one by one were ~5% of the pipeline).
+    static MARKERS: OnceLock<AhoCorasick> = OnceLock::new();
+    let markers = MARKERS.get_or_init(|| AhoCorasick::new(NOT_APP).expect("literal markers"));
+    if location.is_empty() || markers.is_match(location) {
         return false;
     }
     // Rust's standard library frames: `std::…`, `<std::…>`.
