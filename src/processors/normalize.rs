@@ -210,14 +210,19 @@ fn take_string(
         Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
         Some(other) => return Err(format!("{key} must be a string, not {}", kind_of(&other))),
     };
-    let s = s.trim();
-    if s.is_empty() {
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
         return Ok(None);
     }
-    if s.chars().count() > max_chars {
+    if trimmed.chars().count() > max_chars {
         return Err(format!("{key} is longer than {max_chars} characters"));
     }
-    Ok(Some(s.to_string()))
+    // Most values need no trimming: keep the parsed String rather than copying it.
+    Ok(Some(if trimmed.len() == s.len() {
+        s
+    } else {
+        trimmed.to_string()
+    }))
 }
 
 fn take_error(obj: &mut Map<String, Value>) -> Result<Option<ErrorInfo>, String> {
