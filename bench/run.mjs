@@ -147,8 +147,8 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   writeFileSync(body, JSON.stringify(event(1)));
   // What the platform's queue send costs on its own, in the same runtime: the share of the gap
   // that no change to our code can close (an event is only answered 202 once it is queued).
-  // Measured first and disposed before our worker starts: run after it, its local queue once
-  // stalled our worker's consumer in the same process.
+  // Measured first and disposed before our worker starts: once, with it started after ours,
+  // our worker's consumer stopped receiving batches (cause not established; not seen since).
   const withSend = floorWithSendWorker();
   const withSendUrl = await withSend.ready;
   wrk(`${withSendUrl}`, body, 3);
