@@ -6,7 +6,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::query::{
-    parse_level_list, parse_limit, parse_time_param, Bind, SqlQuery, Where, MAX_LIMIT,
+    parse_level_list, parse_limit, parse_time_param, within_bind_limit, Bind, SqlQuery, Where,
+    MAX_LIMIT,
 };
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
@@ -136,6 +137,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
     if let Some(text) = cursor_text {
         q.cursor = Some(decode_group_cursor(&text, q.sort)?);
     }
+    within_bind_limit(&q.to_sql())?;
     Ok(q)
 }
 

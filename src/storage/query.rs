@@ -240,7 +240,23 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             }
         }
     }
+    within_bind_limit(&q.to_sql())?;
     Ok(q)
+}
+
+/// D1 binds at most 100 parameters per statement.
+pub const MAX_BINDS: usize = 100;
+
+/// A query built from many repeated filters (`tag.a=…&tag.b=…`, `level=a&level=b…`) could
+/// exceed D1's parameter limit and fail as a 500; it is a 400 instead.
+pub fn within_bind_limit(query: &SqlQuery) -> Result<(), AppError> {
+    if query.binds.len() > MAX_BINDS {
+        return Err(bad(format!(
+            "too many filters: they need {} query parameters and the limit is {MAX_BINDS}",
+            query.binds.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The lowest severity number of a level's band (`warn` → 13, so `min_level=warn` keeps 13–24).
@@ -252,21 +268,20 @@ fn band_start(level: Level) -> u8 {
 
 /// `error,WARNING` → `["error", "warn"]`; an unknown name is a 400 naming it.
 pub fn parse_level_list(value: &str) -> Result<Vec<String>, AppError> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|name| {
-            Level::from_name(name)
-                .map(|l| l.as_str().to_string())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "level '{name}' is unknown; use one of {}",
-                        Level::names()
-                    ))
-                })
-        })
-        .collect()
+    let mut levels: Vec<String> = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let level = Level::from_name(name).ok_or_else(|| {
+            bad(format!(
+                "level '{name}' is unknown; use one of {}",
+                Level::names()
+            ))
+        })?;
+        // `error,err,error` is one level: each distinct one is bound once.
+        if !levels.iter().any(|l| l == level.as_str()) {
+            levels.push(level.as_str().to_string());
+        }
+    }
+    Ok(levels)
 }
 
 /// A `from`/`to` parameter: RFC 3339 or epoch milliseconds.
@@ -624,6 +639,35 @@ mod tests {
                 err.message()
             );
         }
+    }
+
+    #[test]
+    fn repeated_filters_stay_within_d1s_parameter_limit() {
+        let levels = vec![("level".to_string(), "error,err,ERROR,error".to_string())];
+        assert_eq!(parse_log_query(&levels).unwrap().levels, ["error"]);
+        let tags: Vec<(String, String)> = (0..60)
+            .map(|i| (format!("tag.t{i}"), "x".to_string()))
+            .collect();
+        let err = parse_log_query(&tags).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(
+            err.message().contains("too many filters"),
+            "{}",
+            err.message()
+        );
+        let fine: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("tag.t{i}"), "x".to_string()))
+            .collect();
+        assert!(parse_log_query(&fine).is_ok());
+        let groups: Vec<(String, String)> = (0..120)
+            .map(|_| ("component".to_string(), "A".to_string()))
+            .collect();
+        assert_eq!(
+            crate::storage::groups::parse_group_query(&groups)
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
-use super::query::{parse_level_list, parse_time, Bind, SqlQuery, Where};
+use super::query::{parse_level_list, parse_time, within_bind_limit, Bind, SqlQuery, Where};
 use crate::analysis::HourlySeries;
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
@@ -161,6 +161,7 @@ pub fn parse_stats_query(
             bucket.as_str()
         )));
     }
+    within_bind_limit(&query.to_sql())?;
     Ok(query)
 }
 
