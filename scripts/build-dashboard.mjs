@@ -2,7 +2,7 @@
 // Workers static assets at /dashboard/. Run by `npm run build:dashboard`, and so by `npm start`,
 // `npm test` and `npm run deploy`. Prints the size a browser transfers (gzipped).
 import { build } from "esbuild";
-import { mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -22,6 +22,17 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(`${ROOT}dashboard/index.html`, `${out}/index.html`);
+// The page holds an API key: no script, style or connection from anywhere but this origin,
+// never framed. Workers static assets apply `_headers` (the worker's own answers are JSON).
+writeFileSync(
+  `${ROOT}dashboard/dist/_headers`,
+  `/dashboard/*
+  Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'
+  X-Content-Type-Options: nosniff
+  Referrer-Policy: no-referrer
+  X-Frame-Options: DENY
+`,
+);
 let raw = 0;
 let gz = 0;
 for (const f of readdirSync(out)) {

@@ -228,6 +228,20 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   await context.close();
 });
 
+test("the dashboard's page forbids foreign scripts, connections and framing", async () => {
+  const res = await fetch(`${url}/dashboard/`);
+  const csp = res.headers.get("content-security-policy");
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /connect-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+  // The API's own answers stay the worker's: JSON, not the asset server's.
+  const api = await fetch(`${url}/v1/nothing`);
+  assert.equal(api.headers.get("content-type"), "application/json");
+});
+
 test("the dashboard is small: what a browser transfers is stated and bounded", async () => {
   let total = 0;
   for (const file of ["index.html", "app.js", "app.css"]) {
