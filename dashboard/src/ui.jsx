@@ -73,19 +73,24 @@ export function Empty({ children }) {
   return <p class="empty">{children}</p>;
 }
 
-/** A labelled level picker; "" means any level. */
-export function LevelSelect({ label, name, value, onChange }) {
+/** A labelled select. `options`: values, or [value, text] pairs. */
+export function Choice({ label, name, value, onChange, options }) {
   return (
     <label>
       {label}
-      <select aria-label={label} name={name} value={value || ""} onChange={onChange}>
-        <option value="">any</option>
-        {LEVELS.map((l) => (
-          <option value={l}>{l}</option>
-        ))}
+      <select aria-label={label} name={name} value={value ?? ""} onChange={onChange}>
+        {options.map((o) => {
+          const [v, text] = Array.isArray(o) ? o : [o, o];
+          return <option value={v}>{text}</option>;
+        })}
       </select>
     </label>
   );
+}
+
+/** A labelled level picker; "" means any level. */
+export function LevelSelect({ label, name, value, onChange }) {
+  return <Choice label={label} name={name} value={value} onChange={onChange} options={[["", "any"], ...LEVELS]} />;
 }
 
 /** Newer/Older over the API's cursors: `cursors` is the stack of pages seen, `null` first. */

@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { Time, ErrorNote, Empty, LevelSelect } from "../ui.jsx";
+import { Time, ErrorNote, Empty, LevelSelect, Choice } from "../ui.jsx";
 
 const TRIGGERS = [
   ["threshold", "events reach a count within a window"],
@@ -61,14 +61,7 @@ function RuleForm({ initial, onSaved, onCancel }) {
         Name
         <input name="name" required value={rule.name} onInput={(e) => setRule({ ...rule, name: e.currentTarget.value })} />
       </label>
-      <label>
-        Fires when
-        <select aria-label="Fires when" name="trigger" value={rule.trigger} onChange={(e) => setRule({ ...rule, trigger: e.currentTarget.value })}>
-          {TRIGGERS.map(([t, text]) => (
-            <option value={t}>{text}</option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Fires when" name="trigger" value={rule.trigger} onChange={(e) => setRule({ ...rule, trigger: e.currentTarget.value })} options={TRIGGERS} />
       <fieldset>
         <legend>Matching events</legend>
         <LevelSelect label="Min level" name="min_level" value={m.min_level} onChange={setMatch("min_level")} />
@@ -96,26 +89,12 @@ function RuleForm({ initial, onSaved, onCancel }) {
             Window (seconds)
             <input name="window_seconds" type="number" min="1" max="86400" value={rule.threshold.window_seconds} onInput={(e) => setRule({ ...rule, threshold: { ...rule.threshold, window_seconds: Number(e.currentTarget.value) } })} />
           </label>
-          <label>
-            Per
-            <select aria-label="Per" name="group_by" value={rule.group_by} onChange={(e) => setRule({ ...rule, group_by: e.currentTarget.value })}>
-              <option value="">all matching events</option>
-              <option value="fingerprint">group</option>
-              <option value="component">component</option>
-            </select>
-          </label>
+          <Choice label="Per" name="group_by" value={rule.group_by} onChange={(e) => setRule({ ...rule, group_by: e.currentTarget.value })} options={[["", "all matching events"], ["fingerprint", "group"], "component"]} />
         </fieldset>
       )}
       <fieldset>
         <legend>Notify</legend>
-        <label>
-          Channel
-          <select aria-label="Channel" name="channel_type" value={channel.type} onChange={(e) => setChannel({ ...channel, type: e.currentTarget.value })}>
-            <option value="webhook">webhook</option>
-            <option value="slack">slack</option>
-            <option value="email">e-mail</option>
-          </select>
-        </label>
+        <Choice label="Channel" name="channel_type" value={channel.type} onChange={(e) => setChannel({ ...channel, type: e.currentTarget.value })} options={["webhook", "slack", ["email", "e-mail"]]} />
         <label>
           {channel.type === "email" ? "Addresses" : "URL"}
           <input name="channel_target" value={channel.target} onInput={(e) => setChannel({ ...channel, target: e.currentTarget.value })} placeholder={channel.type === "email" ? "oncall@example.com" : "https://hooks.example.com/…"} />

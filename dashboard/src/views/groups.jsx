@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote, Empty, Pager } from "../ui.jsx";
+import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote, Empty, Pager, Choice } from "../ui.jsx";
 import { navigate } from "../main.jsx";
 
 export async function setStatus(fingerprint, status) {
@@ -71,22 +71,8 @@ export function Groups({ params }) {
         <h1 id="groups-title">Error groups</h1>
       </div>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Group filters">
-        <label>
-          Sort
-          <select aria-label="Sort" value={sort} onChange={(e) => go({ sort: e.currentTarget.value })}>
-            <option value="last_seen">last seen</option>
-            <option value="count">count</option>
-          </select>
-        </label>
-        <label>
-          Status
-          <select aria-label="Status" value={status} onChange={(e) => go({ status: e.currentTarget.value })}>
-            <option value="open">open</option>
-            <option value="resolved">resolved</option>
-            <option value="ignored">ignored</option>
-            <option value="">all</option>
-          </select>
-        </label>
+        <Choice label="Sort" value={sort} onChange={(e) => go({ sort: e.currentTarget.value })} options={[["last_seen", "last seen"], "count"]} />
+        <Choice label="Status" value={status} onChange={(e) => go({ status: e.currentTarget.value })} options={["open", "resolved", "ignored", ["", "all"]]} />
         <label>
           Environment
           <input value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />

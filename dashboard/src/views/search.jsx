@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { Level, Time, ErrorNote, Empty, LevelSelect, Pager } from "../ui.jsx";
+import { Level, Time, ErrorNote, Empty, LevelSelect, Pager, Choice } from "../ui.jsx";
 import { navigate } from "../main.jsx";
 
 const TEXT_FIELDS = [
@@ -79,23 +79,8 @@ export function Search({ params }) {
         ))}
         <LevelSelect label="Level" name="level" value={form.level} onChange={set("level")} />
         <LevelSelect label="Min level" name="min_level" value={form.min_level} onChange={set("min_level")} />
-        <label>
-          Source
-          <select aria-label="Source" name="source_type" value={form.source_type || ""} onChange={set("source_type")}>
-            <option value="">any</option>
-            <option value="ui">ui</option>
-            <option value="logic">logic</option>
-            <option value="backend">backend</option>
-          </select>
-        </label>
-        <label>
-          Error kind
-          <select aria-label="Error kind" name="error_kind" value={form.error_kind || ""} onChange={set("error_kind")}>
-            <option value="">any</option>
-            <option value="exception">exception</option>
-            <option value="error">error</option>
-          </select>
-        </label>
+        <Choice label="Source" name="source_type" value={form.source_type} onChange={set("source_type")} options={[["", "any"], "ui", "logic", "backend"]} />
+        <Choice label="Error kind" name="error_kind" value={form.error_kind} onChange={set("error_kind")} options={[["", "any"], "exception", "error"]} />
         <label>
           Tag (name=value)
           <input name="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} placeholder="region=eu" />
@@ -108,14 +93,7 @@ export function Search({ params }) {
           To
           <input name="to" type="datetime-local" value={toLocalInput(form.to)} onInput={set("to")} />
         </label>
-        <label>
-          Per page
-          <select aria-label="Per page" name="limit" value={form.limit || "50"} onChange={set("limit")}>
-            {["25", "50", "100", "500"].map((n) => (
-              <option value={n}>{n}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Per page" name="limit" value={form.limit || "50"} onChange={set("limit")} options={["25", "50", "100", "500"]} />
         <div class="submit">
           <button type="submit">Search</button>
           <button

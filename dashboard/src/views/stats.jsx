@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, query } from "../api.js";
-import { TrendArrow, AnomalyBadge, ErrorNote, Empty } from "../ui.jsx";
+import { TrendArrow, AnomalyBadge, ErrorNote, Empty, Choice } from "../ui.jsx";
 import { navigate } from "../main.jsx";
 
 const RANGES = { "1h": [3600, "1m"], "24h": [86400, "1h"], "7d": [7 * 86400, "1h"], "30d": [30 * 86400, "1d"] };
@@ -60,24 +60,8 @@ export function Stats({ params }) {
         <h1 id="stats-title">Stats</h1>
       </div>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Chart settings">
-        <label>
-          By
-          <select aria-label="By" value={by} onChange={(e) => go({ by: e.currentTarget.value })}>
-            {["level", "environment", "component", "route", "source_type"].map((d) => (
-              <option value={d}>{d}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Range
-          <select aria-label="Range" value={range} onChange={(e) => go({ range: e.currentTarget.value })}>
-            {Object.keys(RANGES).map((r) => (
-              <option value={r}>
-                last {r} ({RANGES[r][1]} buckets)
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice label="By" value={by} onChange={(e) => go({ by: e.currentTarget.value })} options={["level", "environment", "component", "route", "source_type"]} />
+        <Choice label="Range" value={range} onChange={(e) => go({ range: e.currentTarget.value })} options={Object.keys(RANGES).map((r) => [r, `last ${r} (${RANGES[r][1]} buckets)`])} />
         <label>
           Environment
           <input value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />
