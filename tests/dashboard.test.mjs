@@ -190,6 +190,14 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   await page.locator(".chart canvas").waitFor();
   await page.locator("table.totals", { hasText: "Checkout" }).waitFor();
   await page.screenshot({ path: `${SHOTS}/dashboard-stats.png` });
+  // The Theme button forces dark; the chart is redrawn for it, not left in light colours.
+  await page.getByRole("button", { name: /Theme/ }).click();
+  await page.getByRole("button", { name: "Theme: dark" }).waitFor();
+  await page.locator('.chart[data-drawn="dark"] canvas').waitFor();
+  await page.screenshot({ path: `${SHOTS}/dashboard-stats-dark.png` });
+  await page.getByRole("button", { name: "Theme: dark" }).click();
+  await page.getByRole("button", { name: "Theme: light" }).click();
+  await page.getByRole("button", { name: "Theme: auto" }).waitFor();
   await shiftOf("stats");
 
   // Alert rules: create one through the form; it is listed; then mute it with a window.

@@ -45,6 +45,8 @@ function useTheme() {
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
     localStorage.setItem("edge-logger:theme", theme);
+    // Canvas charts cannot follow CSS variables: they redraw on this.
+    dispatchEvent(new Event("edge-logger:theme"));
   }, [theme]);
   return [theme, () => setTheme({ auto: "dark", dark: "light", light: "auto" }[theme])];
 }

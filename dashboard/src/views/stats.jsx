@@ -20,6 +20,18 @@ export function Stats({ params }) {
   const [error, setError] = useState(null);
   const box = useRef(null);
   const plot = useRef(null);
+  // Redraw when the theme changes (the system's or the Theme button's): axis colours are drawn.
+  const [themeTick, setThemeTick] = useState(0);
+  useEffect(() => {
+    const redraw = () => setThemeTick((n) => n + 1);
+    const media = matchMedia("(prefers-color-scheme: dark)");
+    addEventListener("edge-logger:theme", redraw);
+    media.addEventListener("change", redraw);
+    return () => {
+      removeEventListener("edge-logger:theme", redraw);
+      media.removeEventListener("change", redraw);
+    };
+  }, []);
 
   useEffect(() => {
     let live = true;
@@ -35,7 +47,8 @@ export function Stats({ params }) {
     const keys = Object.keys(data.totals).sort((a, b) => data.totals[b] - data.totals[a]).slice(0, 10);
     const xs = data.buckets.map((b) => Date.parse(b.start) / 1000);
     const series = keys.map((k) => data.buckets.map((b) => b.counts[k] || 0));
-    const dark = matchMedia("(prefers-color-scheme: dark)").matches || document.documentElement.dataset.theme === "dark";
+    const forced = document.documentElement.dataset.theme;
+    const dark = forced === "dark" || (forced !== "light" && matchMedia("(prefers-color-scheme: dark)").matches);
     const axis = { stroke: dark ? "#cbd5e1" : "#334155", grid: { stroke: dark ? "#1e293b" : "#e2e8f0" } };
     const opts = {
       width: box.current.clientWidth,
@@ -46,10 +59,11 @@ export function Stats({ params }) {
     };
     plot.current?.destroy();
     plot.current = new uPlot(opts, [xs, ...series], box.current);
+    box.current.dataset.drawn = dark ? "dark" : "light";
     const resize = () => plot.current?.setSize({ width: box.current.clientWidth, height: 300 });
     addEventListener("resize", resize);
     return () => removeEventListener("resize", resize);
-  }, [data]);
+  }, [data, themeTick]);
   useEffect(() => () => plot.current?.destroy(), []);
 
   const go = (changes) => navigate("stats", null, new URLSearchParams(query({ by, range, environment, ...changes })));
