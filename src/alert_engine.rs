@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_warn, AbortController, D1Database, Date, Delay, Env, Fetch, Headers,
+    console_error, console_warn, AbortController, D1Database, Delay, Env, Fetch, Headers,
     MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
 };
 
@@ -79,7 +79,7 @@ fn read_settings(env: &Env) -> Settings {
 }
 
 fn now() -> (chrono::DateTime<chrono::Utc>, String) {
-    let t = from_millis(Date::now().as_millis() as i64).unwrap_or_default();
+    let t = crate::handlers::clock().unwrap_or_default();
     (t, format_ts(t))
 }
 

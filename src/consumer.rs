@@ -182,9 +182,7 @@ pub async fn consume_dead_letters(batch: MessageBatch<JsValue>, env: &Env) {
         batch.retry_all();
         return;
     };
-    let now = crate::processors::timestamp::from_millis(worker::Date::now().as_millis() as i64)
-        .map(crate::processors::timestamp::format_ts)
-        .unwrap_or_default();
+    let now = crate::handlers::clock_text().unwrap_or_default();
     for message in batch.raw_iter() {
         let id = message.id();
         let body = decode_body(&message.body()).unwrap_or_else(|| "null".to_string());

@@ -3,10 +3,9 @@
 //! derived tables, then the spike and quiet alert rules. Failures are logged; the next run
 //! continues where this one stopped.
 
-use worker::{console_error, console_log, Bucket, D1Database, Date, Env};
+use worker::{console_error, console_log, Bucket, D1Database, Env};
 
 use crate::archive::{by_day, gzip_ndjson, object_key, ExpiringRow};
-use crate::processors::timestamp::from_millis;
 use crate::retention::{
     delete_seqs, event_deletes, expiring_selects, housekeeping, RetentionDays, DELETE_BATCH,
     MAX_BATCHES_PER_RUN,
@@ -18,7 +17,7 @@ pub async fn run(env: &Env) {
         console_error!("retention: D1 binding DB missing");
         return;
     };
-    let Some(now) = from_millis(Date::now().as_millis() as i64) else {
+    let Ok(now) = crate::handlers::clock() else {
         return;
     };
     let days = RetentionDays::from_vars(|name| crate::handlers::env_text(env, name));

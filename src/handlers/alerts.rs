@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use worker::{Date, Env, Request, Response, Url};
+use worker::{Env, Request, Response, Url};
 
-use super::{json_response, query_pairs, read_json_body};
+use super::{clock_text, json_response, query_pairs, read_json_body};
 use crate::alerting::{parse_rule, AlertRule};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
@@ -13,12 +13,6 @@ use crate::intl::IntlZones;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::alerts::{self as store, RuleRow};
 use crate::storage::query::parse_limit;
-
-fn now() -> Result<String, AppError> {
-    from_millis(Date::now().as_millis() as i64)
-        .map(format_ts)
-        .ok_or_else(|| AppError::Internal("clock out of range".into()))
-}
 
 #[derive(Serialize)]
 struct RuleView {
@@ -70,7 +64,7 @@ pub async fn create_rule(req: &mut Request, env: &Env) -> Result<Response, AppEr
     rule.restore_secrets(None)?;
     let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
     let db = env.d1("DB")?;
-    store::upsert_rule(&db, &id, &rule, &now()?).await?;
+    store::upsert_rule(&db, &id, &rule, &clock_text()?).await?;
     let row = store::get_rule(&db, &id)
         .await?
         .ok_or_else(|| AppError::Internal("rule vanished after insert".into()))?;
@@ -84,7 +78,7 @@ pub async fn update_rule(id: &str, req: &mut Request, env: &Env) -> Result<Respo
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
     rule.restore_secrets(existing.rule().as_ref())?;
-    store::upsert_rule(&db, id, &rule, &now()?).await?;
+    store::upsert_rule(&db, id, &rule, &clock_text()?).await?;
     let row = store::get_rule(&db, id)
         .await?
         .ok_or_else(|| AppError::Internal("rule vanished after update".into()))?;

@@ -1,11 +1,10 @@
 //! `GET /v1/dead-letters` and `POST /v1/dead-letters/replay` (admin).
 
 use serde_json::{json, Value};
-use worker::{Date, Env, Request, Response, Url};
+use worker::{Env, Request, Response, Url};
 
 use super::{json_response, query_pairs, read_json_body};
 use crate::error::AppError;
-use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::dead_letters as store;
 use crate::storage::query::parse_limit;
 use crate::storage::queue::send_bytes;
@@ -53,9 +52,7 @@ pub async fn replay(req: &mut Request, env: &Env) -> Result<Response, AppError> 
     };
     let db = env.d1("DB")?;
     let letters = store::replayable(&db, ids.as_deref(), 100).await?;
-    let now = from_millis(Date::now().as_millis() as i64)
-        .map(format_ts)
-        .unwrap_or_default();
+    let now = super::clock_text()?;
     let mut replayed = Vec::new();
     for letter in letters {
         let binding = if letter.queue.contains("alerts") {

@@ -3,12 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{D1Database, Date, Env, Response, Url};
+use worker::{D1Database, Env, Response, Url};
 
-use super::{json_response, query_pairs, Config};
+use super::{clock, json_response, query_pairs, Config};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
-use crate::processors::timestamp::from_millis;
 use crate::storage::d1;
 use crate::storage::groups::{parse_group_query, Group, GROUP_COLUMNS};
 use crate::storage::query::{into_page, Bind, LogQuery, SqlQuery};
@@ -39,11 +38,6 @@ struct GroupDetail {
     #[serde(flatten)]
     group: AnalysedGroup,
     events: Vec<crate::model::DetailedEvent>,
-}
-
-fn clock() -> Result<chrono::DateTime<chrono::Utc>, AppError> {
-    from_millis(Date::now().as_millis() as i64)
-        .ok_or_else(|| AppError::Internal("clock out of range".into()))
 }
 
 /// Adds sparkline, trend and anomaly to each group, from one read of `group_counts_hour`.

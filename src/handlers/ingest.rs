@@ -2,7 +2,7 @@
 //! events into queue messages and enqueue them; 202 only for what reached the queue.
 
 use futures_util::StreamExt;
-use worker::{console_error, Date, Env, Request, Response};
+use worker::{console_error, Env, Request, Response};
 
 use super::{json_response, Caller, Config};
 use crate::error::AppError;
@@ -17,7 +17,6 @@ use crate::processors::body::{
     body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
 };
 use crate::processors::normalize::IngestContext;
-use crate::processors::timestamp::from_millis;
 use crate::queue_message::pack;
 use crate::storage::queue::send_bytes;
 
@@ -184,8 +183,7 @@ pub(crate) async fn read_request_body(req: &mut Request) -> Result<Vec<u8>, AppE
 }
 
 fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {
-    let received_at = from_millis(Date::now().as_millis() as i64)
-        .ok_or_else(|| AppError::Internal("clock out of range".into()))?;
+    let received_at = super::clock()?;
     Ok(IngestContext {
         project: caller.principal.project.clone(),
         scrub: config.scrub,

@@ -1,19 +1,12 @@
 //! `POST/GET /v1/keys`, `DELETE /v1/keys/{id}` (admin only).
 
 use serde::Serialize;
-use worker::{Date, Env, Request, Response};
+use worker::{Env, Request, Response};
 
-use super::{json_response, read_json_body};
+use super::{clock_text, json_response, read_json_body};
 use crate::error::AppError;
 use crate::keys::{generate_key, parse_new_key, KeyView};
-use crate::processors::timestamp::{format_ts, from_millis};
 use crate::storage::keys as store;
-
-fn now() -> Result<String, AppError> {
-    from_millis(Date::now().as_millis() as i64)
-        .map(format_ts)
-        .ok_or_else(|| AppError::Internal("clock out of range".into()))
-}
 
 /// 256 bits from the platform's CSPRNG (`crypto.getRandomValues`, through uuid's v4).
 fn random_bytes() -> [u8; 32] {
@@ -35,7 +28,7 @@ pub async fn create(req: &mut Request, env: &Env) -> Result<Response, AppError> 
     let new_key = parse_new_key(&read_json_body(req, 16 * 1024).await?)?;
     let (plain, prefix, hash) = generate_key(random_bytes());
     let id = format!("key_{}", uuid::Uuid::new_v4().simple());
-    let record = new_key.into_record(id, prefix, hash, now()?);
+    let record = new_key.into_record(id, prefix, hash, clock_text()?);
     store::insert(&env.d1("DB")?, &env.kv("HOT")?, &record).await?;
     json_response(
         201,
@@ -56,7 +49,7 @@ pub async fn list(env: &Env) -> Result<Response, AppError> {
 }
 
 pub async fn revoke(id: &str, env: &Env) -> Result<Response, AppError> {
-    let record = store::revoke(&env.d1("DB")?, &env.kv("HOT")?, id, &now()?)
+    let record = store::revoke(&env.d1("DB")?, &env.kv("HOT")?, id, &clock_text()?)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No key with id '{id}'.")))?;
     json_response(200, &KeyView::from(&record))

@@ -477,6 +477,17 @@ async fn preflight(req: &Request, env: &Env, origin: Option<&str>) -> Result<Res
     Ok(response)
 }
 
+/// The platform clock as a UTC instant: the one place the edge reads it (pure code is given it).
+pub(crate) fn clock() -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    crate::processors::timestamp::from_millis(worker::Date::now().as_millis() as i64)
+        .ok_or_else(|| AppError::Internal("clock out of range".into()))
+}
+
+/// [`clock`] in the stored text form (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+pub(crate) fn clock_text() -> Result<String, AppError> {
+    clock().map(crate::processors::timestamp::format_ts)
+}
+
 pub(crate) fn query_pairs(url: &worker::Url) -> Vec<(String, String)> {
     url.query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
