@@ -28,15 +28,7 @@ fn first_label(labels: &mut Map<String, Value>, names: &[&str]) -> Option<Value>
 }
 
 pub fn loki_push_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| AppError::InvalidJson(format!("The body is not a Loki push request: {e}.")))?;
-    let streams = root
-        .get("streams")
-        .and_then(Value::as_array)
-        .ok_or_else(|| AppError::InvalidEvents {
-            message: "The body has no streams array.".into(),
-            errors: vec![],
-        })?;
+    let streams = super::root_array(body, "streams", "a Loki push request (JSON)")?;
     let mut items = Vec::new();
     for stream in streams {
         let mut labels = stream

@@ -3,3 +3,21 @@
 pub mod loki;
 pub mod otlp;
 pub mod sentry;
+
+use serde_json::Value;
+
+use crate::error::AppError;
+
+/// The array under `key` of a JSON request body (`resourceLogs`, `streams`): a body that is
+/// not JSON, or has no such array, is a 400 naming the protocol it was sent as.
+pub(crate) fn root_array(body: &[u8], key: &str, protocol: &str) -> Result<Vec<Value>, AppError> {
+    let mut root: Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid {protocol}: {e}.")))?;
+    match root.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(AppError::InvalidEvents {
+            message: format!("The body has no {key} array."),
+            errors: vec![],
+        }),
+    }
+}

@@ -106,15 +106,7 @@ fn text(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
 /// The request body into raw items for the pipeline, in order. A malformed envelope is a 400;
 /// a malformed record is rejected alone.
 pub fn otlp_logs_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| AppError::InvalidJson(format!("The body is not valid OTLP/JSON: {e}.")))?;
-    let resource_logs = root
-        .get("resourceLogs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| AppError::InvalidEvents {
-            message: "The body has no resourceLogs array.".into(),
-            errors: vec![],
-        })?;
+    let resource_logs = super::root_array(body, "resourceLogs", "OTLP/JSON")?;
     let mut items = Vec::new();
     for rl in resource_logs {
         let mut resource = attributes(rl.get("resource").and_then(|r| r.get("attributes")));

@@ -2,7 +2,6 @@
 //! the insert triggers maintain, never by scanning events.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use worker::{D1Database, Env, Response, Url};
 
 use super::{clock, json_response, query_pairs, Config};
@@ -23,7 +22,7 @@ struct AnalysedGroup {
     #[serde(flatten)]
     group: Group,
     #[serde(flatten)]
-    analysis: Value,
+    analysis: trends::SeriesAnalysis,
 }
 
 #[derive(Serialize)]

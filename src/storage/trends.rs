@@ -2,11 +2,11 @@
 //! (`group_counts_hour`, `event_counts_hour`), never from events. Pure: SQL in, rows out.
 
 use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::query::{Bind, SqlQuery, Where};
 use crate::alerting::AlertRule;
-use crate::analysis::{HourlySeries, BASELINE_HOURS};
+use crate::analysis::{Anomaly, HourlySeries, Trend, BASELINE_HOURS};
 use crate::processors::level::Level;
 use crate::processors::timestamp::format_ts;
 
@@ -111,17 +111,25 @@ pub fn rule_query(rule: &AlertRule, keys: &[String]) -> SqlQuery {
     }
 }
 
+/// What a group answer adds: its last day per hour, its trend and its anomaly score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesAnalysis {
+    pub sparkline: Vec<i64>,
+    pub trend: Trend,
+    pub anomaly: Anomaly,
+}
+
 /// Sparkline, trend and anomaly of one hourly series.
-pub fn analyse(counts: &[i64], now: DateTime<Utc>, window_hours: u32) -> serde_json::Value {
+pub fn analyse(counts: &[i64], now: DateTime<Utc>, window_hours: u32) -> SeriesAnalysis {
     let s = HourlySeries {
         counts,
         elapsed_fraction: elapsed_fraction(now),
     };
-    serde_json::json!({
-        "sparkline": counts[counts.len().saturating_sub(SPARKLINE_HOURS)..],
-        "trend": s.trend(window_hours),
-        "anomaly": s.anomaly(),
-    })
+    SeriesAnalysis {
+        sparkline: counts[counts.len().saturating_sub(SPARKLINE_HOURS)..].to_vec(),
+        trend: s.trend(window_hours),
+        anomaly: s.anomaly(),
+    }
 }
 
 /// `window=` on `/v1/groups`: hours, 1 to a week.
