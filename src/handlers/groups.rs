@@ -53,13 +53,13 @@ async fn analyse_groups(
     let fingerprints: Vec<String> = groups.iter().map(|g| g.fingerprint.clone()).collect();
     let rows: Vec<trends::CountRow> =
         d1::rows(db, &trends::groups_query(&fingerprints, &keys)).await?;
+    let mut series = trends::series_by_fingerprint(&keys, &rows);
     Ok(groups
         .into_iter()
         .map(|group| {
-            let mine = rows
-                .iter()
-                .filter(|r| r.fingerprint.as_deref() == Some(group.fingerprint.as_str()));
-            let counts = trends::series(&keys, mine);
+            let counts = series
+                .remove(&group.fingerprint)
+                .unwrap_or_else(|| vec![0; keys.len()]);
             AnalysedGroup {
                 analysis: trends::analyse(&counts, now, window_hours),
                 group,

@@ -1,6 +1,8 @@
 //! Hourly series for trends, sparklines, anomaly badges and rate alerts, read from the rollups
 //! (`group_counts_hour`, `event_counts_hour`), never from events. Pure: SQL in, rows out.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,20 @@ pub fn series<'a>(keys: &[String], rows: impl IntoIterator<Item = &'a CountRow>)
         }
     }
     counts
+}
+
+/// Rows of several groups into one series each, in one pass over the rows (a page of 1,000
+/// groups brings ~48,000 rows; filtering them once per group would be quadratic).
+pub fn series_by_fingerprint(keys: &[String], rows: &[CountRow]) -> HashMap<String, Vec<i64>> {
+    let mut out: HashMap<String, Vec<i64>> = HashMap::new();
+    for row in rows {
+        let (Some(fingerprint), Ok(i)) = (&row.fingerprint, keys.binary_search(&row.bucket)) else {
+            continue;
+        };
+        out.entry(fingerprint.clone())
+            .or_insert_with(|| vec![0; keys.len()])[i] += row.n;
+    }
+    out
 }
 
 /// The hourly counts of some groups since `keys[0]`. The fingerprints travel as one JSON
@@ -224,6 +240,26 @@ mod tests {
         assert_eq!(filtered.sql.matches('?').count(), filtered.binds.len());
         assert!(filtered.binds.contains(&Bind::Text("critical".into())));
         assert!(!filtered.binds.contains(&Bind::Text("warn".into())));
+    }
+
+    #[test]
+    fn rows_of_many_groups_become_one_series_each() {
+        let keys = hour_keys(now(), 3);
+        let row = |fp: &str, bucket: &str, n| CountRow {
+            fingerprint: Some(fp.into()),
+            bucket: bucket.into(),
+            n,
+        };
+        let rows = [
+            row("a", "2026-11-23T10", 2),
+            row("b", "2026-11-23T08", 1),
+            row("a", "2026-11-23T09", 5),
+            row("a", "2026-11-20T00", 9),
+        ];
+        let by = series_by_fingerprint(&keys, &rows);
+        assert_eq!(by["a"], [0, 5, 2]);
+        assert_eq!(by["b"], [1, 0, 0]);
+        assert_eq!(by.len(), 2);
     }
 
     #[test]
