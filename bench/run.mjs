@@ -68,7 +68,9 @@ function floorWorker() {
   });
 }
 
-/** The floor plus what every accepted request must do before its 202: one queue send. */
+/** The floor plus what every accepted request must do before its 202: get onto the queue.
+ *  Concurrent requests share sends as ours do (src/outbox.rs): a request waits (with a timer,
+ *  or the runtime cancels it as hung) while one round sends everything waiting. */
 function floorWithSendWorker() {
   return new Miniflare({
     host: "127.0.0.1",
@@ -77,14 +79,32 @@ function floorWithSendWorker() {
     compatibilityDate: "2026-04-20",
     queueProducers: { LOGS: "floor-send-logs" },
     queueConsumers: { "floor-send-logs": { maxBatchSize: 100, maxBatchTimeout: 1 } },
-    script: `export default {
-      async fetch(request, env) {
+    script: `let waiting = [], running = false;
+    async function rounds(env) {
+      while (waiting.length) {
+        const round = waiting; waiting = [];
+        const body = new TextEncoder().encode('{"project":null,"events":[' + round.map((w) => w.text).join(",") + "]}");
+        let ok = true;
+        try { await env.LOGS.sendBatch([{ body, contentType: "v8" }]); } catch { ok = false; }
+        for (const w of round) w.done(ok);
+      }
+      running = false;
+    }
+    export default {
+      async fetch(request, env, ctx) {
         const text = await request.text();
         const body = JSON.parse(text);
         const n = Array.isArray(body) ? body.length : 1;
-        // The same call our worker makes: one sendBatch of byte messages.
-        await env.LOGS.sendBatch([{ body: new TextEncoder().encode(text), contentType: "v8" }]);
-        return new Response(JSON.stringify({ accepted: n, rejected: 0 }), { status: 202, headers: { "content-type": "application/json" } });
+        let timer;
+        const ok = await Promise.race([
+          new Promise((done) => { timer = setTimeout(() => done(false), 30000); }),
+          new Promise((done) => {
+            waiting.push({ text, done });
+            if (!running) { running = true; ctx.waitUntil(rounds(env)); }
+          }),
+        ]);
+        clearTimeout(timer);
+        return new Response(JSON.stringify({ accepted: ok ? n : 0, rejected: 0 }), { status: ok ? 202 : 503, headers: { "content-type": "application/json" } });
       },
       async queue(batch) { batch.ackAll(); },
     };`,

@@ -15,6 +15,7 @@ pub mod formats;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod outbox;
 pub mod pipeline;
 pub mod processors;
 pub mod queue_message;
@@ -37,7 +38,7 @@ mod maintenance;
 #[cfg(target_arch = "wasm32")]
 mod entry {
     use worker::{
-        event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext,
+        event, web_sys, Context, Env, MessageBatch, Response, Result, ScheduleContext,
         ScheduledEvent,
     };
 
@@ -52,9 +53,11 @@ mod entry {
         crate::maintenance::run(&env).await;
     }
 
+    /// Takes the platform's request as it is: `worker::Request` would read `request.cf` on
+    /// every request, which nothing here uses (see `handlers::Incoming`).
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-        Ok(crate::handlers::handle(req, &env, &ctx).await)
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+        Ok(crate::handlers::handle(crate::handlers::Incoming::new(req), &env, &ctx).await)
     }
 
     /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.

@@ -16,16 +16,18 @@ pub const MESSAGE_BUDGET_BYTES: usize = 120_000;
 pub const BATCH_BUDGET_BYTES: usize = 240_000;
 pub const BATCH_MAX_MESSAGES: usize = 100;
 
+/// `T` names an event to its sender: its index in the request body, or, when the outbox packs
+/// several requests' events together, the request and the index.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PackedMessage {
+pub struct PackedMessage<T = usize> {
     /// `{"project":…,"events":[event,event,...]}` as UTF-8 JSON.
     pub body: Vec<u8>,
-    /// Indexes in the request body of the events inside, to report per-event outcomes.
-    pub indexes: Vec<usize>,
+    /// The events inside, to report per-event outcomes.
+    pub indexes: Vec<T>,
 }
 
 /// One `send_batch` call's worth of messages.
-pub type PackedBatch = Vec<PackedMessage>;
+pub type PackedBatch<T = usize> = Vec<PackedMessage<T>>;
 
 /// Packs `(index, compact JSON)` pairs greedily in order. An event too large for any message
 /// comes back as a per-event error instead.
@@ -33,25 +35,53 @@ pub fn pack(
     project: Option<&str>,
     events: Vec<(usize, String)>,
 ) -> (Vec<PackedBatch>, Vec<ItemError>) {
-    let head = format!(
+    let (batches, too_large) = pack_tagged(project, events);
+    let errors = too_large
+        .into_iter()
+        .map(|(index, bytes)| too_large_error(index, bytes))
+        .collect();
+    (batches, errors)
+}
+
+/// The error of an event that no message can hold.
+pub fn too_large_error(index: usize, bytes: usize) -> ItemError {
+    ItemError::new(
+        index,
+        "event_too_large",
+        format!("the processed event is {bytes} bytes; a queue message holds at most {MESSAGE_BUDGET_BYTES}"),
+    )
+}
+
+fn envelope_head(project: Option<&str>) -> String {
+    format!(
         r#"{{"project":{},"events":["#,
         serde_json::to_string(&project).expect("a string serialises")
-    );
+    )
+}
+
+/// Whether an event's compact JSON fits a message of this project on its own.
+pub fn fits_in_message(project: Option<&str>, json: &str) -> bool {
+    // + the envelope, a separating comma and the closing `]}`.
+    envelope_head(project).len() + json.len() + 3 <= MESSAGE_BUDGET_BYTES
+}
+
+/// [`pack`] for any tag; events too large for a message come back as `(tag, bytes)`.
+pub fn pack_tagged<T>(
+    project: Option<&str>,
+    events: Vec<(T, String)>,
+) -> (Vec<PackedBatch<T>>, Vec<(T, usize)>) {
+    let head = envelope_head(project);
     let open = || PackedMessage {
         body: head.as_bytes().to_vec(),
         indexes: Vec::new(),
     };
     let mut errors = Vec::new();
-    let mut messages: Vec<PackedMessage> = Vec::new();
+    let mut messages: Vec<PackedMessage<T>> = Vec::new();
     let mut current = open();
     for (index, json) in events {
         // + the envelope, a separating comma and the closing `]}`.
         if head.len() + json.len() + 3 > MESSAGE_BUDGET_BYTES {
-            errors.push(ItemError::new(
-                index,
-                "event_too_large",
-                format!("the processed event is {} bytes; a queue message holds at most {MESSAGE_BUDGET_BYTES}", json.len()),
-            ));
+            errors.push((index, json.len()));
             continue;
         }
         if current.body.len() + json.len() + 3 > MESSAGE_BUDGET_BYTES {
@@ -67,8 +97,8 @@ pub fn pack(
         messages.push(close(current));
     }
 
-    let mut batches: Vec<PackedBatch> = Vec::new();
-    let mut batch: PackedBatch = Vec::new();
+    let mut batches: Vec<PackedBatch<T>> = Vec::new();
+    let mut batch: PackedBatch<T> = Vec::new();
     let mut batch_bytes = 0;
     for message in messages {
         if !batch.is_empty()
@@ -87,7 +117,7 @@ pub fn pack(
     (batches, errors)
 }
 
-fn close(mut message: PackedMessage) -> PackedMessage {
+fn close<T>(mut message: PackedMessage<T>) -> PackedMessage<T> {
     message.body.extend_from_slice(b"]}");
     message
 }

@@ -262,3 +262,54 @@ test("health reports each dependency", async () => {
     assert.equal(typeof res.body.checks[dep].latency_ms, "number");
   }
 });
+
+test("concurrent requests share queue sends, and each learns exactly its own events", async () => {
+  // A fresh worker, so that its queue counters count only this test's messages.
+  const own = await startWorker();
+  try {
+    const createKey = async (project) => {
+      const res = await post(own.mf, { name: `${project} ingest`, scopes: ["ingest"], project }, { path: "/v1/keys" });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.key;
+    };
+    const keys = { shop: await createKey("shop"), blog: await createKey("blog") };
+    const run = `concurrent-${Date.now()}`;
+    const senders = [null, "shop", "blog"];
+    // 240 requests at once: single events and small arrays, three projects (the admin token
+    // ingests without one), each event with its own event_id.
+    const requests = Array.from({ length: 240 }, (_, r) => {
+      const project = senders[r % 3];
+      const count = r % 4 === 0 ? 3 : 1;
+      const events = Array.from({ length: count }, (_, i) => ({
+        message: `request ${r} event ${i}`,
+        service: run,
+        event_id: `${run}-${r}-${i}`,
+        tags: { request: String(r) },
+      }));
+      const headers = project ? { authorization: `Bearer ${keys[project]}` } : auth();
+      return { project, events, answer: post(own.mf, count === 1 ? events[0] : events, { headers }) };
+    });
+    const answers = await Promise.all(requests.map((r) => r.answer));
+    let total = 0;
+    for (const [r, res] of answers.entries()) {
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.equal(res.body.accepted, requests[r].events.length, "every event of this request, no other");
+      assert.equal(res.body.ids.length, requests[r].events.length);
+      total += res.body.accepted;
+    }
+    await waitForStored(own.db, total, "service = ?", run);
+    for (const [r, res] of answers.entries()) {
+      for (const [i, id] of res.body.ids.entries()) {
+        const row = await own.db.prepare("SELECT event_id, project FROM events WHERE id = ?").bind(id).first();
+        assert.equal(row.event_id, `${run}-${r}-${i}`, "each answered id is that request's own event");
+        assert.equal(row.project, requests[r].project, "never packed with another project's events");
+      }
+    }
+    const messages = await own.db
+      .prepare("SELECT coalesce(sum(value), 0) AS n FROM metric_counters WHERE name = 'edge_logger_queue_messages_total' AND labels LIKE '%edge-logger-logs\"%'")
+      .first();
+    assert.ok(messages.n > 0 && messages.n < requests.length, `${messages.n} queue messages for ${requests.length} requests`);
+  } finally {
+    await own.mf.dispose();
+  }
+});

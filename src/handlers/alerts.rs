@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use worker::{Env, Request, Response, Url};
+use worker::{Env, Response, Url};
 
-use super::{clock_text, json_response, query_pairs, read_json_body};
+use super::{clock_text, json_response, query_pairs, read_json_body, Incoming};
 use crate::alerting::{parse_rule, AlertRule};
 use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
@@ -59,7 +59,7 @@ pub async fn get_rule(id: &str, env: &Env, principal: &Principal) -> Result<Resp
     json_response(200, &rule)
 }
 
-pub async fn create_rule(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+pub async fn create_rule(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
     rule.restore_secrets(None)?;
     let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
@@ -71,7 +71,7 @@ pub async fn create_rule(req: &mut Request, env: &Env) -> Result<Response, AppEr
     json_response(201, &view(&row))
 }
 
-pub async fn update_rule(id: &str, req: &mut Request, env: &Env) -> Result<Response, AppError> {
+pub async fn update_rule(id: &str, req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
     let db = env.d1("DB")?;
     let existing = store::get_rule(&db, id)
@@ -148,7 +148,7 @@ pub async fn list_alerts(
 
 pub async fn set_group_status(
     fingerprint: &str,
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     principal: &Principal,
 ) -> Result<Response, AppError> {

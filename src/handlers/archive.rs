@@ -2,15 +2,15 @@
 //! D1, through the queue and the consumer's idempotent insert (restoring twice stores once).
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
-use super::{json_response, read_json_body};
+use super::{json_response, read_json_body, Incoming};
 use crate::archive::{day_prefix, read_ndjson_gz, valid_day};
 use crate::error::AppError;
 use crate::queue_message::pack;
 use crate::storage::queue::send_bytes;
 
-pub async fn restore(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+pub async fn restore(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let body: Value = serde_json::from_slice(&read_json_body(req, 4096).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
     let day = body

@@ -1,9 +1,9 @@
 //! `GET /v1/dead-letters` and `POST /v1/dead-letters/replay` (admin).
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response, Url};
+use worker::{Env, Response, Url};
 
-use super::{json_response, query_pairs, read_json_body};
+use super::{json_response, query_pairs, read_json_body, Incoming};
 use crate::error::AppError;
 use crate::storage::dead_letters as store;
 use crate::storage::query::parse_limit;
@@ -25,7 +25,7 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
 }
 
 /// Re-enqueues dead letters (all unreplayed, or `{"ids": [...]}`) onto the queue they failed in.
-pub async fn replay(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+pub async fn replay(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let body = read_json_body(req, 64 * 1024).await?;
     let ids: Option<Vec<String>> = if body.iter().all(u8::is_ascii_whitespace) {
         None

@@ -1,10 +1,9 @@
 //! `POST /v1/logs`: read the body within the limit, run the pure pipeline, pack the accepted
 //! events into queue messages and enqueue them; 202 only for what reached the queue.
 
-use futures_util::StreamExt;
-use worker::{console_error, Env, Request, Response};
+use worker::{Env, Response};
 
-use super::{json_response, Caller, Config};
+use super::{json_response, Caller, Config, Incoming};
 use crate::error::AppError;
 use std::collections::HashMap;
 
@@ -17,15 +16,15 @@ use crate::processors::body::{
     body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
 };
 use crate::processors::normalize::IngestContext;
-use crate::queue_message::pack;
-use crate::storage::queue::send_bytes;
+use crate::queue_message::{fits_in_message, too_large_error};
 
 /// Seconds a client should wait after the queue refused a send.
 const ENQUEUE_RETRY_AFTER: u32 = 5;
 
 pub async fn ingest(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
+    worker_ctx: &worker::Context,
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
@@ -46,7 +45,7 @@ pub async fn ingest(
     let body = read_request_body(req).await?;
     let ctx = ingest_context(config, caller)?;
     let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
-    let enqueued = enqueue(env, config, &ctx, outcome).await?;
+    let enqueued = enqueue(env, worker_ctx, config, &ctx, outcome).await?;
     let (body, retry_after) = ingest_answer(
         enqueued.queued,
         enqueued.errors,
@@ -65,14 +64,15 @@ pub async fn ingest(
 /// `POST /otlp/v1/logs`: OpenTelemetry logs over OTLP/HTTP JSON, answered as the OTLP spec
 /// says: 200 with `{}`, or with `partialSuccess` naming how many records were rejected.
 pub async fn ingest_otlp(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
+    worker_ctx: &worker::Context,
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
     require_json(req, "Send OTLP/HTTP with JSON encoding (Content-Type: application/json); protobuf is not supported yet.")?;
     let items = otlp_logs_to_items(&read_request_body(req).await?)?;
-    let enqueued = ingest_items(env, config, caller, items).await?;
+    let enqueued = ingest_items(env, worker_ctx, config, caller, items).await?;
     // A partly queued batch is not retried (that would duplicate what was queued): the records
     // that did not make it are reported as rejected instead.
     let mut problems: Vec<&str> = enqueued.errors.iter().map(|e| e.message.as_str()).collect();
@@ -93,22 +93,24 @@ pub async fn ingest_otlp(
 /// it on 5xx (which would duplicate what was queued), so rejected lines are counted in
 /// `/metrics` (`edge_logger_events_rejected_total`) rather than answered.
 pub async fn ingest_loki(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
+    worker_ctx: &worker::Context,
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
     require_json(req, "Send Loki pushes as JSON (Content-Type: application/json); snappy protobuf is not supported yet.")?;
     let items = loki_push_to_items(&read_request_body(req).await?)?;
-    ingest_items(env, config, caller, items).await?;
+    ingest_items(env, worker_ctx, config, caller, items).await?;
     Ok(Response::empty()?.with_status(204))
 }
 
 /// `POST /api/{project}/envelope/`: Sentry SDKs' envelopes. Answers `{"id": <event id>}` as
 /// Sentry does; envelopes without events (sessions, client reports) are acknowledged.
 pub async fn ingest_sentry(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
+    worker_ctx: &worker::Context,
     config: &Config,
     caller: &Caller,
     body: Option<Vec<u8>>,
@@ -121,11 +123,11 @@ pub async fn ingest_sentry(
     if items.is_empty() {
         return json_response(200, &serde_json::json!({}));
     }
-    let enqueued = ingest_items(env, config, caller, items).await?;
+    let enqueued = ingest_items(env, worker_ctx, config, caller, items).await?;
     json_response(200, &serde_json::json!({ "id": enqueued.first_event_id }))
 }
 
-fn require_json(req: &Request, refusal: &str) -> Result<(), AppError> {
+fn require_json(req: &Incoming, refusal: &str) -> Result<(), AppError> {
     let content_type = req
         .headers()
         .get("content-type")?
@@ -143,13 +145,14 @@ fn require_json(req: &Request, refusal: &str) -> Result<(), AppError> {
 /// nothing was usable.
 async fn ingest_items(
     env: &Env,
+    worker_ctx: &worker::Context,
     config: &Config,
     caller: &Caller,
     items: Vec<crate::processors::body::RawItem>,
 ) -> Result<Enqueued, AppError> {
     let ctx = ingest_context(config, caller)?;
     let outcome = process_items(items, &ctx, uuid::Uuid::new_v4)?;
-    let enqueued = enqueue(env, config, &ctx, outcome).await?;
+    let enqueued = enqueue(env, worker_ctx, config, &ctx, outcome).await?;
     if enqueued.queued.is_empty() {
         return Err(ingest_answer(
             enqueued.queued,
@@ -163,23 +166,12 @@ async fn ingest_items(
     Ok(enqueued)
 }
 
-/// The body within the contract's limits: declared length, then streamed size, then what it
+/// The body within the contract's limits: declared or streamed size, then what it
 /// decompresses to.
-pub(crate) async fn read_request_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
-    if let Some(declared) = req
-        .headers()
-        .get("content-length")?
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        if declared > MAX_BODY_BYTES {
-            return Err(too_large_body(declared));
-        }
-    }
+pub(crate) async fn read_request_body(req: &Incoming) -> Result<Vec<u8>, AppError> {
+    let body = req.body_within(MAX_BODY_BYTES, too_large_body).await?;
     let encoding = req.headers().get("content-encoding")?;
-    decode_content_encoding(
-        encoding.as_deref(),
-        read_body_limited(req, MAX_BODY_BYTES).await?,
-    )
+    decode_content_encoding(encoding.as_deref(), body)
 }
 
 fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {
@@ -203,10 +195,10 @@ struct Enqueued {
     first_event_id: Option<String>,
 }
 
-/// Seals (with an encryption key), packs and enqueues the accepted events, one `send_batch`
-/// per packed batch, and counts what happened.
+/// Seals (with an encryption key) and enqueues the accepted events, and counts what happened.
 async fn enqueue(
     env: &Env,
+    worker_ctx: &worker::Context,
     config: &Config,
     ctx: &IngestContext,
     mut outcome: IngestOutcome,
@@ -239,38 +231,23 @@ async fn enqueue(
         .iter()
         .map(|(i, e)| (*i, (e.id.clone(), e.level.clone())))
         .collect();
-    let serialized = outcome
-        .accepted
-        .iter()
-        .map(|(i, e)| (*i, e.to_compact_json()))
-        .collect();
-    let (batches, mut errors) = pack(ctx.project.as_deref(), serialized);
-    errors.extend(outcome.errors);
-
-    let queue = env.queue("LOGS")?;
-    let mut queued = Vec::new();
-    let mut unqueued = Vec::new();
-    let mut failed = false;
-    for batch in batches {
-        let indexes: Vec<usize> = batch
-            .iter()
-            .flat_map(|m| m.indexes.iter().copied())
-            .collect();
-        // After one refused send the rest would likely fail too; report them for a retry.
-        if !failed {
-            match send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>()).await {
-                Ok(()) => {
-                    queued.extend(indexes.into_iter().map(|i| (i, ids[&i].0.clone())));
-                    continue;
-                }
-                Err(e) => {
-                    console_error!("enqueue failed: {e}");
-                    failed = true;
-                }
-            }
+    let mut errors = outcome.errors;
+    let mut fitting = Vec::with_capacity(outcome.accepted.len());
+    for (index, event) in &outcome.accepted {
+        let json = event.to_compact_json();
+        match fits_in_message(ctx.project.as_deref(), &json) {
+            true => fitting.push((*index, json)),
+            false => errors.push(too_large_error(*index, json.len())),
         }
-        unqueued.extend(indexes);
     }
+    // Shared with the isolate's concurrent requests (group commit, `crate::outbox`).
+    let delivery = super::outbox::send(env, worker_ctx, ctx.project.clone(), fitting).await;
+    let queued: Vec<(usize, String)> = delivery
+        .queued
+        .into_iter()
+        .map(|i| (i, ids[&i].0.clone()))
+        .collect();
+    let unqueued = delivery.unqueued;
     for (index, _) in &queued {
         super::metrics::add(
             "edge_logger_events_accepted_total",
@@ -299,22 +276,4 @@ async fn enqueue(
         unqueued,
         first_event_id,
     })
-}
-
-/// Reads the body chunk by chunk and stops as soon as it passes the limit, so a chunked upload
-/// without `Content-Length` cannot make us buffer more than the limit.
-async fn read_body_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
-    if req.inner().body().is_none() {
-        return Ok(Vec::new());
-    }
-    let mut stream = req.stream()?;
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large_body(body.len() + chunk.len()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

@@ -1,9 +1,9 @@
 //! `POST/GET /v1/keys`, `DELETE /v1/keys/{id}` (admin only).
 
 use serde::Serialize;
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
-use super::{clock_text, json_response, read_json_body};
+use super::{clock_text, json_response, read_json_body, Incoming};
 use crate::error::AppError;
 use crate::keys::{generate_key, parse_new_key, KeyView};
 use crate::storage::keys as store;
@@ -24,7 +24,7 @@ struct CreatedKey {
     key: String,
 }
 
-pub async fn create(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+pub async fn create(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let new_key = parse_new_key(&read_json_body(req, 16 * 1024).await?)?;
     let (plain, prefix, hash) = generate_key(random_bytes());
     let id = format!("key_{}", uuid::Uuid::new_v4().simple());

@@ -6,13 +6,17 @@ mod archive;
 mod dead_letters;
 mod groups;
 mod health;
+mod incoming;
 mod ingest;
 mod keys;
 mod logs;
 mod metrics;
+mod outbox;
 
 use serde::Serialize;
-use worker::{console_error, console_warn, Env, Request, Response};
+use worker::{console_error, console_warn, Env, Response};
+
+pub(crate) use incoming::Incoming;
 
 use crate::auth::{
     authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
@@ -126,18 +130,19 @@ enum Cors {
     NoHeaders,
 }
 
-pub async fn handle(mut req: Request, env: &Env, ctx: &worker::Context) -> Response {
+pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response {
     let origin = req.headers().get("origin").ok().flatten();
     // Parsed and routed once; the route also labels the request's metrics.
     let routed = req
         .url()
-        .map_err(AppError::from)
-        .and_then(|url| match_route(req.method().as_ref(), url.path()).map(|route| (url, route)));
+        .and_then(|url| match_route(&req.method(), url.path()).map(|route| (url, route)));
     let route = routed.as_ref().ok().map(|(_, route)| route.clone());
     let route_label = route.as_ref().map_or("unmatched", Route::pattern);
     let mut cors = Cors::Unchecked;
     let outcome = match routed {
-        Ok((url, route)) => dispatch(&mut req, env, url, route, origin.as_deref(), &mut cors).await,
+        Ok((url, route)) => {
+            dispatch(&req, env, ctx, url, route, origin.as_deref(), &mut cors).await
+        }
         Err(err) => Err(err),
     };
     let response = match outcome {
@@ -202,8 +207,9 @@ async fn preflight_allows(env: &Env, origin: &str) -> bool {
 }
 
 async fn dispatch(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
+    ctx: &worker::Context,
     url: worker::Url,
     route: Route,
     origin: Option<&str>,
@@ -258,19 +264,19 @@ async fn dispatch(
         }
         Route::IngestLogs => {
             principal.require(Scope::Ingest)?;
-            ingest::ingest(req, env, &config, &caller).await
+            ingest::ingest(req, env, ctx, &config, &caller).await
         }
         Route::IngestOtlp => {
             principal.require(Scope::Ingest)?;
-            ingest::ingest_otlp(req, env, &config, &caller).await
+            ingest::ingest_otlp(req, env, ctx, &config, &caller).await
         }
         Route::IngestLoki => {
             principal.require(Scope::Ingest)?;
-            ingest::ingest_loki(req, env, &config, &caller).await
+            ingest::ingest_loki(req, env, ctx, &config, &caller).await
         }
         Route::SentryEnvelope => {
             principal.require(Scope::Ingest)?;
-            ingest::ingest_sentry(req, env, &config, &caller, sentry_body).await
+            ingest::ingest_sentry(req, env, ctx, &config, &caller, sentry_body).await
         }
         Route::ListLogs => {
             principal.require(Scope::Read)?;
@@ -353,7 +359,7 @@ async fn dispatch(
 
 /// The admin token first (no lookup), then API keys by their prefix.
 /// Whether the request carries any credential of its own (header or query).
-fn has_credential(req: &Request, url: &worker::Url) -> Result<bool, AppError> {
+fn has_credential(req: &Incoming, url: &worker::Url) -> Result<bool, AppError> {
     let headers = req.headers();
     Ok(headers.has("authorization")?
         || headers.has("x-api-key")?
@@ -366,7 +372,7 @@ fn has_credential(req: &Request, url: &worker::Url) -> Result<bool, AppError> {
 /// `tunnel_key`: a Sentry DSN key read from the envelope itself; it counts as a query key
 /// (ingest-only keys), since it travels with the data rather than in a header.
 async fn authenticate(
-    req: &Request,
+    req: &Incoming,
     url: &worker::Url,
     env: &Env,
     config: &Config,
@@ -446,7 +452,7 @@ async fn rate_limit(env: &Env, principal: &Principal) -> Result<(), AppError> {
 
 /// A preflight carries no key, so it may pass for any origin some active key allows; the real
 /// request is then checked against its own key's origins.
-async fn preflight(req: &Request, env: &Env, origin: Option<&str>) -> Result<Response, AppError> {
+async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Response, AppError> {
     let origin = origin
         .ok_or_else(|| AppError::InvalidParameter("A preflight needs an Origin header.".into()))?;
     let allowed = crate::storage::keys::allowed_origins(&env.d1("DB")?, &env.kv("HOT")?).await?;
@@ -500,7 +506,7 @@ pub(crate) fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Respo
 }
 
 /// Reads a small JSON request body (admin routes), refusing what is not JSON or too large.
-pub(crate) async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
+pub(crate) async fn read_json_body(req: &Incoming, limit: usize) -> Result<Vec<u8>, AppError> {
     if let Some(content_type) = req.headers().get("content-type")? {
         if !content_type
             .to_ascii_lowercase()
@@ -511,14 +517,10 @@ pub(crate) async fn read_json_body(req: &mut Request, limit: usize) -> Result<Ve
             ));
         }
     }
-    let body = req.bytes().await?;
-    if body.len() > limit {
-        return Err(AppError::PayloadTooLarge(format!(
-            "The body is {} bytes; the limit is {limit}.",
-            body.len()
-        )));
-    }
-    Ok(body)
+    req.body_within(limit, |size| {
+        AppError::PayloadTooLarge(format!("The body is {size} bytes; the limit is {limit}."))
+    })
+    .await
 }
 
 fn error_response(err: &AppError) -> Response {

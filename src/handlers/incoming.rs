@@ -1,0 +1,98 @@
+//! The request as the platform hands it to `fetch`, read without `worker::Request`.
+//!
+//! A CPU profile of single-event ingestion under load (BENCHMARKS.md) found two costs in
+//! `worker::Request` that nothing here needs: its conversion reads `request.cf` on every
+//! request, which the runtime materialises as a fresh object of the edge's metadata (5 % of
+//! the worker's CPU), and `Request::stream` reads a body through a stream reader whose release
+//! rejects a promise with a new `TypeError` (24 % for reading a 200-byte body). So the raw
+//! request is kept, and a body whose length is declared is read with one `arrayBuffer()`.
+
+use futures_util::StreamExt;
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
+use worker::{js_sys, Headers, Url};
+
+use crate::error::AppError;
+
+pub(crate) struct Incoming {
+    raw: web_sys::Request,
+    headers: Headers,
+}
+
+impl Incoming {
+    pub fn new(raw: web_sys::Request) -> Self {
+        let headers = Headers(raw.headers());
+        Incoming { raw, headers }
+    }
+
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    pub fn method(&self) -> String {
+        self.raw.method()
+    }
+
+    pub fn url(&self) -> Result<Url, AppError> {
+        Url::parse(&self.raw.url()).map_err(|e| AppError::Internal(format!("request URL: {e}")))
+    }
+
+    /// The whole body, refused with `too_large(size)` as soon as it is known to pass `limit`:
+    /// from the declared `Content-Length` before reading, and for a body of undeclared length
+    /// (chunked) while streaming it, so that no more than `limit` bytes are ever buffered.
+    pub async fn body_within(
+        &self,
+        limit: usize,
+        too_large: impl Fn(usize) -> AppError,
+    ) -> Result<Vec<u8>, AppError> {
+        if self.raw.body().is_none() {
+            return Ok(Vec::new());
+        }
+        let declared = self
+            .headers
+            .get("content-length")?
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        match declared {
+            Some(length) if length > limit => Err(too_large(length)),
+            // The runtime delivers exactly the declared length, so one read is bounded by it.
+            Some(_) => {
+                let promise = self.raw.array_buffer().map_err(js_error)?;
+                let buffer = JsFuture::from(promise).await.map_err(js_error)?;
+                let body = js_sys::Uint8Array::new(&buffer).to_vec();
+                match body.len() > limit {
+                    true => Err(too_large(body.len())),
+                    false => Ok(body),
+                }
+            }
+            None => self.stream_within(limit, too_large).await,
+        }
+    }
+
+    async fn stream_within(
+        &self,
+        limit: usize,
+        too_large: impl Fn(usize) -> AppError,
+    ) -> Result<Vec<u8>, AppError> {
+        // Rare (chunked uploads), so worker's stream reader is good enough here.
+        // `Clone::clone` copies the reference; `Request::clone` would tee the body.
+        let mut stream = worker::Request::from(Clone::clone(&self.raw)).stream()?;
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(body.len() + chunk.len()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn js_error(e: worker::wasm_bindgen::JsValue) -> AppError {
+    let text = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{e:?}"));
+    AppError::Internal(format!("reading the request body: {text}"))
+}

@@ -1,0 +1,117 @@
+//! Runs the isolate's [`crate::outbox::Outbox`]: requests wait for a round, rounds send.
+//!
+//! A round runs in the `waitUntil` of the request that starts it, so it finishes even if
+//! that request's client goes away. It keeps taking rounds while requests wait (at most
+//! [`MAX_ROUNDS`]); a waiting request that sees no runner starts one, and one that no round
+//! has taken after [`TAKEOVER_MS`] starts one too, so a runner that died (its request
+//! cancelled) cannot strand the others. Rounds take disjoint requests, so two running at once
+//! send nothing twice.
+//!
+//! A waiting request polls the outbox on its own timer (1, 2, 4 … up to 32 ms apart) rather
+//! than being woken by the runner: a wake-up from the runner would resume the waiting
+//! request's Rust future from the runner's request context, where the runtime refuses I/O on
+//! the waiting request's behalf ("Cannot perform I/O on behalf of a different request"), and a
+//! request waiting on nothing of its own would be cancelled as hung.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use worker::{console_error, Context, Delay, Env};
+
+use crate::outbox::{Delivery, Outbox, Stage};
+use crate::storage::queue::send_bytes;
+
+/// Rounds one runner takes before it stops (a waiting request then starts the next runner),
+/// so no request's `waitUntil` runs unbounded.
+const MAX_ROUNDS: usize = 50;
+/// How long a request waits for a round to take its events before starting one itself.
+const TAKEOVER_MS: f64 = 1_000.0;
+/// How long a request waits at most; its events not known to be queued are then reported
+/// unqueued (503, retried by the client). Far beyond a healthy `sendBatch`.
+const GIVE_UP_MS: f64 = 30_000.0;
+/// Longest pause between two looks at the outbox.
+const MAX_POLL_MS: u64 = 32;
+
+thread_local! {
+    static OUTBOX: RefCell<Outbox> = RefCell::new(Outbox::default());
+}
+
+fn with<T>(f: impl FnOnce(&mut Outbox) -> T) -> T {
+    OUTBOX.with(|outbox| f(&mut outbox.borrow_mut()))
+}
+
+fn now_ms() -> f64 {
+    worker::Date::now().as_millis() as f64
+}
+
+/// Queues one request's events (`(index in its body, compact JSON)`, each within a
+/// message's budget) through the shared sends, and says which were queued.
+pub async fn send(
+    env: &Env,
+    ctx: &Context,
+    project: Option<String>,
+    events: Vec<(usize, String)>,
+) -> Delivery {
+    if events.is_empty() {
+        return Delivery::default();
+    }
+    let id = with(|o| o.submit(project, events));
+    let started = now_ms();
+    let mut pause = 1;
+    loop {
+        let (stage, runners) = with(|o| (o.stage(id), o.runners));
+        let waited = now_ms() - started;
+        match stage {
+            Some(Stage::Done) | None => return with(|o| o.collect(id).unwrap_or_default()),
+            Some(Stage::Waiting) if runners == 0 || waited >= TAKEOVER_MS => start_runner(env, ctx),
+            _ => {}
+        }
+        if waited >= GIVE_UP_MS {
+            console_error!(
+                "queue send: no answer after {waited} ms; reporting the events unqueued"
+            );
+            return with(|o| o.give_up(id));
+        }
+        Delay::from(Duration::from_millis(pause)).await;
+        pause = (pause * 2).min(MAX_POLL_MS);
+    }
+}
+
+fn start_runner(env: &Env, ctx: &Context) {
+    with(|o| o.runners += 1);
+    let env = env.clone();
+    ctx.wait_until(async move { run_rounds(&env).await });
+}
+
+async fn run_rounds(env: &Env) {
+    let queue = env.queue("LOGS");
+    for _ in 0..MAX_ROUNDS {
+        let round = with(|o| o.take_round());
+        if round.is_empty() {
+            break;
+        }
+        let mut sent = Vec::with_capacity(round.len());
+        // After one refused send the rest would likely fail too; they are reported for a retry.
+        let mut refused = false;
+        for batch in round {
+            let tags = batch
+                .iter()
+                .flat_map(|m| m.indexes.iter().copied())
+                .collect();
+            if !refused {
+                let bodies: Vec<&Vec<u8>> = batch.iter().map(|m| &m.body).collect();
+                let result = match &queue {
+                    Ok(queue) => send_bytes(queue, &bodies).await,
+                    Err(e) => Err(worker::Error::RustError(format!("queue binding LOGS: {e}"))),
+                };
+                if let Err(e) = result {
+                    console_error!("enqueue failed: {e}");
+                    refused = true;
+                }
+            }
+            sent.push((tags, !refused));
+        }
+        with(|o| o.finish(sent));
+    }
+    with(|o| o.runners -= 1);
+}
