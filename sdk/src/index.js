@@ -140,13 +140,20 @@ function utf8Length(s) {
   return bytes;
 }
 
+/** A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random. Time-ordered event_ids keep the
+ *  worker's unique index on them appending at its end instead of writing a random page per
+ *  event (BENCHMARKS.md: random keys halve its insert rate by 300,000 rows). */
 function uuid() {
   const c = globalThis.crypto;
-  if (c && typeof c.randomUUID === "function") return c.randomUUID();
   const b = new Uint8Array(16);
   if (c && typeof c.getRandomValues === "function") c.getRandomValues(b);
   else for (let i = 0; i < 16; i++) b[i] = (Math.random() * 256) | 0;
-  b[6] = (b[6] & 0x0f) | 0x40;
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70;
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

@@ -17,7 +17,9 @@ test("defaults, fields and context: contract fields at the top, the rest under c
     (log) => log.warn("slow query", { component: "Db", endpoint: "/api/users/42", request_id: "r-1", tags: { region: "eu", shard: 3, skip: null }, duration_ms: 812, context: { sql: "select 1" } }),
     { environment: "staging", service: "api", release: "1.4.2", component: "Default" },
   );
-  assert.match(e.event_id, /^[0-9a-f-]{36}$/);
+  assert.match(e.event_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "a UUIDv7");
+  const ms = parseInt(e.event_id.replace(/-/g, "").slice(0, 12), 16);
+  assert.ok(Math.abs(ms - Date.now()) < 60_000, "led by the time it was made");
   assert.ok(!Number.isNaN(Date.parse(e.timestamp)));
   assert.deepEqual(
     { level: e.level, message: e.message, environment: e.environment, service: e.service, release: e.release, component: e.component, endpoint: e.endpoint, request_id: e.request_id },
