@@ -7,8 +7,3 @@ local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.body = f:read("*a")
 f:close()
 
--- Optional pacing: $DELAY_MS between requests on each connection (a sustained, not maximal, load).
-local pause = tonumber(os.getenv("DELAY_MS") or "0")
-if pause > 0 then
-  function delay() return pause end
-end
