@@ -7,7 +7,7 @@
 //   4. the native pipeline cost per event and the wasm size, raw and gzipped.
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
-import { spawnSync, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus } from "node:os";
@@ -111,11 +111,26 @@ function floorWithSendWorker() {
   });
 }
 
-function wrk(url, bodyFile, seconds = WRK_SECONDS) {
-  const out = spawnSync("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", `${ROOT}bench/post.lua`, url], {
-    env: { ...process.env, BODY_FILE: bodyFile, AUTH: TOKEN },
-    encoding: "utf8",
-  }).stdout;
+/** Runs a load tool and returns its output. Never spawnSync: Miniflare's queue broker logs each
+ *  delivered batch through a loopback server in this Node process and awaits it before
+ *  delivering the next, so a Node blocked for the whole load stalls the consumer (that was
+ *  the "166 events/s stored while the load ran" of the earlier end-to-end figures). */
+function run(command, args, env = process.env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.on("error", reject);
+    child.on("close", () => resolve(out));
+  });
+}
+
+async function wrk(url, bodyFile, seconds = WRK_SECONDS) {
+  const out = await run("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", `${ROOT}bench/post.lua`, url], {
+    ...process.env,
+    BODY_FILE: bodyFile,
+    AUTH: TOKEN,
+  });
   const num = (re) => Number((out.match(re) ?? [])[1] ?? NaN);
   const ms = (label) => {
     const m = out.match(new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`));
@@ -130,8 +145,8 @@ function wrk(url, bodyFile, seconds = WRK_SECONDS) {
 
 /** A constant offered rate (open loop: hey's workers each send on their own ticker, so a slow
  *  answer does not lower the rate the way wrk's per-connection pause after each answer does). */
-function hey(url, bodyFile, seconds, requestsPerSecond, workers = 32) {
-  const out = spawnSync("hey", ["-z", `${seconds}s`, "-c", String(workers), "-q", String(requestsPerSecond / workers), "-m", "POST", "-T", "application/json", "-H", `Authorization: Bearer ${TOKEN}`, "-D", bodyFile, url], { encoding: "utf8" }).stdout;
+async function hey(url, bodyFile, seconds, requestsPerSecond, workers = 32) {
+  const out = await run("hey", ["-z", `${seconds}s`, "-c", String(workers), "-q", String(requestsPerSecond / workers), "-m", "POST", "-T", "application/json", "-H", `Authorization: Bearer ${TOKEN}`, "-D", bodyFile, url]);
   const statuses = Object.fromEntries([...out.matchAll(/\[(\d{3})\]\s+(\d+) responses/g)].map((m) => [m[1], Number(m[2])]));
   const requests = Object.values(statuses).reduce((a, b) => a + b, 0);
   const pct = (p) => Number((out.match(new RegExp(`${p}% in ([\\d.]+) secs`)) ?? [])[1] ?? NaN) * 1000;
@@ -184,18 +199,18 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   // consumer stopped receiving batches (cause not established; not seen since).
   const withSend = floorWithSendWorker();
   const withSendUrl = await withSend.ready;
-  wrk(`${withSendUrl}`, body, 3);
-  const withSendRun = wrk(`${withSendUrl}`, body);
+  await wrk(`${withSendUrl}`, body, 3);
+  const withSendRun = await wrk(`${withSendUrl}`, body);
   await withSend.dispose();
   const mf = ours();
   const url = await mf.ready;
   await applyMigrations(await mf.getD1Database("DB"));
   const floor = floorWorker();
   const floorUrl = await floor.ready;
-  wrk(`${url}v1/logs`, body, 3); // warm-up
-  wrk(`${floorUrl}`, body, 3);
-  const floorRun = wrk(`${floorUrl}`, body);
-  const oursRun = wrk(`${url}v1/logs`, body);
+  await wrk(`${url}v1/logs`, body, 3); // warm-up
+  await wrk(`${floorUrl}`, body, 3);
+  const floorRun = await wrk(`${floorUrl}`, body);
+  const oursRun = await wrk(`${url}v1/logs`, body);
   await floor.dispose();
   results.single = {
     floor: floorRun,
@@ -209,7 +224,7 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   if (ONLY !== "single") {
     const db = await mf.getD1Database("DB");
     await drained(url, db); // the single-event phase, fully stored first
-    const full = wrk(`${url}v1/logs`, batch, ACCEPT_SECONDS);
+    const full = await wrk(`${url}v1/logs`, batch, ACCEPT_SECONDS);
     results.batches_accepted = { requests_per_s: full.rps, accepted_events_per_s: full.rps * 100, p50_ms: full.p50_ms, p99_ms: full.p99_ms, non2xx: full.non2xx };
     log("batches accepted at full load", results.batches_accepted);
     await drained(url, db); // the full-load backlog is stored before this worker goes
@@ -226,7 +241,7 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
   const e2eDb = await e2e.getD1Database("DB");
   await applyMigrations(e2eDb);
   const started = Date.now();
-  const run = hey(`${e2eUrl}v1/logs`, batch, E2E_SECONDS, E2E_RATE / 100);
+  const load = await hey(`${e2eUrl}v1/logs`, batch, E2E_SECONDS, E2E_RATE / 100);
   const loadEnded = Date.now();
   // Stored when the load stops: what is stored after it is the consumer working alone.
   const storedAtLoadEnd = await storedCount(e2eDb);
@@ -237,10 +252,10 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
   results.batches = {
     seconds: E2E_SECONDS,
     offered_events_per_s: E2E_RATE,
-    requests: run.requests,
-    requests_answered_202: run.ok,
+    requests: load.requests,
+    requests_answered_202: load.ok,
     accepted,
-    accepted_in_answers: run.ok * 100,
+    accepted_in_answers: load.ok * 100,
     stored_rows: rows.n,
     lost: accepted - rows.distinct_ids,
     duplicated: rows.n - rows.distinct_ids,
@@ -249,8 +264,8 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
     drain_seconds_after_load: (done.at - loadEnded) / 1000,
     persisted_events_per_s_during_load: storedAtLoadEnd / ((loadEnded - started) / 1000),
     persisted_events_per_s_after_load: (rows.n - storedAtLoadEnd) / Math.max(0.001, (done.at - loadEnded) / 1000),
-    p50_ms: run.p50_ms,
-    p99_ms: run.p99_ms,
+    p50_ms: load.p50_ms,
+    p99_ms: load.p99_ms,
   };
   log("batches", results.batches);
   await e2e.dispose();
