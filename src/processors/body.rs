@@ -146,6 +146,17 @@ fn too_many_events(count: usize) -> AppError {
 fn split_json(text: &str) -> Result<Vec<RawItem>, AppError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
+        // A body no larger than the per-event limit cannot hold an event over it, so it is
+        // parsed in one pass (callgrind: the separate split was 3 % of the pipeline). Should
+        // that fail (invalid JSON, or a number out of range in one event), the split below
+        // gives the same answer as for any body: per-event errors, or the body's.
+        if text.len() <= MAX_EVENT_BYTES {
+            if let Ok(elements) = serde_json::from_str::<Vec<Value>>(text) {
+                if !elements.is_empty() && elements.len() <= MAX_EVENTS {
+                    return Ok(elements.into_iter().map(RawItem::Event).collect());
+                }
+            }
+        }
         let elements: Vec<&RawValue> = serde_json::from_str(text)
             .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
         if elements.is_empty() {

@@ -185,10 +185,12 @@ pub fn luhn_valid(candidate: &str) -> bool {
 /// Scrubs one string in place, adding the names of the rules that changed it to `fired`.
 fn scrub_string(text: &mut String, config: &ScrubConfig, fired: &mut BTreeSet<&'static str>) {
     let c = compiled();
-    let matched = c.any.matches(text);
-    if !matched.matched_any() {
+    // Most texts match nothing: `is_match` stops at the first match and skips the overlapping
+    // search that `matches` needs to name every pattern (callgrind: half the cost).
+    if !c.any.is_match(text) {
         return;
     }
+    let matched = c.any.matches(text);
     for index in matched.iter() {
         let rule = &PATTERNS[index];
         if rule.switch.is_some_and(|on| !on(config)) {

@@ -206,6 +206,10 @@ pub fn matching_hints(event: &StoredEvent) -> (Vec<Hint>, Option<Action>) {
     for text in texts {
         // Bound the work per event: the first line and 2 KiB say what kind of failure it is.
         let text = utf8_prefix(text, 2048);
+        // Most texts match no hint; `is_match` is the cheaper question (see `scrub_string`).
+        if !compiled().set.is_match(text) {
+            continue;
+        }
         for index in compiled().set.matches(text).into_iter() {
             if std::mem::replace(&mut seen[index], true) {
                 continue;
@@ -239,7 +243,11 @@ mod tests {
             severity_number: 17,
             ..Default::default()
         };
-        matching_hints(&e).0.into_iter().map(|h| h.rule).collect()
+        matching_hints(&e)
+            .0
+            .into_iter()
+            .map(|h| h.rule.into_owned())
+            .collect()
     }
 
     /// (rule, messages that must match it, messages that must not)
@@ -351,7 +359,7 @@ mod tests {
         };
         let (hints, raise) = matching_hints(&exc);
         assert_eq!(
-            hints.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(),
+            hints.iter().map(|h| h.rule.as_ref()).collect::<Vec<_>>(),
             vec!["out_of_memory"]
         );
         assert_eq!(raise, Some(Action::Alert));
