@@ -14,10 +14,11 @@
 
 use serde_json::{Map, Value};
 
+use super::fields::Fields;
 use super::level::Level;
 
 /// Rewrites known aliases in place, before normalisation.
-pub fn apply_aliases(obj: &mut Map<String, Value>) {
+pub fn apply_aliases(obj: &mut Fields) {
     let pino_shaped = obj.contains_key("pid")
         && obj.contains_key("hostname")
         && (obj.contains_key("msg") || obj.contains_key("time"));
@@ -53,7 +54,7 @@ pub fn apply_aliases(obj: &mut Map<String, Value>) {
             .and_then(|log| log.remove("level"));
         let candidate = ["severity", "log.level", "levelname"]
             .iter()
-            .find_map(|k| obj.remove(*k))
+            .find_map(|k| obj.remove(k))
             .or(nested_log_level)
             .or_else(|| {
                 // `status` is a level only when it names one (it is often an HTTP status).
@@ -95,7 +96,7 @@ pub fn apply_aliases(obj: &mut Map<String, Value>) {
                 .is_some_and(|s| !s.is_empty())
             {
                 let rest = obj.remove("service").expect("checked");
-                obj.entry("service_details".to_string()).or_insert(rest);
+                obj.insert_if_absent("service_details".to_string(), rest);
             }
             obj.insert("service".into(), name);
         }
@@ -108,7 +109,7 @@ pub fn apply_aliases(obj: &mut Map<String, Value>) {
         ("error.stack_trace", "stack"),
     ]
     .into_iter()
-    .filter(|(k, _)| obj.contains_key(*k))
+    .filter(|(k, _)| obj.contains_key(k))
     .collect();
     if !dotted.is_empty() && !obj.contains_key("error") {
         let mut error = Map::new();

@@ -5,6 +5,7 @@ pub mod aliases;
 pub mod body;
 pub mod categorize;
 pub mod environment;
+pub mod fields;
 pub mod fingerprint;
 pub mod level;
 pub mod normalize;

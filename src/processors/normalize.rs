@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::environment::normalize_environment;
+use super::fields::Fields;
 use super::level::parse_level;
 use super::timestamp::{format_ts, parse_timestamp};
 use crate::model::{ErrorInfo, StoredEvent};
@@ -107,12 +108,13 @@ pub fn normalize_event(
     ctx: &IngestContext,
     random_id: Uuid,
 ) -> Result<StoredEvent, String> {
-    let Value::Object(mut obj) = value else {
+    let Value::Object(map) = value else {
         return Err(format!(
             "an event must be a JSON object, not {}",
             kind_of(&value)
         ));
     };
+    let mut obj = Fields::new(map);
     super::aliases::apply_aliases(&mut obj);
 
     let error = take_error(&mut obj)?;
@@ -227,11 +229,7 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// A string field: scalars coerced to text, blank is absent, structures and over-long values rejected.
-fn take_string(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    max_chars: usize,
-) -> Result<Option<String>, String> {
+fn take_string(obj: &mut Fields, key: &str, max_chars: usize) -> Result<Option<String>, String> {
     let s = match obj.remove(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s,
@@ -253,7 +251,7 @@ fn take_string(
     }))
 }
 
-fn take_error(obj: &mut Map<String, Value>) -> Result<Option<ErrorInfo>, String> {
+fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
     let mut fields = match obj.remove("error") {
         None | Some(Value::Null) => return Ok(None),
         // `"error": "boom"`: an error with only a message.
@@ -264,7 +262,7 @@ fn take_error(obj: &mut Map<String, Value>) -> Result<Option<ErrorInfo>, String>
                 ..Default::default()
             }))
         }
-        Some(Value::Object(m)) => m,
+        Some(Value::Object(m)) => Fields::new(m),
         Some(other) => {
             return Err(format!(
                 "error must be an object {{type, message, stack}}, not {}",
@@ -321,8 +319,10 @@ fn take_error(obj: &mut Map<String, Value>) -> Result<Option<ErrorInfo>, String>
     .map(|s| truncate_utf8(s, MAX_STACK_BYTES).0);
     if !fields.is_empty() {
         // Extra exception fields (code, cause, errno…) are kept where queries can see them.
-        obj.entry("error_details".to_string())
-            .or_insert(Value::Object(fields));
+        obj.insert_if_absent(
+            "error_details".to_string(),
+            Value::Object(fields.into_iter().collect()),
+        );
     }
     if kind.is_none() && message.is_none() && stack.is_none() {
         return Ok(None);
@@ -344,7 +344,7 @@ fn derive_message(error: Option<&ErrorInfo>) -> Option<String> {
     }
 }
 
-fn take_tags(obj: &mut Map<String, Value>) -> Result<Map<String, Value>, String> {
+fn take_tags(obj: &mut Fields) -> Result<Map<String, Value>, String> {
     let raw = match obj.remove("tags") {
         None | Some(Value::Null) => return Ok(Map::new()),
         Some(Value::Object(m)) => m,
@@ -391,7 +391,7 @@ fn take_tags(obj: &mut Map<String, Value>) -> Result<Map<String, Value>, String>
 }
 
 /// A client-chosen grouping key (Sentry's `fingerprint`): a string or an array of strings.
-fn take_client_fingerprint(obj: &mut Map<String, Value>) -> Result<Option<String>, String> {
+fn take_client_fingerprint(obj: &mut Fields) -> Result<Option<String>, String> {
     match obj.remove("fingerprint") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
