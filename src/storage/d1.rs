@@ -76,6 +76,35 @@ pub async fn rows<T: DeserializeOwned>(db: &D1Database, query: &SqlQuery) -> Res
         .results()
 }
 
+/// [`rows`] for answers of many small rows: SQLite packs them into one JSON text
+/// (`json_group_array`), so one value crosses from JS instead of an object per row, converted
+/// field by field. `columns` names the query's columns. Row order is not kept.
+pub async fn rows_packed<T: DeserializeOwned>(
+    db: &D1Database,
+    query: &SqlQuery,
+    columns: &[&str],
+) -> Result<Vec<T>> {
+    #[derive(Deserialize)]
+    struct Packed {
+        packed: String,
+    }
+    let object: Vec<String> = columns.iter().map(|c| format!("'{c}', {c}")).collect();
+    let packed = SqlQuery {
+        sql: format!(
+            "SELECT json_group_array(json_object({})) AS packed FROM ({})",
+            object.join(", "),
+            query.sql
+        ),
+        binds: query.binds.clone(),
+    };
+    let rows: Vec<Packed> = rows(db, &packed).await?;
+    match rows.first() {
+        Some(row) => serde_json::from_str(&row.packed)
+            .map_err(|e| worker::Error::RustError(format!("packed rows: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Runs a query whose only column is `data` and returns the stored JSON texts.
 pub async fn data_rows(db: &D1Database, query: &SqlQuery) -> Result<Vec<String>> {
     let rows: Vec<DataRow> = rows(db, query).await?;
