@@ -77,30 +77,32 @@ fn priority(event: &StoredEvent) -> u8 {
 
 /// `environment.source_type.component.level`, each part a safe token.
 fn routing_key(event: &StoredEvent) -> String {
-    let part = |s: &str| -> String {
-        let cleaned: String = s
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if cleaned.is_empty() {
-            "unknown".into()
-        } else {
-            cleaned
+    // One buffer, each part's characters mapped in place: `format!` over four collected
+    // Strings was 5 % of the native pipeline in `perf`.
+    let parts = [
+        event.environment.as_str(),
+        event.source_type.as_str(),
+        event.component.as_deref().unwrap_or("unknown"),
+        event.level.as_str(),
+    ];
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum::<usize>() + 8);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push('.');
         }
-    };
-    format!(
-        "{}.{}.{}.{}",
-        part(&event.environment),
-        part(&event.source_type),
-        part(event.component.as_deref().unwrap_or("unknown")),
-        part(&event.level)
-    )
+        let start = key.len();
+        key.extend(part.chars().map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        }));
+        if key.len() == start {
+            key.push_str("unknown");
+        }
+    }
+    key
 }
 
 #[cfg(test)]
@@ -166,5 +168,13 @@ mod tests {
         let mut e = event("info", 9, "staging");
         triage(&mut e);
         assert_eq!(e.routing_key, "staging.backend.unknown.info");
+        let mut e = event("warn", 13, "");
+        e.source_type = String::new();
+        e.component = Some("Crème brûlée".into());
+        triage(&mut e);
+        assert_eq!(
+            e.routing_key, "unknown.unknown.Cr_me_br_l_e.warn",
+            "one _ per character"
+        );
     }
 }
