@@ -58,12 +58,18 @@ pub async fn send(
     let id = with(|o| o.submit(project, events));
     let started = now_ms();
     let mut pause = 1;
+    let mut took_over = false;
     loop {
         let (stage, runners) = with(|o| (o.stage(id), o.runners));
         let waited = now_ms() - started;
         match stage {
             Some(Stage::Done) | None => return with(|o| o.collect(id).unwrap_or_default()),
-            Some(Stage::Waiting) if runners == 0 || waited >= TAKEOVER_MS => start_runner(env, ctx),
+            Some(Stage::Waiting) if runners == 0 => start_runner(env, ctx),
+            // Once per request: the runner may be gone with its request, or only slow.
+            Some(Stage::Waiting) if waited >= TAKEOVER_MS && !took_over => {
+                took_over = true;
+                start_runner(env, ctx)
+            }
             _ => {}
         }
         if waited >= GIVE_UP_MS {
