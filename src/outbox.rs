@@ -45,7 +45,14 @@ struct Entry {
     indexes: Vec<usize>,
     stage: Stage,
     delivery: Delivery,
+    /// The round that finished it: a request that went away (its client disconnected) never
+    /// collects, and is dropped [`KEEP_ROUNDS`] rounds later.
+    done_in_round: u64,
 }
+
+/// Rounds a finished delivery waits to be collected. A live request looks every 32 ms at
+/// most, so even one round later is ample; this leaves room for slow isolates.
+pub const KEEP_ROUNDS: u64 = 1_000;
 
 /// An event in a round: its request's ticket and its index in that request's body.
 pub type Tag = (u64, usize);
@@ -62,6 +69,7 @@ pub struct Outbox {
     entries: BTreeMap<u64, Entry>,
     /// Rounds being run now (normally 0 or 1).
     pub runners: u32,
+    rounds: u64,
 }
 
 impl Outbox {
@@ -79,6 +87,7 @@ impl Outbox {
                 indexes,
                 stage: Stage::Waiting,
                 delivery: Delivery::default(),
+                done_in_round: 0,
             },
         );
         id
@@ -92,6 +101,11 @@ impl Outbox {
     /// Takes waiting requests in arrival order, up to [`ROUND_BYTES`], and packs their events:
     /// one project's events share messages, whichever request they came from.
     pub fn take_round(&mut self) -> Round {
+        self.rounds += 1;
+        let rounds = self.rounds;
+        self.entries.retain(|_, e| {
+            e.stage != Stage::Done || rounds.saturating_sub(e.done_in_round) <= KEEP_ROUNDS
+        });
         let mut bytes = 0;
         // Each project's tagged events, projects in order of first arrival.
         let mut by_project: Vec<ProjectEvents> = Vec::new();
@@ -139,6 +153,7 @@ impl Outbox {
         for entry in self.entries.values_mut() {
             if entry.stage == Stage::Taken {
                 entry.stage = Stage::Done;
+                entry.done_in_round = self.rounds;
                 let delivery = &mut entry.delivery;
                 if delivery.queued.len() + delivery.unqueued.len() < entry.indexes.len() {
                     let seen: std::collections::HashSet<usize> = delivery
@@ -320,6 +335,27 @@ mod tests {
         assert_eq!(outbox.give_up(c).unreachable(), vec![0]);
         outbox.finish(sent_all(&round, true));
         assert_eq!(outbox.stage(c), None);
+    }
+
+    #[test]
+    fn deliveries_nobody_collects_are_dropped_later() {
+        let mut outbox = Outbox::default();
+        let gone = outbox.submit(None, events(&[0], "gone"));
+        let round = outbox.take_round();
+        outbox.finish(sent_all(&round, true));
+        for _ in 0..KEEP_ROUNDS {
+            let live = outbox.submit(None, events(&[0], "live"));
+            let round = outbox.take_round();
+            outbox.finish(sent_all(&round, true));
+            assert!(outbox.collect(live).is_some());
+        }
+        assert_eq!(
+            outbox.stage(gone),
+            Some(Stage::Done),
+            "kept while it may still collect"
+        );
+        outbox.take_round();
+        assert_eq!(outbox.stage(gone), None, "then dropped");
     }
 
     impl Delivery {

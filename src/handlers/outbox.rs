@@ -55,6 +55,7 @@ pub async fn send(
     if events.is_empty() {
         return Delivery::default();
     }
+    let indexes: Vec<usize> = events.iter().map(|(i, _)| *i).collect();
     let id = with(|o| o.submit(project, events));
     let started = now_ms();
     let mut pause = 1;
@@ -63,7 +64,15 @@ pub async fn send(
         let (stage, runners) = with(|o| (o.stage(id), o.runners));
         let waited = now_ms() - started;
         match stage {
-            Some(Stage::Done) | None => return with(|o| o.collect(id).unwrap_or_default()),
+            Some(Stage::Done) => return with(|o| o.collect(id).unwrap_or_default()),
+            // Not expected (a live request collects long before its delivery is dropped), but
+            // never answer 202 for what is not known to be queued.
+            None => {
+                return Delivery {
+                    queued: Vec::new(),
+                    unqueued: indexes,
+                }
+            }
             Some(Stage::Waiting) if runners == 0 => start_runner(env, ctx),
             // Once per request: the runner may be gone with its request, or only slow.
             Some(Stage::Waiting) if waited >= TAKEOVER_MS && !took_over => {
