@@ -10,8 +10,9 @@ use crate::error::AppError;
 use crate::model::{ItemError, StoredEvent};
 use crate::processors::body::{body_format, split_events, RawItem};
 use crate::processors::categorize::categorize;
+use crate::processors::fields::Fields;
 use crate::processors::fingerprint::fingerprint;
-use crate::processors::normalize::{normalize_event, IngestContext};
+use crate::processors::normalize::{normalize_event, normalize_fields, IngestContext};
 use crate::processors::scrub::scrub;
 use crate::processors::stack::parse_stack;
 use crate::triage::triage;
@@ -30,7 +31,20 @@ pub fn process_event(
     ctx: &IngestContext,
     random_id: Uuid,
 ) -> Result<StoredEvent, String> {
-    let mut event = normalize_event(value, ctx, random_id)?;
+    normalize_event(value, ctx, random_id).map(|event| enrich(event, ctx))
+}
+
+/// [`process_event`] for an object already read into its fields (our own body formats).
+pub fn process_fields(
+    fields: Fields,
+    ctx: &IngestContext,
+    random_id: Uuid,
+) -> Result<StoredEvent, String> {
+    normalize_fields(fields, ctx, random_id).map(|event| enrich(event, ctx))
+}
+
+/// Every step after normalisation.
+fn enrich(mut event: StoredEvent, ctx: &IngestContext) -> StoredEvent {
     // Scrub first: no later step, and nothing queued or stored, ever sees the secrets.
     scrub(&mut event, &ctx.scrub);
     let frames = event
@@ -42,7 +56,7 @@ pub fn process_event(
     categorize(&mut event, &frames);
     fingerprint(&mut event, &frames);
     triage(&mut event);
-    Ok(event)
+    event
 }
 
 /// A whole body. `next_id` is called once per event that has no `event_id` of its own.
@@ -66,16 +80,19 @@ pub fn process_items(
 ) -> Result<IngestOutcome, AppError> {
     let mut outcome = IngestOutcome::default();
     for (index, item) in items.into_iter().enumerate() {
-        match item {
-            RawItem::Rejected(e) => outcome.errors.push(e),
-            RawItem::Event(value) => match process_event(value, ctx, next_id()) {
-                Ok(event) => outcome.accepted.push((index, event)),
-                Err(message) => {
-                    outcome
-                        .errors
-                        .push(ItemError::new(index, "invalid_event", message))
-                }
-            },
+        let processed = match item {
+            RawItem::Rejected(e) => {
+                outcome.errors.push(e);
+                continue;
+            }
+            RawItem::Event(value) => process_event(value, ctx, next_id()),
+            RawItem::Object(fields) => process_fields(fields, ctx, next_id()),
+        };
+        match processed {
+            Ok(event) => outcome.accepted.push((index, event)),
+            Err(message) => outcome
+                .errors
+                .push(ItemError::new(index, "invalid_event", message)),
         }
     }
     if outcome.accepted.is_empty() {

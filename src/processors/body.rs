@@ -4,6 +4,7 @@
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::fields::{EventJson, Fields};
 use crate::error::AppError;
 use crate::model::ItemError;
 
@@ -104,7 +105,18 @@ pub fn decode_content_encoding(encoding: Option<&str>, body: Vec<u8>) -> Result<
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawItem {
     Event(Value),
+    /// An object from our own body formats, read straight into its fields.
+    Object(Fields),
     Rejected(ItemError),
+}
+
+impl From<EventJson> for RawItem {
+    fn from(parsed: EventJson) -> Self {
+        match parsed {
+            EventJson::Object(fields) => RawItem::Object(fields),
+            EventJson::Other(value) => RawItem::Event(value),
+        }
+    }
 }
 
 /// Splits a body into events. Whole-body problems are an `AppError` (400/413); problems of
@@ -151,9 +163,9 @@ fn split_json(text: &str) -> Result<Vec<RawItem>, AppError> {
         // that fail (invalid JSON, or a number out of range in one event), the split below
         // gives the same answer as for any body: per-event errors, or the body's.
         if text.len() <= MAX_EVENT_BYTES {
-            if let Ok(elements) = serde_json::from_str::<Vec<Value>>(text) {
+            if let Ok(elements) = serde_json::from_str::<Vec<EventJson>>(text) {
                 if !elements.is_empty() && elements.len() <= MAX_EVENTS {
-                    return Ok(elements.into_iter().map(RawItem::Event).collect());
+                    return Ok(elements.into_iter().map(RawItem::from).collect());
                 }
             }
         }
@@ -221,8 +233,8 @@ fn parse_one(index: usize, raw: &str) -> RawItem {
     if raw.len() > MAX_EVENT_BYTES {
         return RawItem::Rejected(event_too_large(index, raw.len()));
     }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(value) => RawItem::Event(value),
+    match serde_json::from_str::<EventJson>(raw) {
+        Ok(parsed) => RawItem::from(parsed),
         Err(e) => RawItem::Rejected(ItemError::new(
             index,
             "invalid_json",
@@ -246,7 +258,7 @@ mod tests {
     fn events(items: &[RawItem]) -> usize {
         items
             .iter()
-            .filter(|i| matches!(i, RawItem::Event(_)))
+            .filter(|i| matches!(i, RawItem::Event(_) | RawItem::Object(_)))
             .count()
     }
 
@@ -415,7 +427,7 @@ mod tests {
         let big = format!(r#"{{"message":"{}"}}"#, "x".repeat(MAX_EVENT_BYTES));
         let body = format!(r#"[{{"message":"small"}},{big}]"#);
         let items = split_events(BodyFormat::Json, body.as_bytes()).unwrap();
-        assert!(matches!(items[0], RawItem::Event(_)));
+        assert!(matches!(items[0], RawItem::Object(_)));
         match &items[1] {
             RawItem::Rejected(e) => assert_eq!((e.index, e.code.as_str()), (1, "event_too_large")),
             other => panic!("{other:?}"),

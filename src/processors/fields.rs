@@ -5,8 +5,10 @@
 //! lookups and removals were about a tenth of the pipeline's instructions (callgrind); a short
 //! vector scanned linearly, comparing lengths first, does the same for a fraction.
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fields(Vec<(String, Value)>);
 
 impl Fields {
@@ -16,6 +18,34 @@ impl Fields {
 
     fn position(&self, key: &str) -> Option<usize> {
         self.0.iter().position(|(k, _)| k == key)
+    }
+
+    /// From parsed entries: a JSON object may repeat a key, and like serde_json's map the
+    /// last one wins.
+    fn from_entries(entries: Vec<(String, Value)>) -> Self {
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let repeats = entries.len() > 1
+            && match entries.len() <= 32 {
+                true => entries
+                    .iter()
+                    .enumerate()
+                    .any(|(i, (k, _))| entries[i + 1..].iter().any(|(other, _)| other == k)),
+                false => !entries.iter().all(|(k, _)| seen.insert(k.clone())),
+            };
+        if !repeats {
+            return Fields(entries);
+        }
+        let mut kept: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+        for (key, value) in entries.into_iter().rev() {
+            if !kept.iter().any(|(k, _)| *k == key) {
+                kept.push((key, value));
+            }
+        }
+        Fields(kept)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,10 +96,109 @@ impl IntoIterator for Fields {
     }
 }
 
+/// One event as parsed from a body: an object read straight into [`Fields`] (no map built
+/// only to be taken apart), anything else as a `Value` for normalisation to refuse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventJson {
+    Object(Fields),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for EventJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(EventJsonVisitor)
+    }
+}
+
+struct EventJsonVisitor;
+
+impl<'de> Visitor<'de> for EventJsonVisitor {
+    type Value = EventJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventJson, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+        while let Some(entry) = map.next_entry::<String, Value>()? {
+            entries.push(entry);
+        }
+        Ok(EventJson::Object(Fields::from_entries(entries)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<EventJson, A::Error> {
+        Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(EventJson::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<EventJson, E> {
+        Ok(EventJson::Other(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<EventJson, E> {
+        Ok(EventJson::Other(Value::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<EventJson, E> {
+        Ok(EventJson::Other(Value::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<EventJson, E> {
+        Ok(EventJson::Other(Value::from(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<EventJson, E> {
+        Ok(EventJson::Other(Value::from(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<EventJson, E> {
+        Ok(EventJson::Other(Value::Null))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn events_parse_as_serde_json_would_parse_them() {
+        for text in [
+            r#"{"message":"a","level":"warn","message":"b"}"#,
+            r#"{"a":1,"b":{"c":[1,2,{"d":null}]},"e":-2,"f":1.5,"g":true}"#,
+            r#"{}"#,
+            r#"[1,{"a":2}]"#,
+            r#""text""#,
+            "12",
+            "-3",
+            "1.25",
+            "null",
+            "false",
+        ] {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            let parsed = match serde_json::from_str::<EventJson>(text).unwrap() {
+                EventJson::Object(fields) => Value::Object(fields.into_iter().collect()),
+                EventJson::Other(value) => value,
+            };
+            assert_eq!(parsed, expected, "{text}");
+        }
+        let many: String = format!(
+            "{{{}}}",
+            (0..100)
+                .map(|i| format!(r#""k{}":{i}"#, i % 40))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let expected: Value = serde_json::from_str(&many).unwrap();
+        let EventJson::Object(fields) = serde_json::from_str::<EventJson>(&many).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(
+            Value::Object(fields.into_iter().collect()),
+            expected,
+            "the last repeat wins"
+        );
+    }
 
     #[test]
     fn behaves_as_a_map() {

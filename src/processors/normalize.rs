@@ -114,7 +114,15 @@ pub fn normalize_event(
             kind_of(&value)
         ));
     };
-    let mut obj = Fields::new(map);
+    normalize_fields(Fields::new(map), ctx, random_id)
+}
+
+/// [`normalize_event`] for an object already read into its fields.
+pub fn normalize_fields(
+    mut obj: Fields,
+    ctx: &IngestContext,
+    random_id: Uuid,
+) -> Result<StoredEvent, String> {
     super::aliases::apply_aliases(&mut obj);
 
     let error = take_error(&mut obj)?;
