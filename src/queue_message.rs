@@ -59,10 +59,10 @@ fn envelope_head(project: Option<&str>) -> String {
     )
 }
 
-/// Whether an event's compact JSON fits a message of this project on its own.
-pub fn fits_in_message(project: Option<&str>, json: &str) -> bool {
-    // + the envelope, a separating comma and the closing `]}`.
-    envelope_head(project).len() + json.len() + 3 <= MESSAGE_BUDGET_BYTES
+/// The most bytes of compact JSON one event of this project may have and still fit a message
+/// on its own: the budget less the envelope, a separating comma and the closing `]}`.
+pub fn event_budget(project: Option<&str>) -> usize {
+    MESSAGE_BUDGET_BYTES - envelope_head(project).len() - 3
 }
 
 /// [`pack`] for any tag; events too large for a message come back as `(tag, bytes)`.
@@ -71,6 +71,7 @@ pub fn pack_tagged<T>(
     events: Vec<(T, String)>,
 ) -> (Vec<PackedBatch<T>>, Vec<(T, usize)>) {
     let head = envelope_head(project);
+    let budget = event_budget(project);
     let open = || PackedMessage {
         body: head.as_bytes().to_vec(),
         indexes: Vec::new(),
@@ -79,8 +80,7 @@ pub fn pack_tagged<T>(
     let mut messages: Vec<PackedMessage<T>> = Vec::new();
     let mut current = open();
     for (index, json) in events {
-        // + the envelope, a separating comma and the closing `]}`.
-        if head.len() + json.len() + 3 > MESSAGE_BUDGET_BYTES {
+        if json.len() > budget {
             errors.push((index, json.len()));
             continue;
         }

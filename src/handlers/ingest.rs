@@ -16,7 +16,7 @@ use crate::processors::body::{
     body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
 };
 use crate::processors::normalize::IngestContext;
-use crate::queue_message::{fits_in_message, too_large_error};
+use crate::queue_message::{event_budget, too_large_error};
 
 /// Seconds a client should wait after the queue refused a send.
 const ENQUEUE_RETRY_AFTER: u32 = 5;
@@ -233,9 +233,10 @@ async fn enqueue(
         .collect();
     let mut errors = outcome.errors;
     let mut fitting = Vec::with_capacity(outcome.accepted.len());
+    let budget = event_budget(ctx.project.as_deref());
     for (index, event) in &outcome.accepted {
         let json = event.to_compact_json();
-        match fits_in_message(ctx.project.as_deref(), &json) {
+        match json.len() <= budget {
             true => fitting.push((*index, json)),
             false => errors.push(too_large_error(*index, json.len())),
         }
