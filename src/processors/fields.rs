@@ -6,6 +6,8 @@
 //! vector scanned linearly, comparing lengths first, does the same for a fraction.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,24 +25,12 @@ impl Fields {
     /// From parsed entries: a JSON object may repeat a key, and like serde_json's map the
     /// last one wins.
     fn from_entries(entries: Vec<(String, Value)>) -> Self {
-        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let repeats = entries.len() > 1
-            && match entries.len() <= 32 {
-                true => entries
-                    .iter()
-                    .enumerate()
-                    .any(|(i, (k, _))| entries[i + 1..].iter().any(|(other, _)| other == k)),
-                false => !entries.iter().all(|(k, _)| seen.insert(k.clone())),
-            };
-        if !repeats {
+        if !has_repeats(&entries) {
             return Fields(entries);
         }
-        let mut kept: Vec<(String, Value)> = Vec::with_capacity(entries.len());
-        for (key, value) in entries.into_iter().rev() {
-            if !kept.iter().any(|(k, _)| *k == key) {
-                kept.push((key, value));
-            }
-        }
+        let mut keys = HashSet::with_capacity(entries.len());
+        let mut kept: Vec<(String, Value)> = entries.into_iter().rev().collect();
+        kept.retain(|(key, _)| keys.insert(key.clone()));
         Fields(kept)
     }
 
@@ -85,6 +75,16 @@ impl Fields {
             self.0.push((key, value));
         }
     }
+}
+
+/// Whether a key repeats: pairwise for an ordinary event (no allocation), with a set past a
+/// few keys, so a body of thousands of keys stays linear.
+fn has_repeats(entries: &[(String, Value)]) -> bool {
+    if entries.len() <= 16 {
+        return (1..entries.len()).any(|i| entries[..i].iter().any(|(k, _)| *k == entries[i].0));
+    }
+    let mut seen = HashSet::with_capacity(entries.len());
+    !entries.iter().all(|(key, _)| seen.insert(key.as_str()))
 }
 
 impl IntoIterator for Fields {
