@@ -52,9 +52,9 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
         return;
     }
 
-    let started = worker::Date::now().as_millis();
+    let started = crate::handlers::millis();
     let stored = store(&db, env, &messages).await;
-    let write_seconds = worker::Date::now().as_millis().saturating_sub(started) as f64 / 1000.0;
+    let write_seconds = crate::handlers::millis().saturating_sub(started) as f64 / 1000.0;
     record_batch_metrics(
         &db,
         &batch.queue(),

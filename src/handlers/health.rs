@@ -1,14 +1,14 @@
 //! `GET /health`: each dependency checked and timed; `degraded` instead of failing.
 
 use serde_json::{json, Value};
-use worker::{Date, Env, Response};
+use worker::{Env, Response};
 
 use super::json_response;
 use crate::error::AppError;
 use crate::storage::{d1, kv};
 
 fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
-    let latency_ms = Date::now().as_millis().saturating_sub(started);
+    let latency_ms = super::millis().saturating_sub(started);
     match result {
         Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
         Err(error) => (
@@ -19,14 +19,14 @@ fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
 }
 
 pub async fn health(env: &Env) -> Result<Response, AppError> {
-    let started = Date::now().as_millis();
+    let started = super::millis();
     let d1_result = match env.d1("DB") {
         Ok(db) => d1::ping(&db).await.map_err(|e| e.to_string()),
         Err(e) => Err(format!("binding DB: {e}")),
     };
     let (d1_ok, d1_check) = check(started, d1_result);
 
-    let started = Date::now().as_millis();
+    let started = super::millis();
     let kv_result = match env.kv("HOT") {
         Ok(store) => kv::read_hot_feed(&store, None)
             .await
@@ -38,7 +38,7 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
 
     // A queue cannot be read without consuming it; the producer binding being present is what
     // the worker itself depends on. Enqueue failures show up as 503s and in the logs.
-    let started = Date::now().as_millis();
+    let started = super::millis();
     let queue_result = env
         .queue("LOGS")
         .map(|_| ())

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use serde::Deserialize;
-use worker::{console_warn, Context, Date, Env, Response};
+use worker::{console_warn, Context, Env, Response};
 
 use crate::error::AppError;
 use crate::metrics::{labels, render, Recorder};
@@ -21,8 +21,7 @@ pub fn add(name: &str, pairs: &[(&str, &str)], value: f64) {
 
 /// Hands a due flush to `waitUntil`, so it never delays the response.
 pub fn flush_later(env: &Env, ctx: &Context) {
-    let Some(statements) = RECORDER.with(|r| r.borrow_mut().flush_due(Date::now().as_millis()))
-    else {
+    let Some(statements) = RECORDER.with(|r| r.borrow_mut().flush_due(super::millis())) else {
         return;
     };
     let env = env.clone();

@@ -483,9 +483,15 @@ async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Re
     Ok(response)
 }
 
-/// The platform clock as a UTC instant: the one place the edge reads it (pure code is given it).
+/// The platform clock in Unix milliseconds: the one place the edge reads it (pure code is
+/// given it). Also what durations are measured with.
+pub(crate) fn millis() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// [`millis`] as a UTC instant.
 pub(crate) fn clock() -> Result<chrono::DateTime<chrono::Utc>, AppError> {
-    crate::processors::timestamp::from_millis(worker::Date::now().as_millis() as i64)
+    crate::processors::timestamp::from_millis(millis() as i64)
         .ok_or_else(|| AppError::Internal("clock out of range".into()))
 }
 

@@ -25,10 +25,10 @@ use crate::storage::queue::send_bytes;
 /// so no request's `waitUntil` runs unbounded.
 const MAX_ROUNDS: usize = 50;
 /// How long a request waits for a round to take its events before starting one itself.
-const TAKEOVER_MS: f64 = 1_000.0;
+const TAKEOVER_MS: u64 = 1_000;
 /// How long a request waits at most; its events not known to be queued are then reported
 /// unqueued (503, retried by the client). Far beyond a healthy `sendBatch`.
-const GIVE_UP_MS: f64 = 30_000.0;
+const GIVE_UP_MS: u64 = 30_000;
 /// Longest pause between two looks at the outbox.
 const MAX_POLL_MS: u64 = 32;
 
@@ -38,10 +38,6 @@ thread_local! {
 
 fn with<T>(f: impl FnOnce(&mut Outbox) -> T) -> T {
     OUTBOX.with(|outbox| f(&mut outbox.borrow_mut()))
-}
-
-fn now_ms() -> f64 {
-    worker::Date::now().as_millis() as f64
 }
 
 /// Queues one request's events (`(index in its body, compact JSON)`, each within a
@@ -57,12 +53,12 @@ pub async fn send(
     }
     let indexes: Vec<usize> = events.iter().map(|(i, _)| *i).collect();
     let id = with(|o| o.submit(project, events));
-    let started = now_ms();
+    let started = super::millis();
     let mut pause = 1;
     let mut took_over = false;
     loop {
         let (stage, runners) = with(|o| (o.stage(id), o.runners));
-        let waited = now_ms() - started;
+        let waited = super::millis().saturating_sub(started);
         match stage {
             Some(Stage::Done) => return with(|o| o.collect(id).unwrap_or_default()),
             // Not expected (a live request collects long before its delivery is dropped), but
