@@ -59,8 +59,7 @@ fn read_settings(env: &Env) -> Settings {
         }),
     };
     Settings {
-        builtin_enabled: text("BUILTIN_ALERTS")
-            .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "off")),
+        builtin_enabled: crate::handlers::env_switch(env, "BUILTIN_ALERTS"),
         default_channels,
         public_url: text("PUBLIC_URL")
             .unwrap_or_default()

@@ -67,6 +67,16 @@ pub(crate) fn env_text(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// A switch of the deployment: on unless set to `false`, `0`, `off` or `no`.
+pub(crate) fn env_switch(env: &Env, name: &str) -> bool {
+    env_text(env, name).is_none_or(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "off" | "no"
+        )
+    })
+}
+
 thread_local! {
     static CONFIG: std::cell::OnceCell<std::rc::Rc<Config>> = const { std::cell::OnceCell::new() };
 }
@@ -89,16 +99,7 @@ impl Config {
 
     fn from_env(env: &Env) -> Self {
         let text = |name: &str| env_text(env, name);
-        let switch = |name: &str| {
-            text(name)
-                .map(|v| {
-                    !matches!(
-                        v.trim().to_ascii_lowercase().as_str(),
-                        "false" | "0" | "off" | "no"
-                    )
-                })
-                .unwrap_or(true)
-        };
+        let switch = |name: &str| env_switch(env, name);
         Config {
             admin_token: text("ADMIN_TOKEN"),
             default_environment: text("DEFAULT_ENVIRONMENT").unwrap_or_else(|| "production".into()),
