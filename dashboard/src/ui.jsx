@@ -88,6 +88,16 @@ export function Choice({ label, name, value, onChange, options }) {
   );
 }
 
+/** A labelled input; every prop but `label` goes to the input. */
+export function Field({ label, ...input }) {
+  return (
+    <label>
+      {label}
+      <input {...input} />
+    </label>
+  );
+}
+
 /** A labelled level picker; "" means any level. */
 export function LevelSelect({ label, name, value, onChange }) {
   return <Choice label={label} name={name} value={value} onChange={onChange} options={[["", "any"], ...LEVELS]} />;

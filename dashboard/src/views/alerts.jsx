@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { Time, ErrorNote, Empty, LevelSelect, Choice } from "../ui.jsx";
+import { Time, ErrorNote, Empty, LevelSelect, Choice, Field } from "../ui.jsx";
 
 const TRIGGERS = [
   ["threshold", "events reach a count within a window"],
@@ -57,52 +57,31 @@ function RuleForm({ initial, onSaved, onCancel }) {
 
   return (
     <form class="rule-form" onSubmit={save} aria-label={initial?.id ? "Edit alert rule" : "New alert rule"}>
-      <label>
-        Name
-        <input name="name" required value={rule.name} onInput={(e) => setRule({ ...rule, name: e.currentTarget.value })} />
-      </label>
+      <Field label="Name" name="name" required value={rule.name} onInput={(e) => setRule({ ...rule, name: e.currentTarget.value })} />
       <Choice label="Fires when" name="trigger" value={rule.trigger} onChange={(e) => setRule({ ...rule, trigger: e.currentTarget.value })} options={TRIGGERS} />
       <fieldset>
         <legend>Matching events</legend>
         <LevelSelect label="Min level" name="min_level" value={m.min_level} onChange={setMatch("min_level")} />
         {["environment", "component", "route", "fingerprint"].map((k) => (
-          <label>
-            {k[0].toUpperCase() + k.slice(1)}
-            <input name={k} value={m[k] || ""} onInput={setMatch(k)} />
-          </label>
+          <Field label={k[0].toUpperCase() + k.slice(1)} name={k} value={m[k] || ""} onInput={setMatch(k)} />
         ))}
         {rule.trigger !== "spike" && rule.trigger !== "quiet" && (
-          <label>
-            Text
-            <input name="q" value={m.q || ""} onInput={setMatch("q")} />
-          </label>
+          <Field label="Text" name="q" value={m.q || ""} onInput={setMatch("q")} />
         )}
       </fieldset>
       {rule.trigger === "threshold" && (
         <fieldset>
           <legend>Threshold</legend>
-          <label>
-            Count
-            <input name="count" type="number" min="1" value={rule.threshold.count} onInput={(e) => setRule({ ...rule, threshold: { ...rule.threshold, count: Number(e.currentTarget.value) } })} />
-          </label>
-          <label>
-            Window (seconds)
-            <input name="window_seconds" type="number" min="1" max="86400" value={rule.threshold.window_seconds} onInput={(e) => setRule({ ...rule, threshold: { ...rule.threshold, window_seconds: Number(e.currentTarget.value) } })} />
-          </label>
+          <Field label="Count" name="count" type="number" min="1" value={rule.threshold.count} onInput={(e) => setRule({ ...rule, threshold: { ...rule.threshold, count: Number(e.currentTarget.value) } })} />
+          <Field label="Window (seconds)" name="window_seconds" type="number" min="1" max="86400" value={rule.threshold.window_seconds} onInput={(e) => setRule({ ...rule, threshold: { ...rule.threshold, window_seconds: Number(e.currentTarget.value) } })} />
           <Choice label="Per" name="group_by" value={rule.group_by} onChange={(e) => setRule({ ...rule, group_by: e.currentTarget.value })} options={[["", "all matching events"], ["fingerprint", "group"], "component"]} />
         </fieldset>
       )}
       <fieldset>
         <legend>Notify</legend>
         <Choice label="Channel" name="channel_type" value={channel.type} onChange={(e) => setChannel({ ...channel, type: e.currentTarget.value })} options={["webhook", "slack", ["email", "e-mail"]]} />
-        <label>
-          {channel.type === "email" ? "Addresses" : "URL"}
-          <input name="channel_target" value={channel.target} onInput={(e) => setChannel({ ...channel, target: e.currentTarget.value })} placeholder={channel.type === "email" ? "oncall@example.com" : "https://hooks.example.com/…"} />
-        </label>
-        <label>
-          Throttle (seconds)
-          <input name="throttle_seconds" type="number" min="0" value={rule.throttle_seconds} onInput={(e) => setRule({ ...rule, throttle_seconds: Number(e.currentTarget.value) })} />
-        </label>
+        <Field label={channel.type === "email" ? "Addresses" : "URL"} name="channel_target" value={channel.target} onInput={(e) => setChannel({ ...channel, target: e.currentTarget.value })} placeholder={channel.type === "email" ? "oncall@example.com" : "https://hooks.example.com/…"} />
+        <Field label="Throttle (seconds)" name="throttle_seconds" type="number" min="0" value={rule.throttle_seconds} onInput={(e) => setRule({ ...rule, throttle_seconds: Number(e.currentTarget.value) })} />
       </fieldset>
       <fieldset>
         <legend>Mute window (daily)</legend>
@@ -112,18 +91,9 @@ function RuleForm({ initial, onSaved, onCancel }) {
         </label>
         {mute && (
           <span class="inline">
-            <label>
-              From
-              <input name="mute_start" type="time" value={mute.start} onInput={(e) => setRule({ ...rule, mute: [{ ...mute, start: e.currentTarget.value }] })} />
-            </label>
-            <label>
-              To
-              <input name="mute_end" type="time" value={mute.end} onInput={(e) => setRule({ ...rule, mute: [{ ...mute, end: e.currentTarget.value }] })} />
-            </label>
-            <label>
-              Time zone
-              <input name="mute_tz" value={mute.tz} onInput={(e) => setRule({ ...rule, mute: [{ ...mute, tz: e.currentTarget.value }] })} />
-            </label>
+            <Field label="From" name="mute_start" type="time" value={mute.start} onInput={(e) => setRule({ ...rule, mute: [{ ...mute, start: e.currentTarget.value }] })} />
+            <Field label="To" name="mute_end" type="time" value={mute.end} onInput={(e) => setRule({ ...rule, mute: [{ ...mute, end: e.currentTarget.value }] })} />
+            <Field label="Time zone" name="mute_tz" value={mute.tz} onInput={(e) => setRule({ ...rule, mute: [{ ...mute, tz: e.currentTarget.value }] })} />
           </span>
         )}
       </fieldset>

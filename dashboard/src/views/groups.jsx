@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote, Empty, Pager, Choice } from "../ui.jsx";
+import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote, Empty, Pager, Choice, Field } from "../ui.jsx";
 import { navigate } from "../main.jsx";
 
 export async function setStatus(fingerprint, status) {
@@ -73,10 +73,7 @@ export function Groups({ params }) {
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Group filters">
         <Choice label="Sort" value={sort} onChange={(e) => go({ sort: e.currentTarget.value })} options={[["last_seen", "last seen"], "count"]} />
         <Choice label="Status" value={status} onChange={(e) => go({ status: e.currentTarget.value })} options={["open", "resolved", "ignored", ["", "all"]]} />
-        <label>
-          Environment
-          <input value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />
-        </label>
+        <Field label="Environment" value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />
       </form>
       <ErrorNote error={error} />
       {page && page.groups.length === 0 && <Empty>No groups match.</Empty>}

@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { Level, Time, ErrorNote, Empty, LevelSelect } from "../ui.jsx";
+import { Level, Time, ErrorNote, Empty, LevelSelect, Field } from "../ui.jsx";
 
 const POLL_MS = 2000;
 const KEEP = 200;
@@ -94,18 +94,9 @@ export function LiveFeed() {
       </div>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Feed filters">
         <LevelSelect label="Min level" name="min_level" value={filters.min_level} onChange={set("min_level")} />
-        <label>
-          Environment
-          <input value={filters.environment} onChange={set("environment")} placeholder="production" />
-        </label>
-        <label>
-          Service
-          <input value={filters.service} onChange={set("service")} />
-        </label>
-        <label>
-          Text
-          <input type="search" value={filters.q} onChange={set("q")} placeholder="timeout" />
-        </label>
+        <Field label="Environment" value={filters.environment} onChange={set("environment")} placeholder="production" />
+        <Field label="Service" value={filters.service} onChange={set("service")} />
+        <Field label="Text" type="search" value={filters.q} onChange={set("q")} placeholder="timeout" />
       </form>
       <ErrorNote error={error} />
       <p class="hint" aria-live="polite">

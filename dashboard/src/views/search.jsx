@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { Level, Time, ErrorNote, Empty, LevelSelect, Pager, Choice } from "../ui.jsx";
+import { Level, Time, ErrorNote, Empty, LevelSelect, Pager, Choice, Field } from "../ui.jsx";
 import { navigate } from "../main.jsx";
 
 const TEXT_FIELDS = [
@@ -72,27 +72,15 @@ export function Search({ params }) {
       </div>
       <form class="filters search" onSubmit={submit} aria-label="Search filters">
         {TEXT_FIELDS.map(([k, label, placeholder]) => (
-          <label>
-            {label}
-            <input name={k} type={k === "q" ? "search" : "text"} value={form[k] || ""} onInput={set(k)} placeholder={placeholder} />
-          </label>
+          <Field label={label} name={k} type={k === "q" ? "search" : "text"} value={form[k] || ""} onInput={set(k)} placeholder={placeholder} />
         ))}
         <LevelSelect label="Level" name="level" value={form.level} onChange={set("level")} />
         <LevelSelect label="Min level" name="min_level" value={form.min_level} onChange={set("min_level")} />
         <Choice label="Source" name="source_type" value={form.source_type} onChange={set("source_type")} options={[["", "any"], "ui", "logic", "backend"]} />
         <Choice label="Error kind" name="error_kind" value={form.error_kind} onChange={set("error_kind")} options={[["", "any"], "exception", "error"]} />
-        <label>
-          Tag (name=value)
-          <input name="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} placeholder="region=eu" />
-        </label>
-        <label>
-          From
-          <input name="from" type="datetime-local" value={toLocalInput(form.from)} onInput={set("from")} />
-        </label>
-        <label>
-          To
-          <input name="to" type="datetime-local" value={toLocalInput(form.to)} onInput={set("to")} />
-        </label>
+        <Field label="Tag (name=value)" name="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} placeholder="region=eu" />
+        <Field label="From" name="from" type="datetime-local" value={toLocalInput(form.from)} onInput={set("from")} />
+        <Field label="To" name="to" type="datetime-local" value={toLocalInput(form.to)} onInput={set("to")} />
         <Choice label="Per page" name="limit" value={form.limit || "50"} onChange={set("limit")} options={["25", "50", "100", "500"]} />
         <div class="submit">
           <button type="submit">Search</button>

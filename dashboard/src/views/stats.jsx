@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, query } from "../api.js";
-import { TrendArrow, AnomalyBadge, ErrorNote, Empty, Choice } from "../ui.jsx";
+import { TrendArrow, AnomalyBadge, ErrorNote, Empty, Choice, Field } from "../ui.jsx";
 import { navigate } from "../main.jsx";
 
 const RANGES = { "1h": [3600, "1m"], "24h": [86400, "1h"], "7d": [7 * 86400, "1h"], "30d": [30 * 86400, "1d"] };
@@ -76,10 +76,7 @@ export function Stats({ params }) {
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Chart settings">
         <Choice label="By" value={by} onChange={(e) => go({ by: e.currentTarget.value })} options={["level", "environment", "component", "route", "source_type"]} />
         <Choice label="Range" value={range} onChange={(e) => go({ range: e.currentTarget.value })} options={Object.keys(RANGES).map((r) => [r, `last ${r} (${RANGES[r][1]} buckets)`])} />
-        <label>
-          Environment
-          <input value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />
-        </label>
+        <Field label="Environment" value={environment} onChange={(e) => go({ environment: e.currentTarget.value })} placeholder="any" />
       </form>
       <ErrorNote error={error} />
       <div class="chart" ref={box} role="img" aria-label={`Events per ${bucket} by ${by}`} />
