@@ -182,14 +182,23 @@ async fn try_evaluate_rates(db: &D1Database, env: &Env) -> worker::Result<()> {
     let (now, now_text) = now();
     let keys = trends::hour_keys(now, BASELINE_HOURS + 1);
     let hour_start = now.timestamp() - now.timestamp().rem_euclid(3600);
+    let elapsed_fraction = trends::elapsed_fraction(now);
+    let rules: Vec<(store::RuleRow, AlertRule)> = rules
+        .into_iter()
+        .filter_map(|row| row.rule().map(|rule| (row, rule)))
+        .collect();
+    // Every rule's series in one D1 round trip.
+    let queries: Vec<_> = rules
+        .iter()
+        .map(|(_, rule)| trends::rule_query(rule, &keys))
+        .collect();
+    let series: Vec<Vec<trends::CountRow>> = d1::batch_rows(db, &queries).await?;
     let mut candidates = Vec::new();
-    for row in rules {
-        let Some(rule) = row.rule() else { continue };
-        let rows: Vec<trends::CountRow> = d1::rows(db, &trends::rule_query(&rule, &keys)).await?;
+    for ((row, rule), rows) in rules.into_iter().zip(series) {
         let counts = trends::series(&keys, &rows);
         let verdict = HourlySeries {
             counts: &counts,
-            elapsed_fraction: trends::elapsed_fraction(now),
+            elapsed_fraction,
         }
         .anomaly();
         let wanted = match rule.trigger {

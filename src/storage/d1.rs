@@ -68,6 +68,25 @@ pub async fn batch(db: &D1Database, queries: &[SqlQuery]) -> Result<()> {
     db.batch(statements).await.map(|_| ())
 }
 
+/// Runs built queries as one D1 batch (one round trip) and deserialises each one's rows.
+pub async fn batch_rows<T: DeserializeOwned>(
+    db: &D1Database,
+    queries: &[SqlQuery],
+) -> Result<Vec<Vec<T>>> {
+    if queries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statements = queries
+        .iter()
+        .map(|q| bind_all(db.prepare(&q.sql), &q.binds))
+        .collect::<Result<Vec<_>>>()?;
+    db.batch(statements)
+        .await?
+        .iter()
+        .map(|result| result.results())
+        .collect()
+}
+
 /// Runs a built query and deserialises its rows.
 pub async fn rows<T: DeserializeOwned>(db: &D1Database, query: &SqlQuery) -> Result<Vec<T>> {
     bind_all(db.prepare(&query.sql), &query.binds)?
