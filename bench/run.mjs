@@ -7,8 +7,8 @@
 //   4. the native pipeline cost per event and the wasm size, raw and gzipped.
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
-import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync, mkdtempSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
