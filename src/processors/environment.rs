@@ -4,16 +4,17 @@
 /// `prod`, `prd`, `live` → `production`; `dev`, `local` → `development`;
 /// `stage`, `stg`, `preprod` → `staging`; `qa`, `testing` → `test`.
 pub fn normalize_environment(raw: &str) -> Option<String> {
-    let lower = raw.trim().to_lowercase();
-    if lower.is_empty() {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
         return None;
     }
-    let canonical = match lower.as_str() {
-        "prod" | "prd" | "production" | "live" => "production",
-        "dev" | "develop" | "development" | "local" | "localhost" => "development",
-        "stage" | "stg" | "staging" | "preprod" | "pre-prod" | "pre-production" => "staging",
-        "test" | "testing" | "qa" | "tst" => "test",
-        _ => return Some(lower),
+    let mut buf = [0; 16];
+    let canonical = match super::short_lowercase(trimmed, &mut buf) {
+        Some("prod" | "prd" | "production" | "live") => "production",
+        Some("dev" | "develop" | "development" | "local" | "localhost") => "development",
+        Some("stage" | "stg" | "staging" | "preprod" | "pre-prod" | "pre-production") => "staging",
+        Some("test" | "testing" | "qa" | "tst") => "test",
+        _ => return Some(trimmed.to_lowercase()),
     };
     Some(canonical.to_string())
 }

@@ -18,92 +18,99 @@ use crate::model::StoredEvent;
 const MAX_FRAMES: usize = 5;
 
 /// Sets `fingerprint` and `fingerprint_reason`. A client fingerprint arrives in `fingerprint`.
+///
+/// What is hashed is a few lines of text (`exception\nTypeError\nmodule|function…`), fed to the
+/// hash piece by piece rather than built as a string first: the bytes, and so every stored
+/// group key, are the same as when it was one `format!` (a test pins them).
 pub fn fingerprint(event: &mut StoredEvent, frames: &[Frame]) {
+    let mut hash = Sha256::new();
+    // Groups never span projects: the tenant is part of what is hashed.
+    if let Some(project) = &event.project {
+        hash_lines(&mut hash, &["project", project, ""]);
+    }
     let component = event.component.as_deref().unwrap_or("");
-    let (material, reason) = if !event.fingerprint.is_empty() {
-        (
-            format!("client\n{}", event.fingerprint),
-            "client-sent fingerprint".to_string(),
-        )
+    let reason = if !event.fingerprint.is_empty() {
+        hash_lines(&mut hash, &["client", &event.fingerprint]);
+        "client-sent fingerprint".to_string()
     } else if let Some(error) = event
         .error
         .as_ref()
         .filter(|_| event.error_kind.as_deref() == Some("exception"))
     {
         let kind = error.kind.as_deref().unwrap_or("Error");
-        let in_app: Vec<&Frame> = frames
-            .iter()
-            .filter(|f| f.in_app)
-            .take(MAX_FRAMES)
-            .collect();
-        let chosen: Vec<&Frame> = if in_app.is_empty() {
-            frames.iter().take(MAX_FRAMES).collect()
-        } else {
-            in_app.clone()
-        };
-        if chosen.is_empty() {
-            let template = message_template(error.message.as_deref().unwrap_or(&event.message));
-            (
-                format!("exception\n{kind}\n{template}"),
-                format!(
-                    "exception {kind} + message template '{}' (no stack frames)",
-                    short(&template)
-                ),
-            )
-        } else {
-            let frame_keys: Vec<String> = chosen
+        // The in-app frames when there are any, else the top frames whatever they are.
+        let only_in_app = frames.iter().any(|f| f.in_app);
+        let chosen = || {
+            frames
                 .iter()
-                .map(|f| {
-                    format!(
-                        "{}|{}",
-                        f.module.as_deref().unwrap_or(""),
-                        f.function.as_deref().unwrap_or("?")
-                    )
-                })
-                .collect();
-            let which = if in_app.is_empty() {
-                "frames (none in-app)"
-            } else {
+                .filter(move |f| f.in_app || !only_in_app)
+                .take(MAX_FRAMES)
+        };
+        let count = chosen().count();
+        if count == 0 {
+            let template = message_template(error.message.as_deref().unwrap_or(&event.message));
+            hash_lines(&mut hash, &["exception", kind, &template]);
+            let mut reason = format!("exception {kind} + message template '");
+            push_short(&mut reason, &template);
+            reason.push_str("' (no stack frames)");
+            reason
+        } else {
+            hash_lines(&mut hash, &["exception", kind]);
+            for frame in chosen() {
+                // One line per frame: `module|function`.
+                hash.update(b"\n");
+                hash.update(frame.module.as_deref().unwrap_or("").as_bytes());
+                hash.update(b"|");
+                hash.update(frame.function.as_deref().unwrap_or("?").as_bytes());
+            }
+            let which = if only_in_app {
                 "in-app frames"
+            } else {
+                "frames (none in-app)"
             };
-            (
-                format!("exception\n{kind}\n{}", frame_keys.join("\n")),
-                format!("exception {kind} + {} {which}", chosen.len()),
-            )
+            format!("exception {kind} + {count} {which}")
         }
     } else {
         let template = message_template(&event.message);
-        let reason = if component.is_empty() {
-            format!("message template '{}'", short(&template))
-        } else {
-            format!(
-                "message template '{}' + component {component}",
-                short(&template)
-            )
-        };
-        (format!("message\n{component}\n{template}"), reason)
+        hash_lines(&mut hash, &["message", component, &template]);
+        let mut reason = String::with_capacity(template.len().min(84) + component.len() + 32);
+        reason.push_str("message template '");
+        push_short(&mut reason, &template);
+        reason.push('\'');
+        if !component.is_empty() {
+            reason.push_str(" + component ");
+            reason.push_str(component);
+        }
+        reason
     };
-    // Groups never span projects: the tenant is part of what is hashed.
-    let material = match &event.project {
-        Some(project) => format!("project\n{project}\n{material}"),
-        None => material,
-    };
-    event.fingerprint = hash_hex(&material);
+    event.fingerprint = hex16(&hash.finalize());
     event.fingerprint_reason = reason;
 }
 
-fn short(s: &str) -> String {
-    if s.chars().count() > 80 {
-        format!("{}…", s.chars().take(80).collect::<String>())
-    } else {
-        s.to_string()
+/// Feeds `parts` joined by newlines.
+fn hash_lines(hash: &mut Sha256, parts: &[&str]) {
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hash.update(b"\n");
+        }
+        hash.update(part.as_bytes());
+    }
+}
+
+/// `s`, or its first 80 characters and an ellipsis.
+fn push_short(out: &mut String, s: &str) {
+    match s.char_indices().nth(80) {
+        Some((cut, _)) => {
+            out.push_str(&s[..cut]);
+            out.push('…');
+        }
+        None => out.push_str(s),
     }
 }
 
 /// First 16 bytes of SHA-256, hex: short enough for URLs, wide enough never to collide by chance.
-fn hash_hex(material: &str) -> String {
+fn hex16(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(material.as_bytes());
     let mut out = String::with_capacity(32);
     for byte in &digest[..16] {
         out.push(HEX[(byte >> 4) as usize] as char);
@@ -180,7 +187,19 @@ pub fn message_template(message: &str) -> String {
         masked.push_str(if keep { text } else { placeholder });
     }
     masked.push_str(&bounded[last..]);
-    masked.split_whitespace().collect::<Vec<_>>().join(" ")
+    collapse_whitespace(&masked)
+}
+
+/// Words separated by single spaces: `split_whitespace().join(" ")` in one allocation.
+fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// A 3-digit 1xx–5xx right after `status`, `HTTP`, `code`…: a 404 and a 500 are different problems.
@@ -442,5 +461,49 @@ mod tests {
         assert_eq!(e.fingerprint, f.fingerprint);
         assert_eq!(e.fingerprint_reason, "client-sent fingerprint");
         assert_eq!(e.fingerprint.len(), 32);
+    }
+
+    /// Fingerprints are stored group keys: a release that computed them differently would split
+    /// every existing group in two. These values were made by the first release; they must
+    /// never change (the reasons may).
+    #[test]
+    fn fingerprints_stay_what_earlier_releases_stored() {
+        let js = "    at UserCard.render (https://x.com/app.js:10:5)\n    at load (https://x.com/app.js:20:1)\n    at x (node_modules/react/index.js:1:1)";
+        let vendor_only = "    at x (node_modules/react/index.js:1:1)\n    at y (node_modules/react-dom/index.js:2:2)";
+        let mut client = msg("anything", None);
+        client.fingerprint = "checkout\u{1f}card".into();
+        let mut in_project = msg("User 1234 not found", Some("Auth"));
+        in_project.project = Some("shop".into());
+        let mut exc_in_project = exc("TypeError", "x", js);
+        exc_in_project.project = Some("shop".into());
+        let cases = [
+            (
+                msg("User 1234 not found", Some("Auth")),
+                "84ce28c5b272d42ccf93cff8726fedb0",
+            ),
+            (
+                msg("GET /api/users/42 200 in 12ms", None),
+                "d0f4c69c6b8db700eedaf918ee06c7fe",
+            ),
+            (in_project, "994f47044a8471559c0c26bb60914333"),
+            (client, "088f178301ee9b4cc781ad344a215c30"),
+            (
+                exc("TypeError", "x of undefined", js),
+                "786df30f39d139bb2372de8556279db1",
+            ),
+            (
+                exc("TypeError", "x of undefined", vendor_only),
+                "70a5478e834b01346a33e2f131f69eb3",
+            ),
+            (
+                exc("KeyError", "'user_42'", ""),
+                "8a27b7645dae275c6a3efd92ab5b4687",
+            ),
+            (exc_in_project, "78073b7ad061e99faf4238de4dc5ed56"),
+        ];
+        for (event, want) in cases {
+            let message = event.message.clone();
+            assert_eq!(fp(event).fingerprint, want, "{message}");
+        }
     }
 }

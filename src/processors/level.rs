@@ -100,8 +100,8 @@ impl Level {
     /// A name or alias, case-insensitive: the spellings of syslog, log4j/logback, Python,
     /// java.util.logging, Go's zap/logrus, Serilog/.NET and the browser console.
     pub fn from_name(name: &str) -> Option<Level> {
-        let lower = name.trim().to_ascii_lowercase();
-        Some(match lower.as_str() {
+        let mut buf = [0; 16];
+        Some(match super::short_lowercase(name, &mut buf)? {
             "trace" | "trc" | "verbose" | "finest" | "finer" | "all" => Level::Trace,
             "debug" | "dbg" | "fine" | "config" | "log" => Level::Debug,
             "info" | "inf" | "information" | "informational" => Level::Info,

@@ -13,3 +13,14 @@ pub mod route;
 pub mod scrub;
 pub mod stack;
 pub mod timestamp;
+
+/// `word` trimmed and ASCII-lowercased in `buf`, for matching against a table of short names
+/// without allocating; `None` when longer than any such name.
+pub(crate) fn short_lowercase<'a>(word: &str, buf: &'a mut [u8; 16]) -> Option<&'a str> {
+    let word = word.trim().as_bytes();
+    let lower = buf.get_mut(..word.len())?;
+    lower.copy_from_slice(word);
+    lower.make_ascii_lowercase();
+    // ASCII lowercasing keeps UTF-8 valid.
+    std::str::from_utf8(lower).ok()
+}
