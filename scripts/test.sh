@@ -20,6 +20,12 @@ npx --no-install tsc --noEmit --strict --target es2022 --module nodenext --modul
 node sdk/scripts/size.mjs
 
 bash scripts/build.sh
+# The wasm budget of BENCHMARKS.md: a worker that grows past it fails here, not at deploy time.
+wasm_gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
+if [ "$wasm_gz" -gt 1000000 ]; then
+  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 1,000,000-byte budget"
+  exit 1
+fi
 
 log "integration tests (built worker in workerd via Miniflare: real local D1, KV, Queues)"
 node --test --test-concurrency=1 tests/
