@@ -26,11 +26,15 @@ const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
 // queueing, is what it measures; an unbounded load only grows the queue backlog).
 const E2E_RATE = Number(process.env.BENCH_E2E_RATE ?? 12000);
+// hey's workers each send on their own ticker and skip a tick while their answer is late, so
+// too few of them turn slow answers (a consumer transaction holding the thread) into a lower
+// offered rate: enough workers that one late answer costs little of the rate.
+const E2E_WORKERS = Number(process.env.BENCH_E2E_WORKERS ?? 96);
 // The full-load accepted-rate run is short: the local queue simulator does not survive the
 // backlog a long one leaves (hundreds of thousands of events; a real queue holds millions).
 const ACCEPT_SECONDS = Number(process.env.BENCH_ACCEPT_SECONDS ?? 5);
 const tmp = mkdtempSync(join(tmpdir(), "bench-"));
-const results = { machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`, config: { WRK_SECONDS, E2E_SECONDS, E2E_RATE, EVENTS, QUERY_RUNS, CONNECTIONS } };
+const results = { machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`, config: { WRK_SECONDS, E2E_SECONDS, E2E_RATE, E2E_WORKERS, EVENTS, QUERY_RUNS, CONNECTIONS } };
 const log = (...a) => console.error("[bench]", ...a);
 
 function ours(extra = {}) {
@@ -145,7 +149,7 @@ async function wrk(url, bodyFile, seconds = WRK_SECONDS) {
 
 /** A constant offered rate (open loop: hey's workers each send on their own ticker, so a slow
  *  answer does not lower the rate the way wrk's per-connection pause after each answer does). */
-async function hey(url, bodyFile, seconds, requestsPerSecond, workers = 32) {
+async function hey(url, bodyFile, seconds, requestsPerSecond, workers) {
   const out = await run("hey", ["-z", `${seconds}s`, "-c", String(workers), "-q", String(requestsPerSecond / workers), "-m", "POST", "-T", "application/json", "-H", `Authorization: Bearer ${TOKEN}`, "-D", bodyFile, url]);
   const statuses = Object.fromEntries([...out.matchAll(/\[(\d{3})\]\s+(\d+) responses/g)].map((m) => [m[1], Number(m[2])]));
   const requests = Object.values(statuses).reduce((a, b) => a + b, 0);
@@ -241,7 +245,7 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
   const e2eDb = await e2e.getD1Database("DB");
   await applyMigrations(e2eDb);
   const started = Date.now();
-  const load = await hey(`${e2eUrl}v1/logs`, batch, E2E_SECONDS, E2E_RATE / 100);
+  const load = await hey(`${e2eUrl}v1/logs`, batch, E2E_SECONDS, E2E_RATE / 100, E2E_WORKERS);
   const loadEnded = Date.now();
   // Stored when the load stops: what is stored after it is the consumer working alone.
   const storedAtLoadEnd = await storedCount(e2eDb);
