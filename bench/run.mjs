@@ -21,7 +21,7 @@ const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-// BENCH_ONLY=single, e2e, http (both) or queries runs one part (the others take minutes).
+// BENCH_ONLY=single, e2e, http (both), formats or queries runs one part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
 // queueing, is what it measures; an unbounded load only grows the queue backlog).
@@ -129,11 +129,12 @@ function run(command, args, env = process.env) {
   });
 }
 
-async function wrk(url, bodyFile, seconds = WRK_SECONDS) {
+async function wrk(url, bodyFile, seconds = WRK_SECONDS, contentType = "application/json") {
   const out = await run("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", `${ROOT}bench/post.lua`, url], {
     ...process.env,
     BODY_FILE: bodyFile,
     AUTH: TOKEN,
+    CONTENT_TYPE: contentType,
   });
   const num = (re) => Number((out.match(re) ?? [])[1] ?? NaN);
   const ms = (label) => {
@@ -236,6 +237,64 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   await mf.dispose();
 }
 
+// 2c. the same 100 events per request in each body format the worker takes, side by side on a
+// fresh worker: our JSON array, NDJSON, OTLP/HTTP JSON and a Loki push. Every format maps into
+// the same pipeline; what differs is the parsing and mapping in front of it. No consumer runs
+// (the local queue then takes and drops the messages): its transactions hold the thread for
+// hundreds of ms at a time, which in 5-second windows swung one format's figure by half
+// between two runs. The formats alternate, twice; both runs are kept, and ratios compare the
+// better run of each.
+if (!ONLY || ONLY === "http" || ONLY === "formats") {
+  const mf = ours({ queueConsumers: {} });
+  const url = await mf.ready;
+  await applyMigrations(await mf.getD1Database("DB"));
+  const events = Array.from({ length: 100 }, (_, i) => event(i));
+  const nowNs = BigInt(Date.now()) * 1000000n;
+  const formats = {
+    json: ["v1/logs", "application/json", JSON.stringify(events)],
+    ndjson: ["v1/logs", "application/x-ndjson", events.map((e) => JSON.stringify(e)).join("\n") + "\n"],
+    otlp_json: ["otlp/v1/logs", "application/json", JSON.stringify({
+      resourceLogs: [{
+        resource: { attributes: [{ key: "service.name", value: { stringValue: "api" } }, { key: "deployment.environment", value: { stringValue: "production" } }] },
+        scopeLogs: [{ scope: { name: "bench" }, logRecords: events.map((e, i) => ({
+          timeUnixNano: String(nowNs + BigInt(i)),
+          severityText: e.level.toUpperCase(),
+          body: { stringValue: e.message },
+          traceId: (i + 1).toString(16).padStart(32, "0"),
+          attributes: [{ key: "http.route", value: { stringValue: e.endpoint } }, { key: "region", value: { stringValue: "eu" } }],
+        })) }],
+      }],
+    })],
+    loki_json: ["loki/api/v1/push", "application/json", JSON.stringify({
+      streams: [{ stream: { service: "api", level: "info", region: "eu" }, values: events.map((e, i) => [String(nowNs + BigInt(i)), e.message]) }],
+    })],
+  };
+  const runs = Object.fromEntries(Object.keys(formats).map((name) => [name, []]));
+  for (const [name, [path, contentType, text]] of Object.entries(formats)) {
+    writeFileSync(join(tmp, `format-${name}`), text);
+    await wrk(`${url}${path}`, join(tmp, `format-${name}`), 2, contentType); // warm-up
+  }
+  for (let round = 0; round < 2; round++) {
+    for (const [name, [path, contentType]] of Object.entries(formats)) {
+      runs[name].push(await wrk(`${url}${path}`, join(tmp, `format-${name}`), ACCEPT_SECONDS, contentType));
+    }
+  }
+  results.formats = {};
+  for (const [name, [, , text]] of Object.entries(formats)) {
+    const sorted = runs[name].map((r) => r.ok_rps * 100).sort((a, b) => a - b);
+    results.formats[name] = {
+      accepted_events_per_s: sorted,
+      non2xx: runs[name].reduce((n, r) => n + r.non2xx, 0),
+      p50_ms: runs[name].map((r) => r.p50_ms),
+      bytes_per_request: Buffer.byteLength(text),
+    };
+  }
+  const best = (name) => results.formats[name].accepted_events_per_s.at(-1);
+  for (const name of Object.keys(formats)) results.formats[name].ratio_to_json = best(name) / best("json");
+  log("formats", results.formats);
+  await mf.dispose();
+}
+
 // 2b. end to end over E2E_SECONDS on a fresh worker and database, so that no earlier phase's
 // backlog or rows are counted: 100-event batches offered at a constant E2E_RATE events/s,
 // the time until every accepted event is in D1, and a count check (no loss, no duplicate).
@@ -275,7 +334,7 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
   await e2e.dispose();
 }
 
-if (ONLY === "single" || ONLY === "e2e") {
+if (ONLY === "single" || ONLY === "e2e" || ONLY === "formats") {
   writeFileSync(`${ROOT}bench/results.json`, JSON.stringify(results, null, 2) + "\n");
   console.log(JSON.stringify(results, null, 2));
   process.exit(0);
