@@ -399,6 +399,7 @@ if (!ONLY || ONLY === "queries") {
 {
   const bench = spawnSync("cargo", ["bench", "--quiet", "--bench", "pipeline"], { cwd: ROOT, encoding: "utf8" }).stdout;
   results.native_pipeline_us_per_event = Number((bench.match(/median ([\d.]+) µs/) ?? [])[1]);
+  results.native_otlp_us_per_event = Number((bench.match(/OTLP[^\n]*median ([\d.]+) µs/) ?? [])[1]);
   const wasm = readFileSync(`${ROOT}build/index_bg.wasm`);
   results.wasm = { raw_bytes: wasm.length, gzip_bytes: gzipSync(wasm, { level: 9 }).length };
   log("native and wasm", results.native_pipeline_us_per_event, results.wasm);

@@ -2,12 +2,14 @@
 //! fingerprint → triage → compact JSON for the queue. `cargo bench --bench pipeline`.
 //!
 //! A plain timing loop (no harness crate): medians of several runs over a realistic mix, so one
-//! noisy run does not move the figure.
+//! noisy run does not move the figure. A second line measures the same pipeline fed an OTLP/JSON
+//! body (the mapping in front of it included), as the HTTP bench's formats phase sends it.
 
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use edge_logger::pipeline::process_body;
+use edge_logger::formats::otlp::otlp_logs_to_items;
+use edge_logger::pipeline::{process_body, process_items};
 use edge_logger::processors::normalize::IngestContext;
 use uuid::Uuid;
 
@@ -24,6 +26,47 @@ fn mixed_batch() -> String {
     ];
     let events: Vec<&str> = (0..100).map(|i| kinds[i % kinds.len()]).collect();
     format!("[{}]", events.join(","))
+}
+
+/// 100 OTLP log records shaped like the HTTP bench's (`bench/run.mjs`, formats phase).
+fn otlp_body() -> String {
+    let records: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"timeUnixNano":"{}","severityText":"{}","body":{{"stringValue":"GET /api/users/{} answered 200 in {} ms"}},"traceId":"{:032x}","attributes":[{{"key":"http.route","value":{{"stringValue":"/api/users/{}"}}}},{{"key":"region","value":{{"stringValue":"eu"}}}}]}}"#,
+                1_795_000_000_000_000_000u64 + i,
+                if i % 10 == 0 { "ERROR" } else { "INFO" },
+                i % 9973,
+                i % 900,
+                i + 1,
+                i % 9973
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"api"}}}},{{"key":"deployment.environment","value":{{"stringValue":"production"}}}}]}},"scopeLogs":[{{"scope":{{"name":"bench"}},"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    )
+}
+
+/// Median µs per event of `f` (which handles one 100-event body and returns the event count).
+fn median_us(mut f: impl FnMut() -> usize) -> (f64, f64, f64) {
+    for _ in 0..5 {
+        f();
+    }
+    let mut per_event_ns: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            let events: usize = (0..BATCHES_PER_RUN).map(|_| f()).sum();
+            started.elapsed().as_nanos() as f64 / events as f64
+        })
+        .collect();
+    per_event_ns.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (
+        per_event_ns[RUNS / 2] / 1000.0,
+        per_event_ns[0] / 1000.0,
+        per_event_ns[RUNS - 1] / 1000.0,
+    )
 }
 
 fn main() {
@@ -82,6 +125,20 @@ fn main() {
         per_event_ns[0] / 1000.0,
         per_event_ns[RUNS - 1] / 1000.0,
         RUNS,
+        BATCHES_PER_RUN * 100
+    );
+
+    let otlp = otlp_body();
+    let (median, min, max) = median_us(|| {
+        let items = otlp_logs_to_items(otlp.as_bytes()).unwrap();
+        let out = process_items(items, &ctx, &mut next_id).unwrap();
+        for (_, event) in &out.accepted {
+            std::hint::black_box(event.to_compact_json());
+        }
+        out.accepted.len()
+    });
+    println!(
+        "OTLP/JSON body → the same pipeline: median {median:.2} µs/event, min {min:.2}, max {max:.2} ({RUNS} runs × {} events)",
         BATCHES_PER_RUN * 100
     );
 }
