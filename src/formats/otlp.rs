@@ -17,56 +17,56 @@ use serde_json::{json, Map, Value};
 use crate::error::AppError;
 use crate::model::ItemError;
 use crate::processors::body::{RawItem, MAX_EVENTS};
+use crate::processors::fields::Fields;
 
-/// An OTLP `AnyValue` as plain JSON.
-fn any_value(v: &Value) -> Value {
-    let Some(obj) = v.as_object() else {
+/// An OTLP `AnyValue` as plain JSON, taken apart rather than copied.
+fn any_value(v: Value) -> Value {
+    let Value::Object(mut obj) = v else {
         return Value::Null;
     };
-    if let Some(s) = obj.get("stringValue") {
-        return s.clone();
+    if let Some(s) = obj.remove("stringValue") {
+        return s;
     }
-    if let Some(b) = obj.get("boolValue") {
-        return b.clone();
+    if let Some(b) = obj.remove("boolValue") {
+        return b;
     }
-    if let Some(i) = obj.get("intValue") {
+    if let Some(i) = obj.remove("intValue") {
         // int64 travels as a string in OTLP/JSON.
         return match i {
             Value::String(s) => s
                 .parse::<i64>()
                 .map(Value::from)
-                .unwrap_or_else(|_| Value::String(s.clone())),
-            other => other.clone(),
+                .unwrap_or(Value::String(s)),
+            other => other,
         };
     }
-    if let Some(d) = obj.get("doubleValue") {
-        return d.clone();
+    if let Some(d) = obj.remove("doubleValue") {
+        return d;
     }
-    if let Some(a) = obj.get("arrayValue") {
-        return Value::Array(
-            a.get("values")
-                .and_then(Value::as_array)
-                .map(|vs| vs.iter().map(any_value).collect())
-                .unwrap_or_default(),
-        );
+    if let Some(mut a) = obj.remove("arrayValue") {
+        return Value::Array(match a.get_mut("values").map(Value::take) {
+            Some(Value::Array(values)) => values.into_iter().map(any_value).collect(),
+            _ => Vec::new(),
+        });
     }
-    if let Some(kv) = obj.get("kvlistValue") {
-        return Value::Object(attributes(kv.get("values")));
+    if let Some(mut kv) = obj.remove("kvlistValue") {
+        return Value::Object(attributes(kv.get_mut("values").map(Value::take)));
     }
-    if let Some(bytes) = obj.get("bytesValue") {
-        return bytes.clone();
-    }
-    Value::Null
+    obj.remove("bytesValue").unwrap_or(Value::Null)
 }
 
 /// `[{key, value: AnyValue}]` into a JSON object.
-fn attributes(list: Option<&Value>) -> Map<String, Value> {
+fn attributes(list: Option<Value>) -> Map<String, Value> {
     let mut out = Map::new();
-    for kv in list.and_then(Value::as_array).into_iter().flatten() {
-        if let Some(key) = kv.get("key").and_then(Value::as_str) {
+    let Some(Value::Array(list)) = list else {
+        return out;
+    };
+    for kv in list {
+        let Value::Object(mut kv) = kv else { continue };
+        if let Some(Value::String(key)) = kv.remove("key") {
             out.insert(
-                key.to_string(),
-                kv.get("value").map(any_value).unwrap_or(Value::Null),
+                key,
+                kv.remove("value").map(any_value).unwrap_or(Value::Null),
             );
         }
     }
@@ -103,46 +103,59 @@ fn text(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
     })
 }
 
+/// The array under `key` of an object, moved out (empty when absent or not an array).
+fn take_array(v: &mut Value, key: &str) -> Vec<Value> {
+    match v.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// What every record of one `resourceLogs[]` entry shares.
+struct Resource {
+    /// Attributes not mapped onto our fields: `context.resource` of each event.
+    rest: Map<String, Value>,
+    service: Option<Value>,
+    environment: Option<Value>,
+    release: Option<Value>,
+}
+
 /// The request body into raw items for the pipeline, in order. A malformed envelope is a 400;
 /// a malformed record is rejected alone.
 pub fn otlp_logs_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
     let resource_logs = super::root_array(body, "resourceLogs", "OTLP/JSON")?;
     let mut items = Vec::new();
-    for rl in resource_logs {
-        let mut resource = attributes(rl.get("resource").and_then(|r| r.get("attributes")));
-        let service = text(&mut resource, "service.name");
-        let environment = text(&mut resource, "deployment.environment.name")
-            .or_else(|| text(&mut resource, "deployment.environment"));
-        let release = text(&mut resource, "service.version");
-        for sl in rl
-            .get("scopeLogs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+    for mut rl in resource_logs {
+        let mut rest = attributes(
+            rl.get_mut("resource")
+                .and_then(|r| r.get_mut("attributes"))
+                .map(Value::take),
+        );
+        let resource = Resource {
+            service: text(&mut rest, "service.name"),
+            environment: text(&mut rest, "deployment.environment.name")
+                .or_else(|| text(&mut rest, "deployment.environment")),
+            release: text(&mut rest, "service.version"),
+            rest,
+        };
+        for mut sl in take_array(&mut rl, "scopeLogs") {
             let scope = sl
                 .get("scope")
                 .and_then(|s| s.get("name"))
                 .and_then(Value::as_str)
-                .filter(|s| !s.is_empty());
-            for record in sl
-                .get("logRecords")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            for record in take_array(&mut sl, "logRecords") {
                 if items.len() >= MAX_EVENTS {
                     return Err(AppError::PayloadTooLarge(format!("The body holds more than {MAX_EVENTS} log records; the limit is {MAX_EVENTS} per request.")));
                 }
                 let index = items.len();
-                items.push(
-                    match map_record(record, &resource, scope, &service, &environment, &release) {
-                        Ok(event) => RawItem::Event(event),
-                        Err(message) => {
-                            RawItem::Rejected(ItemError::new(index, "invalid_event", message))
-                        }
-                    },
-                );
+                items.push(match map_record(record, &resource, scope.as_deref()) {
+                    Ok(event) => RawItem::Object(event),
+                    Err(message) => {
+                        RawItem::Rejected(ItemError::new(index, "invalid_event", message))
+                    }
+                });
             }
         }
     }
@@ -155,65 +168,58 @@ pub fn otlp_logs_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
     Ok(items)
 }
 
-fn map_record(
-    record: &Value,
-    resource: &Map<String, Value>,
-    scope: Option<&str>,
-    service: &Option<Value>,
-    environment: &Option<Value>,
-    release: &Option<Value>,
-) -> Result<Value, String> {
-    if !record.is_object() {
+/// One log record into an event's fields, its values moved rather than copied.
+fn map_record(record: Value, resource: &Resource, scope: Option<&str>) -> Result<Fields, String> {
+    let Value::Object(mut record) = record else {
         return Err("a log record must be an object".into());
-    }
-    let mut attrs = attributes(record.get("attributes"));
-    let message = match record.get("body").map(any_value) {
+    };
+    let mut attrs = attributes(record.remove("attributes"));
+    let message = match record.remove("body").map(any_value) {
         Some(Value::String(s)) => Value::String(s),
         Some(Value::Null) | None => Value::Null,
         Some(other) => Value::String(other.to_string()),
     };
-    let mut event = Map::new();
-    event.insert("message".into(), message);
+    let mut event = Fields::with_capacity(12);
+    event.push("message", message);
     if let Some(n) = record
         .get("severityNumber")
         .and_then(Value::as_u64)
         .filter(|n| *n > 0)
     {
-        event.insert("level".into(), json!(n));
+        event.push("level", json!(n));
     } else if let Some(t) = record
-        .get("severityText")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
+        .remove("severityText")
+        .filter(|t| t.as_str().is_some_and(|t| !t.is_empty()))
     {
-        event.insert("level".into(), json!(t));
+        event.push("level", t);
     }
     if let Some(ns) =
         nanos(record.get("timeUnixNano")).or_else(|| nanos(record.get("observedTimeUnixNano")))
     {
-        event.insert("timestamp".into(), json!(ns));
+        event.push("timestamp", json!(ns));
     }
     for (ours, value) in [
-        ("service", service),
-        ("environment", environment),
-        ("release", release),
+        ("service", &resource.service),
+        ("environment", &resource.environment),
+        ("release", &resource.release),
     ] {
         if let Some(v) = value {
-            event.insert(ours.into(), v.clone());
+            event.push(ours, v.clone());
         }
     }
     if let Some(id) = otlp_id(record.get("traceId")) {
-        event.insert("trace_id".into(), json!(id));
+        event.push("trace_id", json!(id));
     }
     if let Some(id) = otlp_id(record.get("spanId")) {
-        event.insert("span_id".into(), json!(id));
+        event.push("span_id", json!(id));
     }
     // Semantic conventions onto our fields.
     let exception_type = text(&mut attrs, "exception.type");
     let exception_message = text(&mut attrs, "exception.message");
     let exception_stack = text(&mut attrs, "exception.stacktrace");
     if exception_type.is_some() || exception_message.is_some() || exception_stack.is_some() {
-        event.insert(
-            "error".into(),
+        event.push(
+            "error",
             json!({"type": exception_type, "message": exception_message, "stack": exception_stack}),
         );
     }
@@ -225,7 +231,7 @@ fn map_record(
         ("event.id", "event_id"),
     ] {
         if let Some(v) = text(&mut attrs, convention) {
-            event.entry(ours.to_string()).or_insert(v);
+            event.insert_if_absent(ours.to_string(), v);
         }
     }
     if let Some(scope) = scope {
@@ -233,11 +239,11 @@ fn map_record(
             .entry("logger".to_string())
             .or_insert_with(|| json!(scope));
     }
-    if !resource.is_empty() {
-        attrs.insert("resource".into(), Value::Object(resource.clone()));
+    if !resource.rest.is_empty() {
+        attrs.insert("resource".into(), Value::Object(resource.rest.clone()));
     }
-    event.insert("context".into(), Value::Object(attrs));
-    Ok(Value::Object(event))
+    event.push("context", Value::Object(attrs));
+    Ok(event)
 }
 
 /// The OTLP answer: `{}` when everything was accepted, else `partialSuccess`.
@@ -255,6 +261,14 @@ mod tests {
 
     fn events(body: &Value) -> Vec<RawItem> {
         otlp_logs_to_items(body.to_string().as_bytes()).unwrap()
+    }
+
+    /// A mapped record as one JSON object, to look into.
+    fn event(item: &RawItem) -> Value {
+        match item {
+            RawItem::Object(fields) => Value::Object(fields.clone().into_iter().collect()),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn export() -> Value {
@@ -291,9 +305,7 @@ mod tests {
     fn records_map_onto_our_fields() {
         let items = events(&export());
         assert_eq!(items.len(), 2);
-        let RawItem::Event(first) = &items[0] else {
-            panic!("{:?}", items[0])
-        };
+        let first = event(&items[0]);
         assert_eq!(first["message"], "payment failed");
         assert_eq!(first["level"], 17);
         assert_eq!(first["timestamp"], json!(1714564800123000000_u64));
@@ -307,9 +319,7 @@ mod tests {
         assert_eq!(first["context"]["cart"]["items"], 2);
         assert_eq!(first["context"]["logger"], "com.acme.PaymentService");
         assert_eq!(first["context"]["resource"]["host.name"], "web-1");
-        let RawItem::Event(second) = &items[1] else {
-            panic!()
-        };
+        let second = event(&items[1]);
         assert_eq!(second["message"], r#"{"msg":"slow"}"#);
         assert_eq!(second["level"], "warn");
         assert_eq!(
@@ -358,7 +368,7 @@ mod tests {
             &json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [5, {"body": {"stringValue": "ok"}}]}]}]}),
         );
         assert!(matches!(&items[0], RawItem::Rejected(e) if e.index == 0));
-        assert!(matches!(&items[1], RawItem::Event(_)));
+        assert!(matches!(&items[1], RawItem::Object(_)));
         let many: Vec<Value> = (0..1001)
             .map(|_| json!({"body": {"stringValue": "x"}}))
             .collect();

@@ -18,6 +18,17 @@ impl Fields {
         Fields(map.into_iter().collect())
     }
 
+    /// Empty, with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Fields(Vec::with_capacity(n))
+    }
+
+    /// Adds a field known not to be there yet (a mapper that sets each key once).
+    pub fn push(&mut self, key: &str, value: Value) {
+        debug_assert!(!self.contains_key(key), "{key} set twice");
+        self.0.push((key.to_string(), value));
+    }
+
     fn position(&self, key: &str) -> Option<usize> {
         self.0.iter().position(|(k, _)| k == key)
     }
