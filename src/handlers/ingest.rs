@@ -175,12 +175,10 @@ pub(crate) async fn read_request_body(req: &Incoming) -> Result<Vec<u8>, AppErro
 }
 
 fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {
-    let received_at = super::clock()?;
-    Ok(IngestContext {
-        project: caller.principal.project.clone(),
-        scrub: config.scrub,
-        ..IngestContext::new(received_at, config.default_environment.clone())
-    })
+    let mut ctx = IngestContext::new(super::clock()?, &config.default_environment);
+    ctx.project = caller.principal.project.clone();
+    ctx.scrub = config.scrub;
+    Ok(ctx)
 }
 
 /// What enqueueing made of the accepted events.

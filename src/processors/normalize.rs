@@ -82,9 +82,11 @@ const KNOWN_FIELDS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct IngestContext {
     /// Read once per request at the edge (`Date::now()`).
-    pub received_at: DateTime<Utc>,
-    /// The deployment's environment for events that name none.
-    pub default_environment: String,
+    received_at: DateTime<Utc>,
+    /// `received_at` as stored, formatted once per request rather than once per event.
+    received_at_text: String,
+    /// The deployment's environment for events that name none, normalised once per request.
+    default_environment: String,
     /// The ingest key's project: every event of the request belongs to it.
     pub project: Option<String>,
     /// The deployment's scrubbing switches.
@@ -92,10 +94,12 @@ pub struct IngestContext {
 }
 
 impl IngestContext {
-    pub fn new(received_at: DateTime<Utc>, default_environment: impl Into<String>) -> Self {
+    pub fn new(received_at: DateTime<Utc>, default_environment: &str) -> Self {
         IngestContext {
             received_at,
-            default_environment: default_environment.into(),
+            received_at_text: format_ts(received_at),
+            default_environment: normalize_environment(default_environment)
+                .unwrap_or_else(|| "production".to_string()),
             project: None,
             scrub: Default::default(),
         }
@@ -139,7 +143,7 @@ pub fn normalize_fields(
     let (message, message_truncated) = truncate_utf8(message, MAX_MESSAGE_BYTES);
 
     let severity = parse_level(obj.get("level"))?;
-    let received_at = format_ts(ctx.received_at);
+    let received_at = ctx.received_at_text.clone();
     let client_time = parse_timestamp(obj.get("timestamp"))?;
     let timestamp = client_time
         .map(format_ts)
@@ -160,13 +164,12 @@ pub fn normalize_fields(
         Some(env) => normalize_environment(&env),
         None => None,
     }
-    .or_else(|| normalize_environment(&ctx.default_environment))
-    .unwrap_or_else(|| "production".to_string());
+    .unwrap_or_else(|| ctx.default_environment.clone());
 
     let source_type = match take_string(&mut obj, "source_type", MAX_NAME_CHARS)? {
         None => String::new(),
-        Some(s) => match s.to_ascii_lowercase().as_str() {
-            t @ ("ui" | "logic" | "backend") => t.to_string(),
+        Some(s) => match super::short_lowercase(&s, &mut [0; 16]) {
+            Some(t @ ("ui" | "logic" | "backend")) => t.to_string(),
             _ => {
                 return Err(format!(
                     "source_type '{s}' is unknown; use ui, logic or backend"
@@ -684,10 +687,7 @@ mod tests {
 
     #[test]
     fn blank_optional_strings_are_absent_and_default_environment_applies() {
-        let c = IngestContext {
-            default_environment: "stg".into(),
-            ..ctx()
-        };
+        let c = IngestContext::new(ctx().received_at, "stg");
         let e = normalize_event(
             json!({"message": "x", "service": "  ", "environment": ""}),
             &c,
