@@ -17,8 +17,6 @@ log "building the worker (release wasm)"
 worker-build --release
 wasm="build/index_bg.wasm"
 [ -f "$wasm" ] || wasm="$(ls build/*.wasm | head -1)"
-# Gzipped size as the bench and the budget in test.sh measure it: Node's zlib at level 9.
-gzipped() { node -e 'console.log(require("zlib").gzipSync(require("fs").readFileSync(process.argv[1]), { level: 9 }).length)' "$1"; }
 log "wasm: $(stat -c %s "$wasm") bytes raw, $(gzipped "$wasm") bytes gzipped"
 # Cargo builds at opt-level 3 for speed; binaryen's wasm-opt (npm, pinned) then wins back the
 # size: about -9 % gzipped for ~30 s. worker-build's own wasm-opt step stays off (Cargo.toml)
