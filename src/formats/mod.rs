@@ -13,11 +13,16 @@ use crate::error::AppError;
 pub(crate) fn root_array(body: &[u8], key: &str, protocol: &str) -> Result<Vec<Value>, AppError> {
     let mut root: Value = serde_json::from_slice(body)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid {protocol}: {e}.")))?;
-    match root.get_mut(key).map(Value::take) {
-        Some(Value::Array(items)) => Ok(items),
-        _ => Err(AppError::InvalidEvents {
-            message: format!("The body has no {key} array."),
-            errors: vec![],
-        }),
+    take_array(&mut root, key).ok_or_else(|| AppError::InvalidEvents {
+        message: format!("The body has no {key} array."),
+        errors: vec![],
+    })
+}
+
+/// The array under `key` of a parsed object, moved out rather than copied.
+pub(crate) fn take_array(value: &mut Value, key: &str) -> Option<Vec<Value>> {
+    match value.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => Some(items),
+        _ => None,
     }
 }

@@ -103,14 +103,6 @@ fn text(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
     })
 }
 
-/// The array under `key` of an object, moved out (empty when absent or not an array).
-fn take_array(v: &mut Value, key: &str) -> Vec<Value> {
-    match v.get_mut(key).map(Value::take) {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    }
-}
-
 /// What every record of one `resourceLogs[]` entry shares.
 struct Resource {
     /// Attributes not mapped onto our fields: `context.resource` of each event.
@@ -138,14 +130,14 @@ pub fn otlp_logs_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
             release: text(&mut rest, "service.version"),
             rest,
         };
-        for mut sl in take_array(&mut rl, "scopeLogs") {
+        for mut sl in super::take_array(&mut rl, "scopeLogs").unwrap_or_default() {
             let scope = sl
                 .get("scope")
                 .and_then(|s| s.get("name"))
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);
-            for record in take_array(&mut sl, "logRecords") {
+            for record in super::take_array(&mut sl, "logRecords").unwrap_or_default() {
                 if items.len() >= MAX_EVENTS {
                     return Err(AppError::PayloadTooLarge(format!("The body holds more than {MAX_EVENTS} log records; the limit is {MAX_EVENTS} per request.")));
                 }
