@@ -46,15 +46,13 @@ impl Incoming {
         limit: usize,
         too_large: impl Fn(usize) -> AppError,
     ) -> Result<Vec<u8>, AppError> {
-        if self.raw.body().is_none() {
-            return Ok(Vec::new());
-        }
         let declared = self
             .headers
             .get("content-length")?
             .and_then(|v| v.trim().parse::<usize>().ok());
         match declared {
             Some(length) if length > limit => Err(too_large(length)),
+            Some(0) => Ok(Vec::new()),
             // The runtime delivers exactly the declared length, so one read is bounded by it.
             Some(_) => {
                 let promise = self.raw.array_buffer().map_err(js_error)?;
@@ -65,6 +63,8 @@ impl Incoming {
                     false => Ok(body),
                 }
             }
+            // `request.body` builds a stream object, so it is only asked for here.
+            None if self.raw.body().is_none() => Ok(Vec::new()),
             None => self.stream_within(limit, too_large).await,
         }
     }

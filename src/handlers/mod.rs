@@ -490,7 +490,7 @@ async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Re
 /// The platform clock in Unix milliseconds: the one place the edge reads it (pure code is
 /// given it). Also what durations are measured with.
 pub(crate) fn millis() -> u64 {
-    worker::Date::now().as_millis()
+    worker::js_sys::Date::now() as u64
 }
 
 /// [`millis`] as a UTC instant.
