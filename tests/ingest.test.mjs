@@ -313,3 +313,43 @@ test("concurrent requests share queue sends, and each learns exactly its own eve
     await own.mf.dispose();
   }
 });
+
+test("sixteen clients sending 100-event batches back to back keep being answered", async () => {
+  // Like a load tool: each client sends its next batch as soon as the last is answered, so
+  // rounds of several sendBatch calls (the 256 KB limit) overlap with new requests. A change
+  // to how the isolate resumes futures once passed every other test here and then stopped
+  // answering for good after ~175 such requests (BENCHMARKS.md, session 5); no consumer, as
+  // in the bench's formats phase where it showed.
+  const own = await startWorker({ consumer: false });
+  try {
+    const batch = Array.from({ length: 100 }, (_, i) => ({
+      message: `GET /api/users/${i} answered 200 in ${i} ms`,
+      level: i % 10 === 0 ? "error" : "info",
+      service: "api",
+      endpoint: `/api/users/${i}`,
+      trace_id: `t${i}`,
+      tags: { region: "eu" },
+    }));
+    // Over real HTTP, as wrk sends: dispatchFetch did not reproduce the hang.
+    const url = await own.mf.ready;
+    const body = JSON.stringify(batch);
+    const client = async () => {
+      for (let n = 0; n < 25; n++) {
+        const res = await fetch(`${url}v1/logs`, { method: "POST", headers: { "content-type": "application/json", ...auth() }, body });
+        const answer = await res.json();
+        assert.equal(res.status, 202, JSON.stringify(answer));
+        assert.equal(answer.accepted, 100);
+      }
+    };
+    let timer;
+    await Promise.race([
+      Promise.all(Array.from({ length: 16 }, client)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("400 batches not all answered within 60 s")), 60_000);
+      }),
+    ]);
+    clearTimeout(timer);
+  } finally {
+    await own.mf.dispose();
+  }
+});
