@@ -132,7 +132,7 @@ function run(command, args, env = process.env) {
   });
 }
 
-async function wrk(url, bodyFile, seconds = WRK_SECONDS, contentType = "application/json", connections = CONNECTIONS) {
+async function wrk(url, bodyFile, { seconds = WRK_SECONDS, contentType = "application/json", connections = CONNECTIONS } = {}) {
   const out = await run("wrk", ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", `${ROOT}bench/post.lua`, url], {
     ...process.env,
     BODY_FILE: bodyFile,
@@ -208,6 +208,16 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
     return sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
   const runs = Object.fromEntries(SINGLE_CONNECTIONS.map((c) => [c, { floor_a: [], with_send: [], floor_b: [], ours: [] }]));
+  // Each level's runs of the floor and another worker, alternating.
+  const alternate = async (floorUrl, otherUrl, floorRuns, otherRuns, afterEach = async () => {}) => {
+    for (let rep = 0; rep < SINGLE_REPS; rep++) {
+      for (const c of SINGLE_CONNECTIONS) {
+        runs[c][floorRuns].push(await wrk(floorUrl, body, { connections: c }));
+        runs[c][otherRuns].push(await wrk(otherUrl, body, { connections: c }));
+        await afterEach();
+      }
+    }
+  };
   // A. The floor plus getting onto the queue, in the same runtime: the part of the gap that is
   // the platform's (an event is only answered 202 once it is queued). Measured first and
   // disposed before our worker starts: once, with it started after ours, our worker's
@@ -216,14 +226,9 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   let floorUrl = await floor.ready;
   const withSend = floorWithSendWorker();
   const withSendUrl = await withSend.ready;
-  await wrk(`${withSendUrl}`, body, 3, "application/json", CONNECTIONS);
-  await wrk(`${floorUrl}`, body, 3, "application/json", CONNECTIONS);
-  for (let rep = 0; rep < SINGLE_REPS; rep++) {
-    for (const c of SINGLE_CONNECTIONS) {
-      runs[c].floor_a.push(await wrk(`${floorUrl}`, body, WRK_SECONDS, "application/json", c));
-      runs[c].with_send.push(await wrk(`${withSendUrl}`, body, WRK_SECONDS, "application/json", c));
-    }
-  }
+  await wrk(withSendUrl, body, { seconds: 3 }); // warm-ups
+  await wrk(floorUrl, body, { seconds: 3 });
+  await alternate(floorUrl, withSendUrl, "floor_a", "with_send");
   await withSend.dispose();
   await floor.dispose();
   // B. Ours against the floor, alternating; each of our runs is stored in full before the next
@@ -234,16 +239,10 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   await applyMigrations(db);
   floor = floorWorker();
   floorUrl = await floor.ready;
-  await wrk(`${url}v1/logs`, body, 3, "application/json", CONNECTIONS); // warm-up
-  await wrk(`${floorUrl}`, body, 3, "application/json", CONNECTIONS);
+  await wrk(`${url}v1/logs`, body, { seconds: 3 }); // warm-ups
+  await wrk(floorUrl, body, { seconds: 3 });
   await drained(url, db);
-  for (let rep = 0; rep < SINGLE_REPS; rep++) {
-    for (const c of SINGLE_CONNECTIONS) {
-      runs[c].floor_b.push(await wrk(`${floorUrl}`, body, WRK_SECONDS, "application/json", c));
-      runs[c].ours.push(await wrk(`${url}v1/logs`, body, WRK_SECONDS, "application/json", c));
-      await drained(url, db);
-    }
-  }
+  await alternate(floorUrl, `${url}v1/logs`, "floor_b", "ours", () => drained(url, db));
   await floor.dispose();
   // Medians of the alternated runs; each ratio compares runs of the same phase.
   const summary = (list) => ({
@@ -272,7 +271,7 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
 
   if (ONLY !== "single") {
     await drained(url, db); // the single-event phase, fully stored first
-    const full = await wrk(`${url}v1/logs`, batch, ACCEPT_SECONDS);
+    const full = await wrk(`${url}v1/logs`, batch, { seconds: ACCEPT_SECONDS });
     results.batches_accepted = { requests_per_s: full.rps, accepted_events_per_s: full.rps * 100, p50_ms: full.p50_ms, p99_ms: full.p99_ms, non2xx: full.non2xx };
     log("batches accepted at full load", results.batches_accepted);
     await drained(url, db); // the full-load backlog is stored before this worker goes
@@ -315,11 +314,11 @@ if (!ONLY || ONLY === "http" || ONLY === "formats") {
   const runs = Object.fromEntries(Object.keys(formats).map((name) => [name, []]));
   for (const [name, [path, contentType, text]] of Object.entries(formats)) {
     writeFileSync(join(tmp, `format-${name}`), text);
-    await wrk(`${url}${path}`, join(tmp, `format-${name}`), 2, contentType); // warm-up
+    await wrk(`${url}${path}`, join(tmp, `format-${name}`), { seconds: 2, contentType }); // warm-up
   }
   for (let round = 0; round < 2; round++) {
     for (const [name, [path, contentType]] of Object.entries(formats)) {
-      runs[name].push(await wrk(`${url}${path}`, join(tmp, `format-${name}`), ACCEPT_SECONDS, contentType));
+      runs[name].push(await wrk(`${url}${path}`, join(tmp, `format-${name}`), { seconds: ACCEPT_SECONDS, contentType }));
     }
   }
   results.formats = {};
