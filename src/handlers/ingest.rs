@@ -28,7 +28,7 @@ pub async fn ingest(
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
-    let content_type = req.headers().get("content-type")?;
+    let content_type = req.header("content-type")?;
     if caller.key_in_query
         && !content_type
             .as_deref()
@@ -129,8 +129,7 @@ pub async fn ingest_sentry(
 
 fn require_json(req: &Incoming, refusal: &str) -> Result<(), AppError> {
     let content_type = req
-        .headers()
-        .get("content-type")?
+        .header("content-type")?
         .unwrap_or_default()
         .to_ascii_lowercase();
     if content_type.starts_with("application/json") {
@@ -170,7 +169,7 @@ async fn ingest_items(
 /// decompresses to.
 pub(crate) async fn read_request_body(req: &Incoming) -> Result<Vec<u8>, AppError> {
     let body = req.body_within(MAX_BODY_BYTES, too_large_body).await?;
-    let encoding = req.headers().get("content-encoding")?;
+    let encoding = req.header("content-encoding")?;
     decode_content_encoding(encoding.as_deref(), body)
 }
 

@@ -134,7 +134,7 @@ enum Cors {
 }
 
 pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response {
-    let origin = req.headers().get("origin").ok().flatten();
+    let origin = req.header("origin").ok().flatten();
     // Parsed and routed once; the route also labels the request's metrics.
     let routed = req
         .url()
@@ -253,8 +253,12 @@ async fn dispatch(
         sentry_body = Some(body);
     }
     let caller = authenticate(req, &url, env, &config, &route, tunnel_key).await?;
-    let own_origin = url.origin().ascii_serialization();
     *cors = Cors::NoHeaders;
+    // Only a request with an Origin has one to compare (most ingest comes from servers).
+    let own_origin = match origin {
+        Some(_) => url.origin().ascii_serialization(),
+        None => String::new(),
+    };
     if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
         *cors = Cors::Allowed(allowed);
     }
@@ -363,10 +367,9 @@ async fn dispatch(
 /// The admin token first (no lookup), then API keys by their prefix.
 /// Whether the request carries any credential of its own (header or query).
 fn has_credential(req: &Incoming, url: &worker::Url) -> Result<bool, AppError> {
-    let headers = req.headers();
-    Ok(headers.has("authorization")?
-        || headers.has("x-api-key")?
-        || headers.has("x-sentry-auth")?
+    Ok(req.header("authorization")?.is_some()
+        || req.header("x-api-key")?.is_some()
+        || req.header("x-sentry-auth")?.is_some()
         || url
             .query_pairs()
             .any(|(k, _)| k == "key" || k == "sentry_key"))
@@ -382,9 +385,8 @@ async fn authenticate(
     route: &Route,
     tunnel_key: Option<String>,
 ) -> Result<Caller, AppError> {
-    let headers = req.headers();
-    let authorization = headers.get("authorization")?;
-    let api_key = headers.get("x-api-key")?;
+    let authorization = req.header("authorization")?;
+    let api_key = req.header("x-api-key")?;
     let query = |name: &str| {
         url.query_pairs()
             .find(|(k, _)| k == name)
@@ -392,7 +394,7 @@ async fn authenticate(
     };
     let sentry = if *route == Route::SentryEnvelope {
         crate::auth::sentry_credential(
-            headers.get("x-sentry-auth")?.as_deref(),
+            req.header("x-sentry-auth")?.as_deref(),
             query("sentry_key").as_deref(),
         )
     } else {
@@ -465,8 +467,7 @@ async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Re
         )));
     }
     let requested = req
-        .headers()
-        .get("access-control-request-method")?
+        .header("access-control-request-method")?
         .unwrap_or_default();
     if !requested.is_empty() && !requested.eq_ignore_ascii_case("POST") {
         return Err(AppError::Forbidden(
@@ -516,7 +517,7 @@ pub(crate) fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Respo
 
 /// Reads a small JSON request body (admin routes), refusing what is not JSON or too large.
 pub(crate) async fn read_json_body(req: &Incoming, limit: usize) -> Result<Vec<u8>, AppError> {
-    if let Some(content_type) = req.headers().get("content-type")? {
+    if let Some(content_type) = req.header("content-type")? {
         if !content_type
             .to_ascii_lowercase()
             .starts_with("application/json")
