@@ -1,6 +1,7 @@
 // npm run bench: side-by-side measurements in one run, on this machine (see BENCHMARKS.md).
 //   1. single-event POST /v1/logs: our worker against a no-op JS worker (the floor) in the same
-//      runtime, same payload and load, over real HTTP with wrk; the ratio is the figure;
+//      runtime, same payload and load, over real HTTP with wrk; the ratio is the figure, for
+//      the ingest path alone and with our consumer storing on the same thread;
 //   2. 100-event batches: events/s accepted, and end to end over BENCH_E2E_SECONDS (60) the
 //      time until every accepted event is in D1, with a count check (no loss, no duplicate);
 //   3. queries over BENCH_EVENTS (1,000,000) stored events: p50/p95 of each query;
@@ -207,13 +208,12 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
     const mid = sorted.length / 2;
     return sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
-  const runs = Object.fromEntries(SINGLE_CONNECTIONS.map((c) => [c, { floor_a: [], with_send: [], floor_b: [], ours: [] }]));
-  // Each level's runs of the floor and another worker, alternating.
-  const alternate = async (floorUrl, otherUrl, floorRuns, otherRuns, afterEach = async () => {}) => {
+  const runs = Object.fromEntries(SINGLE_CONNECTIONS.map((c) => [c, { floor_a: [], with_send: [], floor_b: [], ours_ingest: [], ours: [] }]));
+  // Each level's runs of the workers in `order` (`[runs key, url]`), alternating.
+  const alternate = async (order, afterEach = async () => {}) => {
     for (let rep = 0; rep < SINGLE_REPS; rep++) {
       for (const c of SINGLE_CONNECTIONS) {
-        runs[c][floorRuns].push(await wrk(floorUrl, body, { connections: c }));
-        runs[c][otherRuns].push(await wrk(otherUrl, body, { connections: c }));
+        for (const [key, url] of order) runs[c][key].push(await wrk(url, body, { connections: c }));
         await afterEach();
       }
     }
@@ -228,22 +228,31 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   const withSendUrl = await withSend.ready;
   await wrk(withSendUrl, body, { seconds: 3 }); // warm-ups
   await wrk(floorUrl, body, { seconds: 3 });
-  await alternate(floorUrl, withSendUrl, "floor_a", "with_send");
+  await alternate([["floor_a", floorUrl], ["with_send", withSendUrl]]);
   await withSend.dispose();
   await floor.dispose();
-  // B. Ours against the floor, alternating; each of our runs is stored in full before the next
-  // measurement, so our consumer never runs during the floor's.
+  // B. Ours against the floor, alternating, twice over: the ingest path alone (a worker whose
+  // queue has no consumer: the local queue takes the messages and drops them, as in
+  // production where the consumer runs in invocations of its own, not on the producer's
+  // thread), and the whole worker, its consumer storing every event on the same thread while
+  // the load runs (each of those runs is stored in full before the next measurement, so the
+  // consumer never runs during another worker's run).
   const mf = ours();
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await applyMigrations(db);
+  const ingestOnly = ours({ queueConsumers: {} });
+  const ingestOnlyUrl = await ingestOnly.ready;
+  await applyMigrations(await ingestOnly.getD1Database("DB"));
   floor = floorWorker();
   floorUrl = await floor.ready;
   await wrk(`${url}v1/logs`, body, { seconds: 3 }); // warm-ups
+  await wrk(`${ingestOnlyUrl}v1/logs`, body, { seconds: 3 });
   await wrk(floorUrl, body, { seconds: 3 });
   await drained(url, db);
-  await alternate(floorUrl, `${url}v1/logs`, "floor_b", "ours", () => drained(url, db));
+  await alternate([["floor_b", floorUrl], ["ours_ingest", `${ingestOnlyUrl}v1/logs`], ["ours", `${url}v1/logs`]], () => drained(url, db));
   await floor.dispose();
+  await ingestOnly.dispose();
   // Medians of the alternated runs; each ratio compares runs of the same phase.
   const summary = (list) => ({
     ok_rps: median(list.map((r) => r.ok_rps)),
@@ -255,14 +264,17 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
   const byConnections = Object.fromEntries(
     SINGLE_CONNECTIONS.map((c) => {
       const r = runs[c];
-      const [floorA, withSendS, floorB, oursS] = [summary(r.floor_a), summary(r.with_send), summary(r.floor_b), summary(r.ours)];
+      const [floorA, withSendS, floorB, oursIngestS, oursS] = [summary(r.floor_a), summary(r.with_send), summary(r.floor_b), summary(r.ours_ingest), summary(r.ours)];
       return [c, {
         floor: floorB,
         floor_with_queue_send: withSendS,
+        ours_ingest_path: oursIngestS,
         ours: oursS,
+        ingest_path_ratio: oursIngestS.ok_rps / floorB.ok_rps,
         ratio: oursS.ok_rps / floorB.ok_rps,
         floor_with_send_ratio: withSendS.ok_rps / floorA.ok_rps,
         ratio_to_floor_with_send: oursS.ok_rps / withSendS.ok_rps,
+        ingest_path_ratio_to_floor_with_send: oursIngestS.ok_rps / withSendS.ok_rps,
       }];
     }),
   );
