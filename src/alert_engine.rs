@@ -6,12 +6,9 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
-// The ALERTS consumer runs on wasm-bindgen's task queue, where Delay works (see clippy.toml).
-#[allow(clippy::disallowed_types)]
-use worker::Delay;
 use worker::{
-    console_error, console_warn, AbortController, D1Database, Env, Fetch, Headers, MessageBatch,
-    MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
+    console_error, console_warn, AbortController, D1Database, Delay, Env, Fetch, Headers,
+    MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
 };
 
 use crate::alerting::{
@@ -515,7 +512,6 @@ async fn send(delivery: &Delivery) -> Result<(), String> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let call = Box::pin(async move { Fetch::Request(request).send_with_signal(&signal).await });
-    #[allow(clippy::disallowed_types)]
     let timeout = Box::pin(Delay::from(DELIVERY_TIMEOUT));
     match select(call, timeout).await {
         Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => Ok(()),

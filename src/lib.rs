@@ -37,9 +37,9 @@ mod maintenance;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use worker::wasm_bindgen::prelude::wasm_bindgen;
     use worker::{
-        event, web_sys, Context, Env, MessageBatch, Result, ScheduleContext, ScheduledEvent,
+        event, web_sys, Context, Env, MessageBatch, Response, Result, ScheduleContext,
+        ScheduledEvent,
     };
 
     #[event(start)]
@@ -54,21 +54,10 @@ mod entry {
     }
 
     /// Takes the platform's request as it is: `worker::Request` would read `request.cf` on
-    /// every request, which nothing here uses (see `handlers::Incoming`). Exported by hand
-    /// rather than with `#[event(fetch)]` so that the request's future runs on
-    /// `handlers::executor`, not on wasm-bindgen's task queue.
-    #[wasm_bindgen]
-    pub fn fetch(
-        req: web_sys::Request,
-        env: Env,
-        ctx: worker::worker_sys::Context,
-    ) -> worker::js_sys::Promise {
-        let ctx = Context::new(ctx);
-        crate::handlers::run_to_promise(async move {
-            let response =
-                crate::handlers::handle(crate::handlers::Incoming::new(req), &env, &ctx).await;
-            Ok(web_sys::Response::from(response).into())
-        })
+    /// every request, which nothing here uses (see `handlers::Incoming`).
+    #[event(fetch)]
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+        Ok(crate::handlers::handle(crate::handlers::Incoming::new(req), &env, &ctx).await)
     }
 
     /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.

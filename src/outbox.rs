@@ -192,17 +192,6 @@ impl Outbox {
         }
     }
 
-    /// Whether a waiting request has something to do: collect its delivery (or learn it is
-    /// gone), or start a runner because none is running while it waits. Asked by the
-    /// request's own timers between looks, so it must stay cheap.
-    pub fn needs_attention(&self, id: u64) -> bool {
-        match self.stage(id) {
-            Some(Stage::Waiting) => self.runners == 0,
-            Some(Stage::Taken) => false,
-            Some(Stage::Done) | None => true,
-        }
-    }
-
     /// Whether a request is still waiting for a round.
     pub fn has_waiting(&self) -> bool {
         self.entries.values().any(|e| e.stage == Stage::Waiting)
@@ -226,29 +215,6 @@ mod tests {
             .iter()
             .map(|batch| (batch.iter().flat_map(|m| m.indexes.clone()).collect(), ok))
             .collect()
-    }
-
-    #[test]
-    fn a_waiting_request_is_called_back_only_when_it_has_something_to_do() {
-        let mut outbox = Outbox::default();
-        let a = outbox.submit(None, events(&[0], "a"));
-        assert!(
-            outbox.needs_attention(a),
-            "waiting with no runner: start one"
-        );
-        outbox.runners = 1;
-        assert!(!outbox.needs_attention(a), "waiting for the running runner");
-        let round = outbox.take_round();
-        assert!(!outbox.needs_attention(a), "taken: its round is sending");
-        outbox.runners = 0;
-        assert!(
-            !outbox.needs_attention(a),
-            "taken by a runner now gone: nothing to start"
-        );
-        outbox.finish(sent_all(&round, true));
-        assert!(outbox.needs_attention(a), "done: collect");
-        outbox.collect(a);
-        assert!(outbox.needs_attention(a), "gone: stop waiting");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 mod alerts;
 mod archive;
 mod dead_letters;
-mod executor;
 mod groups;
 mod health;
 mod incoming;
@@ -17,7 +16,6 @@ mod outbox;
 use serde::Serialize;
 use worker::{console_error, console_warn, Env, Response};
 
-pub(crate) use executor::run_to_promise;
 pub(crate) use incoming::Incoming;
 
 use crate::auth::{

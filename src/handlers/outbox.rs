@@ -7,7 +7,7 @@
 //! cancelled) cannot strand the others. Rounds take disjoint requests, so two running at once
 //! send nothing twice.
 //!
-//! A waiting request looks at the outbox on its own timer (1, 2, 4 … up to 32 ms apart) rather
+//! A waiting request polls the outbox on its own timer (1, 2, 4 … up to 32 ms apart) rather
 //! than being woken by the runner: a wake-up from the runner would resume the waiting
 //! request's Rust future from the runner's request context, where the runtime refuses I/O on
 //! the waiting request's behalf ("Cannot perform I/O on behalf of a different request"), and a
@@ -16,18 +16,11 @@
 //! from the runtime): the runtime runs the promise's reaction in the waiting request's context,
 //! but wasm-bindgen keeps one task queue per isolate, drained by whichever request's microtask
 //! comes first, so the woken future can still resume in another request's context.
-//!
-//! The looking is done in JS ([`look_until`]): each look is a timer callback asking the outbox
-//! one synchronous question, and the request's future is woken once, when there is something
-//! to do. (`worker::Delay` cannot be used here: it wakes its task before recording that it
-//! fired, and a request's future is polled from inside its wake-ups, see `executor.rs`.)
 
 use std::cell::RefCell;
+use std::time::Duration;
 
-use wasm_bindgen::prelude::*;
-use worker::js_sys::{Function, Promise};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_error, Context, Env};
+use worker::{console_error, Context, Delay, Env};
 
 use crate::outbox::{Delivery, Outbox, Stage};
 use crate::storage::queue::send_bytes;
@@ -40,33 +33,11 @@ const TAKEOVER_MS: u64 = 1_000;
 /// How long a request waits at most; its events not known to be queued are then reported
 /// unqueued (503, retried by the client). Far beyond a healthy `sendBatch`.
 const GIVE_UP_MS: u64 = 30_000;
-
-#[wasm_bindgen(inline_js = r#"
-// Resolves once needsAttention(ticket) is true or maxMs have passed, looking on this request's
-// own timers 1, 2, 4 ... 32 ms apart.
-export function lookUntil(needsAttention, ticket, maxMs) {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    let pause = 1;
-    const look = () => {
-      if (needsAttention(ticket) || Date.now() - started >= maxMs) return resolve();
-      pause = Math.min(pause * 2, 32);
-      setTimeout(look, pause);
-    };
-    setTimeout(look, pause);
-  });
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(js_name = lookUntil)]
-    fn look_until(needs_attention: &Function, ticket: f64, max_ms: f64) -> Promise;
-}
+/// Longest pause between two looks at the outbox.
+const MAX_POLL_MS: u64 = 32;
 
 thread_local! {
     static OUTBOX: RefCell<Outbox> = RefCell::new(Outbox::default());
-    /// [`Outbox::needs_attention`] as a JS function, made once per isolate.
-    static NEEDS_ATTENTION: Closure<dyn Fn(f64) -> bool> =
-        Closure::new(|ticket: f64| with(|o| o.needs_attention(ticket as u64)));
 }
 
 fn with<T>(f: impl FnOnce(&mut Outbox) -> T) -> T {
@@ -87,6 +58,7 @@ pub async fn send(
     let indexes: Vec<usize> = events.iter().map(|(i, _)| *i).collect();
     let id = with(|o| o.submit(project, events));
     let started = super::millis();
+    let mut pause = 1;
     let mut took_over = false;
     loop {
         let (stage, runners) = with(|o| (o.stage(id), o.runners));
@@ -115,17 +87,8 @@ pub async fn send(
             );
             return with(|o| o.give_up(id));
         }
-        // Until the next deadline of this loop, unless the outbox has news first.
-        let deadline = if took_over || waited >= TAKEOVER_MS {
-            GIVE_UP_MS
-        } else {
-            TAKEOVER_MS
-        };
-        let max_ms = deadline.saturating_sub(waited).max(1);
-        let promise = NEEDS_ATTENTION
-            .with(|f| look_until(f.as_ref().unchecked_ref(), id as f64, max_ms as f64));
-        // The promise only resolves.
-        let _ = JsFuture::from(promise).await;
+        Delay::from(Duration::from_millis(pause)).await;
+        pause = (pause * 2).min(MAX_POLL_MS);
     }
 }
 
