@@ -31,6 +31,7 @@ const PREFETCHED: [&str; 6] = [
 ];
 
 #[wasm_bindgen(inline_js = r#"
+// The names are always PREFETCHED's, so they are split once per isolate.
 let names;
 // Each named header as "\u0001<value>" or "\u0000" (absent), one per line: header values
 // hold no control characters.
