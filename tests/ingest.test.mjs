@@ -319,7 +319,9 @@ test("sixteen clients sending 100-event batches back to back keep being answered
   // rounds of several sendBatch calls (the 256 KB limit) overlap with new requests. A change
   // to how the isolate resumes futures once passed every other test here and then stopped
   // answering for good after ~175 such requests (BENCHMARKS.md, session 5); no consumer, as
-  // in the bench's formats phase where it showed.
+  // in the bench's formats phase where it showed. It caught that change, but not session 6's
+  // (the same runtime livelock, BENCHMARKS.md): a change to how futures are resumed must also
+  // pass `BENCH_ONLY=formats node bench/run.mjs`.
   const own = await startWorker({ consumer: false });
   try {
     const batch = Array.from({ length: 100 }, (_, i) => ({
