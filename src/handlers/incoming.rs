@@ -31,12 +31,9 @@ const PREFETCHED: [&str; 6] = [
 ];
 
 #[wasm_bindgen(inline_js = r#"
-// The names are always PREFETCHED's, so they are split once per isolate.
-let names;
 // Each named header as "\u0001<value>" or "\u0000" (absent), one per line: header values
 // hold no control characters.
-export function headerValues(headers, commaSeparatedNames) {
-  names ??= commaSeparatedNames.split(",");
+export function headerValues(headers, names) {
   let out = "";
   for (const name of names) {
     const value = headers.get(name);
@@ -47,7 +44,12 @@ export function headerValues(headers, commaSeparatedNames) {
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = headerValues)]
-    fn header_values(headers: &web_sys::Headers, comma_separated_names: &str) -> String;
+    fn header_values(headers: &web_sys::Headers, names: &js_sys::Array) -> String;
+}
+
+thread_local! {
+    /// [`PREFETCHED`] as a JS array, made once per isolate and passed by reference.
+    static NAMES: js_sys::Array = PREFETCHED.iter().map(|name| JsValue::from_str(name)).collect();
 }
 
 pub(crate) struct Incoming {
@@ -60,9 +62,6 @@ pub(crate) struct Incoming {
 impl Incoming {
     pub fn new(raw: web_sys::Request) -> Self {
         let headers = Headers(raw.headers());
-        thread_local! {
-            static NAMES: String = PREFETCHED.join(",");
-        }
         let text = NAMES.with(|names| header_values(&headers.0, names));
         let prefetched = text
             .split('\n')
