@@ -45,6 +45,7 @@ mod entry {
     #[event(start)]
     fn start() {
         console_error_panic_hook::set_once();
+        crate::handlers::resume_futures_with_promise_reactions();
     }
 
     /// Retention and housekeeping, on the cron in wrangler.toml.

@@ -11,7 +11,10 @@ mod ingest;
 mod keys;
 mod logs;
 mod metrics;
+mod microtasks;
 mod outbox;
+
+pub use microtasks::resume_futures_with_promise_reactions;
 
 use serde::Serialize;
 use worker::{console_error, console_warn, Env, Response};
