@@ -8,20 +8,17 @@
 //   4. the native pipeline cost per event and the wasm size, raw and gzipped.
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
-import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { tmpdir, cpus } from "node:os";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { applyMigrations } from "../tests/helpers.mjs";
+import { ROOT, TOKEN, WRK_SECONDS, CONNECTIONS, tmp, log, ours, run, wrk, event } from "./common.mjs";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const TOKEN = "bench-admin-token";
-const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 15);
 const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 // Single events are also measured at more connections: ours and the floor-plus-queue share one
 // send among the requests waiting, so how many wait at once shapes the ratio. Each level is run
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
@@ -39,30 +36,7 @@ const E2E_WORKERS = Number(process.env.BENCH_E2E_WORKERS ?? 96);
 // The full-load accepted-rate run is short: the local queue simulator does not survive the
 // backlog a long one leaves (hundreds of thousands of events; a real queue holds millions).
 const ACCEPT_SECONDS = Number(process.env.BENCH_ACCEPT_SECONDS ?? 5);
-const tmp = mkdtempSync(join(tmpdir(), "bench-"));
 const results = { machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`, config: { WRK_SECONDS, E2E_SECONDS, E2E_RATE, E2E_WORKERS, EVENTS, QUERY_RUNS, CONNECTIONS, SINGLE_CONNECTIONS, SINGLE_REPS } };
-const log = (...a) => console.error("[bench]", ...a);
-
-function ours(extra = {}) {
-  return new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    modules: true,
-    scriptPath: `${ROOT}build/index.js`,
-    modulesRoot: ROOT,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: "2026-04-20",
-    bindings: { ADMIN_TOKEN: TOKEN, DEFAULT_ENVIRONMENT: "production", BUILTIN_ALERTS: "false" },
-    d1Databases: { DB: `bench-${Date.now()}` },
-    d1Persist: join(tmp, "d1"),
-    kvNamespaces: { HOT: "bench-kv" },
-    kvPersist: false,
-    queueProducers: { LOGS: "edge-logger-logs", ALERTS: "edge-logger-alerts" },
-    queueConsumers: { "edge-logger-logs": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } },
-    ratelimits: Object.fromEntries(["RATE_LIMIT", "RATE_LIMIT_LOW", "RATE_LIMIT_HIGH"].map((n) => [n, { simple: { limit: 100000000, period: 10 } }])),
-    ...extra,
-  });
-}
 
 function floorWorker() {
   return new Miniflare({
@@ -119,42 +93,6 @@ function floorWithSendWorker() {
   });
 }
 
-/** Runs a load tool and returns its output. Never spawnSync: Miniflare's queue broker logs each
- *  delivered batch through a loopback server in this Node process and awaits it before
- *  delivering the next, so a Node blocked for the whole load stalls the consumer (that was
- *  the "166 events/s stored while the load ran" of the earlier end-to-end figures). */
-function run(command, args, env = process.env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.on("error", reject);
-    child.on("close", () => resolve(out));
-  });
-}
-
-async function wrk(url, bodyFile, { seconds = WRK_SECONDS, contentType = "application/json", connections = CONNECTIONS } = {}) {
-  const out = await run("wrk", ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", `${ROOT}bench/post.lua`, url], {
-    ...process.env,
-    BODY_FILE: bodyFile,
-    AUTH: TOKEN,
-    CONTENT_TYPE: contentType,
-  });
-  if (process.env.BENCH_DEBUG) log(out);
-  const num = (re) => Number((out.match(re) ?? [])[1] ?? NaN);
-  const ms = (label) => {
-    const m = out.match(new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`));
-    if (!m) return NaN;
-    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
-  };
-  const requests = num(/(\d+) requests in/);
-  // A worker that answered nothing is stuck, not slow (session 6's runtime livelock showed as
-  // a formats phase of zeros): stop rather than report a figure.
-  if (!(requests > 0)) throw new Error(`wrk got no answer from ${url} in ${seconds} s; the worker is stuck:\n${out}`);
-  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
-  // ok_rps counts only 202s: a runtime that fails fast would otherwise look fast.
-  return { rps: num(/Requests\/sec:\s+([\d.]+)/), ok_rps: (requests - non2xx) / seconds, p50_ms: ms("50"), p99_ms: ms("99"), requests, ok: requests - non2xx, non2xx };
-}
 
 /** A constant offered rate (open loop: hey's workers each send on their own ticker, so a slow
  *  answer does not lower the rate the way wrk's per-connection pause after each answer does). */
@@ -197,7 +135,6 @@ async function storedCount(db) {
   return row.n;
 }
 
-const event = (i) => ({ message: `GET /api/users/${i % 9973} answered 200 in ${i % 900} ms`, level: i % 10 === 0 ? "error" : "info", service: "api", endpoint: `/api/users/${i % 9973}`, trace_id: `t${i}`, tags: { region: "eu" } });
 
 const batch = join(tmp, "batch.json");
 writeFileSync(batch, JSON.stringify(Array.from({ length: 100 }, (_, i) => event(i))));
