@@ -1,20 +1,41 @@
 //! Sending to a queue: message bodies as bytes (`Uint8Array`, V8 content type), so their size
 //! is exactly what was measured and nothing is re-encoded on the way.
+//!
+//! The call is made in JS: workers-rs' `send_raw_batch` builds each message's options through
+//! `serde_wasm_bindgen` and sets them property by property from wasm. One message goes with
+//! `send`: one write either way, but in the local runtime the broker takes a `sendBatch` as
+//! base64 in JSON checked against a schema, and a `send` as the bytes themselves
+//! (BENCHMARKS.md, session 8).
 
-use worker::js_sys::{Uint8Array, JSON};
+use worker::js_sys::{Array, Promise, Uint8Array, JSON};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::{Queue, QueueContentType, RawMessageBuilder, SendMessage};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Queue;
 
-/// One `send_batch` of byte messages (callers keep within 100 messages and 256 KB).
+#[wasm_bindgen(inline_js = r#"
+export function sendBodies(queue, bodies) {
+  if (bodies.length === 1) return queue.send(bodies[0], { contentType: "v8" });
+  return queue.sendBatch(bodies.map((body) => ({ body, contentType: "v8" })));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = sendBodies, catch)]
+    fn send_bodies(queue: &JsValue, bodies: &Array) -> Result<Promise, JsValue>;
+}
+
+/// Byte messages in one call (callers keep within 100 messages and 256 KB).
 pub async fn send_bytes<B: AsRef<[u8]>>(queue: &Queue, bodies: &[B]) -> worker::Result<()> {
-    let messages: Vec<SendMessage<JsValue>> = bodies
+    if bodies.is_empty() {
+        return Ok(());
+    }
+    let array: Array = bodies
         .iter()
-        .map(|body| {
-            RawMessageBuilder::new(Uint8Array::from(body.as_ref()).into())
-                .build_with_content_type(QueueContentType::V8)
-        })
+        .map(|body| JsValue::from(Uint8Array::from(body.as_ref())))
         .collect();
-    queue.send_raw_batch(messages).await
+    let promise = send_bodies(queue.as_ref(), &array)?;
+    JsFuture::from(promise).await?;
+    Ok(())
 }
 
 /// A received message's body as text. Messages are bytes (what `send_bytes` sends); JSON text
