@@ -12,10 +12,10 @@
 //! request's Rust future from the runner's request context, where the runtime refuses I/O on
 //! the waiting request's behalf ("Cannot perform I/O on behalf of a different request"), and a
 //! request waiting on nothing of its own would be cancelled as hung. A JS promise created by
-//! the waiting request and resolved by the runner fails the same way under load (measured: 500s
-//! from the runtime): the runtime runs the promise's reaction in the waiting request's context,
-//! but wasm-bindgen keeps one task queue per isolate, drained by whichever request's microtask
-//! comes first, so the woken future can still resume in another request's context.
+//! the waiting request and resolved by the runner fails too (BENCHMARKS.md, session 8): under
+//! wrk most such requests answered 500, and even a plain JS worker doing this had some
+//! cancelled ("the Worker's code had hung and would never generate a response"). A promise
+//! that only another request settles is not I/O of the waiting request's own.
 
 use std::cell::RefCell;
 use std::time::Duration;
