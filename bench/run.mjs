@@ -54,10 +54,10 @@ function floorWorker() {
 
 /** The floor plus what every accepted request must do before its 202: get onto the queue.
  *  Concurrent requests share sends as ours do (src/outbox.rs): a request waits while one round
- *  sends everything waiting, looking at its own timer 1, 2, 4 … 32 ms apart as ours does (a
- *  request waiting on nothing of its own is cancelled as hung). Waking each request with a
- *  promise the round resolves instead, with a timer to give up, was measured slower in this
- *  runtime (2,919–2,972 vs 3,487–3,560 /s at 16 connections), so this is the stricter reference. */
+ *  sends everything waiting, looking at its own timer 1, 2, 4 … 32 ms apart as ours does: a
+ *  request waiting on a promise the round resolves is cancelled by the runtime as hung
+ *  (BENCHMARKS.md, session 8). A round is one message, sent with `send` as ours sends one
+ *  (src/storage/queue.rs). */
 function floorWithSendWorker() {
   return new Miniflare({
     host: "127.0.0.1",
@@ -72,7 +72,7 @@ function floorWithSendWorker() {
         const round = waiting; waiting = [];
         const body = new TextEncoder().encode('{"project":null,"events":[' + round.map((w) => w.text).join(",") + "]}");
         let ok = true;
-        try { await env.LOGS.sendBatch([{ body, contentType: "v8" }]); } catch { ok = false; }
+        try { await env.LOGS.send(body, { contentType: "v8" }); } catch { ok = false; }
         for (const w of round) w.ok = ok;
       }
       running = false;
