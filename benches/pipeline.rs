@@ -8,8 +8,8 @@
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use edge_logger::formats::otlp::otlp_logs_to_items;
-use edge_logger::pipeline::{process_body, process_items};
+use edge_logger::ingest::formats::otlp::otlp_logs_to_items;
+use edge_logger::ingest::pipeline::{process_body, process_items};
 use edge_logger::processors::normalize::IngestContext;
 use uuid::Uuid;
 

@@ -1,39 +1,24 @@
 //! edge-logger: log and error ingestion on Cloudflare Workers.
 //!
-//! The pure core (`auth`, `error`, `model`, `pipeline`, `processors`, `triage`, `queue_message`,
-//! `storage::query`, `routes`) never touches the platform and is tested natively with
-//! `cargo test`. The platform edge (`handlers`, `consumer`, `storage::{d1,kv}`) is wasm-only and
-//! translates between Cloudflare bindings and that core.
+//! Each concern has its own folder with its pure logic and its runtime runner: `ingest`,
+//! `processors`, `triage`, `query`, `alerting`, `security`, `ops`. Calls to D1, KV, Queues and
+//! R2 live in `storage`, HTTP in `handlers`, other wasm-only runtime helpers in `platform`.
+//! Pure modules never import `worker` and are tested natively with `cargo test`.
 
 pub mod alerting;
-pub mod analysis;
-pub mod archive;
-pub mod auth;
-pub mod encryption;
 pub mod error;
-pub mod formats;
-pub mod keys;
-pub mod metrics;
+pub mod handlers;
+pub mod ingest;
 pub mod model;
-pub mod outbox;
-pub mod pipeline;
+pub mod ops;
 pub mod processors;
-pub mod queue_message;
-pub mod retention;
-pub mod routes;
+pub mod query;
+pub mod security;
 pub mod storage;
 pub mod triage;
 
 #[cfg(target_arch = "wasm32")]
-mod alert_engine;
-#[cfg(target_arch = "wasm32")]
-mod consumer;
-#[cfg(target_arch = "wasm32")]
-mod handlers;
-#[cfg(target_arch = "wasm32")]
-mod intl;
-#[cfg(target_arch = "wasm32")]
-mod maintenance;
+mod platform;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
@@ -45,20 +30,23 @@ mod entry {
     #[event(start)]
     fn start() {
         console_error_panic_hook::set_once();
-        crate::handlers::resume_futures_with_promise_reactions();
+        crate::platform::microtasks::resume_futures_with_promise_reactions();
     }
 
     /// Retention and housekeeping, on the cron in wrangler.toml.
     #[event(scheduled)]
     async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-        crate::maintenance::run(&env).await;
+        crate::ops::maintenance::run(&env).await;
     }
 
     /// Takes the platform's request as it is: `worker::Request` would read `request.cf` on
     /// every request, which nothing here uses (see `handlers::Incoming`).
     #[event(fetch)]
     async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
-        Ok(crate::handlers::handle(crate::handlers::Incoming::new(req), &env, &ctx).await)
+        Ok(
+            crate::handlers::handle(crate::platform::incoming::Incoming::new(req), &env, &ctx)
+                .await,
+        )
     }
 
     /// Never returns `Err`: the macro would panic. Each message is acked or retried by itself.
@@ -72,11 +60,11 @@ mod entry {
     ) -> Result<()> {
         let queue = batch.queue();
         if queue.ends_with("-dlq") {
-            crate::consumer::consume_dead_letters(batch, &env).await;
+            crate::ingest::consumer::consume_dead_letters(batch, &env).await;
         } else if queue.contains("alerts") {
-            crate::alert_engine::deliver(batch, &env).await;
+            crate::alerting::engine::deliver(batch, &env).await;
         } else {
-            crate::consumer::consume(batch, &env).await;
+            crate::ingest::consumer::consume(batch, &env).await;
         }
         Ok(())
     }

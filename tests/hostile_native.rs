@@ -3,7 +3,7 @@
 //! through the real worker in `tests/hostile.test.mjs`.
 
 use chrono::{TimeZone, Utc};
-use edge_logger::pipeline::process_body;
+use edge_logger::ingest::pipeline::process_body;
 use edge_logger::processors::normalize::IngestContext;
 use serde_json::Value;
 

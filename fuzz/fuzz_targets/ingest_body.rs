@@ -5,7 +5,7 @@
 
 use chrono::{TimeZone, Utc};
 use edge_logger::model::StoredEvent;
-use edge_logger::pipeline::process_body;
+use edge_logger::ingest::pipeline::process_body;
 use edge_logger::processors::normalize::IngestContext;
 use libfuzzer_sys::fuzz_target;
 

@@ -6,13 +6,13 @@ use serde_json::{json, Value};
 use worker::{Env, Response, Url};
 
 use super::{clock_text, json_response, query_pairs, read_json_body, Incoming};
-use crate::alerting::{parse_rule, AlertRule};
-use crate::auth::{can_see, scope_project, Principal};
+use crate::alerting::rules::{parse_rule, AlertRule};
+use crate::alerting::time_zones::IntlZones;
 use crate::error::AppError;
-use crate::intl::IntlZones;
 use crate::processors::timestamp::{format_ts, from_millis};
+use crate::query::logs::parse_limit;
+use crate::security::auth::{can_see, scope_project, Principal};
 use crate::storage::alerts::{self as store, RuleRow};
-use crate::storage::query::parse_limit;
 
 #[derive(Serialize)]
 struct RuleView {
@@ -161,15 +161,15 @@ pub async fn set_group_status(
         ));
     }
     let db = env.d1("DB")?;
-    let group_query = crate::storage::query::SqlQuery {
+    let group_query = crate::query::logs::SqlQuery {
         sql: format!(
             "SELECT {} FROM groups WHERE fingerprint = ?",
-            crate::storage::groups::GROUP_COLUMNS
+            crate::query::groups::GROUP_COLUMNS
         ),
-        binds: vec![crate::storage::query::Bind::Text(fingerprint.to_string())],
+        binds: vec![crate::query::logs::Bind::Text(fingerprint.to_string())],
     };
     let not_found = || AppError::NotFound(format!("No group with fingerprint '{fingerprint}'."));
-    let group = crate::storage::d1::rows::<crate::storage::groups::Group>(&db, &group_query)
+    let group = crate::storage::d1::rows::<crate::query::groups::Group>(&db, &group_query)
         .await?
         .into_iter()
         .next()
@@ -178,7 +178,7 @@ pub async fn set_group_status(
     store::set_group_status(&db, &group.fingerprint, status).await?;
     json_response(
         200,
-        &crate::storage::groups::Group {
+        &crate::query::groups::Group {
             status: status.to_string(),
             ..group
         },

@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 use worker::{Env, Response};
 
 use super::{json_response, read_json_body, Incoming};
-use crate::archive::{day_prefix, read_ndjson_gz, valid_day};
 use crate::error::AppError;
-use crate::queue_message::pack;
+use crate::ingest::queue_message::pack;
+use crate::ops::archive::{day_prefix, read_ndjson_gz, valid_day};
 use crate::storage::queue::send_bytes;
 
 pub async fn restore(req: &Incoming, env: &Env) -> Result<Response, AppError> {

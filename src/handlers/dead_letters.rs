@@ -5,8 +5,8 @@ use worker::{Env, Response, Url};
 
 use super::{json_response, query_pairs, read_json_body, Incoming};
 use crate::error::AppError;
+use crate::query::logs::parse_limit;
 use crate::storage::dead_letters as store;
-use crate::storage::query::parse_limit;
 use crate::storage::queue::send_bytes;
 
 pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {

@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, Env, Response, Url};
 
 use super::{clock, json_response, query_pairs, Config};
-use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
+use crate::query::groups::{parse_group_query, Group, GROUP_COLUMNS};
+use crate::query::logs::{into_page, Bind, LogQuery, SqlQuery};
+use crate::query::stats::parse_stats_query;
+use crate::query::trends;
+use crate::security::auth::{can_see, scope_project, Principal};
 use crate::storage::d1;
-use crate::storage::groups::{parse_group_query, Group, GROUP_COLUMNS};
-use crate::storage::query::{into_page, Bind, LogQuery, SqlQuery};
-use crate::storage::stats::parse_stats_query;
-use crate::storage::trends;
 
 /// How many recent events the group page shows.
 const RECENT_EVENTS: usize = 20;

@@ -7,16 +7,16 @@ use super::{json_response, Caller, Config, Incoming};
 use crate::error::AppError;
 use std::collections::HashMap;
 
-use crate::formats::loki::loki_push_to_items;
-use crate::formats::otlp::{export_response, otlp_logs_to_items};
-use crate::formats::sentry::envelope_to_items;
+use crate::ingest::formats::loki::loki_push_to_items;
+use crate::ingest::formats::otlp::{export_response, otlp_logs_to_items};
+use crate::ingest::formats::sentry::envelope_to_items;
+use crate::ingest::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
+use crate::ingest::queue_message::{event_budget, too_large_error};
 use crate::model::ItemError;
-use crate::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
 use crate::processors::body::{
     body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
 };
 use crate::processors::normalize::IngestContext;
-use crate::queue_message::{event_budget, too_large_error};
 
 /// Seconds a client should wait after the queue refused a send.
 const ENQUEUE_RETRY_AFTER: u32 = 5;
@@ -238,8 +238,8 @@ async fn enqueue(
             false => errors.push(too_large_error(*index, json.len())),
         }
     }
-    // Shared with the isolate's concurrent requests (group commit, `crate::outbox`).
-    let delivery = super::outbox::send(env, worker_ctx, ctx.project.clone(), fitting).await;
+    // Shared with the isolate's concurrent requests (group commit, `crate::ingest::outbox`).
+    let delivery = crate::ingest::sender::send(env, worker_ctx, ctx.project.clone(), fitting).await;
     let queued: Vec<(usize, String)> = delivery
         .queued
         .into_iter()

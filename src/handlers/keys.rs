@@ -5,7 +5,7 @@ use worker::{Env, Response};
 
 use super::{clock_text, json_response, read_json_body, Incoming};
 use crate::error::AppError;
-use crate::keys::{generate_key, parse_new_key, KeyView};
+use crate::security::keys::{generate_key, parse_new_key, KeyView};
 use crate::storage::keys as store;
 
 /// 256 bits from the platform's CSPRNG (`crypto.getRandomValues`, through uuid's v4).

@@ -4,10 +4,10 @@ use serde::Serialize;
 use worker::{console_warn, Env, Response, Url};
 
 use super::{json_response, query_pairs, Config};
-use crate::auth::{can_see, scope_project, Principal};
 use crate::error::AppError;
 use crate::model::{DetailedEvent, StoredEvent};
-use crate::storage::query::{into_page, parse_limit, parse_log_query, text_match_probe};
+use crate::query::logs::{into_page, parse_limit, parse_log_query, text_match_probe};
+use crate::security::auth::{can_see, scope_project, Principal};
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 #[derive(Serialize)]

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use worker::{console_warn, Context, Env, Response};
 
 use crate::error::AppError;
-use crate::metrics::{labels, render, Recorder};
+use crate::ops::metrics::{labels, render, Recorder};
+use crate::query::logs::SqlQuery;
 use crate::storage::d1;
-use crate::storage::query::SqlQuery;
 
 thread_local! {
     static RECORDER: RefCell<Recorder> = RefCell::new(Recorder::default());

@@ -158,7 +158,7 @@ fn pino_level(n: f64) -> Level {
 
 #[cfg(test)]
 mod tests {
-    use crate::pipeline::process_event;
+    use crate::ingest::pipeline::process_event;
     use crate::processors::normalize::IngestContext;
     use chrono::TimeZone;
     use serde_json::{json, Value};

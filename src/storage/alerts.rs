@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
 use super::d1::{num, opt_num, opt_text, text};
-use crate::alerting::AlertRule;
+use crate::alerting::rules::AlertRule;
 
 /// A rule as stored and as the API lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::query::{Bind, SqlQuery};
+use crate::query::logs::{Bind, SqlQuery};
 
 /// Inserts one queue message's events. The body is the message's JSON, bound as a single
 /// parameter and its `events` array unpacked by SQLite's `json_each`: a multi-row insert of any number of events
@@ -149,7 +149,7 @@ pub async fn event_by_id(db: &D1Database, id: &str) -> Result<Option<String>> {
 
 /// The newest events of the deployment, or of one project, for the KV hot feeds.
 pub async fn latest(db: &D1Database, project: Option<&str>, limit: usize) -> Result<Vec<String>> {
-    let query = crate::storage::query::LogQuery {
+    let query = crate::query::logs::LogQuery {
         project: project.map(str::to_string),
         limit,
         ..Default::default()

@@ -9,7 +9,7 @@ use worker::{D1Database, KvStore};
 
 use super::d1::{opt_text, text};
 
-use crate::keys::{KeyRecord, KeyRow};
+use crate::security::keys::{KeyRecord, KeyRow};
 
 const CACHE_TTL_SECONDS: u64 = 60;
 const ORIGINS_KEY: &str = "cors:origins";

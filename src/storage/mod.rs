@@ -1,9 +1,4 @@
-//! Storage: pure query building (`query`), and the D1/KV calls of the platform edge.
-
-pub mod groups;
-pub mod query;
-pub mod stats;
-pub mod trends;
+//! Storage: every call to D1, KV, Queues and R2.
 
 #[cfg(target_arch = "wasm32")]
 pub mod alerts;

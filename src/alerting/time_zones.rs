@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Array, Date, Object, Reflect};
 
-use crate::alerting::TimeZones;
+use crate::alerting::rules::TimeZones;
 
 #[wasm_bindgen]
 extern "C" {

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::query::{
+use super::logs::{
     parse_level_list, parse_limit, parse_time_param, within_bind_limit, Bind, SqlQuery, Where,
     MAX_LIMIT,
 };
@@ -125,7 +125,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "to" => q.seen_to = Some(parse_time_param(key, value)?),
             "limit" => q.limit = parse_limit(value, MAX_LIMIT)?,
             "cursor" => cursor_text = Some(value.to_string()),
-            "window" => q.window_hours = crate::storage::trends::parse_window(value)?,
+            "window" => q.window_hours = crate::query::trends::parse_window(value)?,
             "key" => {}
             other => {
                 return Err(bad(format!(

@@ -8,7 +8,7 @@
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, D1Database, Env, MessageBatch, MessageExt, RawMessage};
 
-use crate::queue_message::read_envelope;
+use crate::ingest::queue_message::read_envelope;
 use crate::storage::queue::decode_body;
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
@@ -67,7 +67,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     touched.sort();
     touched.dedup();
     if !stored.is_empty() {
-        crate::alert_engine::evaluate(&db, env).await;
+        crate::alerting::engine::evaluate(&db, env).await;
         refresh_hot_feeds(&db, env, touched).await;
     }
 }
@@ -135,7 +135,7 @@ async fn record_batch_metrics(
     stored: usize,
     write_seconds: f64,
 ) {
-    use crate::metrics::{increment, labels, observe_histogram, D1_WRITE_BUCKETS};
+    use crate::ops::metrics::{increment, labels, observe_histogram, D1_WRITE_BUCKETS};
     let mut statements = vec![
         increment(
             "edge_logger_queue_batches_total",

@@ -194,7 +194,7 @@ mod tests {
             "production",
         );
         let items = loki_push_to_items(push().to_string().as_bytes()).unwrap();
-        let out = crate::pipeline::process_items(items, &ctx, uuid::Uuid::new_v4).unwrap();
+        let out = crate::ingest::pipeline::process_items(items, &ctx, uuid::Uuid::new_v4).unwrap();
         assert_eq!(out.accepted.len(), 3);
         let slow = &out.accepted[2].1;
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Runs the isolate's [`crate::outbox::Outbox`]: requests wait for a round, rounds send.
+//! Runs the isolate's [`crate::ingest::outbox::Outbox`]: requests wait for a round, rounds send.
 //!
 //! A round runs in the `waitUntil` of the request that starts it, so it finishes even if
 //! that request's client goes away. It keeps taking rounds while requests wait (at most
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use worker::{console_error, Context, Delay, Env};
 
-use crate::outbox::{Delivery, Outbox, Stage};
+use crate::ingest::outbox::{Delivery, Outbox, Stage};
 use crate::storage::queue::send_bytes;
 
 /// Rounds one runner takes before it stops (a waiting request then starts the next runner),
@@ -57,12 +57,12 @@ pub async fn send(
     }
     let indexes: Vec<usize> = events.iter().map(|(i, _)| *i).collect();
     let id = with(|o| o.submit(project, events));
-    let started = super::millis();
+    let started = crate::handlers::millis();
     let mut pause = 1;
     let mut took_over = false;
     loop {
         let (stage, runners) = with(|o| (o.stage(id), o.runners));
-        let waited = super::millis().saturating_sub(started);
+        let waited = crate::handlers::millis().saturating_sub(started);
         match stage {
             Some(Stage::Done) => return with(|o| o.collect(id).unwrap_or_default()),
             // Not expected (a live request collects long before its delivery is dropped), but

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
-use super::query::{parse_level_list, parse_time, within_bind_limit, Bind, SqlQuery, Where};
-use crate::analysis::HourlySeries;
+use super::logs::{parse_level_list, parse_time, within_bind_limit, Bind, SqlQuery, Where};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
+use crate::query::analysis::HourlySeries;
 
 use crate::processors::timestamp::format_ts;
 
@@ -236,7 +236,7 @@ impl StatsQuery {
 
     /// Rows `(bucket key, dimension value, count)` into the contract's answer, with each key's
     /// `analysis`: its last bucket against the one before (trend) and against up to 24 before
-    /// it (anomaly), by `crate::analysis` with one bucket as the unit.
+    /// it (anomaly), by `crate::query::analysis` with one bucket as the unit.
     pub fn answer(&self, rows: Vec<(String, String, i64)>, now: DateTime<Utc>) -> Value {
         let (_, width) = self.bucket.key_widths();
         let starts = self.bucket_starts();

@@ -663,7 +663,7 @@ mod tests {
             .map(|_| ("component".to_string(), "A".to_string()))
             .collect();
         assert_eq!(
-            crate::storage::groups::parse_group_query(&groups)
+            crate::query::groups::parse_group_query(&groups)
                 .unwrap_err()
                 .status(),
             400

@@ -1,12 +1,12 @@
 //! Who is calling and what they may do. Pure: the edge reads headers, secrets and key records
-//! and hands them in. The deployment's admin token and API keys (`crate::keys`) both resolve
+//! and hands them in. The deployment's admin token and API keys (`crate::security::keys`) both resolve
 //! to a `Principal`.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
-use crate::keys::KeyRecord;
+use crate::security::keys::KeyRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -217,7 +217,7 @@ pub fn check_origin(
     if origin.eq_ignore_ascii_case(own_origin) {
         return Ok(None);
     }
-    if crate::keys::origin_allowed(origin, &principal.allowed_origins) {
+    if crate::security::keys::origin_allowed(origin, &principal.allowed_origins) {
         return Ok(Some(origin.to_string()));
     }
     Err(AppError::Forbidden(format!(
@@ -341,7 +341,7 @@ mod tests {
         KeyRecord {
             id: "key_1".into(),
             prefix: plain[..12].into(),
-            hash: crate::keys::hash_key(plain),
+            hash: crate::security::keys::hash_key(plain),
             name: "n".into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             project: Some("shop".into()),

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::query::{Bind, SqlQuery, Where};
-use crate::alerting::AlertRule;
-use crate::analysis::{Anomaly, HourlySeries, Trend, BASELINE_HOURS};
+use super::logs::{Bind, SqlQuery, Where};
+use crate::alerting::rules::AlertRule;
 use crate::processors::level::Level;
 use crate::processors::timestamp::format_ts;
+use crate::query::analysis::{Anomaly, HourlySeries, Trend, BASELINE_HOURS};
 
 /// Hours shown by a sparkline.
 pub const SPARKLINE_HOURS: usize = 24;
@@ -165,7 +165,7 @@ pub fn parse_window(value: &str) -> Result<u32, crate::error::AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::{RuleMatch, Trigger};
+    use crate::alerting::rules::{RuleMatch, Trigger};
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {

@@ -6,7 +6,7 @@
 //! everything shares one thread, the queue broker's cost per call also bounded single-event
 //! ingestion (BENCHMARKS.md). So a request hands its accepted events to the outbox and waits;
 //! a round takes everything waiting, packs it per project into messages
-//! ([`crate::queue_message::pack_tagged`]) and sends; then each request learns which of its
+//! ([`crate::ingest::queue_message::pack_tagged`]) and sends; then each request learns which of its
 //! events were queued and answers exactly as it would have after its own send. Nothing is
 //! answered 202 before it is on the queue.
 //!
@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::queue_message::{pack_tagged, PackedBatch};
+use crate::ingest::queue_message::{pack_tagged, PackedBatch};
 
 /// A round takes waiting requests until their events reach this many bytes (at least one
 /// request), so one round stays a handful of `sendBatch` calls.
@@ -201,7 +201,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue_message::read_envelope;
+    use crate::ingest::queue_message::read_envelope;
 
     fn events(indexes: &[usize], text: &str) -> Vec<(usize, String)> {
         indexes

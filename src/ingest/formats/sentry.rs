@@ -359,7 +359,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("fingerprint");
-        let out = crate::pipeline::process_items(
+        let out = crate::ingest::pipeline::process_items(
             envelope_to_items(&envelope(without_client_fingerprint)).unwrap(),
             &ctx,
             uuid::Uuid::new_v4,

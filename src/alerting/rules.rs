@@ -5,7 +5,7 @@
 //! A rule fires on a `threshold` (`count` matching events within `window_seconds`, optionally
 //! per fingerprint or component), on a `new_group` (a fingerprint never seen before) or on a
 //! `regression` (a resolved group that occurs again), or on the hourly rate of the matching
-//! events: a `spike` or a drop (`quiet`) against its own baseline, as `crate::analysis` judges
+//! events: a `spike` or a drop (`quiet`) against its own baseline, as `crate::query::analysis` judges
 //! it (the cron looks every five minutes).
 
 use chrono::{DateTime, NaiveTime, Utc, Weekday};
@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::error::{invalid_parameter as bad, AppError};
-use crate::keys::valid_project;
 use crate::model::StoredEvent;
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
+use crate::security::keys::valid_project;
 
 pub const MAX_CHANNELS: usize = 10;
 /// How webhook secrets are shown; a rule update may send it back to keep the stored secret.

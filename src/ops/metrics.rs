@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::storage::query::{Bind, SqlQuery};
+use crate::query::logs::{Bind, SqlQuery};
 
 /// `(name, type, help)` of every metric the service exposes.
 pub const METRICS: &[(&str, &str, &str)] = &[

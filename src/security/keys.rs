@@ -10,8 +10,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::{Principal, Scope};
 use crate::error::{invalid_parameter as bad, AppError};
+use crate::security::auth::{Principal, Scope};
 
 pub const KEY_PREFIX: &str = "elk_";
 /// Characters of the key that are stored in clear to find its record.

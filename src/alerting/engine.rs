@@ -1,6 +1,6 @@
 //! The platform half of alerting: after each stored batch, turn threshold crossings and group
 //! transitions into alert records and deliveries; and the `ALERTS` queue consumer that makes
-//! the HTTP calls. Decisions (matching, mute, throttle, payloads) are `crate::alerting`'s.
+//! the HTTP calls. Decisions (matching, mute, throttle, payloads) are `crate::alerting::rules`'s.
 
 use std::time::Duration;
 
@@ -11,16 +11,17 @@ use worker::{
     MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
 };
 
-use crate::alerting::{
+use crate::alerting::rules::{
     decide, delivery_for, AlertNotice, AlertRule, Channel, Decision, Delivery, EmailProvider,
     Trigger, EMAIL_BINDING,
 };
-use crate::analysis::{AnomalyKind, HourlySeries, BASELINE_HOURS};
 use crate::model::StoredEvent;
 use crate::processors::timestamp::{format_ts, from_millis};
+use crate::query::analysis::{AnomalyKind, HourlySeries, BASELINE_HOURS};
+use crate::query::trends;
 use crate::storage::alerts as store;
+use crate::storage::d1;
 use crate::storage::queue::{decode_body, send_bytes};
-use crate::storage::{d1, trends};
 
 /// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
 /// attempt's retry lands the message in the dead-letter queue.
@@ -162,7 +163,7 @@ async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
 }
 
 /// Spike and quiet rules: each rule's hourly series from the rollups, judged by
-/// `crate::analysis`. Run by the cron; at most one alert per rule and hour (the alert's window
+/// `crate::query::analysis`. Run by the cron; at most one alert per rule and hour (the alert's window
 /// is the hour, and alerts are unique per rule, group key and window).
 pub async fn evaluate_rates(db: &D1Database, env: &Env) {
     if let Err(e) = try_evaluate_rates(db, env).await {
@@ -264,7 +265,12 @@ async fn record(
     let last_at = last
         .as_ref()
         .and_then(|l| crate::processors::timestamp::parse_text(&l.created_at));
-    let decision = decide(&c.rule, now, last_at, &crate::intl::IntlZones);
+    let decision = decide(
+        &c.rule,
+        now,
+        last_at,
+        &crate::alerting::time_zones::IntlZones,
+    );
     let alert_id = format!("alt_{}", uuid::Uuid::new_v4().simple());
     let is_threshold = c.rule.trigger.as_str() == "threshold";
     // Thresholds count within their window; rate rules judge one hour.
@@ -535,10 +541,11 @@ async fn log_failed_delivery(env: &Env, delivery: &Delivery, reason: &str, attem
         "component": "AlertDelivery",
         "context": {"alert_id": delivery.alert_id, "delivery_id": delivery.delivery_id, "channel_type": delivery.channel_type},
     });
-    let Ok(event) = crate::pipeline::process_event(event, &ctx, uuid::Uuid::new_v4()) else {
+    let Ok(event) = crate::ingest::pipeline::process_event(event, &ctx, uuid::Uuid::new_v4())
+    else {
         return;
     };
-    let (batches, _) = crate::queue_message::pack(None, vec![(0, event.to_compact_json())]);
+    let (batches, _) = crate::ingest::queue_message::pack(None, vec![(0, event.to_compact_json())]);
     if let Ok(queue) = env.queue("LOGS") {
         for batch in batches {
             if let Err(e) =

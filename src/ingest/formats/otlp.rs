@@ -329,7 +329,8 @@ mod tests {
             "production",
         );
         let outcome =
-            crate::pipeline::process_items(events(&export()), &ctx, uuid::Uuid::new_v4).unwrap();
+            crate::ingest::pipeline::process_items(events(&export()), &ctx, uuid::Uuid::new_v4)
+                .unwrap();
         let e = &outcome.accepted[0].1;
         assert_eq!(
             (

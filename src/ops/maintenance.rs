@@ -5,8 +5,8 @@
 
 use worker::{console_error, console_log, Bucket, D1Database, Env};
 
-use crate::archive::{by_day, gzip_ndjson, object_key, ExpiringRow};
-use crate::retention::{
+use crate::ops::archive::{by_day, gzip_ndjson, object_key, ExpiringRow};
+use crate::ops::retention::{
     delete_seqs, event_deletes, expiring_selects, housekeeping, RetentionDays, DELETE_BATCH,
     MAX_BATCHES_PER_RUN,
 };
@@ -33,7 +33,7 @@ pub async fn run(env: &Env) {
             );
         }
     }
-    crate::alert_engine::evaluate_rates(&db, env).await;
+    crate::alerting::engine::evaluate_rates(&db, env).await;
     console_log!("retention: {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
 }
 

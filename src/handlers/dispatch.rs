@@ -1,0 +1,547 @@
+//! The HTTP edge: route, authenticate, check the origin and the rate limit, call the handler,
+//! and turn every `AppError` into the contract's JSON error body here and nowhere else.
+
+use serde::Serialize;
+use worker::{console_error, console_warn, Env, Response};
+
+pub(crate) use crate::platform::incoming::Incoming;
+
+use super::routes::{match_route, Route};
+use super::{alerts, archive, dead_letters, groups, health, ingest, keys, logs, metrics};
+use crate::error::AppError;
+use crate::model::StoredEvent;
+use crate::processors::scrub::ScrubConfig;
+use crate::security::auth::{
+    authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
+    unauthorized_unknown, Credential, Principal, Scope,
+};
+use crate::security::encryption::Sealer;
+use crate::security::keys::{lookup_prefix, origin_allowed};
+
+impl From<worker::Error> for AppError {
+    fn from(e: worker::Error) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+/// Deployment settings read from the worker's vars and secrets.
+pub(crate) struct Config {
+    pub admin_token: Option<String>,
+    pub default_environment: String,
+    pub scrub: ScrubConfig,
+    /// `Ok(None)`: no `ENCRYPTION_KEY`; `Err`: one is set but unusable.
+    pub encryption: Result<Option<Sealer>, String>,
+}
+
+impl Config {
+    /// Opens sealed fields of events served to an authorised reader. Without a usable key the
+    /// sealed values are served as they are.
+    pub fn open_events(&self, events: &mut [StoredEvent]) {
+        if let Ok(Some(sealer)) = &self.encryption {
+            for event in events.iter_mut() {
+                if !sealer.open(event) {
+                    console_warn!("event {} has fields sealed with another key", event.id);
+                }
+            }
+        }
+    }
+}
+
+/// A secret or variable of the deployment as text; unset and empty are both `None`.
+pub(crate) fn env_text(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A switch of the deployment: on unless set to `false`, `0`, `off` or `no`.
+pub(crate) fn env_switch(env: &Env, name: &str) -> bool {
+    env_text(env, name).is_none_or(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "off" | "no"
+        )
+    })
+}
+
+thread_local! {
+    static CONFIG: std::cell::OnceCell<std::rc::Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
+impl Config {
+    /// Built once per isolate: a deployment's variables and secrets do not change while an
+    /// isolate lives (a new deploy starts new isolates), and the AES key schedule is not free.
+    pub fn get(env: &Env) -> std::rc::Rc<Config> {
+        CONFIG.with(|cell| {
+            cell.get_or_init(|| {
+                let config = Config::from_env(env);
+                if config.admin_token.is_none() {
+                    console_error!("ADMIN_TOKEN is not set: only API keys are accepted. Set it with `wrangler secret put ADMIN_TOKEN`.");
+                }
+                std::rc::Rc::new(config)
+            })
+            .clone()
+        })
+    }
+
+    fn from_env(env: &Env) -> Self {
+        let text = |name: &str| env_text(env, name);
+        let switch = |name: &str| env_switch(env, name);
+        Config {
+            admin_token: text("ADMIN_TOKEN"),
+            default_environment: text("DEFAULT_ENVIRONMENT").unwrap_or_else(|| "production".into()),
+            scrub: ScrubConfig {
+                emails: switch("SCRUB_EMAILS"),
+                ips: switch("SCRUB_IPS"),
+            },
+            encryption: text("ENCRYPTION_KEY")
+                .map(|secret| Sealer::from_secret(&secret))
+                .transpose(),
+        }
+    }
+}
+
+/// What a handler knows about the caller.
+pub(crate) struct Caller {
+    pub principal: Principal,
+    /// True when the key came in `?key=` (navigator.sendBeacon).
+    pub key_in_query: bool,
+}
+
+/// What the request's `Origin` came to.
+enum Cors {
+    /// Not looked at yet (the request failed before), or no `Origin`.
+    Unchecked,
+    /// Cross-origin and allowed: echo this origin.
+    Allowed(String),
+    /// Same origin, or refused: no CORS headers.
+    NoHeaders,
+}
+
+pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response {
+    let origin = req.header("origin").ok().flatten();
+    // Parsed and routed once; the route also labels the request's metrics.
+    let routed = req
+        .url()
+        .and_then(|url| match_route(&req.method(), url.path()).map(|route| (url, route)));
+    let route = routed.as_ref().ok().map(|(_, route)| route.clone());
+    let route_label = route.as_ref().map_or("unmatched", Route::pattern);
+    let mut cors = Cors::Unchecked;
+    let outcome = match routed {
+        Ok((url, route)) => {
+            dispatch(&req, env, ctx, url, route, origin.as_deref(), &mut cors).await
+        }
+        Err(err) => Err(err),
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(err) => {
+            if route == Some(Route::IngestLogs) {
+                let events = match &err {
+                    AppError::InvalidEvents { errors, .. } if !errors.is_empty() => errors.len(),
+                    _ => 1,
+                };
+                metrics::add(
+                    "edge_logger_events_rejected_total",
+                    &[("reason", err.code())],
+                    events as f64,
+                );
+            }
+            if matches!(err, AppError::RateLimited { .. }) {
+                metrics::add("edge_logger_rate_limited_total", &[], 1.0);
+            }
+            error_response(&err)
+        }
+    };
+    metrics::add(
+        "edge_logger_requests_total",
+        &[
+            ("route", route_label),
+            ("status", &response.status_code().to_string()),
+        ],
+        1.0,
+    );
+    metrics::flush_later(env, ctx);
+    let allow_origin = match (cors, origin) {
+        (Cors::Allowed(origin), _) => Some(origin),
+        // A request that failed before its origin was checked (a wrong key, say): let the page
+        // read why, if some key allows that origin at all.
+        (Cors::Unchecked, Some(origin)) if response.status_code() >= 400 => {
+            preflight_allows(env, &origin).await.then_some(origin)
+        }
+        _ => None,
+    };
+    with_cors(response, allow_origin)
+}
+
+fn with_cors(mut response: Response, allow_origin: Option<String>) -> Response {
+    if let Some(origin) = allow_origin {
+        let headers = response.headers_mut();
+        let _ = headers.set("access-control-allow-origin", &origin);
+        let _ = headers.set("access-control-expose-headers", "retry-after");
+        let _ = headers.append("vary", "Origin");
+    }
+    response
+}
+
+async fn preflight_allows(env: &Env, origin: &str) -> bool {
+    let (Ok(db), Ok(kv)) = (env.d1("DB"), env.kv("HOT")) else {
+        return false;
+    };
+    match crate::storage::keys::allowed_origins(&db, &kv).await {
+        Ok(allowed) => origin_allowed(origin, &allowed),
+        Err(_) => false,
+    }
+}
+
+async fn dispatch(
+    req: &Incoming,
+    env: &Env,
+    ctx: &worker::Context,
+    url: worker::Url,
+    route: Route,
+    origin: Option<&str>,
+    cors: &mut Cors,
+) -> Result<Response, AppError> {
+    match route {
+        Route::Health => return health::health(env).await,
+        Route::Metrics => {
+            let config = Config::get(env);
+            authenticate(req, &url, env, &config, &route, None)
+                .await?
+                .principal
+                .require(Scope::Read)?;
+            return metrics::serve(env).await;
+        }
+        Route::OpenApi => {
+            let mut response = Response::ok(crate::handlers::routes::OPENAPI_JSON)?;
+            response
+                .headers_mut()
+                .set("content-type", "application/json; charset=utf-8")?;
+            return Ok(response);
+        }
+        Route::Preflight => {
+            // A preflight sets its own headers, and none when it refuses.
+            *cors = Cors::NoHeaders;
+            return preflight(req, env, origin).await;
+        }
+        _ => {}
+    }
+    let config = Config::get(env);
+    // A Sentry `tunnel` sends no auth header: its DSN key is inside the envelope, so the body
+    // is read here, once, and handed to the handler.
+    let mut sentry_body = None;
+    let mut tunnel_key = None;
+    if route == Route::SentryEnvelope && !has_credential(req, &url)? {
+        let body = ingest::read_request_body(req).await?;
+        tunnel_key = crate::ingest::formats::sentry::envelope_dsn_key(&body);
+        sentry_body = Some(body);
+    }
+    let caller = authenticate(req, &url, env, &config, &route, tunnel_key).await?;
+    *cors = Cors::NoHeaders;
+    // Only a request with an Origin has one to compare (most ingest comes from servers).
+    let own_origin = match origin {
+        Some(_) => url.origin().ascii_serialization(),
+        None => String::new(),
+    };
+    if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
+        *cors = Cors::Allowed(allowed);
+    }
+    rate_limit(env, &caller.principal).await?;
+
+    let principal = &caller.principal;
+    match route {
+        Route::Health | Route::OpenApi | Route::Metrics | Route::Preflight => {
+            unreachable!("answered above")
+        }
+        Route::IngestLogs => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest(req, env, ctx, &config, &caller).await
+        }
+        Route::IngestOtlp => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest_otlp(req, env, ctx, &config, &caller).await
+        }
+        Route::IngestLoki => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest_loki(req, env, ctx, &config, &caller).await
+        }
+        Route::SentryEnvelope => {
+            principal.require(Scope::Ingest)?;
+            ingest::ingest_sentry(req, env, ctx, &config, &caller, sentry_body).await
+        }
+        Route::ListLogs => {
+            principal.require(Scope::Read)?;
+            logs::list(&url, env, principal, &config).await
+        }
+        Route::GetLog(id) => {
+            principal.require(Scope::Read)?;
+            logs::get(&id, env, principal, &config).await
+        }
+        Route::Recent => {
+            principal.require(Scope::Read)?;
+            logs::recent(&url, env, principal, &config).await
+        }
+        Route::ListGroups => {
+            principal.require(Scope::Read)?;
+            groups::list(&url, env, principal).await
+        }
+        Route::GetGroup(fingerprint) => {
+            principal.require(Scope::Read)?;
+            groups::get(&config, &fingerprint, env, principal).await
+        }
+        Route::Stats => {
+            principal.require(Scope::Read)?;
+            groups::stats(&url, env, principal).await
+        }
+        Route::CreateKey => {
+            principal.require(Scope::Admin)?;
+            keys::create(req, env).await
+        }
+        Route::ListKeys => {
+            principal.require(Scope::Admin)?;
+            keys::list(env).await
+        }
+        Route::RevokeKey(id) => {
+            principal.require(Scope::Admin)?;
+            keys::revoke(&id, env).await
+        }
+        Route::ListAlertRules => {
+            principal.require(Scope::Read)?;
+            alerts::list_rules(env, principal).await
+        }
+        Route::GetAlertRule(id) => {
+            principal.require(Scope::Read)?;
+            alerts::get_rule(&id, env, principal).await
+        }
+        Route::CreateAlertRule => {
+            principal.require(Scope::Admin)?;
+            alerts::create_rule(req, env).await
+        }
+        Route::UpdateAlertRule(id) => {
+            principal.require(Scope::Admin)?;
+            alerts::update_rule(&id, req, env).await
+        }
+        Route::DeleteAlertRule(id) => {
+            principal.require(Scope::Admin)?;
+            alerts::delete_rule(&id, env).await
+        }
+        Route::ListAlerts => {
+            principal.require(Scope::Read)?;
+            alerts::list_alerts(&url, env, principal).await
+        }
+        Route::ListDeadLetters => {
+            principal.require(Scope::Admin)?;
+            dead_letters::list(&url, env).await
+        }
+        Route::RestoreArchive => {
+            principal.require(Scope::Admin)?;
+            archive::restore(req, env).await
+        }
+        Route::ReplayDeadLetters => {
+            principal.require(Scope::Admin)?;
+            dead_letters::replay(req, env).await
+        }
+        Route::SetGroupStatus(fingerprint) => {
+            principal.require(Scope::Admin)?;
+            alerts::set_group_status(&fingerprint, req, env, principal).await
+        }
+    }
+}
+
+/// The admin token first (no lookup), then API keys by their prefix.
+/// Whether the request carries any credential of its own (header or query).
+fn has_credential(req: &Incoming, url: &worker::Url) -> Result<bool, AppError> {
+    Ok(req.header("authorization")?.is_some()
+        || req.header("x-api-key")?.is_some()
+        || req.header("x-sentry-auth")?.is_some()
+        || url
+            .query_pairs()
+            .any(|(k, _)| k == "key" || k == "sentry_key"))
+}
+
+/// `tunnel_key`: a Sentry DSN key read from the envelope itself; it counts as a query key
+/// (ingest-only keys), since it travels with the data rather than in a header.
+async fn authenticate(
+    req: &Incoming,
+    url: &worker::Url,
+    env: &Env,
+    config: &Config,
+    route: &Route,
+    tunnel_key: Option<String>,
+) -> Result<Caller, AppError> {
+    let authorization = req.header("authorization")?;
+    let api_key = req.header("x-api-key")?;
+    let query = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let sentry = if *route == Route::SentryEnvelope {
+        crate::security::auth::sentry_credential(
+            req.header("x-sentry-auth")?.as_deref(),
+            query("sentry_key").as_deref(),
+        )
+    } else {
+        None
+    };
+    let credential = sentry
+        .or_else(|| {
+            extract_credential(
+                authorization.as_deref(),
+                api_key.as_deref(),
+                query("key").as_deref(),
+            )
+        })
+        .or_else(|| tunnel_key.map(Credential::Query))
+        .ok_or_else(unauthorized_missing)?;
+    let key_in_query = matches!(credential, Credential::Query(_));
+    if let Some(principal) = match_admin_token(&credential, config.admin_token.as_deref())? {
+        return Ok(Caller {
+            principal,
+            key_in_query,
+        });
+    }
+    let prefix = lookup_prefix(credential.token()).ok_or_else(unauthorized_unknown)?;
+    let record =
+        crate::storage::keys::find_by_prefix(&env.d1("DB")?, &env.kv("HOT")?, prefix).await?;
+    let principal = authorize_key(&credential, record.as_ref())?;
+    Ok(Caller {
+        principal,
+        key_in_query,
+    })
+}
+
+/// Seconds to wait after a refusal: the period of the rate-limiting bindings.
+const RATE_LIMIT_PERIOD_SECONDS: u32 = 10;
+
+/// Per key, with the platform's rate-limiting binding of the key's tier. A deployment without
+/// the binding is not limited (and says so in its logs).
+async fn rate_limit(env: &Env, principal: &Principal) -> Result<(), AppError> {
+    let binding = match principal.rate_limit.as_str() {
+        "low" => "RATE_LIMIT_LOW",
+        "high" => "RATE_LIMIT_HIGH",
+        _ => "RATE_LIMIT",
+    };
+    let Ok(limiter) = env.rate_limiter(binding) else {
+        console_warn!("rate limiting is off: no {binding} binding");
+        return Ok(());
+    };
+    match limiter.limit(principal.key_id.clone()).await {
+        Ok(outcome) if !outcome.success => Err(AppError::RateLimited {
+            retry_after: RATE_LIMIT_PERIOD_SECONDS,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // Failing open: a limiter outage must not take ingestion down with it.
+            console_warn!("rate limiter {binding} failed, letting the request through: {e}");
+            Ok(())
+        }
+    }
+}
+
+/// A preflight carries no key, so it may pass for any origin some active key allows; the real
+/// request is then checked against its own key's origins.
+async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Response, AppError> {
+    let origin = origin
+        .ok_or_else(|| AppError::InvalidParameter("A preflight needs an Origin header.".into()))?;
+    let allowed = crate::storage::keys::allowed_origins(&env.d1("DB")?, &env.kv("HOT")?).await?;
+    if !origin_allowed(origin, &allowed) {
+        return Err(AppError::Forbidden(format!(
+            "Origin '{origin}' is not allowed by any key."
+        )));
+    }
+    let requested = req
+        .header("access-control-request-method")?
+        .unwrap_or_default();
+    if !requested.is_empty() && !requested.eq_ignore_ascii_case("POST") {
+        return Err(AppError::Forbidden(
+            "Browsers may only POST events; browser keys are ingest-only.".into(),
+        ));
+    }
+    let mut response = Response::empty()?.with_status(204);
+    let headers = response.headers_mut();
+    headers.set("access-control-allow-origin", origin)?;
+    headers.set("access-control-allow-methods", "POST")?;
+    headers.set(
+        "access-control-allow-headers",
+        "authorization, x-api-key, content-type, content-encoding",
+    )?;
+    headers.set("access-control-max-age", "600")?;
+    headers.set("vary", "Origin")?;
+    Ok(response)
+}
+
+/// The platform clock in Unix milliseconds: the one place the edge reads it (pure code is
+/// given it). Also what durations are measured with.
+pub(crate) fn millis() -> u64 {
+    worker::js_sys::Date::now() as u64
+}
+
+/// [`millis`] as a UTC instant.
+pub(crate) fn clock() -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    crate::processors::timestamp::from_millis(millis() as i64)
+        .ok_or_else(|| AppError::Internal("clock out of range".into()))
+}
+
+/// [`clock`] in the stored text form (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+pub(crate) fn clock_text() -> Result<String, AppError> {
+    clock().map(crate::processors::timestamp::format_ts)
+}
+
+pub(crate) fn query_pairs(url: &worker::Url) -> Vec<(String, String)> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A JSON response with the given status.
+pub(crate) fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Response, AppError> {
+    Ok(Response::from_json(body)?.with_status(status))
+}
+
+/// Reads a small JSON request body (admin routes), refusing what is not JSON or too large.
+pub(crate) async fn read_json_body(req: &Incoming, limit: usize) -> Result<Vec<u8>, AppError> {
+    if let Some(content_type) = req.header("content-type")? {
+        if !content_type
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+        {
+            return Err(AppError::UnsupportedMediaType(
+                "Send the body as application/json.".into(),
+            ));
+        }
+    }
+    req.body_within(limit, |size| {
+        AppError::PayloadTooLarge(format!("The body is {size} bytes; the limit is {limit}."))
+    })
+    .await
+}
+
+fn error_response(err: &AppError) -> Response {
+    if err.is_server_error() {
+        console_error!("{err}");
+    }
+    let build = || -> worker::Result<Response> {
+        let mut response = Response::from_json(&err.body())?.with_status(err.status());
+        if let Some(seconds) = err.retry_after() {
+            response
+                .headers_mut()
+                .set("retry-after", &seconds.to_string())?;
+        }
+        if let Some(allow) = err.allow() {
+            response.headers_mut().set("allow", allow)?;
+        }
+        Ok(response)
+    };
+    build().unwrap_or_else(|e| {
+        console_error!("could not build the error response: {e}");
+        Response::error(
+            r#"{"error":{"code":"internal_error","message":"An internal error occurred."}}"#,
+            500,
+        )
+        .expect("a plain response always builds")
+    })
+}
