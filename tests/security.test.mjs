@@ -1,7 +1,7 @@
 // Keys, scopes, projects, browsers, abuse and privacy through the real worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, post, get, auth, waitForStored, countEvents, assertError } from "./helpers.mjs";
+import { startWorker, post, get, auth, waitFor, waitForStored, countEvents, assertError } from "./helpers.mjs";
 
 let w;
 let keys = {};
@@ -175,6 +175,41 @@ test("scrubbing: secrets never reach D1, and the event says which rules fired", 
   assert.equal(e.message, "login for [email] from [ip] with [JWT]");
   assert.equal(e.context.password, "[Filtered]");
   assert.deepEqual(e.scrubbed, ["credit_card", "email", "ip_address", "jwt", "private_key", "secret_key"]);
+});
+
+test("a secret written into a message is scrubbed in every format, the key kept", async () => {
+  const json = { "content-type": "application/json", ...auth() };
+  const ns = `${Date.now()}000000`;
+  const sends = [
+    ["/v1/logs", { message: "login failed password=hunter2-json", level: "warn" }, "login failed password=[Filtered]"],
+    [
+      "/otlp/v1/logs",
+      { resourceLogs: [{ scopeLogs: [{ logRecords: [{ severityText: "WARN", body: { stringValue: "retrying with api_key: hunter2-otlp" } }] }] }] },
+      "retrying with api_key: [Filtered]",
+    ],
+    ["/loki/api/v1/push", { streams: [{ stream: { job: "scrub" }, values: [[ns, 'body {"user": "bob", "password": "hunter2-loki"}']] }] }, 'body {"user": "bob", "password": "[Filtered]"}'],
+  ];
+  const ids = [];
+  for (const [path, body, expected] of sends) {
+    const res = await w.mf.dispatchFetch(`http://localhost${path}`, { method: "POST", headers: json, body: JSON.stringify(body) });
+    assert.ok([200, 202, 204].includes(res.status), `${path}: ${res.status} ${await res.text()}`);
+    ids.push(expected);
+  }
+  const envelope = `{}\n{"type":"event"}\n{"message":"token=hunter2-sentry rejected","level":"error"}\n`;
+  const sentry = await w.mf.dispatchFetch("http://localhost/api/1/envelope/", {
+    method: "POST",
+    headers: { "x-sentry-auth": `Sentry sentry_key=${keys.blogIngest.key}`, "content-type": "application/x-sentry-envelope" },
+    body: envelope,
+  });
+  assert.equal(sentry.status, 200, await sentry.text());
+  ids.push("token=[Filtered] rejected");
+  await waitFor(async () => (await countEvents(w.db, "data LIKE '%secret_pair%'")) >= 4, {
+    what: "four events with a filtered pair in their message",
+  });
+  const rows = (await w.db.prepare("SELECT data FROM events WHERE data LIKE '%secret_pair%'").all()).results.map((r) => r.data);
+  for (const row of rows) assert.ok(!row.includes("hunter2-"), `a secret reached D1: ${row}`);
+  const messages = rows.map((r) => JSON.parse(r).message);
+  for (const expected of ids) assert.ok(messages.includes(expected), `${expected} not among ${JSON.stringify(messages)}`);
 });
 
 test("e-mail and IP masking can be switched off per deployment", async () => {

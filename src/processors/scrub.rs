@@ -6,8 +6,10 @@
 //! - key names: any value under a key that names a secret (`password`, `token`, `cookie`, …),
 //!   anywhere in `context` or `tags`, is replaced whole;
 //! - patterns: bearer tokens, JWTs, private keys, secrets in URL query strings, cloud access
-//!   keys, Luhn-valid card numbers, and (on by default, switchable per deployment) e-mail and IP
-//!   addresses, inside any string: message, exception message and stack, endpoint, context, tags.
+//!   keys, Luhn-valid card numbers, pairs written into text whose key names a secret
+//!   (`password=…`, `token: …`, `"api_key": "…"`: the key stays, the value goes), and (on by
+//!   default, switchable per deployment) e-mail and IP addresses, inside any string: message,
+//!   exception message and stack, endpoint, context, tags.
 //!
 //! Correlation fields (`user_id`, `session_id`, `trace_id`, …) are left as sent: they are
 //! identifiers the sender chose to attach, and masking them would break lookups.
@@ -76,6 +78,18 @@ const PATTERNS: &[PatternRule] = &[
         name: "url_secret",
         pattern: r#"(?i)([?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|password|passwd|secret|client_secret|signature|sig|code|auth)=)[^&#\s)'"<>]+"#,
         replacement: "${1}[Filtered]",
+        switch: None,
+        confirm: None,
+    },
+    PatternRule {
+        // `key=value`, `key: value`, `"key": "value"` (and single quotes) inside a text. The
+        // pattern only finds candidates whose key holds a secret word; `secret_pair` then
+        // checks the key against the same list the context scrubber uses, so `author: x` or
+        // `spinner=on` stay. An unquoted value never starts with `[`, so a value another rule
+        // already replaced is not replaced again.
+        name: "secret_pair",
+        pattern: r#"(?i)(["']?[\w.-]*(?:pass|pwd|secret|token|api[-_]?key|auth|cookie|session|credential|private[-_]?key|access[-_]?key|signature|csrf|xsrf|ssn|card|cvv|pin)[\w.-]*["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s"',;&)}\]\[]+)"#,
+        replacement: "",
         switch: None,
         confirm: None,
     },
@@ -182,6 +196,30 @@ pub fn luhn_valid(candidate: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// A `key=value` candidate with its value filtered, when its key names a secret; `None` keeps
+/// it as it is. The value keeps its quotes; an `Authorization: Bearer …` pair keeps its scheme
+/// (the `bearer_token` rule has already filtered the token after it).
+fn secret_pair(caps: &regex::Captures, secret_key: &Regex) -> Option<String> {
+    let head = caps.get(1)?.as_str();
+    let value = caps.get(2)?.as_str();
+    let key = head
+        .trim_end()
+        .trim_end_matches([':', '='])
+        .trim_end()
+        .trim_matches(['"', '\'']);
+    if !secret_key.is_match(key)
+        || value.eq_ignore_ascii_case("bearer")
+        || value.eq_ignore_ascii_case("basic")
+    {
+        return None;
+    }
+    let filtered = match value.chars().next() {
+        Some(quote @ ('"' | '\'')) => format!("{quote}{FILTERED}{quote}"),
+        _ => FILTERED.to_string(),
+    };
+    Some(format!("{head}{filtered}"))
+}
+
 /// Scrubs one string in place, adding the names of the rules that changed it to `fired`.
 fn scrub_string(text: &mut String, config: &ScrubConfig, fired: &mut BTreeSet<&'static str>) {
     let c = compiled();
@@ -199,6 +237,15 @@ fn scrub_string(text: &mut String, config: &ScrubConfig, fired: &mut BTreeSet<&'
         let mut changed = false;
         let replaced = c.each[index].replace_all(text, |caps: &regex::Captures| {
             let whole = caps.get(0).map_or("", |m| m.as_str());
+            if rule.name == "secret_pair" {
+                return match secret_pair(caps, &c.secret_key) {
+                    Some(kept) => {
+                        changed = true;
+                        kept
+                    }
+                    None => whole.to_string(),
+                };
+            }
             if rule.confirm.is_some_and(|ok| !ok(whole)) {
                 return whole.to_string();
             }
@@ -298,6 +345,15 @@ mod tests {
             ("from 203.0.113.7 via 10.0.0.1", "from [ip] via [ip]", &["ip_address"]),
             ("version 1.2.3.4000 released", "version 1.2.3.4000 released", &[]),
             ("nothing secret here", "nothing secret here", &[]),
+            ("login failed password=hunter2", "login failed password=[Filtered]", &["secret_pair"]),
+            ("login failed password = hunter2 for bob", "login failed password = [Filtered] for bob", &["secret_pair"]),
+            ("config api_key: sk-123abc, region: eu", "config api_key: [Filtered], region: eu", &["secret_pair"]),
+            (r#"body {"user": "bob", "password": "hunter 2"} refused"#, r#"body {"user": "bob", "password": "[Filtered]"} refused"#, &["secret_pair"]),
+            ("body {'client_secret': 'abc'}", "body {'client_secret': '[Filtered]'}", &["secret_pair"]),
+            ("X-Auth-Token=abc123&next=1", "X-Auth-Token=[Filtered]&next=1", &["secret_pair"]),
+            ("Authorization: Bearer abcdef1234567890xyz", "Authorization: Bearer [Filtered]", &["bearer_token"]),
+            ("GET /login?password=abc failed", "GET /login?password=[Filtered] failed", &["url_secret"]),
+            ("author: bob, spinner=on, pinned: 3, tokenizer ready", "author: bob, spinner=on, pinned: 3, tokenizer ready", &[]),
         ];
         for (input, expected, rules) in cases {
             let (out, fired) = scrubbed_message(input, on);
