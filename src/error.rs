@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::ItemError;
+use crate::model::{ItemError, RejectReason};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppError {
@@ -64,8 +64,8 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
-            AppError::InvalidJson(_) => "invalid_json",
-            AppError::InvalidEvents { .. } => "invalid_event",
+            AppError::InvalidJson(_) => RejectReason::InvalidJson.code(),
+            AppError::InvalidEvents { .. } => RejectReason::InvalidEvent.code(),
             AppError::InvalidParameter(_) => "invalid_parameter",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -241,7 +241,11 @@ mod tests {
     fn invalid_events_body_lists_per_event_errors() {
         let err = AppError::InvalidEvents {
             message: "No event in the body is usable.".into(),
-            errors: vec![ItemError::new(0, "invalid_event", "message is required")],
+            errors: vec![ItemError::new(
+                0,
+                RejectReason::InvalidEvent,
+                "message is required",
+            )],
         };
         let body = err.body();
         assert_eq!(body["accepted"], 0);

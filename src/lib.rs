@@ -6,6 +6,7 @@
 //! Pure modules never import `worker` and are tested natively with `cargo test`.
 
 pub mod alerting;
+pub mod config;
 pub mod error;
 pub mod handlers;
 pub mod ingest;

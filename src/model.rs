@@ -83,19 +83,45 @@ pub struct Hint {
     pub suggestion: Cow<'static, str>,
 }
 
+/// Why one event of a request was not accepted: the `code` of its entry in the 202's `errors`,
+/// and the `reason` label of `edge_logger_events_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The line or item is not JSON.
+    InvalidJson,
+    /// JSON, but not an event we can take (no message, a wrong type, an unknown level, …).
+    InvalidEvent,
+    /// Over the per-event size limit, as sent or once normalised.
+    EventTooLarge,
+    /// Valid, but the queue did not take it: the client should retry it.
+    EnqueueFailed,
+}
+
+impl RejectReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::InvalidEvent => "invalid_event",
+            RejectReason::EventTooLarge => "event_too_large",
+            RejectReason::EnqueueFailed => "enqueue_failed",
+        }
+    }
+}
+
 /// Why one event of a request was rejected: `{"index", "code", "message"}` in the answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemError {
     pub index: usize,
-    pub code: String,
+    pub code: RejectReason,
     pub message: String,
 }
 
 impl ItemError {
-    pub fn new(index: usize, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(index: usize, code: RejectReason, message: impl Into<String>) -> Self {
         ItemError {
             index,
-            code: code.to_string(),
+            code,
             message: message.into(),
         }
     }

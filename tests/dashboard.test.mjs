@@ -260,3 +260,17 @@ test("the dashboard is small: what a browser transfers is stated and bounded", a
   }
   assert.ok(total < 60 * 1024, `${total} bytes gzipped`);
 });
+
+test("opening the domain lands on the dashboard; a JSON client is pointed at the API", async () => {
+  const redirect = await fetch(`${url}/`, { redirect: "manual" });
+  assert.equal(redirect.status, 302);
+  assert.equal(redirect.headers.get("location"), "/dashboard/");
+  const followed = await fetch(`${url}/`);
+  assert.equal(followed.status, 200);
+  assert.equal(new URL(followed.url).pathname, "/dashboard/");
+  assert.match(followed.headers.get("content-type"), /text\/html/);
+  assert.match(await followed.text(), /<html/i);
+  const pointer = await fetch(`${url}/`, { headers: { accept: "application/json" } });
+  assert.equal(pointer.status, 200);
+  assert.deepEqual(await pointer.json(), { name: "edge-logger", openapi: "/openapi.json", dashboard: "/dashboard/", health: "/health" });
+});

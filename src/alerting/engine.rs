@@ -2,6 +2,7 @@
 //! transitions into alert records and deliveries; and the `ALERTS` queue consumer that makes
 //! the HTTP calls. Decisions (matching, mute, throttle, payloads) are `crate::alerting::rules`'s.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -15,7 +16,9 @@ use crate::alerting::rules::{
     decide, delivery_for, AlertNotice, AlertRule, Channel, Decision, Delivery, EmailProvider,
     Trigger, EMAIL_BINDING,
 };
+use crate::config::{AlertSettings, Config};
 use crate::model::StoredEvent;
+use crate::platform::bindings;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::query::analysis::{AnomalyKind, HourlySeries, BASELINE_HOURS};
 use crate::query::trends;
@@ -30,56 +33,33 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far back threshold windows are looked at (the longest window is a day).
 const LOOKBACK_SECONDS: i64 = 2 * 86_400;
 
+/// The deployment's alert settings (read once per isolate, in `Config`) and the e-mail
+/// provider they and the bindings make.
 struct Settings {
-    builtin_enabled: bool,
-    default_channels: Vec<Channel>,
-    public_url: String,
+    config: Rc<Config>,
     email: EmailProvider,
-    retry_base_seconds: u32,
 }
 
-thread_local! {
-    static SETTINGS: std::cell::OnceCell<std::rc::Rc<Settings>> = const { std::cell::OnceCell::new() };
-}
+impl Settings {
+    fn of(env: &Env) -> Settings {
+        let config = Config::get(env);
+        let a = &config.alerts;
+        let email = EmailProvider {
+            url: a.email_api_url.clone(),
+            api_key: a.email_api_key.clone(),
+            from: a.email_from.clone(),
+            binding: env.send_email(bindings::SEND_EMAIL).is_ok(),
+        };
+        Settings { config, email }
+    }
 
-/// Read once per isolate: a deployment's variables do not change while an isolate lives.
-fn settings(env: &Env) -> std::rc::Rc<Settings> {
-    SETTINGS.with(|cell| {
-        cell.get_or_init(|| std::rc::Rc::new(read_settings(env)))
-            .clone()
-    })
-}
-
-fn read_settings(env: &Env) -> Settings {
-    let text = |name: &str| crate::handlers::env_text(env, name);
-    let default_channels = match text("ALERT_CHANNELS") {
-        None => Vec::new(),
-        Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
-            console_error!("ALERT_CHANNELS is not a JSON array of channels ({e}); built-in alerts are recorded but not sent");
-            Vec::new()
-        }),
-    };
-    Settings {
-        builtin_enabled: crate::handlers::env_switch(env, "BUILTIN_ALERTS"),
-        default_channels,
-        public_url: text("PUBLIC_URL")
-            .unwrap_or_default()
-            .trim_end_matches('/')
-            .to_string(),
-        email: EmailProvider {
-            url: text("EMAIL_API_URL"),
-            api_key: text("EMAIL_API_KEY"),
-            from: text("EMAIL_FROM").unwrap_or_else(|| "alerts@edge-logger.invalid".into()),
-            binding: env.send_email("SEND_EMAIL").is_ok(),
-        },
-        retry_base_seconds: text("ALERT_RETRY_BASE_SECONDS")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
+    fn alerts(&self) -> &AlertSettings {
+        &self.config.alerts
     }
 }
 
 fn now() -> (chrono::DateTime<chrono::Utc>, String) {
-    let t = crate::handlers::clock().unwrap_or_default();
+    let t = crate::platform::clock::clock().unwrap_or_default();
     (t, format_ts(t))
 }
 
@@ -113,10 +93,16 @@ pub async fn evaluate(db: &D1Database, env: &Env) {
 }
 
 async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
-    let s = settings(env);
+    let s = Settings::of(env);
     let (now, now_text) = now();
     let mut candidates = Vec::new();
-    for c in store::crossings(db, now.timestamp() - LOOKBACK_SECONDS, s.builtin_enabled).await? {
+    for c in store::crossings(
+        db,
+        now.timestamp() - LOOKBACK_SECONDS,
+        s.alerts().builtin_enabled,
+    )
+    .await?
+    {
         let Some(rule) = serde_json::from_str::<AlertRule>(&c.definition).ok() else {
             continue;
         };
@@ -179,7 +165,7 @@ async fn try_evaluate_rates(db: &D1Database, env: &Env) -> worker::Result<()> {
     if rules.is_empty() {
         return Ok(());
     }
-    let s = settings(env);
+    let s = Settings::of(env);
     let (now, now_text) = now();
     let keys = trends::hour_keys(now, BASELINE_HOURS + 1);
     let hour_start = now.timestamp() - now.timestamp().rem_euclid(3600);
@@ -245,7 +231,7 @@ async fn record_and_send(
             .iter()
             .map(|d| serde_json::to_vec(d).expect("a delivery serialises"))
             .collect();
-        let queue = env.queue("ALERTS")?;
+        let queue = env.queue(bindings::ALERTS)?;
         for chunk in bodies.chunks(50) {
             send_bytes(&queue, chunk).await?;
         }
@@ -323,11 +309,11 @@ async fn record(
         || (!is_threshold && !is_rate)
         || (is_rate && c.rule.matcher.fingerprint.is_some())
     {
-        format!("{}/v1/groups/{}", s.public_url, c.group_key)
+        format!("{}/v1/groups/{}", s.alerts().public_url, c.group_key)
     } else {
         format!(
             "{}/v1/logs?min_level={}",
-            s.public_url,
+            s.alerts().public_url,
             c.rule.matcher.min_level.as_deref().unwrap_or("trace")
         )
     };
@@ -349,7 +335,8 @@ async fn record(
         sample_event: sample,
     };
     let channels = if c.builtin {
-        &s.default_channels
+        // Unreadable ALERT_CHANNELS were reported when the config was read.
+        s.alerts().default_channels.as_deref().unwrap_or(&[])
     } else {
         &c.rule.channels
     };
@@ -395,8 +382,8 @@ async fn record(
 /// The `ALERTS` queue consumer: one HTTP call per message, with a timeout; success acks,
 /// failure retries with backoff until the last attempt, which goes to the dead-letter queue.
 pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
-    let s = settings(env);
-    let db = match env.d1("DB") {
+    let s = Settings::of(env);
+    let db = match env.d1(bindings::DB) {
         Ok(db) => db,
         Err(e) => {
             console_error!("alert deliveries: D1 binding missing ({e}); retrying");
@@ -452,7 +439,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
                     delivery.channel_type
                 );
                 log_failed_delivery(env, &delivery, &reason, attempts).await;
-                if let Ok(kv) = env.kv("HOT") {
+                if let Ok(kv) = env.kv(bindings::HOT) {
                     crate::storage::dead_letters::remember_failure(
                         &kv,
                         &message.id(),
@@ -465,6 +452,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
             }
             Err(_) => {
                 let delay = s
+                    .alerts()
                     .retry_base_seconds
                     .saturating_mul(1 << (attempts.clamp(1, 6) - 1) as u32)
                     .min(300);
@@ -546,7 +534,7 @@ async fn log_failed_delivery(env: &Env, delivery: &Delivery, reason: &str, attem
         return;
     };
     let (batches, _) = crate::ingest::queue_message::pack(None, vec![(0, event.to_compact_json())]);
-    if let Ok(queue) = env.queue("LOGS") {
+    if let Ok(queue) = env.queue(bindings::LOGS) {
         for batch in batches {
             if let Err(e) =
                 send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>()).await

@@ -1,14 +1,15 @@
-//! `GET/POST /v1/alert-rules`, `GET/PUT/DELETE /v1/alert-rules/{id}`, `GET /v1/alerts` and
-//! `PUT /v1/groups/{fingerprint}` (a group's status).
+//! `GET/POST /v1/alert-rules`, `GET/PUT/DELETE /v1/alert-rules/{id}` and `GET /v1/alerts`.
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Env, Response, Url};
 
-use super::{clock_text, json_response, query_pairs, read_json_body, Incoming};
+use super::{json_response, query_pairs, read_json_body, Incoming};
 use crate::alerting::rules::{parse_rule, AlertRule};
 use crate::alerting::time_zones::IntlZones;
 use crate::error::AppError;
+use crate::platform::bindings;
+use crate::platform::clock::clock_text;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::query::logs::parse_limit;
 use crate::security::auth::{can_see, scope_project, Principal};
@@ -40,7 +41,7 @@ fn visible(principal: &Principal, rule: &AlertRule) -> bool {
 }
 
 pub async fn list_rules(env: &Env, principal: &Principal) -> Result<Response, AppError> {
-    let rows = store::list_rules(&env.d1("DB")?).await?;
+    let rows = store::list_rules(&env.d1(bindings::DB)?).await?;
     let rules: Vec<RuleView> = rows
         .iter()
         .filter_map(view)
@@ -50,7 +51,7 @@ pub async fn list_rules(env: &Env, principal: &Principal) -> Result<Response, Ap
 }
 
 pub async fn get_rule(id: &str, env: &Env, principal: &Principal) -> Result<Response, AppError> {
-    let row = store::get_rule(&env.d1("DB")?, id).await?;
+    let row = store::get_rule(&env.d1(bindings::DB)?, id).await?;
     let rule = row
         .as_ref()
         .and_then(view)
@@ -63,7 +64,7 @@ pub async fn create_rule(req: &Incoming, env: &Env) -> Result<Response, AppError
     let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
     rule.restore_secrets(None)?;
     let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
-    let db = env.d1("DB")?;
+    let db = env.d1(bindings::DB)?;
     store::upsert_rule(&db, &id, &rule, &clock_text()?).await?;
     let row = store::get_rule(&db, &id)
         .await?
@@ -73,7 +74,7 @@ pub async fn create_rule(req: &Incoming, env: &Env) -> Result<Response, AppError
 
 pub async fn update_rule(id: &str, req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
-    let db = env.d1("DB")?;
+    let db = env.d1(bindings::DB)?;
     let existing = store::get_rule(&db, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
@@ -86,7 +87,7 @@ pub async fn update_rule(id: &str, req: &Incoming, env: &Env) -> Result<Response
 }
 
 pub async fn delete_rule(id: &str, env: &Env) -> Result<Response, AppError> {
-    let db = env.d1("DB")?;
+    let db = env.d1(bindings::DB)?;
     let existing = store::get_rule(&db, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
@@ -121,7 +122,7 @@ pub async fn list_alerts(
     }
     let project = scope_project(principal, project)?;
     let (alerts, deliveries) =
-        store::list_alerts(&env.d1("DB")?, project.as_deref(), limit).await?;
+        store::list_alerts(&env.d1(bindings::DB)?, project.as_deref(), limit).await?;
     let alerts: Vec<Value> = alerts
         .into_iter()
         .map(|a| {
@@ -144,43 +145,4 @@ pub async fn list_alerts(
         })
         .collect();
     json_response(200, &json!({ "alerts": alerts }))
-}
-
-pub async fn set_group_status(
-    fingerprint: &str,
-    req: &Incoming,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
-    let body: Value = serde_json::from_slice(&read_json_body(req, 4096).await?)
-        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
-    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
-    if !matches!(status, "open" | "resolved" | "ignored") {
-        return Err(AppError::InvalidParameter(
-            "status must be open, resolved or ignored".into(),
-        ));
-    }
-    let db = env.d1("DB")?;
-    let group_query = crate::query::logs::SqlQuery {
-        sql: format!(
-            "SELECT {} FROM groups WHERE fingerprint = ?",
-            crate::query::groups::GROUP_COLUMNS
-        ),
-        binds: vec![crate::query::logs::Bind::Text(fingerprint.to_string())],
-    };
-    let not_found = || AppError::NotFound(format!("No group with fingerprint '{fingerprint}'."));
-    let group = crate::storage::d1::rows::<crate::query::groups::Group>(&db, &group_query)
-        .await?
-        .into_iter()
-        .next()
-        .filter(|g| can_see(principal, g.project.as_deref()))
-        .ok_or_else(not_found)?;
-    store::set_group_status(&db, &group.fingerprint, status).await?;
-    json_response(
-        200,
-        &crate::query::groups::Group {
-            status: status.to_string(),
-            ..group
-        },
-    )
 }

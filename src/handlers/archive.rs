@@ -8,6 +8,7 @@ use super::{json_response, read_json_body, Incoming};
 use crate::error::AppError;
 use crate::ingest::queue_message::pack;
 use crate::ops::archive::{day_prefix, read_ndjson_gz, valid_day};
+use crate::platform::bindings;
 use crate::storage::queue::send_bytes;
 
 pub async fn restore(req: &Incoming, env: &Env) -> Result<Response, AppError> {
@@ -18,10 +19,10 @@ pub async fn restore(req: &Incoming, env: &Env) -> Result<Response, AppError> {
         .and_then(Value::as_str)
         .filter(|d| valid_day(d))
         .ok_or_else(|| AppError::InvalidParameter("day must be a date, YYYY-MM-DD".into()))?;
-    let bucket = env.bucket("ARCHIVE").map_err(|_| {
+    let bucket = env.bucket(bindings::ARCHIVE).map_err(|_| {
         AppError::NotFound("This deployment has no ARCHIVE bucket; nothing was archived.".into())
     })?;
-    let queue = env.queue("LOGS")?;
+    let queue = env.queue(bindings::LOGS)?;
     let (mut objects, mut events) = (0usize, 0usize);
     let mut cursor: Option<String> = None;
     loop {

@@ -5,6 +5,7 @@ use worker::{Env, Response, Url};
 
 use super::{json_response, query_pairs, read_json_body, Incoming};
 use crate::error::AppError;
+use crate::platform::bindings;
 use crate::query::logs::parse_limit;
 use crate::storage::dead_letters as store;
 use crate::storage::queue::send_bytes;
@@ -20,7 +21,7 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
             other => return Err(AppError::InvalidParameter(format!("unknown query parameter '{other}'; /v1/dead-letters takes include_replayed and limit"))),
         }
     }
-    let dead_letters = store::list(&env.d1("DB")?, include_replayed, limit).await?;
+    let dead_letters = store::list(&env.d1(bindings::DB)?, include_replayed, limit).await?;
     json_response(200, &json!({ "dead_letters": dead_letters }))
 }
 
@@ -50,9 +51,9 @@ pub async fn replay(req: &Incoming, env: &Env) -> Result<Response, AppError> {
             }
         }
     };
-    let db = env.d1("DB")?;
+    let db = env.d1(bindings::DB)?;
     let letters = store::replayable(&db, ids.as_deref(), 100).await?;
-    let now = super::clock_text()?;
+    let now = crate::platform::clock::clock_text()?;
     let mut replayed = Vec::new();
     for letter in letters {
         let binding = if letter.queue.contains("alerts") {

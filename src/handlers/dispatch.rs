@@ -7,99 +7,21 @@ use worker::{console_error, console_warn, Env, Response};
 pub(crate) use crate::platform::incoming::Incoming;
 
 use super::routes::{match_route, Route};
-use super::{alerts, archive, dead_letters, groups, health, ingest, keys, logs, metrics};
+use super::{alerts, archive, dead_letters, groups, health, ingest, keys, logs, metrics, stats};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::model::StoredEvent;
-use crate::processors::scrub::ScrubConfig;
+use crate::ops::recorder;
+use crate::platform::bindings;
 use crate::security::auth::{
     authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
-    unauthorized_unknown, Credential, Principal, Scope,
+    unauthorized_unknown, Credential, Principal,
 };
-use crate::security::encryption::Sealer;
 use crate::security::keys::{lookup_prefix, origin_allowed};
 
 impl From<worker::Error> for AppError {
     fn from(e: worker::Error) -> Self {
         AppError::Internal(e.to_string())
-    }
-}
-
-/// Deployment settings read from the worker's vars and secrets.
-pub(crate) struct Config {
-    pub admin_token: Option<String>,
-    pub default_environment: String,
-    pub scrub: ScrubConfig,
-    /// `Ok(None)`: no `ENCRYPTION_KEY`; `Err`: one is set but unusable.
-    pub encryption: Result<Option<Sealer>, String>,
-}
-
-impl Config {
-    /// Opens sealed fields of events served to an authorised reader. Without a usable key the
-    /// sealed values are served as they are.
-    pub fn open_events(&self, events: &mut [StoredEvent]) {
-        if let Ok(Some(sealer)) = &self.encryption {
-            for event in events.iter_mut() {
-                if !sealer.open(event) {
-                    console_warn!("event {} has fields sealed with another key", event.id);
-                }
-            }
-        }
-    }
-}
-
-/// A secret or variable of the deployment as text; unset and empty are both `None`.
-pub(crate) fn env_text(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-/// A switch of the deployment: on unless set to `false`, `0`, `off` or `no`.
-pub(crate) fn env_switch(env: &Env, name: &str) -> bool {
-    env_text(env, name).is_none_or(|v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "false" | "0" | "off" | "no"
-        )
-    })
-}
-
-thread_local! {
-    static CONFIG: std::cell::OnceCell<std::rc::Rc<Config>> = const { std::cell::OnceCell::new() };
-}
-
-impl Config {
-    /// Built once per isolate: a deployment's variables and secrets do not change while an
-    /// isolate lives (a new deploy starts new isolates), and the AES key schedule is not free.
-    pub fn get(env: &Env) -> std::rc::Rc<Config> {
-        CONFIG.with(|cell| {
-            cell.get_or_init(|| {
-                let config = Config::from_env(env);
-                if config.admin_token.is_none() {
-                    console_error!("ADMIN_TOKEN is not set: only API keys are accepted. Set it with `wrangler secret put ADMIN_TOKEN`.");
-                }
-                std::rc::Rc::new(config)
-            })
-            .clone()
-        })
-    }
-
-    fn from_env(env: &Env) -> Self {
-        let text = |name: &str| env_text(env, name);
-        let switch = |name: &str| env_switch(env, name);
-        Config {
-            admin_token: text("ADMIN_TOKEN"),
-            default_environment: text("DEFAULT_ENVIRONMENT").unwrap_or_else(|| "production".into()),
-            scrub: ScrubConfig {
-                emails: switch("SCRUB_EMAILS"),
-                ips: switch("SCRUB_IPS"),
-            },
-            encryption: text("ENCRYPTION_KEY")
-                .map(|secret| Sealer::from_secret(&secret))
-                .transpose(),
-        }
     }
 }
 
@@ -143,19 +65,19 @@ pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response
                     AppError::InvalidEvents { errors, .. } if !errors.is_empty() => errors.len(),
                     _ => 1,
                 };
-                metrics::add(
+                recorder::add(
                     "edge_logger_events_rejected_total",
                     &[("reason", err.code())],
                     events as f64,
                 );
             }
             if matches!(err, AppError::RateLimited { .. }) {
-                metrics::add("edge_logger_rate_limited_total", &[], 1.0);
+                recorder::add("edge_logger_rate_limited_total", &[], 1.0);
             }
             error_response(&err)
         }
     };
-    metrics::add(
+    recorder::add(
         "edge_logger_requests_total",
         &[
             ("route", route_label),
@@ -163,7 +85,7 @@ pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response
         ],
         1.0,
     );
-    metrics::flush_later(env, ctx);
+    recorder::flush_later(env, ctx);
     let allow_origin = match (cors, origin) {
         (Cors::Allowed(origin), _) => Some(origin),
         // A request that failed before its origin was checked (a wrong key, say): let the page
@@ -187,7 +109,7 @@ fn with_cors(mut response: Response, allow_origin: Option<String>) -> Response {
 }
 
 async fn preflight_allows(env: &Env, origin: &str) -> bool {
-    let (Ok(db), Ok(kv)) = (env.d1("DB"), env.kv("HOT")) else {
+    let (Ok(db), Ok(kv)) = (env.d1(bindings::DB), env.kv(bindings::HOT)) else {
         return false;
     };
     match crate::storage::keys::allowed_origins(&db, &kv).await {
@@ -206,26 +128,20 @@ async fn dispatch(
     cors: &mut Cors,
 ) -> Result<Response, AppError> {
     match route {
+        Route::Root => return root(req),
         Route::Health => return health::health(env).await,
-        Route::Metrics => {
-            let config = Config::get(env);
-            authenticate(req, &url, env, &config, &route, None)
-                .await?
-                .principal
-                .require(Scope::Read)?;
-            return metrics::serve(env).await;
-        }
-        Route::OpenApi => {
-            let mut response = Response::ok(crate::handlers::routes::OPENAPI_JSON)?;
-            response
-                .headers_mut()
-                .set("content-type", "application/json; charset=utf-8")?;
-            return Ok(response);
-        }
+        Route::OpenApi => return openapi(),
         Route::Preflight => {
             // A preflight sets its own headers, and none when it refuses.
             *cors = Cors::NoHeaders;
             return preflight(req, env, origin).await;
+        }
+        Route::Metrics => {
+            // Scraped by Prometheus: no origin check or rate limit, only the key's scope.
+            let config = Config::get(env);
+            let caller = authenticate(req, &url, env, &config, &route, None).await?;
+            require_scope(&route, &caller.principal)?;
+            return metrics::serve(env).await;
         }
         _ => {}
     }
@@ -252,102 +168,82 @@ async fn dispatch(
     rate_limit(env, &caller.principal).await?;
 
     let principal = &caller.principal;
+    require_scope(&route, principal)?;
     match route {
-        Route::Health | Route::OpenApi | Route::Metrics | Route::Preflight => {
+        Route::Root | Route::Health | Route::OpenApi | Route::Metrics | Route::Preflight => {
             unreachable!("answered above")
         }
-        Route::IngestLogs => {
-            principal.require(Scope::Ingest)?;
-            ingest::ingest(req, env, ctx, &config, &caller).await
-        }
-        Route::IngestOtlp => {
-            principal.require(Scope::Ingest)?;
-            ingest::ingest_otlp(req, env, ctx, &config, &caller).await
-        }
-        Route::IngestLoki => {
-            principal.require(Scope::Ingest)?;
-            ingest::ingest_loki(req, env, ctx, &config, &caller).await
-        }
+        Route::IngestLogs => ingest::ingest(req, env, ctx, &config, &caller).await,
+        Route::IngestOtlp => ingest::ingest_otlp(req, env, ctx, &config, &caller).await,
+        Route::IngestLoki => ingest::ingest_loki(req, env, ctx, &config, &caller).await,
         Route::SentryEnvelope => {
-            principal.require(Scope::Ingest)?;
             ingest::ingest_sentry(req, env, ctx, &config, &caller, sentry_body).await
         }
-        Route::ListLogs => {
-            principal.require(Scope::Read)?;
-            logs::list(&url, env, principal, &config).await
-        }
-        Route::GetLog(id) => {
-            principal.require(Scope::Read)?;
-            logs::get(&id, env, principal, &config).await
-        }
-        Route::Recent => {
-            principal.require(Scope::Read)?;
-            logs::recent(&url, env, principal, &config).await
-        }
-        Route::ListGroups => {
-            principal.require(Scope::Read)?;
-            groups::list(&url, env, principal).await
-        }
-        Route::GetGroup(fingerprint) => {
-            principal.require(Scope::Read)?;
-            groups::get(&config, &fingerprint, env, principal).await
-        }
-        Route::Stats => {
-            principal.require(Scope::Read)?;
-            groups::stats(&url, env, principal).await
-        }
-        Route::CreateKey => {
-            principal.require(Scope::Admin)?;
-            keys::create(req, env).await
-        }
-        Route::ListKeys => {
-            principal.require(Scope::Admin)?;
-            keys::list(env).await
-        }
-        Route::RevokeKey(id) => {
-            principal.require(Scope::Admin)?;
-            keys::revoke(&id, env).await
-        }
-        Route::ListAlertRules => {
-            principal.require(Scope::Read)?;
-            alerts::list_rules(env, principal).await
-        }
-        Route::GetAlertRule(id) => {
-            principal.require(Scope::Read)?;
-            alerts::get_rule(&id, env, principal).await
-        }
-        Route::CreateAlertRule => {
-            principal.require(Scope::Admin)?;
-            alerts::create_rule(req, env).await
-        }
-        Route::UpdateAlertRule(id) => {
-            principal.require(Scope::Admin)?;
-            alerts::update_rule(&id, req, env).await
-        }
-        Route::DeleteAlertRule(id) => {
-            principal.require(Scope::Admin)?;
-            alerts::delete_rule(&id, env).await
-        }
-        Route::ListAlerts => {
-            principal.require(Scope::Read)?;
-            alerts::list_alerts(&url, env, principal).await
-        }
-        Route::ListDeadLetters => {
-            principal.require(Scope::Admin)?;
-            dead_letters::list(&url, env).await
-        }
-        Route::RestoreArchive => {
-            principal.require(Scope::Admin)?;
-            archive::restore(req, env).await
-        }
-        Route::ReplayDeadLetters => {
-            principal.require(Scope::Admin)?;
-            dead_letters::replay(req, env).await
-        }
+        Route::ListLogs => logs::list(&url, env, principal, &config).await,
+        Route::GetLog(id) => logs::get(&id, env, principal, &config).await,
+        Route::Recent => logs::recent(&url, env, principal, &config).await,
+        Route::ListGroups => groups::list(&url, env, principal).await,
+        Route::GetGroup(fingerprint) => groups::get(&config, &fingerprint, env, principal).await,
         Route::SetGroupStatus(fingerprint) => {
-            principal.require(Scope::Admin)?;
-            alerts::set_group_status(&fingerprint, req, env, principal).await
+            groups::set_status(&fingerprint, req, env, principal).await
         }
+        Route::Stats => stats::stats(&url, env, principal).await,
+        Route::CreateKey => keys::create(req, env).await,
+        Route::ListKeys => keys::list(env).await,
+        Route::RevokeKey(id) => keys::revoke(&id, env).await,
+        Route::ListAlertRules => alerts::list_rules(env, principal).await,
+        Route::GetAlertRule(id) => alerts::get_rule(&id, env, principal).await,
+        Route::CreateAlertRule => alerts::create_rule(req, env).await,
+        Route::UpdateAlertRule(id) => alerts::update_rule(&id, req, env).await,
+        Route::DeleteAlertRule(id) => alerts::delete_rule(&id, env).await,
+        Route::ListAlerts => alerts::list_alerts(&url, env, principal).await,
+        Route::ListDeadLetters => dead_letters::list(&url, env).await,
+        Route::ReplayDeadLetters => dead_letters::replay(req, env).await,
+        Route::RestoreArchive => archive::restore(req, env).await,
+    }
+}
+
+/// The route table's scope for this route, required of the caller.
+fn require_scope(route: &Route, principal: &Principal) -> Result<(), AppError> {
+    route
+        .scope()
+        .map_or(Ok(()), |scope| principal.require(scope))
+}
+
+/// `GET /`: someone who opens the domain lands on the dashboard; a JSON client is told where
+/// the API is.
+fn root(req: &Incoming) -> Result<Response, AppError> {
+    let wants_json = req
+        .header("accept")?
+        .is_some_and(|accept| accept.to_ascii_lowercase().contains("json"));
+    if wants_json {
+        return json_response(
+            200,
+            &serde_json::json!({
+                "name": "edge-logger",
+                "openapi": "/openapi.json",
+                "dashboard": "/dashboard/",
+                "health": "/health",
+            }),
+        );
+    }
+    let mut response = Response::empty()?.with_status(302);
+    response.headers_mut().set("location", "/dashboard/")?;
+    Ok(response)
+}
+
+fn openapi() -> Result<Response, AppError> {
+    let mut response = Response::ok(super::routes::OPENAPI_JSON)?;
+    response
+        .headers_mut()
+        .set("content-type", "application/json; charset=utf-8")?;
+    Ok(response)
+}
+
+/// Opens the sealed fields of events served to an authorised reader (see `Config`).
+pub(crate) fn open_events(config: &Config, events: &mut [StoredEvent]) {
+    for id in config.open_events(events) {
+        console_warn!("event {id} has fields sealed with another key");
     }
 }
 
@@ -405,8 +301,12 @@ async fn authenticate(
         });
     }
     let prefix = lookup_prefix(credential.token()).ok_or_else(unauthorized_unknown)?;
-    let record =
-        crate::storage::keys::find_by_prefix(&env.d1("DB")?, &env.kv("HOT")?, prefix).await?;
+    let record = crate::storage::keys::find_by_prefix(
+        &env.d1(bindings::DB)?,
+        &env.kv(bindings::HOT)?,
+        prefix,
+    )
+    .await?;
     let principal = authorize_key(&credential, record.as_ref())?;
     Ok(Caller {
         principal,
@@ -421,9 +321,9 @@ const RATE_LIMIT_PERIOD_SECONDS: u32 = 10;
 /// the binding is not limited (and says so in its logs).
 async fn rate_limit(env: &Env, principal: &Principal) -> Result<(), AppError> {
     let binding = match principal.rate_limit.as_str() {
-        "low" => "RATE_LIMIT_LOW",
-        "high" => "RATE_LIMIT_HIGH",
-        _ => "RATE_LIMIT",
+        "low" => bindings::RATE_LIMIT_LOW,
+        "high" => bindings::RATE_LIMIT_HIGH,
+        _ => bindings::RATE_LIMIT,
     };
     let Ok(limiter) = env.rate_limiter(binding) else {
         console_warn!("rate limiting is off: no {binding} binding");
@@ -447,7 +347,9 @@ async fn rate_limit(env: &Env, principal: &Principal) -> Result<(), AppError> {
 async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Response, AppError> {
     let origin = origin
         .ok_or_else(|| AppError::InvalidParameter("A preflight needs an Origin header.".into()))?;
-    let allowed = crate::storage::keys::allowed_origins(&env.d1("DB")?, &env.kv("HOT")?).await?;
+    let allowed =
+        crate::storage::keys::allowed_origins(&env.d1(bindings::DB)?, &env.kv(bindings::HOT)?)
+            .await?;
     if !origin_allowed(origin, &allowed) {
         return Err(AppError::Forbidden(format!(
             "Origin '{origin}' is not allowed by any key."
@@ -472,23 +374,6 @@ async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Re
     headers.set("access-control-max-age", "600")?;
     headers.set("vary", "Origin")?;
     Ok(response)
-}
-
-/// The platform clock in Unix milliseconds: the one place the edge reads it (pure code is
-/// given it). Also what durations are measured with.
-pub(crate) fn millis() -> u64 {
-    worker::js_sys::Date::now() as u64
-}
-
-/// [`millis`] as a UTC instant.
-pub(crate) fn clock() -> Result<chrono::DateTime<chrono::Utc>, AppError> {
-    crate::processors::timestamp::from_millis(millis() as i64)
-        .ok_or_else(|| AppError::Internal("clock out of range".into()))
-}
-
-/// [`clock`] in the stored text form (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
-pub(crate) fn clock_text() -> Result<String, AppError> {
-    clock().map(crate::processors::timestamp::format_ts)
 }
 
 pub(crate) fn query_pairs(url: &worker::Url) -> Vec<(String, String)> {

@@ -1,17 +1,20 @@
-//! `GET /v1/groups`, `GET /v1/groups/{fingerprint}` and `GET /v1/stats`: read from the tables
-//! the insert triggers maintain, never by scanning events.
+//! `GET /v1/groups`, `GET /v1/groups/{fingerprint}` and `PUT /v1/groups/{fingerprint}` (a
+//! group's status): read from the tables the insert triggers maintain, never by scanning events.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use worker::{D1Database, Env, Response, Url};
 
-use super::{clock, json_response, query_pairs, Config};
+use super::{json_response, open_events, query_pairs, read_json_body, Incoming};
+use crate::config::Config;
 use crate::error::AppError;
-use crate::query::groups::{parse_group_query, Group, GROUP_COLUMNS};
-use crate::query::logs::{into_page, Bind, LogQuery, SqlQuery};
-use crate::query::stats::parse_stats_query;
+use crate::platform::bindings;
+use crate::platform::clock::clock;
+use crate::query::groups::{parse_group_query, Group};
+use crate::query::logs::{into_page, LogQuery};
 use crate::query::trends;
 use crate::security::auth::{can_see, scope_project, Principal};
-use crate::storage::d1;
+use crate::storage::{d1, groups as store};
 
 /// How many recent events the group page shows.
 const RECENT_EVENTS: usize = 20;
@@ -71,7 +74,7 @@ async fn analyse_groups(
 pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
     let mut query = parse_group_query(&query_pairs(url))?;
     query.project = scope_project(principal, query.project.take())?;
-    let db = env.d1("DB")?;
+    let db = env.d1(bindings::DB)?;
     let rows: Vec<Group> = d1::rows(&db, &query.to_sql()).await?;
     let (groups, next_cursor) = query.into_page(rows);
     let groups = analyse_groups(&db, groups, query.window_hours).await?;
@@ -90,17 +93,8 @@ pub async fn get(
     env: &Env,
     principal: &Principal,
 ) -> Result<Response, AppError> {
-    let db = env.d1("DB")?;
-    let group_query = SqlQuery {
-        sql: format!("SELECT {GROUP_COLUMNS} FROM groups WHERE fingerprint = ?"),
-        binds: vec![Bind::Text(fingerprint.to_string())],
-    };
-    let group = d1::rows::<Group>(&db, &group_query)
-        .await?
-        .into_iter()
-        .next()
-        .filter(|g| can_see(principal, g.project.as_deref()))
-        .ok_or_else(|| AppError::NotFound(format!("No group with fingerprint '{fingerprint}'.")))?;
+    let db = env.d1(bindings::DB)?;
+    let group = visible_group(&db, fingerprint, principal).await?;
     let events_query = LogQuery {
         exact: vec![("fingerprint", fingerprint.to_string())],
         limit: RECENT_EVENTS,
@@ -110,7 +104,7 @@ pub async fn get(
         d1::data_rows(&db, &events_query.to_sql()).await?,
         RECENT_EVENTS,
     )?;
-    config.open_events(&mut events);
+    open_events(config, &mut events);
     let events = events.into_iter().map(Into::into).collect();
     let group = analyse_groups(&db, vec![group], 24)
         .await?
@@ -119,28 +113,41 @@ pub async fn get(
     json_response(200, &GroupDetail { group, events })
 }
 
-#[derive(Deserialize)]
-struct CountRow {
-    b: String,
-    k: Option<String>,
-    n: i64,
+/// The group, if it exists and the caller may see its project; else 404 (a project-bound key
+/// learns nothing of other projects' groups).
+async fn visible_group(
+    db: &D1Database,
+    fingerprint: &str,
+    principal: &Principal,
+) -> Result<Group, AppError> {
+    store::find(db, fingerprint)
+        .await?
+        .filter(|g| can_see(principal, g.project.as_deref()))
+        .ok_or_else(|| AppError::NotFound(format!("No group with fingerprint '{fingerprint}'.")))
 }
 
-pub async fn stats(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
-    let now = clock()?;
-    let mut query = parse_stats_query(&query_pairs(url), now)?;
-    query.project = scope_project(principal, query.project.take())?;
-    // Up to 1,500 buckets × keys: packed by SQLite into one JSON text (stats by route over a
-    // week is 8,400 rows).
-    let rows: Vec<CountRow> =
-        d1::rows_packed(&env.d1("DB")?, &query.to_sql(), &["b", "k", "n"]).await?;
+pub async fn set_status(
+    fingerprint: &str,
+    req: &Incoming,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let body: Value = serde_json::from_slice(&read_json_body(req, 4096).await?)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+    if !matches!(status, "open" | "resolved" | "ignored") {
+        return Err(AppError::InvalidParameter(
+            "status must be open, resolved or ignored".into(),
+        ));
+    }
+    let db = env.d1(bindings::DB)?;
+    let group = visible_group(&db, fingerprint, principal).await?;
+    store::set_status(&db, &group.fingerprint, status).await?;
     json_response(
         200,
-        &query.answer(
-            rows.into_iter()
-                .map(|r| (r.b, r.k.unwrap_or_default(), r.n))
-                .collect(),
-            now,
-        ),
+        &Group {
+            status: status.to_string(),
+            ..group
+        },
     )
 }

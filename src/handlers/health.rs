@@ -5,10 +5,11 @@ use worker::{Env, Response};
 
 use super::json_response;
 use crate::error::AppError;
+use crate::platform::bindings;
 use crate::storage::{d1, kv};
 
 fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
-    let latency_ms = super::millis().saturating_sub(started);
+    let latency_ms = crate::platform::clock::millis().saturating_sub(started);
     match result {
         Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
         Err(error) => (
@@ -19,15 +20,15 @@ fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
 }
 
 pub async fn health(env: &Env) -> Result<Response, AppError> {
-    let started = super::millis();
-    let d1_result = match env.d1("DB") {
+    let started = crate::platform::clock::millis();
+    let d1_result = match env.d1(bindings::DB) {
         Ok(db) => d1::ping(&db).await.map_err(|e| e.to_string()),
         Err(e) => Err(format!("binding DB: {e}")),
     };
     let (d1_ok, d1_check) = check(started, d1_result);
 
-    let started = super::millis();
-    let kv_result = match env.kv("HOT") {
+    let started = crate::platform::clock::millis();
+    let kv_result = match env.kv(bindings::HOT) {
         Ok(store) => kv::read_hot_feed(&store, None)
             .await
             .map(|_| ())
@@ -38,7 +39,7 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
 
     // A queue cannot be read without consuming it; the producer binding being present is what
     // the worker itself depends on. Enqueue failures show up as 503s and in the logs.
-    let started = super::millis();
+    let started = crate::platform::clock::millis();
     let queue_result = env
         .queue("LOGS")
         .map(|_| ())
@@ -47,7 +48,7 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
 
     // A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
     let mut checks = json!({"d1": d1_check, "kv": kv_check, "queue": queue_check});
-    let encryption_ok = match &super::Config::get(env).encryption {
+    let encryption_ok = match &crate::config::Config::get(env).encryption {
         Ok(None) => true,
         Ok(Some(_)) => {
             checks["encryption"] = json!({"status": "ok"});

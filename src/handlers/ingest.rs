@@ -3,8 +3,10 @@
 
 use worker::{Env, Response};
 
-use super::{json_response, Caller, Config, Incoming};
+use super::{json_response, Caller, Incoming};
+use crate::config::Config;
 use crate::error::AppError;
+use crate::model::RejectReason;
 use std::collections::HashMap;
 
 use crate::ingest::formats::loki::loki_push_to_items;
@@ -174,7 +176,10 @@ pub(crate) async fn read_request_body(req: &Incoming) -> Result<Vec<u8>, AppErro
 }
 
 fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {
-    let mut ctx = IngestContext::new(super::clock()?, &config.default_environment);
+    let mut ctx = IngestContext::new(
+        crate::platform::clock::clock()?,
+        &config.default_environment,
+    );
     ctx.project = caller.principal.project.clone();
     ctx.scrub = config.scrub;
     Ok(ctx)
@@ -247,23 +252,23 @@ async fn enqueue(
         .collect();
     let unqueued = delivery.unqueued;
     for (index, _) in &queued {
-        super::metrics::add(
+        crate::ops::recorder::add(
             "edge_logger_events_accepted_total",
             &[("level", &ids[index].1)],
             1.0,
         );
     }
     for error in &errors {
-        super::metrics::add(
+        crate::ops::recorder::add(
             "edge_logger_events_rejected_total",
-            &[("reason", &error.code)],
+            &[("reason", error.code.code())],
             1.0,
         );
     }
     if !unqueued.is_empty() {
-        super::metrics::add(
+        crate::ops::recorder::add(
             "edge_logger_events_rejected_total",
-            &[("reason", "enqueue_failed")],
+            &[("reason", RejectReason::EnqueueFailed.code())],
             unqueued.len() as f64,
         );
     }

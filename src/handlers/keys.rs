@@ -3,8 +3,10 @@
 use serde::Serialize;
 use worker::{Env, Response};
 
-use super::{clock_text, json_response, read_json_body, Incoming};
+use super::{json_response, read_json_body, Incoming};
 use crate::error::AppError;
+use crate::platform::bindings;
+use crate::platform::clock::clock_text;
 use crate::security::keys::{generate_key, parse_new_key, KeyView};
 use crate::storage::keys as store;
 
@@ -29,7 +31,7 @@ pub async fn create(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     let (plain, prefix, hash) = generate_key(random_bytes());
     let id = format!("key_{}", uuid::Uuid::new_v4().simple());
     let record = new_key.into_record(id, prefix, hash, clock_text()?);
-    store::insert(&env.d1("DB")?, &env.kv("HOT")?, &record).await?;
+    store::insert(&env.d1(bindings::DB)?, &env.kv(bindings::HOT)?, &record).await?;
     json_response(
         201,
         &CreatedKey {
@@ -40,7 +42,7 @@ pub async fn create(req: &Incoming, env: &Env) -> Result<Response, AppError> {
 }
 
 pub async fn list(env: &Env) -> Result<Response, AppError> {
-    let keys: Vec<KeyView> = store::list(&env.d1("DB")?)
+    let keys: Vec<KeyView> = store::list(&env.d1(bindings::DB)?)
         .await?
         .iter()
         .map(KeyView::from)
@@ -49,8 +51,13 @@ pub async fn list(env: &Env) -> Result<Response, AppError> {
 }
 
 pub async fn revoke(id: &str, env: &Env) -> Result<Response, AppError> {
-    let record = store::revoke(&env.d1("DB")?, &env.kv("HOT")?, id, &clock_text()?)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("No key with id '{id}'.")))?;
+    let record = store::revoke(
+        &env.d1(bindings::DB)?,
+        &env.kv(bindings::HOT)?,
+        id,
+        &clock_text()?,
+    )
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("No key with id '{id}'.")))?;
     json_response(200, &KeyView::from(&record))
 }

@@ -3,9 +3,11 @@
 use serde::Serialize;
 use worker::{console_warn, Env, Response, Url};
 
-use super::{json_response, query_pairs, Config};
+use super::{json_response, open_events, query_pairs};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::model::{DetailedEvent, StoredEvent};
+use crate::platform::bindings;
 use crate::query::logs::{into_page, parse_limit, parse_log_query, text_match_probe};
 use crate::security::auth::{can_see, scope_project, Principal};
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
@@ -31,14 +33,14 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let mut query = parse_log_query(&query_pairs(url))?;
     query.project = scope_project(principal, query.project.take())?;
-    let db = env.d1("DB")?;
+    let db = env.d1(bindings::DB)?;
     if let Some(text) = &query.text {
         let matches = d1::count(&db, &text_match_probe(text)).await?;
         query.plan_text(matches);
     }
     let rows = d1::data_rows(&db, &query.to_sql()).await?;
     let (mut logs, next_cursor) = into_page(rows, query.limit)?;
-    config.open_events(&mut logs);
+    open_events(config, &mut logs);
     json_response(200, &LogsPage { logs, next_cursor })
 }
 
@@ -52,7 +54,7 @@ pub async fn get(
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
     }
-    let data = d1::event_by_id(&env.d1("DB")?, id)
+    let data = d1::event_by_id(&env.d1(bindings::DB)?, id)
         .await?
         .ok_or_else(not_found)?;
     let mut event: StoredEvent = serde_json::from_str(&data)
@@ -60,7 +62,7 @@ pub async fn get(
     if !can_see(principal, event.project.as_deref()) {
         return Err(not_found());
     }
-    config.open_events(std::slice::from_mut(&mut event));
+    open_events(config, std::slice::from_mut(&mut event));
     json_response(200, &DetailedEvent::from(event))
 }
 
@@ -82,7 +84,7 @@ pub async fn recent(
             }
         }
     }
-    let text = kv::read_hot_feed(&env.kv("HOT")?, principal.project.as_deref())
+    let text = kv::read_hot_feed(&env.kv(bindings::HOT)?, principal.project.as_deref())
         .await
         .map_err(|e| AppError::Internal(format!("KV read: {e}")))?;
     let mut logs: Vec<StoredEvent> = match text {
@@ -93,6 +95,6 @@ pub async fn recent(
         }),
     };
     logs.truncate(limit);
-    config.open_events(&mut logs);
+    open_events(config, &mut logs);
     json_response(200, &RecentFeed { logs, source: "kv" })
 }

@@ -22,6 +22,8 @@ mod keys;
 mod logs;
 #[cfg(target_arch = "wasm32")]
 mod metrics;
+#[cfg(target_arch = "wasm32")]
+mod stats;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use dispatch::*;

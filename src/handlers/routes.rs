@@ -2,9 +2,12 @@
 //! the table is tested natively and later checked against the OpenAPI document.
 
 use crate::error::AppError;
+use crate::security::auth::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// `GET /`: the dashboard for a browser, a pointer to the API for a JSON client.
+    Root,
     Health,
     OpenApi,
     Metrics,
@@ -40,6 +43,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// `(path pattern, allowed methods)` for 405 answers; `{id}` is one segment.
 const TABLE: &[(&str, &str)] = &[
+    ("/", "GET, HEAD"),
     ("/health", "GET, HEAD"),
     ("/openapi.json", "GET"),
     ("/metrics", "GET"),
@@ -66,6 +70,7 @@ impl Route {
     /// The route's path pattern, for metrics labels (bounded cardinality, never raw paths).
     pub fn pattern(&self) -> &'static str {
         match self {
+            Route::Root => "/",
             Route::Health => "/health",
             Route::OpenApi => "/openapi.json",
             Route::IngestLogs | Route::ListLogs => "/v1/logs",
@@ -93,6 +98,22 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The scope a caller needs; `None` for the public routes, which take no key.
+    pub fn scope(&self) -> Option<Scope> {
+        use Route::*;
+        match self {
+            Root | Health | OpenApi | Preflight => None,
+            IngestLogs | IngestOtlp | IngestLoki | SentryEnvelope => Some(Scope::Ingest),
+            Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
+            | ListAlertRules | GetAlertRule(_) | ListAlerts => Some(Scope::Read),
+            CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
+            | DeleteAlertRule(_) | SetGroupStatus(_) | ListDeadLetters | ReplayDeadLetters
+            | RestoreArchive => Some(Scope::Admin),
+        }
+    }
+}
+
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -102,6 +123,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = if method == "HEAD" { "GET" } else { method };
     let route = match (method, segments.as_slice()) {
+        ("GET", [""]) => Route::Root,
         ("GET", ["health"]) => Route::Health,
         ("GET", ["openapi.json"]) => Route::OpenApi,
         ("GET", ["metrics"]) => Route::Metrics,
@@ -168,6 +190,8 @@ mod tests {
     #[test]
     fn routes() {
         let cases = [
+            ("GET", "/", Route::Root),
+            ("HEAD", "/", Route::Root),
             ("GET", "/health", Route::Health),
             ("HEAD", "/health", Route::Health),
             ("POST", "/v1/logs", Route::IngestLogs),
@@ -199,7 +223,7 @@ mod tests {
     #[test]
     fn misses_are_404_or_405() {
         let cases = [
-            ("GET", "/", 404),
+            ("POST", "/", 405),
             ("GET", "/v2/logs", 404),
             ("GET", "/v1/logs/a/b", 404),
             ("DELETE", "/v1/logs", 405),
@@ -257,6 +281,31 @@ mod tests {
         {
             let name = reference.split('"').next().unwrap();
             assert!(schemas.contains_key(name), "missing schema {name}");
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        let cases = [
+            ("GET", "/", None),
+            ("GET", "/health", None),
+            ("OPTIONS", "/v1/logs", None),
+            ("POST", "/v1/logs", Some(Scope::Ingest)),
+            ("POST", "/api/1/envelope", Some(Scope::Ingest)),
+            ("GET", "/v1/logs", Some(Scope::Read)),
+            ("GET", "/metrics", Some(Scope::Read)),
+            ("GET", "/v1/alert-rules/r", Some(Scope::Read)),
+            ("PUT", "/v1/alert-rules/r", Some(Scope::Admin)),
+            ("PUT", "/v1/groups/f", Some(Scope::Admin)),
+            ("GET", "/v1/keys", Some(Scope::Admin)),
+            ("GET", "/v1/dead-letters", Some(Scope::Admin)),
+        ];
+        for (method, path, scope) in cases {
+            assert_eq!(
+                match_route(method, path).unwrap().scope(),
+                scope,
+                "{method} {path}"
+            );
         }
     }
 

@@ -9,11 +9,12 @@ use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, D1Database, Env, MessageBatch, MessageExt, RawMessage};
 
 use crate::ingest::queue_message::read_envelope;
+use crate::platform::bindings;
 use crate::storage::queue::decode_body;
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
-    let db = match env.d1("DB") {
+    let db = match env.d1(bindings::DB) {
         Ok(db) => db,
         Err(e) => {
             console_error!("queue consumer: D1 binding DB missing ({e}); retrying the whole batch");
@@ -52,9 +53,9 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
         return;
     }
 
-    let started = crate::handlers::millis();
+    let started = crate::platform::clock::millis();
     let stored = store(&db, env, &messages).await;
-    let write_seconds = crate::handlers::millis().saturating_sub(started) as f64 / 1000.0;
+    let write_seconds = crate::platform::clock::millis().saturating_sub(started) as f64 / 1000.0;
     record_batch_metrics(
         &db,
         &batch.queue(),
@@ -168,7 +169,7 @@ async fn record_batch_metrics(
 
 /// Keeps the reason of a failure for the dead-letter record, should the retries run out.
 async fn remember(env: &Env, message_id: &str, reason: &str) {
-    if let Ok(kv) = env.kv("HOT") {
+    if let Ok(kv) = env.kv(bindings::HOT) {
         crate::storage::dead_letters::remember_failure(&kv, message_id, reason).await;
     }
 }
@@ -177,12 +178,12 @@ async fn remember(env: &Env, message_id: &str, reason: &str) {
 /// for `GET /v1/dead-letters` and `POST /v1/dead-letters/replay`.
 pub async fn consume_dead_letters(batch: MessageBatch<JsValue>, env: &Env) {
     let original_queue = batch.queue().trim_end_matches("-dlq").to_string();
-    let (Ok(db), Ok(kv)) = (env.d1("DB"), env.kv("HOT")) else {
+    let (Ok(db), Ok(kv)) = (env.d1(bindings::DB), env.kv(bindings::HOT)) else {
         console_error!("dead letters: D1 or KV binding missing; retrying");
         batch.retry_all();
         return;
     };
-    let now = crate::handlers::clock_text().unwrap_or_default();
+    let now = crate::platform::clock::clock_text().unwrap_or_default();
     for message in batch.raw_iter() {
         let id = message.id();
         let body = decode_body(&message.body()).unwrap_or_else(|| "null".to_string());
@@ -234,7 +235,7 @@ const MAX_PROJECT_FEEDS_PER_BATCH: usize = 10;
 /// The hot feeds are best effort: a failed refresh is logged and the next batch tries again.
 /// The deployment's feed always, plus the feed of each project that had events in the batch.
 async fn refresh_hot_feeds(db: &D1Database, env: &Env, projects: Vec<Option<String>>) {
-    let kv = match env.kv("HOT") {
+    let kv = match env.kv(bindings::HOT) {
         Ok(kv) => kv,
         Err(e) => {
             console_warn!("hot feed: KV binding HOT missing: {e}");

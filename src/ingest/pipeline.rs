@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::model::{ItemError, StoredEvent};
+use crate::model::{ItemError, RejectReason, StoredEvent};
 use crate::processors::body::{body_format, split_events, RawItem};
 use crate::processors::categorize::categorize;
 use crate::processors::fields::Fields;
@@ -90,9 +90,11 @@ pub fn process_items(
         };
         match processed {
             Ok(event) => outcome.accepted.push((index, event)),
-            Err(message) => outcome
-                .errors
-                .push(ItemError::new(index, "invalid_event", message)),
+            Err(message) => {
+                outcome
+                    .errors
+                    .push(ItemError::new(index, RejectReason::InvalidEvent, message))
+            }
         }
     }
     if outcome.accepted.is_empty() {
@@ -104,7 +106,10 @@ pub fn process_items(
                 outcome.errors.len()
             )
         };
-        let all_bad_json = outcome.errors.iter().all(|e| e.code == "invalid_json");
+        let all_bad_json = outcome
+            .errors
+            .iter()
+            .all(|e| e.code == RejectReason::InvalidJson);
         return Err(if all_bad_json && outcome.errors.len() == 1 {
             AppError::InvalidJson(message)
         } else {
@@ -153,7 +158,7 @@ pub fn ingest_answer(
     errors.extend(unqueued.into_iter().map(|index| {
         ItemError::new(
             index,
-            "enqueue_failed",
+            RejectReason::EnqueueFailed,
             "the queue was unavailable for this event; send it again",
         )
     }));
@@ -198,7 +203,7 @@ mod tests {
         let errs: Vec<(usize, &str)> = out
             .errors
             .iter()
-            .map(|e| (e.index, e.code.as_str()))
+            .map(|e| (e.index, e.code.code()))
             .collect();
         assert_eq!(errs, vec![(1, "invalid_event"), (3, "invalid_event")]);
     }
@@ -345,7 +350,11 @@ mod tests {
     fn answers_after_enqueueing() {
         let (body, retry) = ingest_answer(
             vec![(2, "b".into()), (0, "a".into())],
-            vec![ItemError::new(1, "invalid_event", "message is required")],
+            vec![ItemError::new(
+                1,
+                RejectReason::InvalidEvent,
+                "message is required",
+            )],
             vec![],
             5,
         )
@@ -361,14 +370,14 @@ mod tests {
 
         let (body, retry) = ingest_answer(vec![(0, "a".into())], vec![], vec![1, 2], 5).unwrap();
         assert_eq!(body.rejected, 2);
-        assert_eq!(body.errors[0].code, "enqueue_failed");
+        assert_eq!(body.errors[0].code, RejectReason::EnqueueFailed);
         assert_eq!(retry, Some(5));
 
         let err = ingest_answer(vec![], vec![], vec![0, 1], 5).unwrap_err();
         assert_eq!((err.status(), err.retry_after()), (503, Some(5)));
         let err = ingest_answer(
             vec![],
-            vec![ItemError::new(0, "event_too_large", "x")],
+            vec![ItemError::new(0, RejectReason::EventTooLarge, "x")],
             vec![],
             5,
         )

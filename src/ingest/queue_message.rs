@@ -10,7 +10,7 @@
 //! and the consumer can hand it to D1's `json_each(?, '$.events')` without parsing the events.
 //! All events of a message come from one request, hence one key and one project.
 
-use crate::model::ItemError;
+use crate::model::{ItemError, RejectReason};
 
 pub const MESSAGE_BUDGET_BYTES: usize = 120_000;
 pub const BATCH_BUDGET_BYTES: usize = 240_000;
@@ -47,7 +47,7 @@ pub fn pack(
 pub fn too_large_error(index: usize, bytes: usize) -> ItemError {
     ItemError::new(
         index,
-        "event_too_large",
+        RejectReason::EventTooLarge,
         format!("the processed event is {bytes} bytes; a queue message holds at most {MESSAGE_BUDGET_BYTES}"),
     )
 }

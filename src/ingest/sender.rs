@@ -12,7 +12,7 @@
 //! request's Rust future from the runner's request context, where the runtime refuses I/O on
 //! the waiting request's behalf ("Cannot perform I/O on behalf of a different request"), and a
 //! request waiting on nothing of its own would be cancelled as hung. A JS promise created by
-//! the waiting request and resolved by the runner fails too (BENCHMARKS.md, session 8): under
+//! the waiting request and resolved by the runner fails too (BENCHMARKS.md, "Queue sends"): under
 //! wrk most such requests answered 500, and even a plain JS worker doing this had some
 //! cancelled ("the Worker's code had hung and would never generate a response"). A promise
 //! that only another request settles is not I/O of the waiting request's own.
@@ -23,6 +23,7 @@ use std::time::Duration;
 use worker::{console_error, Context, Delay, Env};
 
 use crate::ingest::outbox::{Delivery, Outbox, Stage};
+use crate::platform::bindings;
 use crate::storage::queue::send_bytes;
 
 /// Rounds one runner takes before it stops (a waiting request then starts the next runner),
@@ -57,12 +58,12 @@ pub async fn send(
     }
     let indexes: Vec<usize> = events.iter().map(|(i, _)| *i).collect();
     let id = with(|o| o.submit(project, events));
-    let started = crate::handlers::millis();
+    let started = crate::platform::clock::millis();
     let mut pause = 1;
     let mut took_over = false;
     loop {
         let (stage, runners) = with(|o| (o.stage(id), o.runners));
-        let waited = crate::handlers::millis().saturating_sub(started);
+        let waited = crate::platform::clock::millis().saturating_sub(started);
         match stage {
             Some(Stage::Done) => return with(|o| o.collect(id).unwrap_or_default()),
             // Not expected (a live request collects long before its delivery is dropped), but
@@ -99,7 +100,7 @@ fn start_runner(env: &Env, ctx: &Context) {
 }
 
 async fn run_rounds(env: &Env) {
-    let queue = env.queue("LOGS");
+    let queue = env.queue(bindings::LOGS);
     for _ in 0..MAX_ROUNDS {
         let round = with(|o| o.take_round());
         if round.is_empty() {

@@ -10,22 +10,24 @@ use crate::ops::retention::{
     delete_seqs, event_deletes, expiring_selects, housekeeping, RetentionDays, DELETE_BATCH,
     MAX_BATCHES_PER_RUN,
 };
+use crate::platform::bindings;
 use crate::storage::d1;
 
 pub async fn run(env: &Env) {
-    let Ok(db) = env.d1("DB") else {
+    let Ok(db) = env.d1(bindings::DB) else {
         console_error!("retention: D1 binding DB missing");
         return;
     };
-    let Ok(now) = crate::handlers::clock() else {
+    let Ok(now) = crate::platform::clock::clock() else {
         return;
     };
-    let days = RetentionDays::from_vars(|name| crate::handlers::env_text(env, name));
-    let deleted = match env.bucket("ARCHIVE") {
-        Ok(bucket) => archive_and_delete(&db, &bucket, &days, now).await,
-        Err(_) => delete(&db, &days, now).await,
+    let config = crate::config::Config::get(env);
+    let days = &config.retention;
+    let deleted = match env.bucket(bindings::ARCHIVE) {
+        Ok(bucket) => archive_and_delete(&db, &bucket, days, now).await,
+        Err(_) => delete(&db, days, now).await,
     };
-    for statement in housekeeping(&days, now) {
+    for statement in housekeeping(days, now) {
         if let Err(e) = d1::execute(&db, &statement).await {
             console_error!(
                 "retention: housekeeping statement failed ({}): {e}",

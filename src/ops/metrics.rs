@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::query::logs::{Bind, SqlQuery};
+use crate::storage::sql::{Bind, SqlQuery};
 
 /// `(name, type, help)` of every metric the service exposes.
 pub const METRICS: &[(&str, &str, &str)] = &[

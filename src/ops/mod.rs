@@ -1,5 +1,6 @@
 //! Operations: the retention plan (`retention`), the R2 archive format (`archive`), the
-//! service's own metrics (`metrics`), and the scheduled run that applies them (`maintenance`).
+//! service's own metrics (`metrics`, counted per isolate by `recorder`), and the scheduled run
+//! that applies retention and housekeeping (`maintenance`).
 
 pub mod archive;
 pub mod metrics;
@@ -7,3 +8,5 @@ pub mod retention;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod maintenance;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod recorder;

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::processors::timestamp::format_ts;
-use crate::query::logs::{Bind, SqlQuery};
+use crate::storage::sql::{Bind, SqlQuery};
 
 /// Rows one delete statement removes at most: small enough for the Workers CPU budget and
 /// D1's per-query time, so one run is many short statements.

@@ -12,8 +12,8 @@
 //! So at start-up, before any future exists, the queue is created while `queueMicrotask` is
 //! hidden, and the global is put back at once for everything else.
 //!
-//! This needs workerd 2026-06-01 or later. Older releases (2026-04-26, the runtime pinned until
-//! session 7) livelock in V8's garbage collector under this scheduling: after ~175 concurrent
+//! This needs workerd 2026-06-01 or later. Older releases (2026-04-26, the runtime pinned before
+//! d1c654e) livelock in V8's garbage collector under this scheduling: after ~175 concurrent
 //! 100-event batches the one thread spins in cppgc's incremental sweep while a background GC
 //! waits for it, and nothing is answered again. package.json pins a fixed workerd
 //! (`overrides`), and tests/runtime.test.mjs fails on an older one.

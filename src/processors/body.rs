@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::fields::{EventJson, Fields};
 use crate::error::AppError;
-use crate::model::ItemError;
+use crate::model::{ItemError, RejectReason};
 
 /// Largest body we read: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -220,7 +220,7 @@ fn split_ndjson(text: &str) -> Result<Vec<RawItem>, AppError> {
         .into_iter()
         .enumerate()
         .map(|(index, (line_no, line))| match parse_one(index, line) {
-            RawItem::Rejected(mut e) if e.code == "invalid_json" => {
+            RawItem::Rejected(mut e) if e.code == RejectReason::InvalidJson => {
                 e.message = format!("line {line_no}: {}", e.message);
                 RawItem::Rejected(e)
             }
@@ -237,7 +237,7 @@ fn parse_one(index: usize, raw: &str) -> RawItem {
         Ok(parsed) => RawItem::from(parsed),
         Err(e) => RawItem::Rejected(ItemError::new(
             index,
-            "invalid_json",
+            RejectReason::InvalidJson,
             format!("not valid JSON: {e}"),
         )),
     }
@@ -246,7 +246,7 @@ fn parse_one(index: usize, raw: &str) -> RawItem {
 fn event_too_large(index: usize, len: usize) -> ItemError {
     ItemError::new(
         index,
-        "event_too_large",
+        RejectReason::EventTooLarge,
         format!("the event is {len} bytes; the limit is {MAX_EVENT_BYTES} bytes (64 KiB)"),
     )
 }
@@ -429,11 +429,13 @@ mod tests {
         let items = split_events(BodyFormat::Json, body.as_bytes()).unwrap();
         assert!(matches!(items[0], RawItem::Object(_)));
         match &items[1] {
-            RawItem::Rejected(e) => assert_eq!((e.index, e.code.as_str()), (1, "event_too_large")),
+            RawItem::Rejected(e) => assert_eq!((e.index, e.code.code()), (1, "event_too_large")),
             other => panic!("{other:?}"),
         }
         let single = split_events(BodyFormat::Json, big.as_bytes()).unwrap();
-        assert!(matches!(&single[0], RawItem::Rejected(e) if e.code == "event_too_large"));
+        assert!(
+            matches!(&single[0], RawItem::Rejected(e) if e.code == RejectReason::EventTooLarge)
+        );
     }
 
     #[test]

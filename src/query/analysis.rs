@@ -1,4 +1,4 @@
-//! Trends and anomalies from hourly counts (issue 10). Pure: the edge reads the counts from
+//! Trends and anomalies from hourly counts. Pure: the edge reads the counts from
 //! the rollups (`group_counts_hour`, `event_counts_*`), passes the clock, and gets numbers back.
 //!
 //! **Trend.** The current window is the last `window_hours` hours up to now, the current hour

@@ -5,14 +5,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::logs::{
-    parse_level_list, parse_limit, parse_time_param, within_bind_limit, Bind, SqlQuery, Where,
-    MAX_LIMIT,
-};
+use super::logs::{parse_level_list, parse_limit, parse_time_param, MAX_LIMIT};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
 use crate::processors::timestamp::parse_text;
+use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 pub const DEFAULT_GROUP_LIMIT: usize = 50;
 

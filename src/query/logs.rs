@@ -13,60 +13,10 @@ use crate::model::StoredEvent;
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::{parse_level, Level};
 use crate::processors::timestamp::{format_ts, parse_text};
+use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Bind {
-    Text(String),
-    Int(i64),
-    Real(f64),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SqlQuery {
-    pub sql: String,
-    pub binds: Vec<Bind>,
-}
-
-/// A WHERE clause built condition by condition, each condition's binds kept in its order:
-/// the one place the log, group and stats queries assemble their filters.
-#[derive(Debug, Default)]
-pub struct Where {
-    conditions: Vec<String>,
-    binds: Vec<Bind>,
-}
-
-impl Where {
-    /// One condition with its `?` binds, in order.
-    pub fn add(&mut self, condition: impl Into<String>, binds: impl IntoIterator<Item = Bind>) {
-        self.conditions.push(condition.into());
-        self.binds.extend(binds);
-    }
-
-    /// `column IN (?, …)`; nothing when there are no values (no filter, not "match none").
-    pub fn any_of(&mut self, column: &str, values: &[String]) {
-        if values.is_empty() {
-            return;
-        }
-        let marks = vec!["?"; values.len()].join(", ");
-        self.add(
-            format!("{column} IN ({marks})"),
-            values.iter().cloned().map(Bind::Text),
-        );
-    }
-
-    /// ` WHERE a AND b` (empty without conditions), and the binds in order.
-    pub fn finish(self) -> (String, Vec<Bind>) {
-        let clause = if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        };
-        (clause, self.binds)
-    }
-}
 
 /// `limit=` on any list route: a whole number from 1; above the route's `max` it is `max`.
 pub fn parse_limit(value: &str, max: usize) -> Result<usize, AppError> {
@@ -242,21 +192,6 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
     }
     within_bind_limit(&q.to_sql())?;
     Ok(q)
-}
-
-/// D1 binds at most 100 parameters per statement.
-pub const MAX_BINDS: usize = 100;
-
-/// A query built from many repeated filters (`tag.a=…&tag.b=…`, `level=a&level=b…`) could
-/// exceed D1's parameter limit and fail as a 500; it is a 400 instead.
-pub fn within_bind_limit(query: &SqlQuery) -> Result<(), AppError> {
-    if query.binds.len() > MAX_BINDS {
-        return Err(bad(format!(
-            "too many filters: they need {} query parameters and the limit is {MAX_BINDS}",
-            query.binds.len()
-        )));
-    }
-    Ok(())
 }
 
 /// The lowest severity number of a level's band (`warn` → 13, so `min_level=warn` keeps 13–24).

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
-use super::logs::{parse_level_list, parse_time, within_bind_limit, Bind, SqlQuery, Where};
+use super::logs::{parse_level_list, parse_time};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::query::analysis::HourlySeries;
+use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 use crate::processors::timestamp::format_ts;
 

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::logs::{Bind, SqlQuery, Where};
 use crate::alerting::rules::AlertRule;
 use crate::processors::level::Level;
 use crate::processors::timestamp::format_ts;
 use crate::query::analysis::{Anomaly, HourlySeries, Trend, BASELINE_HOURS};
+use crate::storage::sql::{Bind, SqlQuery, Where};
 
 /// Hours shown by a sparkline.
 pub const SPARKLINE_HOURS: usize = 24;

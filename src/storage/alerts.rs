@@ -279,15 +279,6 @@ pub async fn event_data(db: &D1Database, id: &str) -> Result<Option<String>> {
     super::d1::event_by_id(db, id).await
 }
 
-pub async fn set_group_status(db: &D1Database, fingerprint: &str, status: &str) -> Result<bool> {
-    let result = db
-        .prepare("UPDATE groups SET status = ?2 WHERE fingerprint = ?1")
-        .bind(&[text(fingerprint), text(status)])?
-        .run()
-        .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AlertRow {
     pub id: String,

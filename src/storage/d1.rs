@@ -5,7 +5,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use crate::query::logs::{Bind, SqlQuery};
+use crate::storage::sql::{Bind, SqlQuery};
 
 /// Inserts one queue message's events. The body is the message's JSON, bound as a single
 /// parameter and its `events` array unpacked by SQLite's `json_each`: a multi-row insert of any number of events

@@ -1,4 +1,6 @@
-//! Storage: every call to D1, KV, Queues and R2.
+//! Storage: every call to D1, KV, Queues and R2, and the SQL primitives they share (`sql`).
+
+pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
 pub mod alerts;
@@ -7,9 +9,13 @@ pub mod d1;
 #[cfg(target_arch = "wasm32")]
 pub mod dead_letters;
 #[cfg(target_arch = "wasm32")]
+pub mod groups;
+#[cfg(target_arch = "wasm32")]
 pub mod keys;
 #[cfg(target_arch = "wasm32")]
 pub mod kv;
+#[cfg(target_arch = "wasm32")]
+pub mod metrics;
 #[cfg(target_arch = "wasm32")]
 pub mod queue;
 

@@ -5,7 +5,7 @@
 //! `serde_wasm_bindgen` and sets them property by property from wasm. One message goes with
 //! `send`: one write either way, but in the local runtime the broker takes a `sendBatch` as
 //! base64 in JSON checked against a schema, and a `send` as the bytes themselves
-//! (BENCHMARKS.md, session 8).
+//! (BENCHMARKS.md, "Queue sends").
 
 use worker::js_sys::{Array, Promise, Uint8Array, JSON};
 use worker::wasm_bindgen::prelude::wasm_bindgen;

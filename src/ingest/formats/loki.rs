@@ -11,7 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::AppError;
-use crate::model::ItemError;
+use crate::model::{ItemError, RejectReason};
 use crate::processors::body::{RawItem, MAX_EVENTS};
 
 const LEVEL_LABELS: &[&str] = &["level", "severity", "detected_level"];
@@ -65,7 +65,9 @@ pub fn loki_push_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
             });
             items.push(match mapped {
                 Ok(event) => RawItem::Event(event),
-                Err(message) => RawItem::Rejected(ItemError::new(index, "invalid_event", message)),
+                Err(message) => {
+                    RawItem::Rejected(ItemError::new(index, RejectReason::InvalidEvent, message))
+                }
             });
         }
     }

@@ -15,7 +15,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::error::AppError;
-use crate::model::ItemError;
+use crate::model::{ItemError, RejectReason};
 use crate::processors::body::{RawItem, MAX_EVENTS};
 use crate::processors::fields::Fields;
 
@@ -144,9 +144,11 @@ pub fn otlp_logs_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
                 let index = items.len();
                 items.push(match map_record(record, &resource, scope.as_deref()) {
                     Ok(event) => RawItem::Object(event),
-                    Err(message) => {
-                        RawItem::Rejected(ItemError::new(index, "invalid_event", message))
-                    }
+                    Err(message) => RawItem::Rejected(ItemError::new(
+                        index,
+                        RejectReason::InvalidEvent,
+                        message,
+                    )),
                 });
             }
         }

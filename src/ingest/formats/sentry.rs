@@ -17,7 +17,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::AppError;
-use crate::model::ItemError;
+use crate::model::{ItemError, RejectReason};
 use crate::processors::body::{RawItem, MAX_EVENTS};
 
 /// The public key of the DSN in an envelope's header: how a Sentry `tunnel` authenticates
@@ -78,12 +78,12 @@ pub fn envelope_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
             }
             Ok(_) => RawItem::Rejected(ItemError::new(
                 index,
-                "invalid_event",
+                RejectReason::InvalidEvent,
                 "an event item must be a JSON object",
             )),
             Err(e) => RawItem::Rejected(ItemError::new(
                 index,
-                "invalid_json",
+                RejectReason::InvalidJson,
                 format!("event item: {e}"),
             )),
         });

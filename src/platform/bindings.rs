@@ -1,0 +1,18 @@
+//! The names of the worker's bindings, as `wrangler.toml` declares them.
+
+/// D1: the control plane and the events.
+pub const DB: &str = "DB";
+/// KV: the hot feed, and caches of key records and allowed origins.
+pub const HOT: &str = "HOT";
+/// Queue producer for accepted events.
+pub const LOGS: &str = "LOGS";
+/// Queue producer for alert deliveries.
+pub const ALERTS: &str = "ALERTS";
+/// R2 bucket of expired events (optional).
+pub const ARCHIVE: &str = "ARCHIVE";
+/// The `send_email` binding for alert e-mails (optional).
+pub const SEND_EMAIL: &str = "SEND_EMAIL";
+/// Rate limiters, by a key's `rate_limit` tier.
+pub const RATE_LIMIT: &str = "RATE_LIMIT";
+pub const RATE_LIMIT_LOW: &str = "RATE_LIMIT_LOW";
+pub const RATE_LIMIT_HIGH: &str = "RATE_LIMIT_HIGH";

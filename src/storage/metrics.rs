@@ -1,0 +1,33 @@
+//! D1 reads for `GET /metrics`: the counters, and the gauges counted from their tables.
+
+use serde::Deserialize;
+use worker::{D1Database, Result};
+
+#[derive(Deserialize)]
+struct Row {
+    name: String,
+    labels: String,
+    value: f64,
+}
+
+/// Every counter and gauge as `(name, labels, value)`, counters in name and label order.
+pub async fn read_all(db: &D1Database) -> Result<Vec<(String, String, f64)>> {
+    let counters: Vec<Row> = db
+        .prepare("SELECT name, labels, value FROM metric_counters ORDER BY name, labels")
+        .all()
+        .await?
+        .results()?;
+    let gauges: Vec<Row> = db
+        .prepare(
+            "SELECT 'edge_logger_dead_letters_pending' AS name, '' AS labels, (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL) AS value
+             UNION ALL SELECT 'edge_logger_groups', 'status=\"' || status || '\"', count(*) FROM groups GROUP BY status",
+        )
+        .all()
+        .await?
+        .results()?;
+    Ok(counters
+        .into_iter()
+        .chain(gauges)
+        .map(|r| (r.name, r.labels, r.value))
+        .collect())
+}
