@@ -63,8 +63,8 @@ export async function wrk(url, bodyFile, { seconds = WRK_SECONDS, contentType = 
     return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
   };
   const requests = num(/(\d+) requests in/);
-  // A worker that answered nothing is stuck, not slow (session 6's runtime livelock showed as
-  // a formats phase of zeros): stop rather than report a figure.
+  // A worker that answered nothing is stuck, not slow (a runtime livelock once showed as a
+  // formats phase of zeros): stop rather than report a figure.
   if (!(requests > 0)) throw new Error(`wrk got no answer from ${url} in ${seconds} s; the worker is stuck:\n${out}`);
   const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
   // ok_rps counts only 202s: a runtime that fails fast would otherwise look fast.

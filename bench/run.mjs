@@ -56,7 +56,7 @@ function floorWorker() {
  *  Concurrent requests share sends as ours do (src/ingest/outbox.rs): a request waits while one round
  *  sends everything waiting, looking at its own timer 1, 2, 4 … 32 ms apart as ours does: a
  *  request waiting on a promise the round resolves is cancelled by the runtime as hung
- *  (BENCHMARKS.md, session 8). A round is one message, sent with `send` as ours sends one
+ *  (BENCHMARKS.md, "Queue sends"). A round is one message, sent with `send` as ours sends one
  *  (src/storage/queue.rs). */
 function floorWithSendWorker() {
   return new Miniflare({

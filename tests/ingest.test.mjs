@@ -319,9 +319,9 @@ test("sixteen clients sending 100-event batches back to back keep being answered
   // rounds of several sendBatch calls (the 256 KB limit) overlap with new requests. A change
   // to how the isolate resumes futures once passed every other test here and then stopped
   // answering for good after ~175 such requests on workerd 2026-04-26 (a livelock in the
-  // runtime's GC, BENCHMARKS.md sessions 5-7); no consumer, as in the bench's formats phase
-  // where it showed. Session 5 saw this test catch it; in session 7 it did not (Node's fetch,
-  // even at 64 clients, never triggered it; wrk did, 3 of 3): runtime.test.mjs holds the
+  // runtime's GC, BENCHMARKS.md "Runtime"); no consumer, as in the bench's formats phase
+  // where it showed. This test caught it once and missed it later (Node's fetch, even at 64
+  // clients, did not always trigger it; wrk did, 3 of 3): runtime.test.mjs holds the
   // runtime version instead, and `BENCH_ONLY=formats node bench/run.mjs` is the load check.
   const own = await startWorker({ consumer: false });
   try {

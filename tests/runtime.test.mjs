@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 test("Miniflare runs a workerd that does not livelock under promise-reaction scheduling", () => {
   // src/platform/microtasks.rs resumes futures with promise reactions. workerd 2026-04-26
   // livelocks under that (V8's GC: ~175 concurrent 100-event batches, then nothing is ever
-  // answered); 2026-06-01 and later do not (BENCHMARKS.md, session 7). Only a load tool's
+  // answered); 2026-06-01 and later do not (BENCHMARKS.md, "Runtime"). Only a load tool's
   // traffic (wrk) showed it, never this suite's own clients, so the version is what is held
   // here; the bench's formats phase is the load check. package.json pins it with `overrides`.
   // As Miniflare finds it: the variable, else the `workerd` package's binary.

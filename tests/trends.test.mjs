@@ -1,4 +1,4 @@
-// Trends, anomalies and rate alerts (issue 10) through the real worker, with synthetic hourly
+// Trends, anomalies and rate alerts through the real worker, with synthetic hourly
 // series whose spikes and silences are known: on /v1/stats from events with past timestamps,
 // on /v1/groups from the group rollup, and spike/quiet alert rules judged by the cron.
 import { test, before, after } from "node:test";
