@@ -63,7 +63,7 @@ mod entry {
         if queue.ends_with("-dlq") {
             crate::ingest::consumer::consume_dead_letters(batch, &env).await;
         } else if queue.contains("alerts") {
-            crate::alerting::engine::deliver(batch, &env).await;
+            crate::alerting::delivery::deliver(batch, &env).await;
         } else {
             crate::ingest::consumer::consume(batch, &env).await;
         }
