@@ -99,6 +99,15 @@ export interface LoggerOptions {
   fetch?: typeof fetch;
   /** Overrides runtime detection. */
   runtime?: "browser" | "node" | "worker" | "other";
+  /** The clock in Unix milliseconds (default `Date.now`); with `timers`, lets tests drive time. */
+  now?: () => number;
+  /** The timers retries, flushes and persistence wait on (default the global ones). */
+  timers?: {
+    setTimeout(callback: () => void, ms: number): unknown;
+    clearTimeout(handle: unknown): void;
+  };
+  /** A source of numbers in [0, 1) for sampling and retry jitter (default `Math.random`). */
+  random?: () => number;
 }
 
 export interface LoggerStats {

@@ -206,6 +206,10 @@ class Core {
     this.onError = options.onError; // told about the SDK's own trouble; never required
     this.random = options.random || Math.random;
     this.now = options.now || Date.now;
+    // Every wait goes through these, so a test can drive time instead of sleeping.
+    const timers = options.timers || globalThis;
+    this.setTimer = (callback, ms) => timers.setTimeout(callback, ms);
+    this.clearTimer = (handle) => timers.clearTimeout(handle);
     this.storage = options.storage === undefined ? defaultStorage(runtime) : options.storage;
     this.storageKey = options.storageKey || `edge-logger:${this.url}`;
     this.maxStoredEvents = options.maxStoredEvents ?? 200;
@@ -303,9 +307,9 @@ class Core {
     const due = Math.max(delay, this.retryAt - this.now());
     if (this.timer) {
       if (this.timer.due <= this.now() + due) return;
-      clearTimeout(this.timer.handle);
+      this.clearTimer(this.timer.handle);
     }
-    const handle = setTimeout(() => {
+    const handle = this.setTimer(() => {
       this.timer = null;
       this.drain().catch((e) => this.internalError(e));
     }, due);
@@ -437,7 +441,7 @@ class Core {
       const wait = this.retryAt - this.now();
       if (wait > 0) {
         if (this.now() + wait > deadline) break;
-        await sleep(wait);
+        await this.sleep(wait);
         continue;
       }
       await this.drain();
@@ -449,7 +453,7 @@ class Core {
   // Persistence (browsers): what is unsent survives a reload, bounded, newest kept.
   schedulePersist() {
     if (!this.storage || this.persistTimer) return;
-    this.persistTimer = setTimeout(() => {
+    this.persistTimer = this.setTimer(() => {
       this.persistTimer = null;
       this.persistNow();
     }, 1000);
@@ -513,9 +517,16 @@ class Core {
     this.persistNow();
   }
 
+  sleep(ms) {
+    return new Promise((resolve) => {
+      const t = this.setTimer(resolve, ms);
+      if (t && typeof t.unref === "function" && ms > 5000) t.unref();
+    });
+  }
+
   close() {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer.handle);
+    if (this.timer) this.clearTimer(this.timer.handle);
     this.timer = null;
     for (const undo of this.undo.splice(0).reverse()) this.guard(undo);
   }
@@ -525,12 +536,7 @@ function clamp(n, lo, hi) {
   return Math.min(hi, Math.max(lo, Number(n) || lo));
 }
 
-function sleep(ms) {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    if (t && typeof t.unref === "function" && ms > 5000) t.unref();
-  });
-}
+
 
 function defaultStorage(runtime) {
   if (runtime !== "browser") return null;

@@ -3,7 +3,7 @@
 import { test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger } from "../src/index.js";
-import { fakeFetch, memoryStorage, sleep, opts, respond } from "./helpers.mjs";
+import { fakeFetch, memoryStorage, opts, respond, until } from "./helpers.mjs";
 
 const beacons = [];
 let beaconAnswer = true;
@@ -46,7 +46,7 @@ test("uncaught errors and unhandled rejections are captured, with page context",
   browser.win.dispatchEvent(Object.assign(new Event("unhandledrejection"), { reason: "plain string" }));
   // An image that failed to load: no error object, no message. Not an app error.
   browser.win.dispatchEvent(new Event("error"));
-  await sleep(20);
+  await until(() => fetch.calls.flatMap((c) => c.events).length >= 3, "the three captured errors sent");
   const events = fetch.calls.flatMap((c) => c.events);
   assert.deepEqual(events.map((e) => [e.error.type, e.message, e.context.mechanism, e.context.handled]), [
     ["TypeError", "cart is undefined", "window.onerror", false],
@@ -59,8 +59,9 @@ test("uncaught errors and unhandled rejections are captured, with page context",
   assert.match(events[0].error.stack, /TypeError: cart is undefined/);
   await log.close();
   browser.win.dispatchEvent(Object.assign(new Event("error"), { error: new Error("after close") }));
-  await sleep(10);
-  assert.equal(fetch.calls.flatMap((c) => c.events).length, 3, "close() removes the handlers");
+  // A handler still attached would have queued it at once.
+  assert.equal(log.stats().queued, 0, "close() removes the handlers");
+  assert.equal(fetch.calls.flatMap((c) => c.events).length, 3);
 });
 
 test("page hide sends the queue by sendBeacon with ?key= as text/plain JSON", async () => {
@@ -90,7 +91,7 @@ test("what the browser will not beacon survives the reload and is sent with the 
   const fetch = fakeFetch();
   const second = createLogger({ endpoint: "https://logger.test", key: "k", fetch, storage, flushInterval: 60000, globalHandlers: false });
   assert.equal(storage.map.size, 0, "taken out of storage once restored");
-  await sleep(20);
+  await until(() => fetch.ids().length >= ids.length, "the restored events sent");
   assert.deepEqual(fetch.ids(), ids);
   await second.close();
 });

@@ -64,9 +64,9 @@ test("when the app handles uncaught exceptions itself, the SDK reports and stays
 });
 
 test("events still queued when Node is about to exit are sent first; the SDK never keeps Node alive", async () => {
-  const started = Date.now();
+  // The app's flush interval is ten minutes: only a send on the way out gets the event here,
+  // and a timer that kept Node alive would keep this test waiting.
   const { code } = await run("exit");
   assert.equal(code, 0);
   assert.equal(byMessage("sent on the way out").length, 1);
-  assert.ok(Date.now() - started < 1900, "did not wait for the 2 s flush interval");
 });

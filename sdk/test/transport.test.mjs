@@ -1,15 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger, retryAfterMs } from "../src/index.js";
-import { fakeFetch, respond, sleep, opts } from "./helpers.mjs";
+import { fakeFetch, respond, opts, until, fakeClock } from "./helpers.mjs";
 
 test("events go in batches by count, as JSON arrays with the key as a bearer token", async () => {
   const fetch = fakeFetch();
   const log = createLogger(opts({ fetch, maxBatchSize: 3, flushInterval: 60000 }));
   for (let i = 0; i < 7; i++) log.info(`m${i}`);
-  await sleep(20);
   // A full batch leaves at once, long before the 60 s interval; what queued meanwhile follows it.
-  assert.ok(fetch.calls.length >= 2, "full batches leave at once");
+  await until(() => fetch.calls.length >= 2, "two full batches sent without waiting for the interval");
   assert.deepEqual(fetch.calls.slice(0, 2).map((c) => c.events.length), [3, 3]);
   assert.equal(fetch.calls[0].url, "https://logger.test/v1/logs");
   assert.equal(fetch.calls[0].init.headers.authorization, "Bearer elk_test");
@@ -21,26 +20,33 @@ test("events go in batches by count, as JSON arrays with the key as a bearer tok
 });
 
 test("a partial batch leaves after flushInterval", async () => {
-  const fetch = fakeFetch();
-  const log = createLogger(opts({ fetch, flushInterval: 40 }));
+  const clock = fakeClock();
+  const fetch = fakeFetch([], clock.now);
+  const log = createLogger(opts({ fetch, flushInterval: 40, now: clock.now, timers: clock }));
+  const start = clock.now();
   log.info("a");
   log.warn("b");
-  await sleep(5);
+  await clock.advance(39);
   assert.equal(fetch.calls.length, 0, "not before the interval");
-  await sleep(120);
+  await clock.advance(1);
+  await until(() => fetch.calls.length === 1, "the partial batch sent at the interval");
+  assert.equal(fetch.calls[0].at - start, 40);
   assert.deepEqual(fetch.calls.map((c) => c.events.map((e) => e.level)), [["info", "warn"]]);
   await log.close();
 });
 
 test("a 503 is retried after Retry-After with the same event_ids, so the worker stores them once", async () => {
-  const fetch = fakeFetch([(events) => respond(503, events, { headers: { "retry-after": "0.3" } }), 202]);
-  const log = createLogger(opts({ fetch, flushInterval: 10 }));
+  const clock = fakeClock();
+  const fetch = fakeFetch([(events) => respond(503, events, { headers: { "retry-after": "0.3" } }), 202], clock.now);
+  const log = createLogger(opts({ fetch, flushInterval: 10, now: clock.now, timers: clock }));
   const ids = [log.error("boom"), log.info("x")];
-  await sleep(100);
+  await clock.advance(10);
+  await until(() => fetch.calls.length === 1, "the first send");
+  await clock.advance(299);
   assert.equal(fetch.calls.length, 1, "waits as told");
-  await sleep(400);
-  assert.equal(fetch.calls.length, 2);
-  assert.ok(fetch.calls[1].at - fetch.calls[0].at >= 290, "Retry-After honoured");
+  await clock.advance(1);
+  await until(() => fetch.calls.length === 2, "the retry");
+  assert.equal(fetch.calls[1].at - fetch.calls[0].at, 300, "Retry-After honoured to the millisecond");
   assert.deepEqual(fetch.calls[1].events.map((e) => e.event_id), ids);
   assert.deepEqual(fetch.calls[0].events, fetch.calls[1].events, "the same bytes again");
   const s = log.stats();
@@ -50,15 +56,15 @@ test("a 503 is retried after Retry-After with the same event_ids, so the worker 
 });
 
 test("429 without Retry-After and network failures back off exponentially", async () => {
-  const fetch = fakeFetch([(e) => respond(429, e), new TypeError("network down"), (e) => respond(502, e), 202]);
+  const clock = fakeClock();
+  const fetch = fakeFetch([(e) => respond(429, e), new TypeError("network down"), (e) => respond(502, e), 202], clock.now);
   const errors = [];
-  const log = createLogger(opts({ fetch, retryBaseMs: 40, random: () => 1, onError: (e) => errors.push(e) }));
+  const log = createLogger(opts({ fetch, retryBaseMs: 40, random: () => 1, now: clock.now, timers: clock, onError: (e) => errors.push(e) }));
   log.info("persistent");
-  const result = await log.flush({ timeoutMs: 5000 });
+  const result = await clock.drive(log.flush({ timeoutMs: 5000 }));
   assert.deepEqual(result, { sent: 1, pending: 0 });
   const gaps = fetch.calls.slice(1).map((c, i) => c.at - fetch.calls[i].at);
-  assert.equal(gaps.length, 3);
-  assert.ok(gaps[0] >= 38 && gaps[1] >= 78 && gaps[2] >= 158, `doubling delays: ${gaps}`);
+  assert.deepEqual(gaps, [40, 80, 160], "doubling delays");
   assert.ok(errors.some((e) => /network down/.test(e.message)), "the app may hear of it through onError");
   await log.close();
 });
@@ -116,9 +122,10 @@ test("the memory queue is capped: the oldest are dropped and counted", async () 
 
 test("an event is given up after maxAttempts and counted as failed", async () => {
   const fetch = fakeFetch([new TypeError("offline")]);
-  const log = createLogger(opts({ fetch, maxAttempts: 3, retryBaseMs: 1 }));
+  const clock = fakeClock();
+  const log = createLogger(opts({ fetch, maxAttempts: 3, retryBaseMs: 1, now: clock.now, timers: clock }));
   log.info("never");
-  assert.deepEqual(await log.flush({ timeoutMs: 2000 }), { sent: 0, pending: 0 });
+  assert.deepEqual(await clock.drive(log.flush({ timeoutMs: 2000 }), { step: 1 }), { sent: 0, pending: 0 });
   assert.equal(fetch.calls.length, 3);
   assert.equal(log.stats().failed, 1);
   await log.close();
@@ -126,19 +133,23 @@ test("an event is given up after maxAttempts and counted as failed", async () =>
 
 test("flush gives up at its timeout when the worker asks to wait longer, and keeps the events", async () => {
   const fetch = fakeFetch([(e) => respond(503, e, { headers: { "retry-after": "120" } })]);
-  const log = createLogger(opts({ fetch }));
+  const clock = fakeClock();
+  const log = createLogger(opts({ fetch, now: clock.now, timers: clock }));
   log.info("waits");
-  const started = Date.now();
+  const started = clock.now();
+  // No time is advanced: flush must see at once that 120 s is past its 200 ms and return.
   assert.deepEqual(await log.flush({ timeoutMs: 200 }), { sent: 0, pending: 1 });
-  assert.ok(Date.now() - started < 1000);
+  assert.equal(clock.now(), started);
   await log.close({ timeoutMs: 0 });
 });
 
 test("Worker mode uses no timers: nothing leaves until flush()", async () => {
   const fetch = fakeFetch();
-  const log = createLogger({ endpoint: "https://logger.test/v1/logs", key: "k", fetch, runtime: "worker", storage: null });
+  const clock = fakeClock();
+  const log = createLogger({ endpoint: "https://logger.test/v1/logs", key: "k", fetch, runtime: "worker", storage: null, now: clock.now, timers: clock });
   for (let i = 0; i < 150; i++) log.info(`w${i}`);
-  await sleep(30);
+  assert.equal(clock.pending(), 0, "no timer set");
+  await clock.advance(600_000);
   assert.equal(fetch.calls.length, 0);
   const done = await log.flush();
   assert.deepEqual(done, { sent: 150, pending: 0 });
