@@ -42,6 +42,8 @@ after(async () => {
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Waits until the wall clock passes `t` (Unix ms): rule windows and throttles are real time. */
+const sleepUntil = (t) => sleep(Math.max(0, t - Date.now()));
 const at = (path) => received.filter((r) => r.path === path);
 
 async function createRule(rule) {
@@ -138,24 +140,29 @@ test("threshold: nothing below it, exactly one signed delivery when crossed, non
 });
 
 test("throttle: none inside it (recorded as suppressed), one again after it", async () => {
+  // Windows of 2 s and a throttle of 8 s, timed from what the worker recorded (the event's
+  // receive time, the alert's creation), so a slow consumer moves the steps with it instead of
+  // pushing one past its mark: the second event lands in a later window with 4 s of throttle
+  // left to spare, the third one 1 s after the throttle ended.
   const tag = `thrt-${Date.now()}`;
   const rule = await createRule({
     name: "throttled",
     match: { q: tag },
     threshold: { count: 1, window_seconds: 2 },
-    throttle_seconds: 5,
+    throttle_seconds: 8,
     channels: [{ type: "webhook", url: `${base}/throttle` }],
   });
-  const t0 = Date.now();
-  await send([{ message: `${tag} one`, level: "error" }]);
-  await waitFor(() => at("/throttle").length === 1, { what: "first delivery" });
-  await sleep(Math.max(0, t0 + 2500 - Date.now()));
+  const [first] = await send([{ message: `${tag} one`, level: "error" }]);
+  await waitFor(() => at("/throttle").length === 1, { what: "first delivery", seen: () => at("/throttle").length });
+  const received = Date.parse((await get(w.mf, `/v1/logs/${first}`)).body.received_at);
+  const notified = Date.parse((await alertsOf(rule.id))[0].created_at);
+  await sleepUntil(Math.max(received + 2500, Date.now()));
   await send([{ message: `${tag} two`, level: "error" }]);
-  await waitFor(async () => (await alertsOf(rule.id)).length === 2, { what: "the throttled record" });
+  await waitFor(async () => (await alertsOf(rule.id)).length === 2, { what: "the throttled record", seen: async () => (await alertsOf(rule.id)).map((a) => a.status) });
   assert.equal(at("/throttle").length, 1, "nothing sent inside the throttle");
-  await sleep(Math.max(0, t0 + 6500 - Date.now()));
+  await sleepUntil(notified + 9000);
   await send([{ message: `${tag} three`, level: "error" }]);
-  await waitFor(() => at("/throttle").length === 2, { what: "a delivery after the throttle" });
+  await waitFor(() => at("/throttle").length === 2, { what: "a delivery after the throttle", seen: () => at("/throttle").length });
   const alerts = await alertsOf(rule.id);
   assert.deepEqual(alerts.map((a) => a.status), ["notified", "throttled", "notified"]);
   assert.equal(alerts[0].suppressed, 1);
@@ -267,12 +274,20 @@ test("a warning that persists across consecutive windows escalates once; errors 
   await send([{ message: `${tag} disk at 91%`, level: "error" }, { message: `${tag} disk at 91%`, level: "error" }]);
   await sleep(1200);
   assert.equal((await alertsOf(rule.id)).length, 0, "errors are above max_level");
-  const started = Date.now();
-  while (Date.now() - started < 6500) {
+  // A warning every half second until the rule escalates (three 2 s windows in a row at the
+  // least; a slow machine only takes longer), then three more windows of warnings.
+  await waitFor(
+    async () => {
+      await post(w.mf, { message: `${tag} disk at 91%`, level: "warn" });
+      return at("/streak").length >= 1;
+    },
+    { intervalMs: 500, timeoutMs: 30000, what: "the escalation", seen: async () => (await alertsOf(rule.id)).length },
+  );
+  const escalated = Date.now();
+  while (Date.now() - escalated < 6000) {
     await post(w.mf, { message: `${tag} disk at 91%`, level: "warn" });
     await sleep(500);
   }
-  await waitFor(() => at("/streak").length >= 1, { what: "the escalation" });
   await sleep(1500);
   assert.equal(at("/streak").length, 1, "one notification, then the throttle holds");
   const payload = JSON.parse(at("/streak")[0].body);

@@ -9,6 +9,7 @@ import { mkdtempSync, mkdirSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
+import { waitFor } from "./helpers.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SHOTS = `${ROOT}test-artifacts`;
@@ -41,16 +42,7 @@ before(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   server = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state], { cwd: ROOT, env, stdio: "ignore", detached: true });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/health`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error("wrangler dev did not start");
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeoutMs: 120_000, intervalMs: 500, what: "wrangler dev to answer /health" });
   readKey = (await call("/v1/keys", { method: "POST", body: { name: "dashboard reader", scopes: ["read"] } })).body.key;
   const stack = "TypeError: Cannot read properties of undefined (reading 'total')\n    at renderCart (https://shop.example/assets/app.3f2a9c1b.js:10:5)\n    at checkout (https://shop.example/assets/app.3f2a9c1b.js:22:9)\n    at HTMLButtonElement.onclick (https://shop.example/assets/app.3f2a9c1b.js:40:1)";
   const seed = [
@@ -60,11 +52,10 @@ before(async () => {
     { message: "disk almost full", level: "warn", service: "worker", component: "Storage", environment: "staging" },
   ];
   assert.equal((await call("/v1/logs", { method: "POST", body: seed })).status, 202);
-  for (let i = 0; i < 60; i++) {
-    const page = await call("/v1/logs?limit=1000");
-    if (page.body.logs.length >= seed.length) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitFor(async () => (await call("/v1/logs?limit=1000")).body.logs.length >= seed.length, {
+    what: `the ${seed.length} seeded events stored`,
+    seen: async () => ({ stored: (await call("/v1/logs?limit=1000")).body.logs.length }),
+  });
   const { chromium } = await import("playwright-core");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",

@@ -98,16 +98,26 @@ export async function get(mf, path, headers = auth()) {
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }
 
-/** Polls until `check()` is truthy, or fails after `timeoutMs`. Never a fixed sleep. */
-export async function waitFor(check, { timeoutMs = 20000, intervalMs = 100, what = "condition" } = {}) {
-  const deadline = Date.now() + timeoutMs;
+/** How much longer every wait may take on a slow machine: `EDGE_LOGGER_TEST_TIMEOUT_SCALE=3`. */
+export const TIMEOUT_SCALE = Math.max(1, Number(process.env.EDGE_LOGGER_TEST_TIMEOUT_SCALE) || 1);
+
+/**
+ * Polls until `check()` is truthy and returns it; never a fixed sleep. Fails after `timeoutMs`
+ * (× TIMEOUT_SCALE) saying what it waited for and what it last saw: `seen()` when given, else
+ * the last value `check()` returned.
+ */
+export async function waitFor(check, { timeoutMs = 20000, intervalMs = 100, what = "condition", seen } = {}) {
+  const limit = timeoutMs * TIMEOUT_SCALE;
+  const deadline = Date.now() + limit;
   let last;
-  while (Date.now() < deadline) {
+  for (;;) {
     last = await check();
     if (last) return last;
+    if (Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  const saw = seen ? await seen() : last;
+  throw new Error(`timed out after ${limit} ms waiting for ${what}; last saw ${JSON.stringify(saw)}`);
 }
 
 export async function countEvents(db, where = "1=1", ...binds) {
@@ -117,7 +127,10 @@ export async function countEvents(db, where = "1=1", ...binds) {
 
 /** Waits until exactly `n` rows match, then checks that no more arrive shortly after. */
 export async function waitForStored(db, n, where = "1=1", ...binds) {
-  await waitFor(async () => (await countEvents(db, where, ...binds)) >= n, { what: `${n} stored events` });
+  await waitFor(async () => (await countEvents(db, where, ...binds)) >= n, {
+    what: `${n} stored events where ${where}`,
+    seen: async () => ({ stored: await countEvents(db, where, ...binds) }),
+  });
   assert.equal(await countEvents(db, where, ...binds), n, "stored exactly once");
 }
 
