@@ -41,9 +41,9 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
     // the worker itself depends on. Enqueue failures show up as 503s and in the logs.
     let started = crate::platform::clock::millis();
     let queue_result = env
-        .queue("LOGS")
+        .queue(bindings::LOGS)
         .map(|_| ())
-        .map_err(|e| format!("binding LOGS: {e}"));
+        .map_err(|e| format!("binding {}: {e}", bindings::LOGS));
     let (queue_ok, queue_check) = check(started, queue_result);
 
     // A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
