@@ -1,4 +1,5 @@
-//! Stack traces into frames: JavaScript (V8, Firefox/Safari), Python, Java, .NET, Go and Rust.
+//! Stack traces into frames: JavaScript (V8, Firefox/Safari), Python, Ruby, Java, .NET, Go and
+//! Rust.
 //!
 //! Frames come out innermost first (where the error was raised), whatever order the language
 //! prints them in, so "the top frame" means the same thing everywhere.
@@ -21,6 +22,7 @@ pub struct Frame {
 
 struct Patterns {
     python: Regex,
+    ruby: Regex,
     jvm_dotnet: Regex,
     go_func: Regex,
     rust: Regex,
@@ -31,6 +33,8 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         // `  File "/app/x.py", line 3, in handler`
         python: Regex::new(r#"^\s*File "([^"]+)", line \d+, in (\S+)"#).unwrap(),
+        // `app/models/user.rb:42:in `charge'` (Ruby 3.4: `in 'User#charge'`), maybe after `from `
+        ruby: Regex::new(r"^\s*(?:from )?([^\s:][^:]*\.rb):\d+:in [`']([^']+)'").unwrap(),
         // `at com.x.Auth.validate(Auth.java:42)`, `at Ns.Class.Method(String a) in C:\x.cs:line 4`
         jvm_dotnet: Regex::new(r"^\s*at ([\w$.`<>\[\]+-]+)\.([\w$`<>|-]+)\([^()]*\)").unwrap(),
         // `main.(*Server).handle(0xc000010000)` — followed by a `\t/path/file.go:42 +0x1d` line
@@ -55,6 +59,15 @@ pub fn parse_stack(stack: &str) -> Vec<Frame> {
             .collect();
         frames.reverse();
         return frames;
+    }
+
+    if lines.iter().any(|l| p.ruby.is_match(l)) {
+        // Ruby prints the innermost call first, as we store frames.
+        return lines
+            .iter()
+            .filter_map(|l| p.ruby.captures(l))
+            .map(|c| ruby_frame(&c[1], &c[2]))
+            .collect();
     }
 
     let mut frames = Vec::new();
@@ -195,6 +208,25 @@ fn python_module(path: &str) -> String {
         .replace('/', ".")
 }
 
+/// `app/models/user.rb` + `User#charge` (or `block in charge`, `charge`): the class is the
+/// module when Ruby names one, else the file without `.rb`; gems and Ruby's own library are
+/// not the app's code.
+fn ruby_frame(path: &str, label: &str) -> Frame {
+    let label = label.rsplit(" in ").next().unwrap_or(label);
+    let (module, function) = match label.rsplit_once(['#', '.']) {
+        Some((class, method)) => (class.to_string(), method),
+        None => (path.trim_end_matches(".rb").to_string(), label),
+    };
+    let vendored = ["/gems/", "/lib/ruby/", "<internal:"]
+        .iter()
+        .any(|m| path.contains(m));
+    Frame {
+        function: Some(function.to_string()).filter(|f| !f.is_empty()),
+        module: Some(module),
+        in_app: !vendored && is_in_app(path),
+    }
+}
+
 /// Frames from dependencies, runtimes and standard libraries are not the app's code.
 pub fn is_in_app(location: &str) -> bool {
     const NOT_APP: &[&str] = &[
@@ -257,6 +289,39 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn ruby_backtraces_innermost_first() {
+        let stack = "app/models/payment.rb:12:in `charge'\n/srv/app/app/controllers/orders_controller.rb:30:in 'OrdersController#create'\n/usr/lib/ruby/3.1.0/benchmark.rb:311:in `realtime'\n/var/lib/gems/3.1.0/gems/rack-3.0.8/lib/rack/builder.rb:277:in `block in call'";
+        let frames = parse_stack(stack);
+        let got: Vec<_> = frames
+            .iter()
+            .map(|f| {
+                (
+                    f.function.as_deref().unwrap_or(""),
+                    f.module.as_deref().unwrap_or(""),
+                    f.in_app,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("charge", "app/models/payment", true),
+                ("create", "OrdersController", true),
+                ("realtime", "/usr/lib/ruby/3.1.0/benchmark", false),
+                (
+                    "call",
+                    "/var/lib/gems/3.1.0/gems/rack-3.0.8/lib/rack/builder",
+                    false
+                ),
+            ]
+        );
+        // With `from ` prefixes, as `full_message` prints them.
+        let full =
+            "payment.rb:3:in `charge': declined (RuntimeError)\n\tfrom payment.rb:7:in `<main>'";
+        assert_eq!(parse_stack(full).len(), 2);
     }
 
     #[test]
