@@ -70,6 +70,21 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
 }
 
+# The Python and Ruby clients' tests: Python 3.9+ and Debian's Ruby (3.1, with minitest).
+ensure_client_runtimes() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  local missing=()
+  if ! python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null; then missing+=(python3); fi
+  if ! ruby -e 'exit(RUBY_VERSION >= "3.1" ? 0 : 1)' 2>/dev/null || ! ruby -e 'require "minitest"' 2>/dev/null; then missing+=(ruby); fi
+  if [ ${#missing[@]} -eq 0 ]; then
+    return
+  fi
+  log "installing Debian's ${missing[*]} for the client tests (once per machine)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 ensure_dev_vars() {
   if [ ! -f .dev.vars ]; then
     cp .dev.vars.example .dev.vars

@@ -2,9 +2,9 @@
 // every core busy, and lists each test that ever failed with how often. A test that fails
 // only here depends on timing; it must be made to drive its clock or poll with a deadline.
 //
-//   TEST_REPEAT_FAST         runs of the fast suites: native, SDK (default 20)
+//   TEST_REPEAT_FAST         runs of the fast suites: native, SDK, Python, Ruby (default 20)
 //   TEST_REPEAT_INTEGRATION  runs of the integration suite (default 3)
-//   TEST_REPEAT_SUITES       which suites, comma-separated (default native,sdk,integration)
+//   TEST_REPEAT_SUITES       which suites, comma-separated (default native,sdk,python,ruby,integration)
 //   TEST_REPEAT_HOG          0 runs without the CPU hog (default 1)
 //
 // scripts/test-repeat.sh builds first (the integration suite runs the built worker).
@@ -14,7 +14,7 @@ import { cpus } from "node:os";
 const ROOT = new URL("..", import.meta.url).pathname;
 const fast = Number(process.env.TEST_REPEAT_FAST ?? 20);
 const slow = Number(process.env.TEST_REPEAT_INTEGRATION ?? 3);
-const chosen = (process.env.TEST_REPEAT_SUITES ?? "native,sdk,integration").split(",").map((s) => s.trim());
+const chosen = (process.env.TEST_REPEAT_SUITES ?? "native,sdk,python,ruby,integration").split(",").map((s) => s.trim());
 
 /** Each suite: how to run it once, how many times, and how to read the failed tests' names. */
 const SUITES = [
@@ -31,6 +31,22 @@ const SUITES = [
     cwd: `${ROOT}sdk`,
     cmd: ["node", ["--test", "--test-reporter=tap", "test/browser_sim.test.mjs", "test/events.test.mjs", "test/node_handlers.test.mjs", "test/transport.test.mjs"]],
     failed: tapFailures,
+  },
+  {
+    name: "python",
+    runs: fast,
+    cwd: `${ROOT}clients/python`,
+    cmd: ["python3", ["-m", "unittest", "discover", "-s", "tests"]],
+    // `FAIL: test_name (module.Class.test_name)`, `ERROR: …`
+    failed: (out) => [...out.matchAll(/^(?:FAIL|ERROR): (.+)$/gm)].map((m) => m[1].trim()),
+  },
+  {
+    name: "ruby",
+    runs: fast,
+    cwd: `${ROOT}clients/ruby`,
+    cmd: ["ruby", ["-Ilib", "-e", 'Dir["test/test_*.rb"].each { |f| require_relative f }']],
+    // `  1) Failure:` or `  1) Error:`, then `Class#test_name [file:line]:`
+    failed: (out) => [...out.matchAll(/^\s*\d+\) (?:Failure|Error):\n(\S+)/gm)].map((m) => m[1]),
   },
   {
     name: "integration",

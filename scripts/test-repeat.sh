@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_all
 ensure_chromium
-if [[ ",${TEST_REPEAT_SUITES:-native,sdk,integration}," == *",integration,"* ]]; then
+ensure_client_runtimes
+if [[ ",${TEST_REPEAT_SUITES:-native,sdk,python,ruby,integration}," == *",integration,"* ]]; then
   bash scripts/build.sh
 fi
 log "building the native tests once"

@@ -4,6 +4,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_all
 ensure_chromium
+ensure_client_runtimes
 started=$(date +%s)
 
 log "cargo fmt --check; clippy (native and wasm32: the platform edge only builds for wasm)"
@@ -18,6 +19,10 @@ log "SDK: unit tests, types, size"
 (cd sdk && node --test test/*.test.mjs)
 npx --no-install tsc --noEmit --strict --target es2022 --module nodenext --moduleResolution nodenext sdk/test/types.check.ts
 node sdk/scripts/size.mjs
+
+log "clients: Python (unittest) and Ruby (minitest) unit tests"
+(cd clients/python && python3 -m unittest discover -s tests)
+(cd clients/ruby && ruby -Ilib -e 'Dir["test/test_*.rb"].each { |f| require_relative f }')
 
 bash scripts/build.sh
 # The wasm budget of BENCHMARKS.md: a worker that grows past it fails here, not at deploy time.
