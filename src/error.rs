@@ -14,6 +14,8 @@ pub enum AppError {
     Unauthorized(String),
     /// 403: a known credential without the scope the route needs.
     Forbidden(String),
+    /// The request is well-formed but the resource's state refuses it (a built-in rule).
+    Conflict(String),
     /// 404: unknown route or missing resource.
     NotFound(String),
     /// 405: known route, wrong method; carries the methods that are allowed.
@@ -44,6 +46,7 @@ impl AppError {
         match self {
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
+            AppError::Conflict(_) => 409,
             AppError::NotFound(_) => 404,
             AppError::MethodNotAllowed(_) => 405,
             AppError::InvalidJson(_)
@@ -62,6 +65,7 @@ impl AppError {
         match self {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
+            AppError::Conflict(_) => "conflict",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::InvalidJson(_) => RejectReason::InvalidJson.code(),
@@ -80,6 +84,7 @@ impl AppError {
         match self {
             AppError::Unauthorized(m)
             | AppError::Forbidden(m)
+            | AppError::Conflict(m)
             | AppError::NotFound(m)
             | AppError::InvalidJson(m)
             | AppError::InvalidParameter(m)
@@ -159,6 +164,7 @@ mod tests {
         let cases: Vec<(AppError, u16, &str)> = vec![
             (AppError::Unauthorized("no key".into()), 401, "unauthorized"),
             (AppError::Forbidden("no scope".into()), 403, "forbidden"),
+            (AppError::Conflict("built-in".into()), 409, "conflict"),
             (AppError::NotFound("nope".into()), 404, "not_found"),
             (AppError::MethodNotAllowed("GET"), 405, "method_not_allowed"),
             (AppError::InvalidJson("bad".into()), 400, "invalid_json"),

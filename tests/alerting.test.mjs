@@ -102,7 +102,8 @@ test("rules: validation, listing with the built-in rule, masked secrets, update 
   assert.equal(del.status, 200);
   assert.equal((await get(w.mf, `/v1/alert-rules/${rule.id}`)).status, 404);
   const builtinDelete = await w.mf.dispatchFetch("http://localhost/v1/alert-rules/builtin-critical", { method: "DELETE", headers: auth() });
-  assert.equal(builtinDelete.status, 400);
+  assert.equal(builtinDelete.status, 409);
+  assert.equal((await builtinDelete.json()).error.code, "conflict");
 });
 
 test("threshold: nothing below it, exactly one signed delivery when crossed, none for more in the same window", async () => {

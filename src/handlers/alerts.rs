@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock_text;
 use crate::processors::timestamp::{format_ts, from_millis};
-use crate::query::logs::parse_limit;
+use crate::query::logs::{parse_limit, MAX_ALERTS_LIMIT};
 use crate::security::auth::{can_see, scope_project, Principal};
 use crate::storage::alerts::{self as store, RuleRow};
 
@@ -92,7 +92,7 @@ pub async fn delete_rule(id: &str, env: &Env) -> Result<Response, AppError> {
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
     if existing.builtin == 1 {
-        return Err(AppError::InvalidParameter(
+        return Err(AppError::Conflict(
             "A built-in rule cannot be deleted; PUT it with \"enabled\": false to switch it off."
                 .into(),
         ));
@@ -110,7 +110,7 @@ pub async fn list_alerts(
     let mut project = None;
     for (key, value) in query_pairs(url) {
         match key.as_str() {
-            "limit" => limit = parse_limit(&value, 500)? as i64,
+            "limit" => limit = parse_limit(&value, MAX_ALERTS_LIMIT)? as i64,
             "project" => project = Some(value),
             "key" => {}
             other => {

@@ -6,7 +6,7 @@ use worker::{Env, Response, Url};
 use super::{json_response, query_pairs, read_json_body, Incoming};
 use crate::error::AppError;
 use crate::platform::bindings;
-use crate::query::logs::parse_limit;
+use crate::query::logs::{parse_limit, MAX_DEAD_LETTERS_LIMIT};
 use crate::storage::dead_letters as store;
 use crate::storage::queue::send_bytes;
 
@@ -15,8 +15,18 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
     let mut limit = 100i64;
     for (key, value) in query_pairs(url) {
         match key.as_str() {
-            "include_replayed" => include_replayed = matches!(value.as_str(), "true" | "1"),
-            "limit" => limit = parse_limit(&value, 1000)? as i64,
+            "include_replayed" => {
+                include_replayed = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(AppError::InvalidParameter(format!(
+                            "include_replayed '{other}' is not true or false"
+                        )))
+                    }
+                }
+            }
+            "limit" => limit = parse_limit(&value, MAX_DEAD_LETTERS_LIMIT)? as i64,
             "key" => {}
             other => return Err(AppError::InvalidParameter(format!("unknown query parameter '{other}'; /v1/dead-letters takes include_replayed and limit"))),
         }
@@ -33,6 +43,11 @@ pub async fn replay(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     } else {
         let value: Value = serde_json::from_slice(&body)
             .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+        if !value.is_object() {
+            return Err(AppError::InvalidParameter(
+                "The body is an object: {\"ids\": [...]}, or empty for every dead letter.".into(),
+            ));
+        }
         match value.get("ids") {
             None | Some(Value::Null) => None,
             Some(Value::Array(ids)) => Some(

@@ -40,6 +40,18 @@ pub fn from_epoch_number(n: f64) -> Option<DateTime<Utc>> {
     from_millis(ms.round() as i64)
 }
 
+/// [`parse_text`] for a bound of a time range (`from`, `to`): an RFC 3339 instant before the
+/// year 1 or after 9999 is the first or last instant we store, since no event lies beyond it.
+pub fn parse_bound(s: &str) -> Option<DateTime<Utc>> {
+    parse_text(s).or_else(|| {
+        let t = DateTime::parse_from_rfc3339(s.trim())
+            .ok()?
+            .with_timezone(&Utc);
+        let ms = t.timestamp_millis().clamp(MIN_MS, MAX_MS);
+        from_millis(ms)
+    })
+}
+
 /// RFC 3339, also with a space for the `T` and without a zone (read as UTC), or a numeric string.
 pub fn parse_text(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();

@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::logs::{parse_level_list, parse_limit, parse_time_param, MAX_LIMIT};
+use super::logs::{
+    parse_level_list, parse_limit, parse_time_param, refuse_empty, split_cursor, MAX_LIMIT,
+};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
@@ -13,6 +15,27 @@ use crate::processors::timestamp::parse_text;
 use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 pub const DEFAULT_GROUP_LIMIT: usize = 50;
+
+/// The query parameters of `GET /v1/groups` (`key` is auth's); the OpenAPI document lists the
+/// same (a test holds them in step).
+pub const GROUP_PARAMS: &[&str] = &[
+    "sort",
+    "status",
+    "project",
+    "environment",
+    "component",
+    "route",
+    "source_type",
+    "error_kind",
+    "level",
+    "min_level",
+    "q",
+    "from",
+    "to",
+    "limit",
+    "cursor",
+    "window",
+];
 
 /// A row of `groups`, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +99,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
     let mut cursor_text = None;
     for (key, value) in params {
         let value = value.trim();
+        refuse_empty(key, value)?;
         if value.is_empty() && key != "key" {
             continue;
         }
@@ -127,13 +151,16 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "key" => {}
             other => {
                 return Err(bad(format!(
-                    "unknown query parameter '{other}'; known: sort, status, project, environment, component, route, source_type, error_kind, level, min_level, q, from, to, limit, cursor, window"
+                    "unknown query parameter '{other}'; known: {}",
+                    GROUP_PARAMS.join(", ")
                 )))
             }
         }
     }
     if let Some(text) = cursor_text {
-        q.cursor = Some(decode_group_cursor(&text, q.sort)?);
+        let (sort, bind, fingerprint) = decode_group_cursor(&text)?;
+        q.sort = sort;
+        q.cursor = Some((bind, fingerprint));
     }
     within_bind_limit(&q.to_sql())?;
     Ok(q)
@@ -144,23 +171,51 @@ fn encode_group_cursor(sort: GroupSort, group: &Group) -> String {
         GroupSort::LastSeen => format!("t{}", group.last_seen),
         GroupSort::Count => format!("c{}", group.count),
     };
-    URL_SAFE_NO_PAD.encode(format!("{value}|{}", group.fingerprint))
+    format!("{value}_{}", group.fingerprint)
 }
 
-fn decode_group_cursor(cursor: &str, sort: GroupSort) -> Result<(Bind, String), AppError> {
-    let invalid = || bad("cursor is not one this API issued for this sort; start again without it");
-    let text = URL_SAFE_NO_PAD
+/// `t<last_seen>_<fingerprint>` or `c<count>_<fingerprint>`. A cursor continues the listing
+/// it came from, so its own kind decides the sort; every string of either shape is a valid
+/// position. The base64 form of earlier releases is still read.
+fn decode_group_cursor(cursor: &str) -> Result<(GroupSort, Bind, String), AppError> {
+    let invalid = || bad("cursor is not one this API issued; start again without it");
+    let legacy = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
-    let (value, fingerprint) = text.split_once('|').ok_or_else(invalid)?;
-    let bind = match (sort, value.split_at_checked(1)) {
-        (GroupSort::LastSeen, Some(("t", t))) if parse_text(t).is_some() => Bind::Text(t.into()),
-        (GroupSort::Count, Some(("c", c))) => Bind::Int(c.parse().map_err(|_| invalid())?),
+        .and_then(|t| {
+            t.split_once('|')
+                .map(|(v, f)| (v.to_string(), f.to_string()))
+        });
+    let (value, fingerprint) = match cursor.split_at_checked(1) {
+        Some(("t", rest)) => match split_cursor(rest) {
+            Some((at, fp)) => (format!("t{at}"), fp.to_string()),
+            None => legacy.ok_or_else(invalid)?,
+        },
+        Some(("c", rest)) => match rest.split_once('_') {
+            Some((n, fp))
+                if !fp.is_empty()
+                    && !n.is_empty()
+                    && n.len() <= 18
+                    && n.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                (format!("c{n}"), fp.to_string())
+            }
+            _ => legacy.ok_or_else(invalid)?,
+        },
+        _ => legacy.ok_or_else(invalid)?,
+    };
+    let (sort, bind) = match value.split_at_checked(1) {
+        Some(("t", t)) if parse_text(t).is_some() || split_cursor(&format!("{t}_x")).is_some() => {
+            (GroupSort::LastSeen, Bind::Text(t.into()))
+        }
+        Some(("c", c)) => (
+            GroupSort::Count,
+            Bind::Int(c.parse().map_err(|_| invalid())?),
+        ),
         _ => return Err(invalid()),
     };
-    Ok((bind, fingerprint.to_string()))
+    Ok((sort, bind, fingerprint))
 }
 
 impl GroupQuery {
@@ -301,18 +356,26 @@ mod tests {
                 next_q.sql
             );
         }
-        // A cursor of one sort is refused by the other.
+        // A cursor continues the listing it came from, whatever `sort` says.
         let q = parse_group_query(&params(&[("sort", "count"), ("limit", "1")])).unwrap();
         let (_, next) = q.into_page(vec![
             group("b", 3, "2026-01-01T00:00:00.000Z"),
             group("a", 1, "2026-01-01T00:00:00.000Z"),
         ]);
-        assert_eq!(
-            parse_group_query(&params(&[("cursor", &next.unwrap())]))
-                .unwrap_err()
-                .status(),
-            400
-        );
+        let next = next.unwrap();
+        assert_eq!(next, "c3_b");
+        let continued =
+            parse_group_query(&params(&[("cursor", &next), ("sort", "last_seen")])).unwrap();
+        assert_eq!(continued.sort, GroupSort::Count);
+        for bad in ["x3_b", "c_b", "c3_", "t2026_b"] {
+            assert_eq!(
+                parse_group_query(&params(&[("cursor", bad)]))
+                    .unwrap_err()
+                    .status(),
+                400,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

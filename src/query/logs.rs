@@ -12,19 +12,22 @@ use crate::error::{invalid_parameter as bad, AppError};
 use crate::model::StoredEvent;
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::{parse_level, Level};
-use crate::processors::timestamp::{format_ts, parse_text};
+use crate::processors::timestamp::{format_ts, parse_bound, parse_text};
 use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
+/// The largest `limit` of `GET /v1/alerts` and of `GET /v1/dead-letters`.
+pub const MAX_ALERTS_LIMIT: usize = 500;
+pub const MAX_DEAD_LETTERS_LIMIT: usize = 1000;
 
-/// `limit=` on any list route: a whole number from 1; above the route's `max` it is `max`.
+/// `limit=` on any list route: a whole number from 1 to the route's `max` (as the OpenAPI
+/// document declares it; above it is a 400, not a silent cap).
 pub fn parse_limit(value: &str, max: usize) -> Result<usize, AppError> {
     value
         .parse::<usize>()
         .ok()
-        .filter(|n| *n >= 1)
-        .map(|n| n.min(max))
+        .filter(|n| (1..=max).contains(n))
         .ok_or_else(|| {
             bad(format!(
                 "limit '{value}' is not a whole number from 1 to {max}"
@@ -78,6 +81,8 @@ pub struct LogQuery {
     pub cursor: Option<(String, String)>,
     /// How a full-text page is found; see [`TextPlan`].
     pub text_plan: TextPlan,
+    /// A `q` with no searchable word: nothing matches.
+    pub match_nothing: bool,
 }
 
 /// Two ways to find the newest page of full-text matches; which is fast depends on how many
@@ -130,6 +135,30 @@ impl LogQuery {
     }
 }
 
+/// Parameters whose empty value is refused: they are numbers, times, names or cursors, and the
+/// OpenAPI document declares no empty value for them. An empty text filter means no filter.
+pub const TYPED_PARAMS: &[&str] = &[
+    "level",
+    "min_level",
+    "from",
+    "to",
+    "limit",
+    "cursor",
+    "sort",
+    "status",
+    "window",
+    "bucket",
+    "by",
+];
+
+/// `Err` for an empty value of a [`TYPED_PARAMS`] parameter.
+pub fn refuse_empty(key: &str, value: &str) -> Result<(), AppError> {
+    if value.is_empty() && TYPED_PARAMS.contains(&key) {
+        return Err(bad(format!("{key} is empty; leave it out for no {key}")));
+    }
+    Ok(())
+}
+
 pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError> {
     let mut q = LogQuery {
         limit: DEFAULT_LIMIT,
@@ -137,6 +166,7 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
     };
     for (key, value) in params {
         let value = value.trim();
+        refuse_empty(key, value)?;
         if let Some(tag) = key.strip_prefix("tag.") {
             if tag.is_empty()
                 || tag.len() > 128
@@ -171,7 +201,11 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             }
             "environment" if !value.is_empty() => q.environment = normalize_environment(value),
             "project" if !value.is_empty() => q.project = Some(value.to_string()),
-            "q" if !value.is_empty() => q.text = Some(fts_query(value)?),
+            // Punctuation alone searches for nothing: an empty page, as a search box answers.
+            "q" if !value.is_empty() => match fts_query(value) {
+                Ok(text) => q.text = Some(text),
+                Err(_) => q.match_nothing = true,
+            },
             "from" if !value.is_empty() => q.from = Some(parse_time_param(key, value)?),
             "to" if !value.is_empty() => q.to = Some(parse_time_param(key, value)?),
             "limit" if !value.is_empty() => q.limit = parse_limit(value, MAX_LIMIT)?,
@@ -204,7 +238,12 @@ fn band_start(level: Level) -> u8 {
 /// `error,WARNING` → `["error", "warn"]`; an unknown name is a 400 naming it.
 pub fn parse_level_list(value: &str) -> Result<Vec<String>, AppError> {
     let mut levels: Vec<String> = Vec::new();
-    for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in value.split(',').map(str::trim) {
+        if name.is_empty() {
+            return Err(bad(format!(
+                "level '{value}' has an empty name; list levels as info,warn"
+            )));
+        }
         let level = Level::from_name(name).ok_or_else(|| {
             bad(format!(
                 "level '{name}' is unknown; use one of {}",
@@ -221,7 +260,7 @@ pub fn parse_level_list(value: &str) -> Result<Vec<String>, AppError> {
 
 /// A `from`/`to` parameter: RFC 3339 or epoch milliseconds.
 pub fn parse_time(key: &str, value: &str) -> Result<DateTime<Utc>, AppError> {
-    parse_text(value).ok_or_else(|| {
+    parse_bound(value).ok_or_else(|| {
         bad(format!(
             "{key} '{value}' is not RFC 3339 or epoch milliseconds"
         ))
@@ -257,11 +296,33 @@ pub fn fts_query(text: &str) -> Result<String, AppError> {
     Ok(terms.join(" "))
 }
 
+/// The stored time form a cursor position starts with: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub const CURSOR_TIME_PATTERN: &str =
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z";
+
+/// A page position: `<received_at>_<id>`. Opaque to clients, but every string of this shape
+/// is a valid position (the keyset compares it as text), so the OpenAPI document can declare
+/// it as a pattern and any cursor that matches it is accepted.
 pub fn encode_cursor(received_at: &str, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{received_at}|{id}"))
+    format!("{received_at}_{id}")
+}
+
+/// `<time>_<rest>` with the time in the stored form; `rest` non-empty.
+pub fn split_cursor(cursor: &str) -> Option<(&str, &str)> {
+    static TIME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let time = TIME.get_or_init(|| {
+        regex::Regex::new(&format!("^{CURSOR_TIME_PATTERN}$")).expect("cursor time pattern")
+    });
+    let (at, rest) = cursor.split_at_checked(24)?;
+    let rest = rest.strip_prefix('_')?;
+    (time.is_match(at) && !rest.is_empty()).then_some((at, rest))
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<(String, String), AppError> {
+    if let Some((received_at, id)) = split_cursor(cursor) {
+        return Ok((received_at.to_string(), id.to_string()));
+    }
+    // The base64 form of earlier releases, so a listing paged across an upgrade continues.
     let invalid = || bad("cursor is not one this API issued; start again without it");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
@@ -297,6 +358,9 @@ impl LogQuery {
                     Bind::Text(value.clone()),
                 ],
             );
+        }
+        if self.match_nothing {
+            w.add("0", []);
         }
         if let Some(text) = &self.text {
             w.add(
@@ -386,7 +450,11 @@ mod tests {
     #[test]
     fn limit_is_from_one_and_capped_at_the_route_maximum() {
         assert_eq!(parse_limit("20", 500).unwrap(), 20);
-        assert_eq!(parse_limit("9999", 500).unwrap(), 500);
+        assert_eq!(parse_limit("500", 500).unwrap(), 500);
+        assert!(
+            parse_limit("501", 500).is_err(),
+            "above the maximum is refused, not capped"
+        );
         for bad in ["0", "-1", "ten", "1.5"] {
             let e = parse_limit(bad, 500).unwrap_err();
             assert_eq!(e.status(), 400, "{bad}");
@@ -535,13 +603,53 @@ mod tests {
     }
 
     #[test]
+    fn a_search_for_punctuation_alone_matches_nothing() {
+        let q = parse_log_query(&params(&[("q", "*** ---")])).unwrap();
+        assert!(q.match_nothing && q.text.is_none());
+        assert!(q.to_sql().sql.contains(" WHERE 0"), "{}", q.to_sql().sql);
+    }
+
+    #[test]
+    fn every_cursor_of_the_documented_shape_is_a_position() {
+        for cursor in [
+            "2026-01-01T00:00:00.000Z_x",
+            "9999-99-99T99:99:99.999Z_0190-abc",
+        ] {
+            assert!(decode_cursor(cursor).is_ok(), "{cursor}");
+        }
+        for cursor in [
+            "2026-01-01T00:00:00.000Z_",
+            "2026-01-01T00:00:00Z_x",
+            "_x",
+            "x",
+        ] {
+            assert!(decode_cursor(cursor).is_err(), "{cursor}");
+        }
+        // The base64 form earlier releases issued.
+        let legacy = URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00.000Z|id-1");
+        assert_eq!(decode_cursor(&legacy).unwrap().1, "id-1");
+    }
+
+    #[test]
+    fn time_bounds_past_the_stored_range_are_its_ends() {
+        let q = parse_log_query(&params(&[
+            ("from", "0001-01-01T00:00:00+05:00"),
+            ("to", "9999-12-31T23:59:59-05:00"),
+        ]))
+        .unwrap();
+        assert_eq!(q.from.as_deref(), Some("0001-01-01T00:00:00.000Z"));
+        assert_eq!(q.to.as_deref(), Some("9999-12-31T23:59:59.999Z"));
+    }
+
+    #[test]
     fn limits() {
         assert_eq!(
-            parse_log_query(&params(&[("limit", "5000")]))
+            parse_log_query(&params(&[("limit", "1000")]))
                 .unwrap()
                 .limit,
             MAX_LIMIT
         );
+        assert!(parse_log_query(&params(&[("limit", "1001")])).is_err());
         assert_eq!(
             parse_log_query(&params(&[("limit", "1")])).unwrap().limit,
             1
@@ -560,7 +668,6 @@ mod tests {
             ("to", "2024-13-01", "to"),
             ("cursor", "!!!", "cursor"),
             ("cursor", "Zm9v", "cursor"),
-            ("q", "*** ---", "q has no searchable words"),
             ("tag.", "x", "tag filter"),
             ("tag.a\"b", "x", "tag filter"),
             ("levle", "error", "unknown query parameter 'levle'"),
