@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# `npm run schemathesis`: property-based API tests from /openapi.json against a running
-# `npm start` (127.0.0.1:8787), failing on any server error. Installs schemathesis if missing.
+# `npm run schemathesis`: property-based API tests generated from /openapi.json against a
+# running worker (`npm start`, 127.0.0.1:8787), with every check (schemathesis.toml names the
+# few left out and why). schemathesis is pinned and installed into the project's own venv.
 set -euo pipefail
-VERSION="4.32.5"
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup.sh
+VENV=".tools/schemathesis-venv"
 BASE="${BASE_URL:-http://127.0.0.1:8787}"
 TOKEN="${ADMIN_TOKEN:-dev-admin-token}"
-if ! schemathesis --version 2>/dev/null | grep -q "$VERSION"; then
-  pip install --quiet "schemathesis==$VERSION"
-fi
+ensure_schemathesis
 curl -sf "$BASE/health" >/dev/null || { echo "start the worker first: npm start" >&2; exit 1; }
-exec schemathesis run "$BASE/openapi.json" --header "Authorization: Bearer $TOKEN" \
-  --checks not_a_server_error --max-examples "${MAX_EXAMPLES:-25}" --workers 2
+# The coverage phase is left out: 4.32.5 stops on an internal error of its own there.
+exec "$VENV/bin/schemathesis" --config-file schemathesis.toml run "$BASE/openapi.json" \
+  --header "Authorization: Bearer $TOKEN" --phases examples,fuzzing,stateful \
+  --max-examples "${MAX_EXAMPLES:-40}" --workers 2 --continue-on-failure --no-color "$@"

@@ -85,6 +85,19 @@ ensure_client_runtimes() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# schemathesis for the contract test, pinned, in the project's own venv (scripts/schemathesis.sh
+# installs it the same way when run by hand).
+SCHEMATHESIS_VERSION="4.32.5"
+ensure_schemathesis() {
+  local venv=".tools/schemathesis-venv"
+  if "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    return
+  fi
+  log "installing schemathesis $SCHEMATHESIS_VERSION into $venv (once per machine)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 ensure_dev_vars() {
   if [ ! -f .dev.vars ]; then
     cp .dev.vars.example .dev.vars

@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_all
 ensure_chromium
 ensure_client_runtimes
+ensure_schemathesis
 started=$(date +%s)
 
 log "cargo fmt --check; clippy (native and wasm32: the platform edge only builds for wasm)"

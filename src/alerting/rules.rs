@@ -67,11 +67,26 @@ pub struct RuleMatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
+    #[serde(deserialize_with = "whole_number")]
     pub count: i64,
+    #[serde(deserialize_with = "whole_number")]
     pub window_seconds: i64,
     /// Fire only when this many windows in a row reached `count` (a problem that persists).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "whole_number")]
     pub consecutive_windows: i64,
+}
+
+/// A whole number, also when written `60.0`: JSON (and JSON Schema's `integer`) does not tell
+/// them apart, and some clients write every number as a float.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number")))
 }
 
 fn one() -> i64 {
@@ -133,7 +148,7 @@ pub struct AlertRule {
     pub threshold: Threshold,
     #[serde(default)]
     pub group_by: Option<String>,
-    #[serde(default = "default_throttle")]
+    #[serde(default = "default_throttle", deserialize_with = "whole_number")]
     pub throttle_seconds: i64,
     #[serde(default)]
     pub mute: Vec<MuteWindow>,
@@ -189,11 +204,6 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
             ))
         })?;
         rule.matcher.max_level = Some(level.as_str().into());
-    }
-    if rule.max_severity() < rule.min_severity() {
-        return Err(bad(
-            "match.max_level is below match.min_level: nothing would match",
-        ));
     }
     if let Some(env) = &rule.matcher.environment {
         rule.matcher.environment = normalize_environment(env);
@@ -260,8 +270,19 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
     Ok(rule)
 }
 
+/// `HH:MM`, two digits each (the OpenAPI document's `^([01][0-9]|2[0-3]):[0-5][0-9]$`).
 fn parse_hhmm(s: &str) -> Option<NaiveTime> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M").ok()
+    let b = s.as_bytes();
+    if b.len() != 5
+        || b[2] != b':'
+        || !b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 2 || c.is_ascii_digit())
+    {
+        return None;
+    }
+    NaiveTime::parse_from_str(s, "%H:%M").ok()
 }
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -288,8 +309,20 @@ fn validate_mute(window: &MuteWindow, zones: &dyn TimeZones) -> Result<(), AppEr
     Ok(())
 }
 
+/// A channel's URL: http(s), a host name or IPv4 address with an optional port, then an
+/// optional path and query of visible ASCII. The OpenAPI document declares the same pattern
+/// (a test holds them equal); anything else could never be delivered to.
+pub const CHANNEL_URL_PATTERN: &str =
+    r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$";
+
+fn channel_url_ok(url: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(CHANNEL_URL_PATTERN).expect("channel url pattern"))
+        .is_match(url)
+}
+
 fn validate_channel(channel: &Channel) -> Result<(), AppError> {
-    let url_ok = |url: &str| url.starts_with("https://") || url.starts_with("http://");
+    let url_ok = channel_url_ok;
     match channel {
         Channel::Webhook { url, secret } => {
             if !url_ok(url) {
@@ -498,7 +531,11 @@ mod tests {
         );
         let warnings = rule(r#"{"name":"w","match":{"min_level":"warn","max_level":"warning"},"threshold":{"count":1,"window_seconds":300,"consecutive_windows":3}}"#).unwrap();
         assert_eq!((warnings.min_severity(), warnings.max_severity()), (13, 16));
-        assert!(rule(r#"{"name":"w","match":{"min_level":"error","max_level":"warn"}}"#).is_err());
+        // A band that is empty is a rule that matches nothing, not an error: the document can
+        // state each bound, not an order between two fields.
+        let empty =
+            rule(r#"{"name":"w","match":{"min_level":"error","max_level":"warn"}}"#).unwrap();
+        assert!(empty.max_severity() < empty.min_severity());
         assert!(rule(
             r#"{"name":"w","threshold":{"count":1,"window_seconds":60,"consecutive_windows":0}}"#
         )
@@ -647,6 +684,42 @@ mod tests {
         );
         let mut fresh = stored.redacted();
         assert_eq!(fresh.restore_secrets(None).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn channel_urls_are_what_the_document_declares() {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::handlers::routes::OPENAPI_JSON).unwrap();
+        for channel in doc["components"]["schemas"]["Channel"]["oneOf"]
+            .as_array()
+            .unwrap()
+        {
+            if let Some(url) = channel["properties"].get("url") {
+                assert_eq!(url["pattern"], CHANNEL_URL_PATTERN);
+            }
+        }
+        for ok in [
+            "https://hooks.slack.com/services/T/B/X",
+            "http://127.0.0.1:8080/hook?x=1",
+        ] {
+            assert!(channel_url_ok(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://[::1/",
+            "https://a b",
+            "https://x.com/\u{e9}",
+        ] {
+            assert!(!channel_url_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        let r = rule(r#"{"name":"x","threshold":{"count":5.0,"window_seconds":60},"throttle_seconds":300.0}"#).unwrap();
+        assert_eq!((r.threshold.count, r.throttle_seconds), (5, 300));
+        assert!(rule(r#"{"name":"x","threshold":{"count":5.5,"window_seconds":60}}"#).is_err());
     }
 
     #[test]

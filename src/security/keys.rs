@@ -260,16 +260,14 @@ pub fn normalize_origin(origin: &str) -> Option<String> {
         Some(_) => return None,
         None => (rest.clone(), None),
     };
-    let wildcard_ok = host
-        .strip_prefix("*.")
-        .map(|h| !h.contains('*'))
-        .unwrap_or(!host.contains('*'));
-    if host.is_empty()
-        || !wildcard_ok
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.*[]".contains(&b))
-    {
+    // A host name (or `*.` and one) or an IPv4 address, with an optional port: the OpenAPI
+    // document's pattern for allowed_origins says the same. (IPv6 literals are not taken.)
+    static HOST: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let host_ok = HOST.get_or_init(|| {
+        regex::Regex::new(r"^(?:\*\.)?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$")
+            .expect("origin host pattern")
+    });
+    if !host_ok.is_match(&host) || port.as_ref().is_some_and(|p| p.len() > 5) {
         return None;
     }
     let default_port = matches!(
