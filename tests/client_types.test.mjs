@@ -1,0 +1,107 @@
+// A TypeScript client generated from /openapi.json (openapi-typescript) must accept what the
+// worker really answers: every operation of the document is called once against the built
+// worker, each answer is written into a TypeScript file as a value of the type the document
+// gives that operation and status, and `tsc --strict` checks it. An undocumented field, a null
+// where the document promises a string, or an undocumented status fails here.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import openapiTS, { astToString } from "openapi-typescript";
+import { startWorker, auth, waitForStored } from "./helpers.mjs";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const OUT = `${ROOT}test-artifacts/client-types`;
+let w;
+
+before(async () => {
+  w = await startWorker({ extra: { r2Buckets: ["ARCHIVE"] } });
+});
+after(async () => {
+  await w?.mf.dispose();
+});
+
+async function call(method, path, { body, headers = {}, raw } = {}) {
+  const res = await w.mf.dispatchFetch(`http://localhost${path}`, {
+    method,
+    headers: { ...auth(), ...(body !== undefined && !raw ? { "content-type": "application/json" } : {}), ...headers },
+    body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined),
+  });
+  const type = res.headers.get("content-type") || "";
+  const text = await res.text();
+  return { status: res.status, json: type.includes("json") && text ? JSON.parse(text) : undefined };
+}
+
+test("a TypeScript client generated from the document type-checks against an answer of every operation", async () => {
+  const recorded = [];
+  const record = async (method, template, path, options) => {
+    const answer = await call(method, path, options);
+    recorded.push({ method: method.toLowerCase(), template, ...answer });
+    return answer;
+  };
+
+  await record("GET", "/", "/", { headers: { accept: "application/json" } });
+  await record("GET", "/health", "/health");
+  await record("GET", "/openapi.json", "/openapi.json");
+  const ingest = await record("POST", "/v1/logs", "/v1/logs", {
+    body: [
+      { message: "payment failed", level: "error", environment: "prod", service: "shop", component: "Checkout", endpoint: "/api/pay/42", tags: { team: "pay" }, error: { type: "CardError", message: "declined", stack: "CardError: declined\n    at pay (https://shop.example/app.js:1:1)" } },
+      { message: "cart opened", level: "info" },
+    ],
+  });
+  await record("POST", "/otlp/v1/logs", "/otlp/v1/logs", { body: { resourceLogs: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "otel" } }] }, scopeLogs: [{ logRecords: [{ severityText: "WARN", body: { stringValue: "from otel" } }] }] }] } });
+  await record("POST", "/loki/api/v1/push", "/loki/api/v1/push", { body: { streams: [{ stream: { job: "loki" }, values: [[`${Date.now()}000000`, "from loki"]] }] } });
+  await record("POST", "/api/{project}/envelope", "/api/1/envelope", { raw: `{}\n{"type":"event"}\n{"message":"from sentry","level":"error"}\n`, headers: { "content-type": "application/x-sentry-envelope" } });
+  await waitForStored(w.db, 5);
+  const [id] = ingest.json.ids;
+  await record("GET", "/v1/logs", "/v1/logs?limit=10");
+  await record("GET", "/v1/logs/{id}", `/v1/logs/${id}`);
+  await record("GET", "/v1/recent", "/v1/recent?limit=5");
+  const groups = await record("GET", "/v1/groups", "/v1/groups?sort=count");
+  const fp = groups.json.groups[0].fingerprint;
+  await record("GET", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`);
+  await record("PUT", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`, { body: { status: "resolved" } });
+  await record("GET", "/v1/stats", "/v1/stats?bucket=1h&by=level");
+  const key = await record("POST", "/v1/keys", "/v1/keys", { body: { name: "reader", scopes: ["read"], project: "shop" } });
+  await record("GET", "/v1/keys", "/v1/keys");
+  await record("DELETE", "/v1/keys/{id}", `/v1/keys/${key.json.id}`);
+  const rule = await record("POST", "/v1/alert-rules", "/v1/alert-rules", {
+    body: { name: "checkout errors", match: { min_level: "error", component: "Checkout" }, threshold: { count: 5, window_seconds: 60 }, mute: [{ start: "22:00", end: "06:00", tz: "Europe/Paris", days: ["sat"] }], channels: [{ type: "webhook", url: "https://example.com/hook", secret: "a-long-shared-secret" }] },
+  });
+  await record("GET", "/v1/alert-rules", "/v1/alert-rules");
+  await record("GET", "/v1/alert-rules/{id}", `/v1/alert-rules/${rule.json.id}`);
+  await record("PUT", "/v1/alert-rules/{id}", `/v1/alert-rules/${rule.json.id}`, { body: { name: "checkout errors", channels: rule.json.channels } });
+  await record("DELETE", "/v1/alert-rules/{id}", `/v1/alert-rules/${rule.json.id}`);
+  await record("GET", "/v1/alerts", "/v1/alerts?limit=10");
+  await record("GET", "/v1/dead-letters", "/v1/dead-letters?include_replayed=true");
+  await record("POST", "/v1/dead-letters/replay", "/v1/dead-letters/replay", { body: { ids: [] } });
+  await record("GET", "/metrics", "/metrics");
+  await record("POST", "/v1/archive/restore", "/v1/archive/restore", { body: { day: "2026-01-01" } });
+
+  // Every operation of the document was called, so a route added later joins this check.
+  const doc = JSON.parse(JSON.stringify((await call("GET", "/openapi.json")).json));
+  const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)).sort();
+  assert.deepEqual([...new Set(recorded.map((r) => `${r.method} ${r.template}`))].sort(), documented);
+
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(`${OUT}/api.d.ts`, astToString(await openapiTS(doc)));
+  const lines = [
+    'import type { paths } from "./api";',
+    "type Responses<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R } ? R : never;",
+    "type Documented<P extends keyof paths, M extends keyof paths[P], S> = S extends keyof Responses<P, M> ? true : never;",
+    'type Json<R> = R extends { content: { "application/json": infer B } } ? B : never;',
+    "type Answer<P extends keyof paths, M extends keyof paths[P], S> = S extends keyof Responses<P, M> ? Json<Responses<P, M>[S]> : never;",
+  ];
+  recorded.forEach((r, i) => {
+    const args = `${JSON.stringify(r.template)}, ${JSON.stringify(r.method)}, ${r.status}`;
+    lines.push(`// ${r.method.toUpperCase()} ${r.template} → ${r.status}`);
+    lines.push(`export const status${i}: Documented<${args}> = true;`);
+    if (r.json !== undefined && r.template !== "/openapi.json") lines.push(`export const answer${i}: Answer<${args}> = ${JSON.stringify(r.json)};`);
+  });
+  writeFileSync(`${OUT}/answers.ts`, lines.join("\n") + "\n");
+  try {
+    execFileSync(`${ROOT}node_modules/.bin/tsc`, ["--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", `${OUT}/answers.ts`], { cwd: ROOT, encoding: "utf8" });
+  } catch (e) {
+    assert.fail(`answers that the generated client would not accept (${OUT}/answers.ts):\n${e.stdout}`);
+  }
+});
