@@ -4,29 +4,16 @@
 // test-artifacts/ (looked at before calling the dashboard done).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import net from "node:net";
-import { waitFor } from "./helpers.mjs";
+import { mkdirSync } from "node:fs";
+import { waitFor, startWranglerDev, DEV_ADMIN_TOKEN } from "./helpers.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SHOTS = `${ROOT}test-artifacts`;
-const ADMIN = (readFileSync(`${ROOT}${existsSync(`${ROOT}.dev.vars`) ? ".dev.vars" : ".dev.vars.example"}`, "utf8").match(/ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/) || [])[1];
+const ADMIN = DEV_ADMIN_TOKEN;
 let server;
 let url;
 let browser;
 let readKey;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function call(path, { method = "GET", body, key = ADMIN } = {}) {
   const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
@@ -36,13 +23,8 @@ async function call(path, { method = "GET", body, key = ADMIN } = {}) {
 
 before(async () => {
   assert.ok(ADMIN, "an admin token in .dev.vars");
-  const state = mkdtempSync(join(tmpdir(), "dash-"));
-  const env = { ...process.env, EDGE_LOGGER_SKIP_BUILD: "1", WRANGLER_SEND_METRICS: "false" };
-  execFileSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, env, stdio: "ignore" });
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state], { cwd: ROOT, env, stdio: "ignore", detached: true });
-  await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeoutMs: 120_000, intervalMs: 500, what: "wrangler dev to answer /health" });
+  server = await startWranglerDev("dash-");
+  url = server.url;
   readKey = (await call("/v1/keys", { method: "POST", body: { name: "dashboard reader", scopes: ["read"] } })).body.key;
   const stack = "TypeError: Cannot read properties of undefined (reading 'total')\n    at renderCart (https://shop.example/assets/app.3f2a9c1b.js:10:5)\n    at checkout (https://shop.example/assets/app.3f2a9c1b.js:22:9)\n    at HTMLButtonElement.onclick (https://shop.example/assets/app.3f2a9c1b.js:40:1)";
   const seed = [
@@ -66,13 +48,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (server) {
-    try {
-      process.kill(-server.pid, "SIGTERM");
-    } catch {
-      /* already gone */
-    }
-  }
+  server?.stop();
 });
 
 /** Sums layout shifts not caused by input, as Chromium reports them. */

@@ -1,7 +1,11 @@
 // Runs the real built worker (build/index.js + wasm) inside workerd through Miniflare, with
 // real local D1, KV and Queues. Nothing of the platform is mocked.
 import { Miniflare } from "miniflare";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, existsSync, mkdtempSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import net from "node:net";
 import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
 
@@ -140,4 +144,43 @@ export function assertError(res, status, code) {
   assert.equal(res.body.error.code, code, JSON.stringify(res.body));
   assert.equal(typeof res.body.error.message, "string");
   assert.ok(res.body.error.message.length > 0);
+}
+
+/** The local admin token, as `npm start` reads it (.dev.vars, else the example). */
+export const DEV_ADMIN_TOKEN = (readFileSync(`${ROOT}${existsSync(`${ROOT}.dev.vars`) ? ".dev.vars" : ".dev.vars.example"}`, "utf8").match(/ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/) || [])[1];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The worker as `npm start` serves it: `wrangler dev` (static assets included) with migrated
+ * local state of its own, on a free port. Returns its URL and a `stop()`.
+ */
+export async function startWranglerDev(prefix = "dev-") {
+  const state = mkdtempSync(join(tmpdir(), prefix));
+  const env = { ...process.env, EDGE_LOGGER_SKIP_BUILD: "1", WRANGLER_SEND_METRICS: "false" };
+  execFileSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, env, stdio: "ignore" });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state], { cwd: ROOT, env, stdio: "ignore", detached: true });
+  const stop = () => {
+    try {
+      process.kill(-server.pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+  };
+  try {
+    await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeoutMs: 120_000, intervalMs: 500, what: "wrangler dev to answer /health" });
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return { url, stop };
 }
