@@ -50,6 +50,9 @@ struct PatternRule {
     switch: Option<fn(&ScrubConfig) -> bool>,
     /// A second check on a candidate match (the Luhn checksum for cards).
     confirm: Option<fn(&str) -> bool>,
+    /// Builds the replacement from the match's groups instead of `replacement`; `None` keeps
+    /// the match as it is.
+    rewrite: Option<fn(&regex::Captures) -> Option<String>>,
 }
 
 const PATTERNS: &[PatternRule] = &[
@@ -59,6 +62,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "[Private key]",
         switch: None,
         confirm: None,
+        rewrite: None,
     },
     PatternRule {
         name: "jwt",
@@ -66,6 +70,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "[JWT]",
         switch: None,
         confirm: None,
+        rewrite: None,
     },
     PatternRule {
         name: "bearer_token",
@@ -73,6 +78,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "Bearer [Filtered]",
         switch: None,
         confirm: None,
+        rewrite: None,
     },
     PatternRule {
         name: "url_secret",
@@ -80,6 +86,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "${1}[Filtered]",
         switch: None,
         confirm: None,
+        rewrite: None,
     },
     PatternRule {
         // `key=value`, `key: value`, `"key": "value"` (and single quotes) inside a text. The
@@ -92,6 +99,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "",
         switch: None,
         confirm: None,
+        rewrite: Some(secret_pair),
     },
     PatternRule {
         name: "cloud_access_key",
@@ -99,6 +107,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "[Access key]",
         switch: None,
         confirm: None,
+        rewrite: None,
     },
     PatternRule {
         name: "credit_card",
@@ -106,6 +115,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "[Card]",
         switch: None,
         confirm: Some(card_number),
+        rewrite: None,
     },
     PatternRule {
         name: "email",
@@ -113,6 +123,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "[email]",
         switch: Some(|c| c.emails),
         confirm: None,
+        rewrite: None,
     },
     PatternRule {
         name: "ip_address",
@@ -120,6 +131,7 @@ const PATTERNS: &[PatternRule] = &[
         replacement: "[ip]",
         switch: Some(|c| c.ips),
         confirm: None,
+        rewrite: None,
     },
 ];
 
@@ -199,7 +211,8 @@ pub fn luhn_valid(candidate: &str) -> bool {
 /// A `key=value` candidate with its value filtered, when its key names a secret; `None` keeps
 /// it as it is. The value keeps its quotes; an `Authorization: Bearer …` pair keeps its scheme
 /// (the `bearer_token` rule has already filtered the token after it).
-fn secret_pair(caps: &regex::Captures, secret_key: &Regex) -> Option<String> {
+fn secret_pair(caps: &regex::Captures) -> Option<String> {
+    let secret_key = &compiled().secret_key;
     let head = caps.get(1)?.as_str();
     let value = caps.get(2)?.as_str();
     let key = head
@@ -237,11 +250,11 @@ fn scrub_string(text: &mut String, config: &ScrubConfig, fired: &mut BTreeSet<&'
         let mut changed = false;
         let replaced = c.each[index].replace_all(text, |caps: &regex::Captures| {
             let whole = caps.get(0).map_or("", |m| m.as_str());
-            if rule.name == "secret_pair" {
-                return match secret_pair(caps, &c.secret_key) {
-                    Some(kept) => {
+            if let Some(rewrite) = rule.rewrite {
+                return match rewrite(caps) {
+                    Some(out) => {
                         changed = true;
-                        kept
+                        out
                     }
                     None => whole.to_string(),
                 };

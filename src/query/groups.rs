@@ -179,43 +179,39 @@ fn encode_group_cursor(sort: GroupSort, group: &Group) -> String {
 /// position. The base64 form of earlier releases is still read.
 fn decode_group_cursor(cursor: &str) -> Result<(GroupSort, Bind, String), AppError> {
     let invalid = || bad("cursor is not one this API issued; start again without it");
-    let legacy = URL_SAFE_NO_PAD
+    let current = match cursor.split_at_checked(1) {
+        Some(("t", rest)) => {
+            split_cursor(rest).map(|(at, fp)| (GroupSort::LastSeen, Bind::Text(at.into()), fp))
+        }
+        Some(("c", rest)) => rest
+            .split_once('_')
+            .filter(|(n, fp)| {
+                !fp.is_empty()
+                    && (1..=18).contains(&n.len())
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            })
+            .and_then(|(n, fp)| Some((GroupSort::Count, Bind::Int(n.parse().ok()?), fp))),
+        _ => None,
+    };
+    if let Some((sort, bind, fingerprint)) = current {
+        return Ok((sort, bind, fingerprint.to_string()));
+    }
+    // The base64 `t<last_seen>|<fp>` / `c<count>|<fp>` of earlier releases.
+    let text = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| {
-            t.split_once('|')
-                .map(|(v, f)| (v.to_string(), f.to_string()))
-        });
-    let (value, fingerprint) = match cursor.split_at_checked(1) {
-        Some(("t", rest)) => match split_cursor(rest) {
-            Some((at, fp)) => (format!("t{at}"), fp.to_string()),
-            None => legacy.ok_or_else(invalid)?,
-        },
-        Some(("c", rest)) => match rest.split_once('_') {
-            Some((n, fp))
-                if !fp.is_empty()
-                    && !n.is_empty()
-                    && n.len() <= 18
-                    && n.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                (format!("c{n}"), fp.to_string())
-            }
-            _ => legacy.ok_or_else(invalid)?,
-        },
-        _ => legacy.ok_or_else(invalid)?,
-    };
+        .ok_or_else(invalid)?;
+    let (value, fingerprint) = text.split_once('|').ok_or_else(invalid)?;
     let (sort, bind) = match value.split_at_checked(1) {
-        Some(("t", t)) if parse_text(t).is_some() || split_cursor(&format!("{t}_x")).is_some() => {
-            (GroupSort::LastSeen, Bind::Text(t.into()))
-        }
+        Some(("t", t)) if parse_text(t).is_some() => (GroupSort::LastSeen, Bind::Text(t.into())),
         Some(("c", c)) => (
             GroupSort::Count,
             Bind::Int(c.parse().map_err(|_| invalid())?),
         ),
         _ => return Err(invalid()),
     };
-    Ok((sort, bind, fingerprint))
+    Ok((sort, bind, fingerprint.to_string()))
 }
 
 impl GroupQuery {
