@@ -80,6 +80,14 @@ database_name = "$prefix"
 database_id = "$d1_id"
 migrations_dir = "migrations"
 
+[[env.$name.durable_objects.bindings]]
+name = "EVENT_SHARDS"
+class_name = "EventShard"
+
+[[env.$name.migrations]]
+tag = "v1-event-shards"
+new_sqlite_classes = ["EventShard"]
+
 [[env.$name.kv_namespaces]]
 binding = "HOT"
 id = "$kv_id"

@@ -27,6 +27,9 @@ pub struct Config {
     pub retention: RetentionDays,
     /// The alert engine's settings.
     pub alerts: AlertSettings,
+    /// `SHARD_MAX_EVENTS`: events in one shard before the next of the same day opens (default
+    /// 1,000,000, ≈4 GB of a Durable Object's 10 GB).
+    pub shard_max_events: u64,
 }
 
 /// What the alert engine reads from the deployment.
@@ -92,6 +95,10 @@ impl Config {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(5),
             },
+            shard_max_events: text("SHARD_MAX_EVENTS")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(crate::shards::DEFAULT_SHARD_MAX_EVENTS),
         }
     }
 
@@ -170,6 +177,7 @@ mod tests {
         assert_eq!(c.alerts.public_url, "");
         assert_eq!(c.alerts.email_from, "alerts@edge-logger.invalid");
         assert_eq!(c.alerts.retry_base_seconds, 5);
+        assert_eq!(c.shard_max_events, 1_000_000);
     }
 
     #[test]
@@ -209,7 +217,9 @@ mod tests {
             ),
             ("ALERT_RETRY_BASE_SECONDS", "2"),
             ("EMAIL_FROM", "ops@example.com"),
+            ("SHARD_MAX_EVENTS", "1000"),
         ]);
+        assert_eq!(c.shard_max_events, 1000);
         assert_eq!(c.admin_token.as_deref(), Some("t"));
         assert_eq!(c.default_environment, "staging");
         assert_eq!(c.retention.debug, 3);

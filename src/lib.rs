@@ -1,8 +1,8 @@
 //! edge-logger: log and error ingestion on Cloudflare Workers.
 //!
 //! Each concern has its own folder with its pure logic and its runtime runner: `ingest`,
-//! `processors`, `triage`, `query`, `alerting`, `security`, `ops`. Calls to D1, KV, Queues and
-//! R2 live in `storage`, HTTP in `handlers`, other wasm-only runtime helpers in `platform`.
+//! `processors`, `triage`, `query`, `alerting`, `security`, `ops`, and `shards` (where events are
+//! stored: SQLite Durable Objects). Calls to D1, KV, Queues, R2 and the SQL of the shards live in `storage`, HTTP in `handlers`, other wasm-only runtime helpers in `platform`.
 //! Pure modules never import `worker` and are tested natively with `cargo test`.
 
 pub mod alerting;
@@ -15,6 +15,7 @@ pub mod ops;
 pub mod processors;
 pub mod query;
 pub mod security;
+pub mod shards;
 pub mod storage;
 pub mod triage;
 

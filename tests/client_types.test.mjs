@@ -77,6 +77,7 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("POST", "/v1/dead-letters/replay", "/v1/dead-letters/replay", { body: { ids: [] } });
   await record("GET", "/metrics", "/metrics");
   await record("POST", "/v1/archive/restore", "/v1/archive/restore", { body: { day: "2026-01-01" } });
+  await record("GET", "/v1/storage", "/v1/storage");
 
   // Every operation of the document was called, so a route added later joins this check.
   const doc = JSON.parse(JSON.stringify((await call("GET", "/openapi.json")).json));

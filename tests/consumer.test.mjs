@@ -1,8 +1,9 @@
 // The queue consumer driven directly (no automatic consumer on this queue): what it acks,
-// what it retries when D1 fails, redelivery without duplicates, and the KV hot feed.
+// what it retries when D1 or a shard fails, redelivery without duplicates or double counts,
+// and the KV hot feed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, countEvents, QUEUE } from "./helpers.mjs";
+import { startWorker, countEvents, QUEUE, shardCall } from "./helpers.mjs";
 
 let w;
 let worker;
@@ -33,7 +34,7 @@ async function deliver(messages) {
   return worker.queue(QUEUE, messages);
 }
 
-test("a batch is stored in D1 and every message acked", async () => {
+test("a batch is stored and every message acked", async () => {
   const a = [storedEvent("a1"), storedEvent("a2")];
   const b = [storedEvent("b1")];
   const result = await deliver([message(a, "m-a"), message(b, "m-b")]);
@@ -52,45 +53,84 @@ test("a redelivered message stores nothing twice", async () => {
   for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
 });
 
-test("when D1 fails for the whole batch, every message is retried and nothing is lost", async () => {
-  await w.db.exec("CREATE TRIGGER inject_failure BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END;");
+/** Events D1 has counted (the stored-events metric, kept by the counting triggers). */
+async function counted() {
+  const row = await w.db.prepare("SELECT coalesce(sum(value), 0) AS n FROM metric_counters WHERE name = 'edge_logger_events_stored_total'").first();
+  return row.n;
+}
+
+test("when D1 fails for the whole batch, every message is retried, nothing is lost and nothing counted twice", async () => {
+  await w.db.exec("CREATE TRIGGER inject_failure BEFORE INSERT ON events_intake BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END;");
   const events = [storedEvent("down1"), storedEvent("down2")];
   const msgs = [message([events[0]], "m-down-1"), message([events[1]], "m-down-2")];
+  const before = await counted();
   try {
     const failed = await deliver(msgs);
     assert.equal(failed.outcome, "ok", "the consumer never throws");
     assert.deepEqual(failed.explicitAcks, []);
     assert.deepEqual([...failed.retryMessages.map((m) => m.msgId)].sort(), ["m-down-1", "m-down-2"]);
-    for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 0);
+    assert.equal(await counted(), before, "nothing counted while D1 fails");
   } finally {
     await w.db.exec("DROP TRIGGER inject_failure;");
   }
-  // The queue redelivers the retried messages: now they are stored, once.
+  // The queue redelivers the retried messages: the shards hold them once, D1 counts them once.
   const redelivered = await deliver(msgs.map((m) => ({ ...m, attempts: 2 })));
   assert.deepEqual([...redelivered.explicitAcks].sort(), ["m-down-1", "m-down-2"]);
+  for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+  assert.equal(await counted(), before + 2);
+  // A lost ack: the same messages once more change nothing.
+  await deliver(msgs.map((m) => ({ ...m, attempts: 3 })));
+  assert.equal(await counted(), before + 2, "counted exactly once");
   for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
 });
 
 test("when D1 fails for one message, the others are stored and acked, and only it is retried", async () => {
   await w.db.exec(
-    "CREATE TRIGGER inject_poison BEFORE INSERT ON events WHEN NEW.data LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'injected poison'); END;",
+    "CREATE TRIGGER inject_poison BEFORE INSERT ON events_intake WHEN NEW.data LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'injected poison'); END;",
   );
   const good = [storedEvent("fine 1"), storedEvent("fine 2")];
   const bad = [storedEvent("poison pill"), storedEvent("sibling of the poison")];
+  const before = await counted();
   try {
     const result = await deliver([message([good[0]], "m-good-1"), message(bad, "m-bad"), message([good[1]], "m-good-2")]);
     assert.deepEqual([...result.explicitAcks].sort(), ["m-good-1", "m-good-2"]);
     assert.deepEqual(result.retryMessages.map((m) => m.msgId), ["m-bad"]);
     for (const e of good) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
-    // The message is one transaction: its healthy sibling waits with it rather than half-storing.
-    for (const e of bad) assert.equal(await countEvents(w.db, "id = ?", e.id), 0);
+    // The message is counted as one: its healthy sibling waits with it rather than half-counting.
+    assert.equal(await counted(), before + 2);
   } finally {
     await w.db.exec("DROP TRIGGER inject_poison;");
   }
   const retried = await deliver([message(bad, "m-bad")]);
   assert.deepEqual(retried.explicitAcks, ["m-bad"]);
   for (const e of bad) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+  assert.equal(await counted(), before + 4);
 });
+
+test("a shard write that fails is retried without loss or double counting", async () => {
+  const events = [storedEvent("shard ok"), storedEvent("shardfail here")];
+  const msg = message(events, "m-shardfail");
+  const name = await shardNameFor(events[0]);
+  // A real failure inside the real shard: its insert aborts while the trigger is there.
+  await shardCall(w.db, name, { run: { queries: [{ sql: "CREATE TRIGGER IF NOT EXISTS inject_shard BEFORE INSERT ON events WHEN NEW.data LIKE '%shardfail%' BEGIN SELECT RAISE(ABORT, 'injected shard failure'); END", binds: [] }] } });
+  const before = await counted();
+  try {
+    const failed = await deliver([msg]);
+    assert.deepEqual(failed.retryMessages.map((m) => m.msgId), ["m-shardfail"]);
+    assert.equal(await counted(), before);
+  } finally {
+    await shardCall(w.db, name, { run: { queries: [{ sql: "DROP TRIGGER inject_shard", binds: [] }] } });
+  }
+  const again = await deliver([{ ...msg, attempts: 2 }]);
+  assert.deepEqual(again.explicitAcks, ["m-shardfail"]);
+  for (const e of events) assert.equal(await countEvents(w.db, "id = ?", e.id), 1);
+  assert.equal(await counted(), before + 2);
+});
+
+/** The shard an event of no project lands in (the first of its day). */
+async function shardNameFor(event) {
+  return `events:${event.received_at.slice(0, 10)}:0:`;
+}
 
 test("a message that is not an event array is retried towards the dead-letter queue, not acked", async () => {
   const result = await deliver([
@@ -110,20 +150,16 @@ test("the KV hot feed holds the newest events after a batch", async () => {
 });
 
 test("when the hot-feed refresh fails the batch is still acked", async () => {
-  // The feed is read from D1 after the insert; make that read fail, leaving the insert fine.
-  await w.db.exec("ALTER TABLE events RENAME TO events_real;");
-  await w.db.exec("CREATE VIEW events AS SELECT * FROM events_real WHERE raise(ABORT, 'feed read fails') IS NULL;");
-  await w.db.exec(
-    "CREATE TRIGGER view_insert INSTEAD OF INSERT ON events BEGIN INSERT INTO events_real (data) VALUES (NEW.data); END;",
-  );
+  // The feed reads the storage state with the catalogue after the write; make that read fail,
+  // leaving the write and its count fine.
+  await w.db.exec("ALTER TABLE storage_state RENAME TO storage_state_away;");
   const event = storedEvent("stored despite feed failure");
   try {
     const result = await deliver([message([event], "m-feed")]);
     assert.deepEqual(result.explicitAcks, ["m-feed"]);
     assert.deepEqual(result.retryMessages, []);
   } finally {
-    await w.db.exec("DROP VIEW events;");
-    await w.db.exec("ALTER TABLE events_real RENAME TO events;");
+    await w.db.exec("ALTER TABLE storage_state_away RENAME TO storage_state;");
   }
   assert.equal(await countEvents(w.db, "id = ?", event.id), 1);
 });

@@ -2,7 +2,7 @@
 // GET /v1/groups, /v1/groups/{fingerprint}, /v1/stats.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, post, get, waitForStored, assertError } from "./helpers.mjs";
+import { startWorker, post, get, waitForStored, assertError, eventRows } from "./helpers.mjs";
 
 let w;
 const stackA = "TypeError: x\n    at UserCard.render (https://app.example.com/assets/app.3f2a9c1b.js:10:5)\n    at load (https://app.example.com/assets/app.3f2a9c1b.js:20:1)";
@@ -110,9 +110,11 @@ test("stats count events per bucket and dimension", async () => {
   // Every rollup (minute, hour, level×environment×source, one-dimension) gives the same totals
   // as counting the stored events, including the redelivered two that were stored once.
   const distinct = async (column, where = "1=1") =>
-    Object.fromEntries(
-      (await w.db.prepare(`SELECT coalesce(${column}, '') AS k, count(*) AS n FROM events WHERE ${where} GROUP BY k`).all()).results.map((r) => [r.k || "(none)", r.n]),
-    );
+    (await eventRows(w.db, `SELECT coalesce(${column}, '') AS k, count(*) AS n FROM events WHERE ${where} GROUP BY k`)).reduce((totals, r) => {
+      const key = r.k || "(none)";
+      totals[key] = (totals[key] ?? 0) + r.n;
+      return totals;
+    }, {});
   for (const [query, column, where] of [
     ["by=level", "level"],
     ["by=environment&level=error,fatal", "environment", "level IN ('error', 'fatal')"],

@@ -1,5 +1,6 @@
 // Runs the real built worker (build/index.js + wasm) inside workerd through Miniflare, with
-// real local D1, KV and Queues. Nothing of the platform is mocked.
+// real local D1, SQLite Durable Objects (the event shards), KV and Queues. Nothing of the
+// platform is mocked.
 import { Miniflare } from "miniflare";
 import { readFileSync, readdirSync, existsSync, mkdtempSync } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
@@ -34,8 +35,9 @@ export function splitSql(sql) {
   return statements;
 }
 
-export async function applyMigrations(db) {
-  const files = readdirSync(`${ROOT}migrations`).filter((f) => f.endsWith(".sql")).sort();
+/** Applies the migrations in order; `only` picks some of them (`(file) => boolean`). */
+export async function applyMigrations(db, only = () => true) {
+  const files = readdirSync(`${ROOT}migrations`).filter((f) => f.endsWith(".sql")).sort().filter(only);
   for (const file of files) {
     const statements = splitSql(readFileSync(`${ROOT}migrations/${file}`, "utf8"));
     await db.batch(statements.map((s) => db.prepare(s)));
@@ -46,7 +48,7 @@ export async function applyMigrations(db) {
  * A fresh worker with its own empty D1, KV and queue. `consumer: false` leaves the queue
  * without an automatic consumer, so a test can drive the consumer by hand.
  */
-export async function startWorker({ consumer = true, bindings = {}, rateLimits = {}, extra = {} } = {}) {
+export async function startWorker({ consumer = true, bindings = {}, rateLimits = {}, extra = {}, migrations = () => true } = {}) {
   const suffix = randomUUID();
   const mf = new Miniflare({
     modules: true,
@@ -57,6 +59,8 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     bindings: { ADMIN_TOKEN, DEFAULT_ENVIRONMENT: "production", ...bindings },
     d1Databases: { DB: `db-${suffix}` },
     d1Persist: false,
+    durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true } },
+    durableObjectsPersist: false,
     kvNamespaces: { HOT: `kv-${suffix}` },
     kvPersist: false,
         queueProducers: { LOGS: QUEUE, ALERTS: ALERTS_QUEUE },
@@ -76,9 +80,40 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     ...extra,
   });
   const db = await mf.getD1Database("DB");
-  await applyMigrations(db);
+  await applyMigrations(db, migrations);
+  OWNERS.set(db, mf);
   const kv = await mf.getKVNamespace("HOT");
   return { mf, db, kv };
+}
+
+/** The Miniflare instance of each worker's D1 binding, so helpers given `w.db` reach its shards. */
+const OWNERS = new WeakMap();
+
+/** One call to an event shard (the real Durable Object), as the worker makes it. */
+export async function shardCall(db, name, call) {
+  const ns = await OWNERS.get(db).getDurableObjectNamespace("EVENT_SHARDS");
+  const res = await ns.get(ns.idFromName(name)).fetch("https://shard.internal/", { method: "POST", body: JSON.stringify(call) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`shard ${name} answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+/** The catalogue's shard names (D1 `shards`). */
+export async function shardNames(db) {
+  return (await db.prepare("SELECT name FROM shards ORDER BY name").all()).results.map((r) => r.name);
+}
+
+/**
+ * Rows of one SQL statement over every stored event: run in each shard the catalogue knows,
+ * and over D1's `events` (events from before the shards), concatenated. The statement reads
+ * `events` as D1 did; aggregates come back one row per shard.
+ */
+export async function eventRows(db, sql, ...binds) {
+  const rows = [...(await db.prepare(sql).bind(...binds).all()).results];
+  for (const name of await shardNames(db)) {
+    rows.push(...(await shardCall(db, name, { rows: { query: { sql, binds } } })));
+  }
+  return rows;
 }
 
 export function auth(token = ADMIN_TOKEN) {
@@ -124,9 +159,16 @@ export async function waitFor(check, { timeoutMs = 20000, intervalMs = 100, what
   throw new Error(`timed out after ${limit} ms waiting for ${what}; last saw ${JSON.stringify(saw)}`);
 }
 
+/** Ids of rows that have `received_at` and `id`, newest first (the page order of /v1/logs). */
+export function idsNewestFirst(rows) {
+  const key = (r) => `${r.received_at}_${r.id}`;
+  return [...rows].sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0)).map((r) => r.id);
+}
+
+/** Stored events that match `where`, across every shard (and D1's events from before them). */
 export async function countEvents(db, where = "1=1", ...binds) {
-  const row = await db.prepare(`SELECT count(*) AS n FROM events WHERE ${where}`).bind(...binds).first();
-  return row.n;
+  const rows = await eventRows(db, `SELECT count(*) AS n FROM events WHERE ${where}`, ...binds);
+  return rows.reduce((sum, r) => sum + r.n, 0);
 }
 
 /** Waits until exactly `n` rows match, then checks that no more arrive shortly after. */
@@ -162,13 +204,13 @@ function freePort() {
  * The worker as `npm start` serves it: `wrangler dev` (static assets included) with migrated
  * local state of its own, on a free port. Returns its URL and a `stop()`.
  */
-export async function startWranglerDev(prefix = "dev-") {
+export async function startWranglerDev(prefix = "dev-", extraArgs = []) {
   const state = mkdtempSync(join(tmpdir(), prefix));
   const env = { ...process.env, EDGE_LOGGER_SKIP_BUILD: "1", WRANGLER_SEND_METRICS: "false" };
   execFileSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, env, stdio: "ignore" });
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const server = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state], { cwd: ROOT, env, stdio: "ignore", detached: true });
+  const server = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, ...extraArgs], { cwd: ROOT, env, stdio: "ignore", detached: true });
   const stop = () => {
     try {
       process.kill(-server.pid, "SIGTERM");

@@ -2,7 +2,7 @@
 // every 4xx of the contract, and "202 means stored exactly once".
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, post, get, auth, waitForStored, countEvents, assertError, ADMIN_TOKEN, TIMEOUT_SCALE } from "./helpers.mjs";
+import { startWorker, post, get, auth, waitForStored, countEvents, assertError, ADMIN_TOKEN, TIMEOUT_SCALE, eventRows } from "./helpers.mjs";
 
 let w;
 before(async () => {
@@ -300,7 +300,7 @@ test("concurrent requests share queue sends, and each learns exactly its own eve
     await waitForStored(own.db, total, "service = ?", run);
     for (const [r, res] of answers.entries()) {
       for (const [i, id] of res.body.ids.entries()) {
-        const row = await own.db.prepare("SELECT event_id, project FROM events WHERE id = ?").bind(id).first();
+        const [row] = await eventRows(own.db, "SELECT event_id, project FROM events WHERE id = ?", id);
         assert.equal(row.event_id, `${run}-${r}-${i}`, "each answered id is that request's own event");
         assert.equal(row.project, requests[r].project, "never packed with another project's events");
       }

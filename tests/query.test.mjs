@@ -2,7 +2,7 @@
 // the whole way: POST → queue → consumer → D1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, post, get, waitForStored, waitFor } from "./helpers.mjs";
+import { startWorker, post, get, waitForStored, waitFor, eventRows, idsNewestFirst } from "./helpers.mjs";
 
 let w;
 const run = `q${Date.now()}`;
@@ -128,7 +128,7 @@ test("full text with many matches (walked newest first) pages exactly like the s
   const many = Array.from({ length: 2100 }, (_, i) => ({ message: `walkterm item ${i}`, level: i % 3 ? "info" : "warn", service: `${run}-walk` }));
   for (let i = 0; i < many.length; i += 700) assert.equal((await post(w.mf, many.slice(i, i + 700))).status, 202);
   await waitForStored(w.db, many.length, "service = ?", `${run}-walk`);
-  const truth = (await w.db.prepare("SELECT id FROM events WHERE service = ? ORDER BY received_at DESC, id DESC").bind(`${run}-walk`).all()).results.map((r) => r.id);
+  const truth = idsNewestFirst(await eventRows(w.db, "SELECT received_at, id FROM events WHERE service = ?", `${run}-walk`));
   const seen = [];
   let cursor = null;
   do {
@@ -141,6 +141,6 @@ test("full text with many matches (walked newest first) pages exactly like the s
   // With a level filter the sorted plan is kept; the answer is the same subset in the same order.
   const warns = await get(w.mf, "/v1/logs?q=walkterm&level=warn&limit=1000");
   assert.equal(warns.body.logs.length, 700);
-  const warnTruth = (await w.db.prepare("SELECT id FROM events WHERE service = ? AND level = 'warn' ORDER BY received_at DESC, id DESC").bind(`${run}-walk`).all()).results.map((r) => r.id);
+  const warnTruth = idsNewestFirst(await eventRows(w.db, "SELECT received_at, id FROM events WHERE service = ? AND level = 'warn'", `${run}-walk`));
   assert.deepEqual(warns.body.logs.map((e) => e.id), warnTruth);
 });

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { startWorker, auth, get, waitFor, waitForStored } from "./helpers.mjs";
+import { startWorker, auth, get, waitFor, waitForStored, eventRows } from "./helpers.mjs";
 import { createLogger } from "../sdk/src/index.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -64,9 +64,9 @@ test("Node: 250 events arrive batched and exactly once, though the first answer 
     assert.ok(proxy.seen.every((r) => r.events <= 100), "batched by count");
     assert.ok(proxy.seen.length >= 4 && proxy.seen.length <= 6, `${proxy.seen.length} requests`);
     await waitForStored(w.db, 250, "message LIKE 'sdk e2e %'");
-    const distinct = await w.db.prepare("SELECT count(DISTINCT event_id) AS n FROM events WHERE message LIKE 'sdk e2e %'").first();
+    const distinct = { n: new Set((await eventRows(w.db, "SELECT event_id FROM events WHERE message LIKE 'sdk e2e %'")).map((r) => r.event_id)).size };
     assert.equal(distinct.n, 250);
-    const stored = await get(w.mf, `/v1/logs/${(await w.db.prepare("SELECT id FROM events WHERE event_id = ?").bind(ids[7]).first()).id}`);
+    const stored = await get(w.mf, `/v1/logs/${(await eventRows(w.db, "SELECT id FROM events WHERE event_id = ?", ids[7]))[0].id}`);
     assert.equal(stored.body.message, "sdk e2e 7");
     assert.equal(stored.body.service, "billing");
     assert.equal(stored.body.environment, "staging");
@@ -260,7 +260,7 @@ test("Browser (headless Chromium): a thrown error arrives grouped with its parse
     await page.reload();
     await page.waitForFunction(() => document.title === "ready");
     await waitForStored(w.db, 1, "message = 'kept across a reload'");
-    assert.equal((await w.db.prepare("SELECT event_id FROM events WHERE message = 'kept across a reload'").first()).event_id, keptId);
+    assert.equal((await eventRows(w.db, "SELECT event_id FROM events WHERE message = 'kept across a reload'"))[0].event_id, keptId);
     assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("edge-logger:")).length), 0, "taken out of storage once sent");
 
     await page.screenshot({ path: `${shots}/sdk-browser.png` });

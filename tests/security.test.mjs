@@ -1,7 +1,7 @@
 // Keys, scopes, projects, browsers, abuse and privacy through the real worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, post, get, auth, waitFor, waitForStored, countEvents, assertError } from "./helpers.mjs";
+import { startWorker, post, get, auth, waitFor, waitForStored, countEvents, assertError, eventRows } from "./helpers.mjs";
 
 let w;
 let keys = {};
@@ -167,7 +167,7 @@ test("scrubbing: secrets never reach D1, and the event says which rules fired", 
   assert.equal(res.status, 202);
   const id = res.body.ids[0];
   await waitForStored(w.db, 1, "id = ?", id);
-  const raw = (await w.db.prepare("SELECT data FROM events WHERE id = ?").bind(id).first()).data;
+  const raw = (await eventRows(w.db, "SELECT data FROM events WHERE id = ?", id))[0].data;
   for (const secret of ["hunter2", "abcdefghijklmnop", "4111 1111 1111 1111", "k-123", jwt, "MIIEvQ", "jane@example.com", "203.0.113.9"]) {
     assert.ok(!raw.includes(secret), `${secret} reached D1`);
   }
@@ -206,7 +206,7 @@ test("a secret written into a message is scrubbed in every format, the key kept"
   await waitFor(async () => (await countEvents(w.db, "data LIKE '%secret_pair%'")) >= 4, {
     what: "four events with a filtered pair in their message",
   });
-  const rows = (await w.db.prepare("SELECT data FROM events WHERE data LIKE '%secret_pair%'").all()).results.map((r) => r.data);
+  const rows = (await eventRows(w.db, "SELECT data FROM events WHERE data LIKE '%secret_pair%'")).map((r) => r.data);
   for (const row of rows) assert.ok(!row.includes("hunter2-"), `a secret reached D1: ${row}`);
   const messages = rows.map((r) => JSON.parse(r).message);
   for (const expected of ids) assert.ok(messages.includes(expected), `${expected} not among ${JSON.stringify(messages)}`);
@@ -275,7 +275,7 @@ test("with ENCRYPTION_KEY, context and stack are ciphertext in D1 and plain for 
     assert.equal(res.status, 202);
     const id = res.body.ids[0];
     await waitForStored(sealed.db, 1, "id = ?", id);
-    const raw = (await sealed.db.prepare("SELECT data FROM events WHERE id = ?").bind(id).first()).data;
+    const raw = (await eventRows(sealed.db, "SELECT data FROM events WHERE id = ?", id))[0].data;
     assert.ok(!raw.includes("order-991") && !raw.includes("checkout.js"), raw);
     const stored = JSON.parse(raw);
     assert.match(stored.context.$encrypted, /^v1\./);

@@ -110,7 +110,7 @@ async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
         let rules = store::transition_rules(db).await?;
         for t in transitions {
             let sample = match &t.event_id {
-                Some(id) => store::event_data(db, id)
+                Some(id) => sample_event(env, db, id)
                     .await?
                     .and_then(|d| serde_json::from_str::<StoredEvent>(&d).ok()),
                 None => None,
@@ -202,6 +202,13 @@ async fn try_evaluate_rates(db: &D1Database, env: &Env) -> worker::Result<()> {
     record_and_send(db, env, &s, candidates, now, &now_text).await
 }
 
+/// The event an alert shows as its sample, from the shards (newest first: it was just stored).
+async fn sample_event(env: &Env, db: &D1Database, id: &str) -> worker::Result<Option<String>> {
+    crate::shards::reader::by_id(env, db, id, None)
+        .await
+        .map_err(|e| worker::Error::RustError(format!("reading the sample event: {e:?}")))
+}
+
 /// Records each candidate alert and queues its deliveries on `ALERTS`.
 async fn record_and_send(
     db: &D1Database,
@@ -213,7 +220,7 @@ async fn record_and_send(
 ) -> worker::Result<()> {
     let mut deliveries = Vec::new();
     for candidate in candidates {
-        deliveries.extend(record(db, s, candidate, now, now_text).await?);
+        deliveries.extend(record(db, env, s, candidate, now, now_text).await?);
     }
     if !deliveries.is_empty() {
         let bodies: Vec<Vec<u8>> = deliveries
@@ -231,6 +238,7 @@ async fn record_and_send(
 /// Records one alert (once, whichever consumer gets there first) and returns its deliveries.
 async fn record(
     db: &D1Database,
+    env: &Env,
     s: &Settings,
     c: Candidate,
     now: chrono::DateTime<chrono::Utc>,
@@ -288,7 +296,7 @@ async fn record(
         Decision::Notify => {}
     }
     let sample = match &c.sample_event_id {
-        Some(id) => store::event_data(db, id)
+        Some(id) => sample_event(env, db, id)
             .await?
             .and_then(|d| serde_json::from_str::<StoredEvent>(&d).ok()),
         None => None,

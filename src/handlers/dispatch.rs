@@ -7,7 +7,9 @@ use worker::{console_error, console_warn, Env, Response};
 pub(crate) use crate::platform::incoming::Incoming;
 
 use super::routes::{match_route, Route};
-use super::{alerts, archive, dead_letters, groups, health, ingest, keys, logs, metrics, stats};
+use super::{
+    alerts, archive, dead_letters, groups, health, ingest, keys, logs, metrics, stats, storage,
+};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::model::StoredEvent;
@@ -200,6 +202,7 @@ async fn dispatch(
         Route::ListDeadLetters => dead_letters::list(&url, env).await,
         Route::ReplayDeadLetters => dead_letters::replay(req, env).await,
         Route::RestoreArchive => archive::restore(req, env).await,
+        Route::Storage => storage::report(env, &config).await,
     }
 }
 

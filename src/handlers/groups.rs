@@ -96,12 +96,13 @@ pub async fn get(
     let db = env.d1(bindings::DB)?;
     let group = visible_group(&db, fingerprint, principal).await?;
     let events_query = LogQuery {
+        project: group.project.clone(),
         exact: vec![("fingerprint", fingerprint.to_string())],
         limit: RECENT_EVENTS,
         ..Default::default()
     };
     let (mut events, _) = into_page(
-        d1::data_rows(&db, &events_query.to_sql()).await?,
+        crate::shards::reader::page(env, &db, &events_query).await?,
         RECENT_EVENTS,
     )?;
     open_events(config, &mut events);

@@ -19,6 +19,30 @@ fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
     }
 }
 
+/// The shard that takes today's writes answers (the newest in the catalogue); with no shard yet,
+/// the binding is there. A shard that cannot be reached is named in the error.
+async fn newest_shard(env: &Env) -> Result<(), String> {
+    let ns = crate::shards::client::namespace(env)
+        .map_err(|e| format!("binding {}: {e}", bindings::EVENT_SHARDS))?;
+    let db = env.d1(bindings::DB).map_err(|e| e.to_string())?;
+    let (shards, _) = crate::storage::shards::catalogue(&db, None)
+        .await
+        .map_err(|e| format!("shard catalogue: {e}"))?;
+    let Some(newest) = shards
+        .iter()
+        .max_by(|a, b| (&a.day, a.seq).cmp(&(&b.day, b.seq)))
+    else {
+        return Ok(());
+    };
+    crate::shards::client::call::<crate::shards::ShardStats>(
+        &ns,
+        &newest.name,
+        &crate::shards::ShardCall::Stats,
+    )
+    .await
+    .map(|_| ())
+}
+
 pub async fn health(env: &Env) -> Result<Response, AppError> {
     let started = crate::platform::clock::millis();
     let d1_result = match env.d1(bindings::DB) {
@@ -46,8 +70,12 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
         .map_err(|e| format!("binding {}: {e}", bindings::LOGS));
     let (queue_ok, queue_check) = check(started, queue_result);
 
+    let started = crate::platform::clock::millis();
+    let (shards_ok, shards_check) = check(started, newest_shard(env).await);
+
     // A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
-    let mut checks = json!({"d1": d1_check, "kv": kv_check, "queue": queue_check});
+    let mut checks =
+        json!({"d1": d1_check, "kv": kv_check, "queue": queue_check, "shards": shards_check});
     let encryption_ok = match &crate::config::Config::get(env).encryption {
         Ok(None) => true,
         Ok(Some(_)) => {
@@ -59,7 +87,7 @@ pub async fn health(env: &Env) -> Result<Response, AppError> {
             false
         }
     };
-    let status = if d1_ok && kv_ok && queue_ok && encryption_ok {
+    let status = if d1_ok && kv_ok && queue_ok && shards_ok && encryption_ok {
         "ok"
     } else {
         "degraded"

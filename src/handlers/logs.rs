@@ -1,4 +1,5 @@
-//! Read routes: `GET /v1/logs`, `GET /v1/logs/{id}` (D1) and `GET /v1/recent` (KV only).
+//! Read routes: `GET /v1/logs`, `GET /v1/logs/{id}` (the event shards) and `GET /v1/recent`
+//! (KV only).
 
 use serde::Serialize;
 use worker::{console_warn, Env, Response, Url};
@@ -8,9 +9,9 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::model::{DetailedEvent, StoredEvent};
 use crate::platform::bindings;
-use crate::query::logs::{into_page, parse_limit, parse_log_query, text_match_probe};
+use crate::query::logs::{into_page, parse_limit, parse_log_query};
 use crate::security::auth::{can_see, scope_project, Principal};
-use crate::storage::{d1, kv, HOT_FEED_SIZE};
+use crate::storage::{kv, HOT_FEED_SIZE};
 
 #[derive(Serialize)]
 struct LogsPage {
@@ -34,11 +35,7 @@ pub async fn list(
     let mut query = parse_log_query(&query_pairs(url))?;
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
-    if let Some(text) = &query.text {
-        let matches = d1::count(&db, &text_match_probe(text)).await?;
-        query.plan_text(matches);
-    }
-    let rows = d1::data_rows(&db, &query.to_sql()).await?;
+    let rows = crate::shards::reader::page(env, &db, &query).await?;
     let (mut logs, next_cursor) = into_page(rows, query.limit)?;
     open_events(config, &mut logs);
     json_response(200, &LogsPage { logs, next_cursor })
@@ -54,9 +51,14 @@ pub async fn get(
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
     }
-    let data = d1::event_by_id(&env.d1(bindings::DB)?, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let data = crate::shards::reader::by_id(
+        env,
+        &env.d1(bindings::DB)?,
+        id,
+        principal.project.as_deref(),
+    )
+    .await?
+    .ok_or_else(not_found)?;
     let mut event: StoredEvent = serde_json::from_str(&data)
         .map_err(|e| AppError::Internal(format!("stored event {id}: {e}")))?;
     if !can_see(principal, event.project.as_deref()) {

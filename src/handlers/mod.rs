@@ -24,6 +24,8 @@ mod logs;
 mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod stats;
+#[cfg(target_arch = "wasm32")]
+mod storage;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use dispatch::*;

@@ -34,6 +34,8 @@ pub enum Route {
     ListDeadLetters,
     ReplayDeadLetters,
     RestoreArchive,
+    /// `GET /v1/storage`: the event shards and the capacity left.
+    Storage,
     /// A CORS preflight (`OPTIONS`) for any route of the table.
     Preflight,
 }
@@ -64,6 +66,7 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/dead-letters", "GET"),
     ("/v1/dead-letters/replay", "POST"),
     ("/v1/archive/restore", "POST"),
+    ("/v1/storage", "GET"),
 ];
 
 impl Route {
@@ -92,6 +95,7 @@ impl Route {
             Route::ListDeadLetters => "/v1/dead-letters",
             Route::ReplayDeadLetters => "/v1/dead-letters/replay",
             Route::RestoreArchive => "/v1/archive/restore",
+            Route::Storage => "/v1/storage",
             Route::Metrics => "/metrics",
             Route::Preflight => "preflight",
         }
@@ -109,7 +113,7 @@ impl Route {
             | ListAlertRules | GetAlertRule(_) | ListAlerts => Some(Scope::Read),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
             | DeleteAlertRule(_) | SetGroupStatus(_) | ListDeadLetters | ReplayDeadLetters
-            | RestoreArchive => Some(Scope::Admin),
+            | RestoreArchive | Storage => Some(Scope::Admin),
         }
     }
 }
@@ -158,6 +162,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("GET", ["v1", "dead-letters"]) => Route::ListDeadLetters,
         ("POST", ["v1", "dead-letters", "replay"]) => Route::ReplayDeadLetters,
         ("POST", ["v1", "archive", "restore"]) => Route::RestoreArchive,
+        ("GET", ["v1", "storage"]) => Route::Storage,
         ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
         _ => {
             return Err(match allowed_methods(&segments) {
@@ -299,6 +304,7 @@ mod tests {
             ("PUT", "/v1/groups/f", Some(Scope::Admin)),
             ("GET", "/v1/keys", Some(Scope::Admin)),
             ("GET", "/v1/dead-letters", Some(Scope::Admin)),
+            ("GET", "/v1/storage", Some(Scope::Admin)),
         ];
         for (method, path, scope) in cases {
             assert_eq!(

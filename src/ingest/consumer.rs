@@ -1,5 +1,6 @@
-//! The queue consumer: store each message's events in D1, ack exactly what was stored, retry
-//! the rest, then refresh the KV hot feed once for the whole batch.
+//! The queue consumer: store each message's events in their shards, count them in D1, ack
+//! exactly what was stored and counted, retry the rest, then refresh the KV hot feed once for
+//! the whole batch.
 //!
 //! It never returns an error (the `#[event(queue)]` macro would panic): every message is acked
 //! or retried by itself, and a message that keeps failing goes to the dead-letter queue after
@@ -10,8 +11,10 @@ use worker::{console_error, console_warn, D1Database, Env, MessageBatch, Message
 
 use crate::ingest::queue_message::read_envelope;
 use crate::platform::bindings;
+use crate::shards::writer::{self, MessageEvents};
 use crate::storage::queue::decode_body;
-use crate::storage::{d1, kv, HOT_FEED_SIZE};
+use crate::storage::sql::SqlQuery;
+use crate::storage::{d1, kv, shards, HOT_FEED_SIZE};
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let db = match env.d1(bindings::DB) {
@@ -73,59 +76,99 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     }
 }
 
-/// Stores all messages in one D1 batch (one transaction). If that fails, each message is tried
-/// on its own so that one bad message does not hold back the others. Returns the indexes of the
-/// messages that were stored (and acked).
+/// Stores the messages' events in their shards, then counts what the shards newly stored in
+/// one D1 batch (one transaction) with the catalogue's reports. If that batch fails, each
+/// message is counted on its own so that one bad message does not hold back the others.
+/// Returns the indexes of the messages that were stored and counted (and acked).
+///
+/// Exactly once: a shard stores an event once (its `event_id` is unique there, and placement
+/// sends a redelivery to the same shard) and keeps it marked with the message's token until
+/// D1 has counted it; D1 counts a token once (`count_ledger`). So a shard write that succeeded
+/// under a D1 batch that failed is counted on redelivery, and a D1 batch that succeeded under
+/// a lost ack is not counted again.
 async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) -> Vec<usize> {
-    let statements: worker::Result<Vec<_>> = messages
+    let config = crate::config::Config::get(env);
+    let now = crate::platform::clock::clock_text().unwrap_or_default();
+    let batch: Vec<MessageEvents> = messages
         .iter()
-        .map(|(_, body)| d1::insert_message(db, body))
+        .map(|(_, body)| MessageEvents {
+            events: read_envelope(body)
+                .ok()
+                .and_then(|e| serde_json::from_str(e.events.get()).ok())
+                .unwrap_or_default(),
+            body: body.clone(),
+        })
         .collect();
-    let whole = match statements {
-        Ok(statements) => db.batch(statements).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
-    match whole {
-        Ok(()) => {
-            messages.iter().for_each(|(m, _)| m.ack());
-            (0..messages.len()).collect()
+    let written = writer::write(env, db, batch, true, config.shard_max_events, &now).await;
+    let mut statements = written.catalogue.clone();
+    let mut counted = Vec::new();
+    for counts in written.counts.iter().flatten() {
+        for c in counts {
+            statements.extend(shards::count_once(&c.token, &c.events, &now));
+            counted.push(c);
         }
-        Err(e) => {
-            console_warn!(
-                "D1 batch of {} messages failed ({}); storing them one by one",
-                messages.len(),
-                describe(&e)
-            );
-            let mut stored = Vec::new();
-            for (index, (message, body)) in messages.iter().enumerate() {
-                let result = match d1::insert_message(db, body) {
-                    Ok(statement) => statement.run().await.map(|_| ()),
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(()) => {
+    }
+    statements.push(shards::clear_intake());
+    let mut stored = Vec::new();
+    match d1::batch(db, &statements).await {
+        Ok(()) => {
+            for (index, ((message, _), counts)) in messages.iter().zip(&written.counts).enumerate()
+            {
+                match counts {
+                    Ok(_) => {
                         message.ack();
                         stored.push(index);
                     }
+                    Err(reason) => retry(env, message, reason).await,
+                }
+            }
+            writer::confirm(env, counted).await;
+        }
+        Err(e) => {
+            console_warn!(
+                "D1 batch of {} messages failed ({}); counting them one by one",
+                messages.len(),
+                describe(&e)
+            );
+            let _ = d1::batch(db, &written.catalogue).await;
+            for (index, ((message, _), counts)) in messages.iter().zip(&written.counts).enumerate()
+            {
+                let counts = match counts {
+                    Ok(counts) => counts,
+                    Err(reason) => {
+                        retry(env, message, reason).await;
+                        continue;
+                    }
+                };
+                let mut own: Vec<SqlQuery> = counts
+                    .iter()
+                    .flat_map(|c| shards::count_once(&c.token, &c.events, &now))
+                    .collect();
+                own.push(shards::clear_intake());
+                match d1::batch(db, &own).await {
+                    Ok(()) => {
+                        message.ack();
+                        stored.push(index);
+                        writer::confirm(env, counts).await;
+                    }
                     Err(e) => {
-                        console_error!(
-                            "D1 insert of message {} failed ({}); it will be retried",
-                            message.id(),
-                            describe(&e)
-                        );
-                        remember(
-                            env,
-                            &message.id(),
-                            &format!("D1 insert failed: {}", describe(&e)),
-                        )
-                        .await;
-                        message.retry();
+                        retry(env, message, &format!("D1 count failed: {}", describe(&e))).await
                     }
                 }
             }
-            stored
         }
     }
+    stored
+}
+
+/// Retries a message (towards the dead-letter queue), keeping the reason for its record.
+async fn retry(env: &Env, message: &RawMessage, reason: &str) {
+    console_error!(
+        "message {} not stored ({reason}); it will be retried",
+        message.id()
+    );
+    remember(env, &message.id(), reason).await;
+    message.retry();
 }
 
 /// Counts this batch in D1 (one more small batch): exact however many consumers run.
@@ -248,13 +291,18 @@ async fn refresh_hot_feeds(db: &D1Database, env: &Env, projects: Vec<Option<Stri
         .take(MAX_PROJECT_FEEDS_PER_BATCH)
         .map(Some);
     for project in std::iter::once(None).chain(project_feeds) {
-        let latest = match d1::latest(db, project.as_deref(), HOT_FEED_SIZE).await {
-            Ok(rows) => rows,
+        let query = crate::query::logs::LogQuery {
+            project: project.clone(),
+            limit: HOT_FEED_SIZE,
+            ..Default::default()
+        };
+        let latest = match crate::shards::reader::page(env, db, &query).await {
+            Ok(mut rows) => {
+                rows.truncate(HOT_FEED_SIZE);
+                rows
+            }
             Err(e) => {
-                console_warn!(
-                    "hot feed: reading the latest events failed: {}",
-                    describe(&e)
-                );
+                console_warn!("hot feed: reading the latest events failed: {e:?}");
                 return;
             }
         };

@@ -1,9 +1,10 @@
-//! The scheduled run (`#[event(scheduled)]`, every 5 minutes): retention in bounded batches —
-//! archiving each batch to R2 first when an `ARCHIVE` bucket is bound — then housekeeping of
-//! derived tables, then the spike and quiet alert rules. Failures are logged; the next run
-//! continues where this one stopped.
+//! The scheduled run (`#[event(scheduled)]`, every 5 minutes): the move of events still in D1
+//! into shards; retention — a shard wholly past the longest retention is dropped whole, one
+//! partly expired is trimmed in bounded batches, each archived to R2 first when an `ARCHIVE`
+//! bucket is bound; then housekeeping of derived tables, then the spike and quiet alert rules.
+//! Failures are logged; the next run continues where this one stopped.
 
-use worker::{console_error, console_log, Bucket, D1Database, Env};
+use worker::{console_error, console_log, Bucket, D1Database, Env, ObjectNamespace};
 
 use crate::ops::archive::{by_day, gzip_ndjson, object_key, ExpiringRow};
 use crate::ops::retention::{
@@ -11,7 +12,65 @@ use crate::ops::retention::{
     MAX_BATCHES_PER_RUN,
 };
 use crate::platform::bindings;
-use crate::storage::d1;
+use crate::shards::client::{call, namespace};
+use crate::shards::{retention_of, ChangeAnswer, ShardCall, ShardInfo, ShardRetention};
+use crate::storage::sql::{Bind, SqlQuery};
+use crate::storage::{d1, shard_sql, shards as catalogue};
+
+/// Where expired events are: D1 (events from before the shards) or one shard.
+enum Source<'a> {
+    D1(&'a D1Database),
+    Shard(&'a ObjectNamespace, &'a ShardInfo),
+}
+
+impl Source<'_> {
+    /// A tag that keeps archive objects of different sources of one day apart.
+    fn tag(&self) -> String {
+        match self {
+            Source::D1(_) => String::new(),
+            Source::Shard(_, shard) => {
+                let token = crate::shards::count_token(&shard.project, &shard.name);
+                format!("s{}-{}-", shard.seq, &token[..8])
+            }
+        }
+    }
+
+    async fn rows(&self, query: &SqlQuery) -> Result<Vec<ExpiringRow>, String> {
+        match self {
+            Source::D1(db) => d1::rows(db, query).await.map_err(|e| e.to_string()),
+            Source::Shard(ns, shard) => {
+                let rows: Vec<serde_json::Value> = call(
+                    ns,
+                    &shard.name,
+                    &ShardCall::Rows {
+                        query: query.clone(),
+                    },
+                )
+                .await?;
+                rows.into_iter()
+                    .map(|r| serde_json::from_value(r).map_err(|e| e.to_string()))
+                    .collect()
+            }
+        }
+    }
+
+    async fn execute(&self, query: &SqlQuery) -> Result<usize, String> {
+        match self {
+            Source::D1(db) => d1::execute(db, query).await.map_err(|e| e.to_string()),
+            Source::Shard(ns, shard) => {
+                let answer: ChangeAnswer = call(
+                    ns,
+                    &shard.name,
+                    &ShardCall::Run {
+                        queries: vec![query.clone()],
+                    },
+                )
+                .await?;
+                Ok(answer.changes as usize)
+            }
+        }
+    }
+}
 
 pub async fn run(env: &Env) {
     let Ok(db) = env.d1(bindings::DB) else {
@@ -23,10 +82,26 @@ pub async fn run(env: &Env) {
     };
     let config = crate::config::Config::get(env);
     let days = &config.retention;
-    let deleted = match env.bucket(bindings::ARCHIVE) {
-        Ok(bucket) => archive_and_delete(&db, &bucket, days, now).await,
-        Err(_) => delete(&db, days, now).await,
+    let moved = crate::shards::migrate::run(env, &db, config.shard_max_events).await;
+    let bucket = env.bucket(bindings::ARCHIVE).ok();
+    let mut deleted = 0;
+    let legacy = match catalogue::catalogue(&db, None).await {
+        Ok((shards, legacy)) => {
+            if let Ok(ns) = namespace(env) {
+                for shard in &shards {
+                    deleted += retain_shard(&db, &ns, shard, bucket.as_ref(), days, now).await;
+                }
+            }
+            legacy
+        }
+        Err(e) => {
+            console_error!("retention: reading the shard catalogue failed: {e}");
+            true
+        }
     };
+    if legacy {
+        deleted += retain(&Source::D1(&db), bucket.as_ref(), days, now).await;
+    }
     for statement in housekeeping(days, now) {
         if let Err(e) = d1::execute(&db, &statement).await {
             console_error!(
@@ -36,18 +111,125 @@ pub async fn run(env: &Env) {
         }
     }
     crate::alerting::engine::evaluate_rates(&db, env).await;
-    console_log!("retention: {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
+    console_log!("retention: {moved} events moved from D1 into shards, {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
+}
+
+/// What retention does to one shard: drop it whole (archiving it first), or trim its expired
+/// rows; the catalogue follows. Returns the events removed.
+async fn retain_shard(
+    db: &D1Database,
+    ns: &ObjectNamespace,
+    shard: &ShardInfo,
+    bucket: Option<&Bucket>,
+    days: &RetentionDays,
+    now: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    let source = Source::Shard(ns, shard);
+    match retention_of(shard, days, now) {
+        ShardRetention::Keep => 0,
+        ShardRetention::Trim => {
+            let deleted = retain(&source, bucket, days, now).await;
+            if deleted > 0 {
+                refresh_catalogue(db, ns, shard).await;
+            }
+            deleted
+        }
+        ShardRetention::Drop => {
+            if let Some(bucket) = bucket {
+                if let Err(e) = archive_whole(&source, bucket).await {
+                    console_error!("archive: shard {} not archived, kept: {e}", shard.name);
+                    return 0;
+                }
+            }
+            match call::<ChangeAnswer>(ns, &shard.name, &ShardCall::Drop).await {
+                Ok(_) => {
+                    if let Err(e) = d1::execute(db, &catalogue::remove(&shard.name)).await {
+                        console_error!(
+                            "retention: shard {} dropped, catalogue not told: {e}",
+                            shard.name
+                        );
+                    }
+                    shard.events.max(0) as usize
+                }
+                Err(e) => {
+                    console_error!("retention: dropping shard {} failed: {e}", shard.name);
+                    0
+                }
+            }
+        }
+    }
+}
+
+/// Records a shard's report after retention changed it.
+async fn refresh_catalogue(db: &D1Database, ns: &ObjectNamespace, shard: &ShardInfo) {
+    match call::<crate::shards::ShardStats>(ns, &shard.name, &ShardCall::Stats).await {
+        Ok(stats) => {
+            let now = crate::platform::clock::clock_text().unwrap_or_default();
+            // A change moves the shard's version on, so this report replaces the kept one.
+            let upsert = catalogue::upsert(
+                &shard.name,
+                &shard.project,
+                &shard.day,
+                shard.seq,
+                &stats,
+                &now,
+            );
+            if let Err(e) = d1::execute(db, &upsert).await {
+                console_error!("retention: catalogue of {} not updated: {e}", shard.name);
+            }
+        }
+        Err(e) => console_error!("retention: {e}"),
+    }
+}
+
+/// Every row of a shard into R2, one object per day and page; nothing is deleted here.
+async fn archive_whole(source: &Source<'_>, bucket: &Bucket) -> Result<(), String> {
+    let mut after = 0i64;
+    loop {
+        let query = SqlQuery {
+            sql: shard_sql::EXPORT_PAGE.into(),
+            binds: vec![Bind::Int(after), Bind::Int(DELETE_BATCH)],
+        };
+        let rows = source.rows(&query).await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        for (day, day_rows) in by_day(&rows) {
+            let key = object_key(&format!("{}all", source.tag()), day, &day_rows);
+            bucket
+                .put(&key, gzip_ndjson(&day_rows))
+                .execute()
+                .await
+                .map_err(|e| format!("writing {key}: {e}"))?;
+        }
+        if (rows.len() as i64) < DELETE_BATCH {
+            return Ok(());
+        }
+    }
+}
+
+async fn retain(
+    source: &Source<'_>,
+    bucket: Option<&Bucket>,
+    days: &RetentionDays,
+    now: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    match bucket {
+        Some(bucket) => archive_and_delete(source, bucket, days, now).await,
+        None => delete(source, days, now).await,
+    }
 }
 
 async fn delete(
-    db: &D1Database,
+    source: &Source<'_>,
     days: &RetentionDays,
     now: chrono::DateTime<chrono::Utc>,
 ) -> usize {
     let mut deleted = 0;
     for statement in event_deletes(days, now) {
         for _ in 0..MAX_BATCHES_PER_RUN {
-            match d1::execute(db, &statement).await {
+            match source.execute(&statement).await {
                 Ok(changes) => {
                     deleted += changes;
                     if (changes as i64) < DELETE_BATCH {
@@ -67,7 +249,7 @@ async fn delete(
 /// Each batch: read the expiring rows, write one gzipped NDJSON object per day, and only then
 /// delete exactly those rows. A failed write deletes nothing; the next run tries again.
 async fn archive_and_delete(
-    db: &D1Database,
+    source: &Source<'_>,
     bucket: &Bucket,
     days: &RetentionDays,
     now: chrono::DateTime<chrono::Utc>,
@@ -75,7 +257,7 @@ async fn archive_and_delete(
     let mut deleted = 0;
     for (band, select) in expiring_selects(days, now) {
         for _ in 0..MAX_BATCHES_PER_RUN {
-            let rows: Vec<ExpiringRow> = match d1::rows(db, &select).await {
+            let rows: Vec<ExpiringRow> = match source.rows(&select).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     console_error!("archive: reading expiring {band} events failed: {e}");
@@ -87,7 +269,7 @@ async fn archive_and_delete(
             }
             let mut archived = true;
             for (day, day_rows) in by_day(&rows) {
-                let key = object_key(band, day, &day_rows);
+                let key = object_key(&format!("{}{band}", source.tag()), day, &day_rows);
                 if let Err(e) = bucket.put(&key, gzip_ndjson(&day_rows)).execute().await {
                     console_error!("archive: writing {key} failed, nothing deleted: {e}");
                     archived = false;
@@ -98,7 +280,7 @@ async fn archive_and_delete(
                 break;
             }
             let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-            match d1::execute(db, &delete_seqs(&seqs)).await {
+            match source.execute(&delete_seqs(&seqs)).await {
                 Ok(changes) => deleted += changes,
                 Err(e) => {
                     // Archived but not deleted: the next run archives them again (same key) and deletes.

@@ -59,6 +59,10 @@ impl RetentionDays {
         self.debug.max(self.info).max(self.warn).max(self.error)
     }
 
+    pub fn shortest(&self) -> i64 {
+        self.debug.min(self.info).min(self.warn).min(self.error)
+    }
+
     /// `(lowest severity, highest severity, days)` for each band.
     fn bands(&self) -> [(i64, i64, i64); 4] {
         [

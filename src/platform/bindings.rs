@@ -1,7 +1,9 @@
 //! The names of the worker's bindings, as `wrangler.toml` declares them.
 
-/// D1: the control plane and the events.
+/// D1: the control plane and the shard catalogue.
 pub const DB: &str = "DB";
+/// Durable Objects (SQLite): the event shards.
+pub const EVENT_SHARDS: &str = "EVENT_SHARDS";
 /// KV: the hot feed, and caches of key records and allowed origins.
 pub const HOT: &str = "HOT";
 /// Queue producer for accepted events.

@@ -275,10 +275,6 @@ pub async fn record_attempt(
     Ok(row.map(|r| r.attempts).unwrap_or(max_attempts))
 }
 
-pub async fn event_data(db: &D1Database, id: &str) -> Result<Option<String>> {
-    super::d1::event_by_id(db, id).await
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AlertRow {
     pub id: String,

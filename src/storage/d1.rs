@@ -7,16 +7,6 @@ use worker::{D1Database, D1PreparedStatement, Result};
 
 use crate::storage::sql::{Bind, SqlQuery};
 
-/// Inserts one queue message's events. The body is the message's JSON, bound as a single
-/// parameter and its `events` array unpacked by SQLite's `json_each`: a multi-row insert of any number of events
-/// that stays far under D1's 100 bound parameters per statement. Every other column of
-/// `events` is generated from `data`; `OR IGNORE` on the unique `event_id` makes redelivery
-/// and client retries store an event once.
-pub fn insert_message(db: &D1Database, body: &str) -> Result<D1PreparedStatement> {
-    db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1, '$.events')")
-        .bind(&[text(body)])
-}
-
 /// Bind values for D1: text, a number (D1 takes JS numbers), or NULL for `None`.
 pub fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
@@ -140,23 +130,12 @@ pub async fn count(db: &D1Database, query: &SqlQuery) -> Result<i64> {
     Ok(rows.first().map_or(0, |r| r.n))
 }
 
+/// One event still in D1 from before the shards.
 pub async fn event_by_id(db: &D1Database, id: &str) -> Result<Option<String>> {
     let statement = db
         .prepare("SELECT data FROM events WHERE id = ?1")
         .bind(&[text(id)])?;
     Ok(statement.first::<DataRow>(None).await?.map(|r| r.data))
-}
-
-/// The newest events of the deployment, or of one project, for the KV hot feeds.
-pub async fn latest(db: &D1Database, project: Option<&str>, limit: usize) -> Result<Vec<String>> {
-    let query = crate::query::logs::LogQuery {
-        project: project.map(str::to_string),
-        limit,
-        ..Default::default()
-    };
-    let mut rows = data_rows(db, &query.to_sql()).await?;
-    rows.truncate(limit);
-    Ok(rows)
 }
 
 pub async fn ping(db: &D1Database) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Storage: every call to D1, KV, Queues and R2, and the SQL primitives they share (`sql`).
+//! Storage: every call to D1, KV, Queues and R2, the SQL of the event shards, and the SQL primitives they share (`sql`).
 
 pub mod sql;
 
@@ -18,6 +18,9 @@ pub mod kv;
 pub mod metrics;
 #[cfg(target_arch = "wasm32")]
 pub mod queue;
+pub mod shard_sql;
+#[cfg(target_arch = "wasm32")]
+pub mod shards;
 
 /// The KV key of the hot feed: the latest events, refreshed once per consumer batch.
 pub const HOT_FEED_KEY: &str = "recent:v1";

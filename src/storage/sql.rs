@@ -4,8 +4,10 @@
 
 use crate::error::{invalid_parameter as bad, AppError};
 
-/// A value bound to a `?` of a statement.
-#[derive(Debug, Clone, PartialEq)]
+/// A value bound to a `?` of a statement. Serialised untagged (a JSON string or number), as
+/// the event shards receive statements built at the edge.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Bind {
     Text(String),
     Int(i64),
@@ -13,7 +15,7 @@ pub enum Bind {
 }
 
 /// A statement and its binds, in order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SqlQuery {
     pub sql: String,
     pub binds: Vec<Bind>,

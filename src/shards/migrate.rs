@@ -1,0 +1,92 @@
+//! The move of events stored in D1 before the shards: on every cron run, batch by batch, the
+//! oldest D1 events are written into their shards (uncounted: D1 counted them when they
+//! arrived) and only then deleted from D1. Resumable and idempotent: a batch written but not
+//! deleted is written again next time and the shards ignore what they hold; reads ask D1 and
+//! the shards until D1 is empty, and keep an event found in both once.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use worker::{console_error, D1Database, Env};
+
+use super::writer::{write, MessageEvents};
+use crate::storage::{d1, shards as catalogue};
+
+/// Events per batch: ≈1 MB read from D1 and one shard call per day they span.
+const BATCH: i64 = 500;
+/// A run stops after this long, leaving the rest to the next one (cron every 5 minutes).
+const RUN_BUDGET_MS: u64 = 20_000;
+
+#[derive(Deserialize)]
+struct LegacyRow {
+    seq: i64,
+    data: String,
+}
+
+/// Moves what fits in one run; returns the events moved.
+pub async fn run(env: &Env, db: &D1Database, max_events: u64) -> usize {
+    let started = crate::platform::clock::millis();
+    let mut moved = 0;
+    loop {
+        match catalogue::legacy_pending(db).await {
+            Ok(false) => return moved,
+            Ok(true) => {}
+            Err(e) => {
+                console_error!("moving D1 events: reading the storage state failed: {e}");
+                return moved;
+            }
+        }
+        match step(env, db, max_events).await {
+            Ok(0) => return moved,
+            Ok(n) => moved += n,
+            Err(e) => {
+                console_error!("moving D1 events into shards stopped, the next run resumes: {e}");
+                return moved;
+            }
+        }
+        if crate::platform::clock::millis().saturating_sub(started) > RUN_BUDGET_MS {
+            return moved;
+        }
+    }
+}
+
+/// One batch: read, write into shards, then delete from D1 with the catalogue's reports in one
+/// D1 transaction. An empty D1 marks the move done.
+async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, String> {
+    let now = crate::platform::clock::clock_text().map_err(|e| format!("{e:?}"))?;
+    let rows: Vec<LegacyRow> = d1::rows(db, &catalogue::legacy_page(BATCH))
+        .await
+        .map_err(|e| e.to_string())?;
+    if rows.is_empty() {
+        d1::execute(db, &catalogue::legacy_done(&now))
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(0);
+    }
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let events = rows
+        .into_iter()
+        .map(|r| RawValue::from_string(r.data))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("an event in D1 is not JSON: {e}"))?;
+    let written = write(
+        env,
+        db,
+        vec![MessageEvents {
+            body: String::new(),
+            events,
+        }],
+        false,
+        max_events,
+        &now,
+    )
+    .await;
+    if let Some(Err(reason)) = written.counts.first() {
+        return Err(reason.clone());
+    }
+    let mut statements = written.catalogue;
+    statements.push(catalogue::legacy_delete(&seqs));
+    d1::batch(db, &statements)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(seqs.len())
+}

@@ -1,0 +1,139 @@
+//! Reads across shards: a page of `/v1/logs` asks only the shards its project and time range
+//! touch, a day at a time from the newest, and stops once the page is full; an event by id asks
+//! the newest shards first. While D1 still holds events from before the shards, it is asked
+//! too and its rows merged in (an event in both while it moves is kept once).
+
+use worker::{console_error, D1Database, Env};
+
+use super::client::{call_all, namespace};
+use super::{merge_pages, plan_reads, PageAnswer, ReadBounds, ShardCall, ShardInfo};
+use crate::error::AppError;
+use crate::query::logs::{text_match_probe, LogQuery, TextPlan, WALK_NEWEST_ABOVE};
+use crate::storage::sql::{Bind, SqlQuery};
+use crate::storage::{d1, shards as catalogue};
+
+fn unavailable(what: &str, reason: String) -> AppError {
+    console_error!("{what}: {reason}");
+    AppError::Unavailable {
+        message: format!("{what}: a storage shard did not answer; try again shortly."),
+        retry_after: 2,
+    }
+}
+
+/// The shard call for a page of `query`: the plain plan, and the newest-first walk with the
+/// probe that chooses it when only full text narrows the rows.
+fn page_call(query: &LogQuery) -> ShardCall {
+    let mut plain = query.clone();
+    plain.text_plan = TextPlan::SortMatches;
+    let mut walk = query.clone();
+    walk.plan_text(i64::MAX);
+    let walkable = query.text.is_some() && walk.text_plan == TextPlan::WalkNewest;
+    ShardCall::Page {
+        plain: plain.to_sql(),
+        probe: walkable
+            .then(|| query.text.as_deref().map(text_match_probe))
+            .flatten(),
+        walk: walkable.then(|| walk.to_sql()),
+        walk_above: WALK_NEWEST_ABOVE,
+    }
+}
+
+/// Up to `query.limit + 1` stored events' JSON, newest first (the extra row says a next page
+/// exists).
+pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<String>, AppError> {
+    let keep = query.limit + 1;
+    let (shards, legacy) = catalogue::catalogue(db, query.project.as_deref()).await?;
+    let bounds = ReadBounds {
+        project: query.project.clone(),
+        ts_from: query.from.clone(),
+        ts_to: query.to.clone(),
+        received_until: query.cursor.as_ref().map(|(at, _)| at.clone()),
+    };
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    if legacy {
+        let mut old = query.clone();
+        if let Some(text) = &old.text {
+            let matches = d1::count(db, &text_match_probe(text)).await?;
+            old.plan_text(matches);
+        }
+        pages.push(d1::data_rows(db, &old.to_sql()).await?);
+    }
+    let plan = plan_reads(&shards, &bounds);
+    if plan.is_empty() || query.match_nothing {
+        return Ok(merge_pages(pages, keep));
+    }
+    let ns = namespace(env).map_err(|e| unavailable("reading events", e.to_string()))?;
+    let call = page_call(query);
+    let mut found = 0;
+    for day in plan {
+        let calls: Vec<(String, ShardCall)> =
+            day.iter().map(|s| (s.name.clone(), call.clone())).collect();
+        for answer in call_all::<PageAnswer>(&ns, &calls).await {
+            let rows: Vec<String> = answer
+                .map_err(|e| unavailable("reading events", e))?
+                .rows
+                .into_iter()
+                .map(|r| r.get().to_string())
+                .collect();
+            found += rows.len();
+            pages.push(rows);
+        }
+        if found >= keep {
+            break;
+        }
+    }
+    Ok(merge_pages(pages, keep))
+}
+
+/// One event by id, from the shards the project may hold (every shard for `None`), newest
+/// first, six at a time.
+pub async fn by_id(
+    env: &Env,
+    db: &D1Database,
+    id: &str,
+    project: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let (shards, legacy) = catalogue::catalogue(db, project).await?;
+    if legacy {
+        if let Some(data) = d1::event_by_id(db, id).await? {
+            return Ok(Some(data));
+        }
+    }
+    let bounds = ReadBounds {
+        project: project.map(str::to_string),
+        ..Default::default()
+    };
+    let ordered: Vec<ShardInfo> = plan_reads(&shards, &bounds).into_iter().flatten().collect();
+    if ordered.is_empty() {
+        return Ok(None);
+    }
+    let ns = namespace(env).map_err(|e| unavailable("reading an event", e.to_string()))?;
+    let query = SqlQuery {
+        sql: "SELECT data FROM events WHERE id = ?".into(),
+        binds: vec![Bind::Text(id.to_string())],
+    };
+    for round in super::rounds(&ordered) {
+        let calls: Vec<(String, ShardCall)> = round
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    ShardCall::Rows {
+                        query: query.clone(),
+                    },
+                )
+            })
+            .collect();
+        for answer in call_all::<Vec<serde_json::Value>>(&ns, &calls).await {
+            let rows = answer.map_err(|e| unavailable("reading an event", e))?;
+            if let Some(data) = rows
+                .first()
+                .and_then(|r| r.get("data"))
+                .and_then(|d| d.as_str())
+            {
+                return Ok(Some(data.to_string()));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,112 @@
+//! The SQL of an event shard (a SQLite-backed Durable Object): its schema, made on first use,
+//! and the statements of its writes and reports. The events table is D1's (migrations/0001)
+//! column for column, so every query built for D1 runs unchanged in a shard; `count_token`
+//! is the shard's own: the message an event was stored for, until D1 has counted it.
+
+/// Run once per object instance; every statement is idempotent. Durable Object SQL takes
+/// several statements in one `exec` when nothing is bound.
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+  seq             INTEGER PRIMARY KEY,
+  data            TEXT NOT NULL,
+  count_token     TEXT,
+  id              TEXT GENERATED ALWAYS AS (json_extract(data, '$.id')) VIRTUAL,
+  event_id        TEXT GENERATED ALWAYS AS (json_extract(data, '$.event_id')) VIRTUAL,
+  project         TEXT GENERATED ALWAYS AS (json_extract(data, '$.project')) VIRTUAL,
+  received_at     TEXT GENERATED ALWAYS AS (json_extract(data, '$.received_at')) VIRTUAL,
+  ts              TEXT GENERATED ALWAYS AS (json_extract(data, '$.timestamp')) VIRTUAL,
+  level           TEXT GENERATED ALWAYS AS (json_extract(data, '$.level')) VIRTUAL,
+  severity_number INTEGER GENERATED ALWAYS AS (json_extract(data, '$.severity_number')) VIRTUAL,
+  environment     TEXT GENERATED ALWAYS AS (json_extract(data, '$.environment')) VIRTUAL,
+  service         TEXT GENERATED ALWAYS AS (json_extract(data, '$.service')) VIRTUAL,
+  release         TEXT GENERATED ALWAYS AS (json_extract(data, '$.release')) VIRTUAL,
+  source_type     TEXT GENERATED ALWAYS AS (json_extract(data, '$.source_type')) VIRTUAL,
+  component       TEXT GENERATED ALWAYS AS (json_extract(data, '$.component')) VIRTUAL,
+  endpoint        TEXT GENERATED ALWAYS AS (json_extract(data, '$.endpoint')) VIRTUAL,
+  route           TEXT GENERATED ALWAYS AS (json_extract(data, '$.route')) VIRTUAL,
+  error_kind      TEXT GENERATED ALWAYS AS (json_extract(data, '$.error_kind')) VIRTUAL,
+  fingerprint     TEXT GENERATED ALWAYS AS (json_extract(data, '$.fingerprint')) VIRTUAL,
+  trace_id        TEXT GENERATED ALWAYS AS (json_extract(data, '$.trace_id')) VIRTUAL,
+  request_id      TEXT GENERATED ALWAYS AS (json_extract(data, '$.request_id')) VIRTUAL,
+  user_id         TEXT GENERATED ALWAYS AS (json_extract(data, '$.user_id')) VIRTUAL,
+  session_id      TEXT GENERATED ALWAYS AS (json_extract(data, '$.session_id')) VIRTUAL,
+  message         TEXT GENERATED ALWAYS AS (json_extract(data, '$.message')) VIRTUAL,
+  error_type      TEXT GENERATED ALWAYS AS (json_extract(data, '$.error.type')) VIRTUAL,
+  error_message   TEXT GENERATED ALWAYS AS (json_extract(data, '$.error.message')) VIRTUAL,
+  error_stack     TEXT GENERATED ALWAYS AS (json_extract(data, '$.error.stack')) VIRTUAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_project_event_id ON events (coalesce(project, ''), event_id);
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at, id);
+CREATE INDEX IF NOT EXISTS events_level ON events (level, received_at, id);
+CREATE INDEX IF NOT EXISTS events_severity ON events (severity_number, received_at, id);
+CREATE INDEX IF NOT EXISTS events_environment ON events (environment, received_at, id);
+CREATE INDEX IF NOT EXISTS events_component ON events (component, received_at, id);
+CREATE INDEX IF NOT EXISTS events_route ON events (route, received_at, id);
+CREATE INDEX IF NOT EXISTS events_fingerprint ON events (fingerprint, received_at, id);
+CREATE INDEX IF NOT EXISTS events_service ON events (service, received_at, id);
+CREATE INDEX IF NOT EXISTS events_project ON events (project, received_at, id);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_trace_id ON events (trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_request_id ON events (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_user_id ON events (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_uncounted ON events (count_token) WHERE count_token IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+  message, error_type, error_message, error_stack,
+  content = 'events', content_rowid = 'seq',
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events BEGIN
+  INSERT INTO events_fts (rowid, message, error_type, error_message, error_stack)
+  VALUES (new.seq, new.message, new.error_type, new.error_message, new.error_stack);
+END;
+CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events BEGIN
+  INSERT INTO events_fts (events_fts, rowid, message, error_type, error_message, error_stack)
+  VALUES ('delete', old.seq, old.message, old.error_type, old.error_message, old.error_stack);
+END;
+CREATE TABLE IF NOT EXISTS shard_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"#;
+
+/// One group of a write: `?1` the events as a JSON array, `?2` the token (NULL: not counted).
+pub const INSERT_EVENTS: &str =
+    "INSERT OR IGNORE INTO events (data, count_token) SELECT value, ?2 FROM json_each(?1)";
+
+/// Every event still waiting for its count under a token (`?1`): however many calls of one
+/// delivery stored them, D1 counts them in one go.
+pub const UNCOUNTED_OF_TOKEN: &str = "SELECT data FROM events WHERE count_token = ?1";
+
+/// Which of these events (`?2`, a JSON array) the shard holds, by the project's (`?1`, `''` for
+/// none) `event_id`.
+pub const HELD_EVENT_IDS: &str = "SELECT event_id FROM events
+  WHERE coalesce(project, '') = ?1
+    AND event_id IN (SELECT json_extract(value, '$.event_id') FROM json_each(?2))";
+
+/// Forgets counted tokens: `?1` a JSON array of tokens.
+pub const CONFIRM_TOKENS: &str = "UPDATE events SET count_token = NULL
+  WHERE count_token IN (SELECT value FROM json_each(?1))";
+
+pub const META_GET: &str = "SELECT value FROM shard_meta WHERE key = ?1";
+pub const META_SET: &str = "INSERT INTO shard_meta (key, value) VALUES (?1, ?2)
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// Rows written by the statement before, on the same connection.
+pub const CHANGES: &str = "SELECT changes() AS n";
+
+/// The shard's report, every value from an index end (the count is kept in `shard_meta`: a
+/// `count(*)` reads a whole index).
+pub const STATS: &str = "SELECT
+  (SELECT min(received_at) FROM events) AS min_received,
+  (SELECT max(received_at) FROM events) AS max_received,
+  (SELECT min(ts) FROM events) AS min_ts,
+  (SELECT max(ts) FROM events) AS max_ts";
+
+/// The newest `received_at`, where a filling shard seals itself.
+pub const NEWEST_RECEIVED: &str = "SELECT max(received_at) AS at FROM events";
+
+/// Each stored event's `received_at`, for the archive of a whole shard: `?1` after this `seq`,
+/// `?2` how many.
+pub const EXPORT_PAGE: &str = "SELECT seq, substr(received_at, 1, 10) AS day, data FROM events
+  WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
+/// The true count, for a shard whose kept count is missing.
+pub const COUNT: &str = "SELECT count(*) AS n FROM events";

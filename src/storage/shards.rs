@@ -1,0 +1,184 @@
+//! D1's side of the event shards: the shard catalogue, the count ledger that makes D1's counts
+//! exact across shard and D1 failures, and the events still in D1 from before the shards.
+
+use serde::Deserialize;
+use worker::{D1Database, Result};
+
+use super::d1;
+use super::sql::{Bind, SqlQuery};
+use crate::shards::{ShardInfo, ShardStats};
+
+const CATALOGUE_COLUMNS: &str = "name, project, day, seq, events, bytes, min_received, max_received, min_ts, max_ts, sealed_after";
+
+#[derive(Deserialize)]
+struct StateRow {
+    value: Option<String>,
+}
+
+/// The catalogue (one project's shards, or all) and whether D1 still holds events from before
+/// the shards, in one round trip.
+pub async fn catalogue(db: &D1Database, project: Option<&str>) -> Result<(Vec<ShardInfo>, bool)> {
+    let shards = match project {
+        Some(project) => SqlQuery {
+            sql: format!("SELECT {CATALOGUE_COLUMNS} FROM shards WHERE project = ? ORDER BY day DESC, seq DESC"),
+            binds: vec![Bind::Text(project.to_string())],
+        },
+        None => SqlQuery {
+            sql: format!("SELECT {CATALOGUE_COLUMNS} FROM shards ORDER BY day DESC, seq DESC"),
+            binds: vec![],
+        },
+    };
+    let state = SqlQuery {
+        sql: "SELECT value FROM storage_state WHERE key = 'legacy_events'".into(),
+        binds: vec![],
+    };
+    let shards_sql = shards.clone();
+    let mut results = d1::batch_rows::<serde_json::Value>(db, &[shards_sql, state]).await?;
+    let state_rows: Vec<StateRow> = results
+        .pop()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let infos = results
+        .pop()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let legacy = state_rows
+        .first()
+        .and_then(|r| r.value.as_deref())
+        .is_some_and(|v| v != "migrated");
+    Ok((infos, legacy))
+}
+
+/// Whether D1 still holds events from before the shards.
+pub async fn legacy_pending(db: &D1Database) -> Result<bool> {
+    let rows: Vec<StateRow> = d1::rows(
+        db,
+        &SqlQuery {
+            sql: "SELECT value FROM storage_state WHERE key = 'legacy_events'".into(),
+            binds: vec![],
+        },
+    )
+    .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.value.as_deref())
+        .is_some_and(|v| v != "migrated"))
+}
+
+/// The catalogue rows of the given days (any project), for routing a write.
+pub async fn days(db: &D1Database, days: &[&str]) -> Result<Vec<ShardInfo>> {
+    d1::rows(
+        db,
+        &SqlQuery {
+            sql: format!("SELECT {CATALOGUE_COLUMNS} FROM shards WHERE day IN (SELECT value FROM json_each(?))"),
+            binds: vec![Bind::Text(serde_json::to_string(days).unwrap_or_default())],
+        },
+    )
+    .await
+}
+
+/// Records a shard's report; an older report (lower version) than the one kept changes nothing.
+pub fn upsert(
+    name: &str,
+    project: &str,
+    day: &str,
+    seq: u32,
+    stats: &ShardStats,
+    now: &str,
+) -> SqlQuery {
+    let opt = |v: &Option<String>| v.clone().map_or(Bind::Text(String::new()), Bind::Text);
+    SqlQuery {
+        sql: "INSERT INTO shards (name, project, day, seq, version, events, bytes, min_received, max_received, min_ts, max_ts, sealed_after, created_at, updated_at)
+              VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, ''), nullif(?, ''), nullif(?, ''), ?, ?)
+              ON CONFLICT (name) DO UPDATE SET version = excluded.version, events = excluded.events, bytes = excluded.bytes,
+                min_received = excluded.min_received, max_received = excluded.max_received, min_ts = excluded.min_ts,
+                max_ts = excluded.max_ts, sealed_after = excluded.sealed_after, updated_at = excluded.updated_at
+              WHERE excluded.version > shards.version"
+            .into(),
+        binds: vec![
+            Bind::Text(name.into()),
+            Bind::Text(project.into()),
+            Bind::Text(day.into()),
+            Bind::Int(seq as i64),
+            Bind::Int(stats.version),
+            Bind::Int(stats.events),
+            Bind::Int(stats.bytes),
+            opt(&stats.min_received),
+            opt(&stats.max_received),
+            opt(&stats.min_ts),
+            opt(&stats.max_ts),
+            opt(&stats.sealed_after),
+            Bind::Text(now.into()),
+            Bind::Text(now.into()),
+        ],
+    }
+}
+
+/// Forgets a dropped shard.
+pub fn remove(name: &str) -> SqlQuery {
+    SqlQuery {
+        sql: "DELETE FROM shards WHERE name = ?".into(),
+        binds: vec![Bind::Text(name.into())],
+    }
+}
+
+/// Counts one token's events into D1 exactly once: they pass through `events_intake`, whose
+/// triggers keep groups, rollups, alert counters and metrics as the events table's did, unless
+/// the ledger already holds the token. Run with [`clear_intake`] in the same batch.
+pub fn count_once(token: &str, events_json: &str, now: &str) -> [SqlQuery; 2] {
+    [
+        SqlQuery {
+            // OR IGNORE, as the events table's insert had: its conflict rule reaches into the
+            // triggers, so an event missing a rollup dimension is stored without that rollup row.
+            sql: "INSERT OR IGNORE INTO events_intake (data) SELECT value FROM json_each(?1)
+                  WHERE NOT EXISTS (SELECT 1 FROM count_ledger WHERE token = ?2)"
+                .into(),
+            binds: vec![Bind::Text(events_json.into()), Bind::Text(token.into())],
+        },
+        SqlQuery {
+            sql: "INSERT OR IGNORE INTO count_ledger (token, at) VALUES (?, ?)".into(),
+            binds: vec![Bind::Text(token.into()), Bind::Text(now.into())],
+        },
+    ]
+}
+
+pub fn clear_intake() -> SqlQuery {
+    SqlQuery {
+        sql: "DELETE FROM events_intake".into(),
+        binds: vec![],
+    }
+}
+
+/// The oldest events still in D1, for the move into shards.
+pub fn legacy_page(limit: i64) -> SqlQuery {
+    SqlQuery {
+        sql: "SELECT seq, data FROM events ORDER BY seq LIMIT ?".into(),
+        binds: vec![Bind::Int(limit)],
+    }
+}
+
+pub fn legacy_delete(seqs: &[i64]) -> SqlQuery {
+    crate::ops::retention::delete_seqs(seqs)
+}
+
+/// Records that D1 holds no more events: reads stop asking it.
+pub fn legacy_done(now: &str) -> SqlQuery {
+    SqlQuery {
+        sql: "INSERT INTO storage_state (key, value, updated_at) VALUES ('legacy_events', 'migrated', ?)
+              ON CONFLICT (key) DO UPDATE SET value = 'migrated', updated_at = excluded.updated_at"
+            .into(),
+        binds: vec![Bind::Text(now.into())],
+    }
+}
+
+/// How many events D1 still holds (for `/v1/storage`).
+pub fn legacy_count() -> SqlQuery {
+    SqlQuery {
+        sql: "SELECT count(*) AS n FROM events".into(),
+        binds: vec![],
+    }
+}
