@@ -300,6 +300,23 @@ pub fn plan_reads(catalogue: &[ShardInfo], bounds: &ReadBounds) -> Vec<Vec<Shard
         .collect()
 }
 
+/// The rounds of a page read: the newest day alone (it fills most pages), then whole days
+/// together up to [`MAX_PARALLEL_CALLS`] shards a round, so a selective filter over many
+/// days asks six shards at once rather than one day at a time. A round ends at a day's end:
+/// once the rows found fill the page, no older day can hold a newer row.
+pub fn day_rounds(plan: Vec<Vec<ShardInfo>>) -> Vec<Vec<ShardInfo>> {
+    let mut rounds: Vec<Vec<ShardInfo>> = Vec::new();
+    for (index, day) in plan.into_iter().enumerate() {
+        match rounds.last_mut() {
+            Some(round) if index > 1 && round.len() + day.len() <= MAX_PARALLEL_CALLS => {
+                round.extend(day)
+            }
+            _ => rounds.push(day),
+        }
+    }
+    rounds
+}
+
 /// Splits a plan's shards into rounds of at most [`MAX_PARALLEL_CALLS`].
 pub fn rounds(shards: &[ShardInfo]) -> impl Iterator<Item = &[ShardInfo]> {
     shards.chunks(MAX_PARALLEL_CALLS)
@@ -648,6 +665,21 @@ mod tests {
             ..Default::default()
         };
         assert!(plan_reads(&catalogue, &before_everything).is_empty());
+    }
+
+    #[test]
+    fn page_reads_ask_the_newest_day_alone_then_whole_days_six_shards_at_a_time() {
+        let days: Vec<Vec<ShardInfo>> = (1..=9)
+            .map(|d| {
+                let day = format!("2026-12-{:02}", 10 - d);
+                let parts = if d == 3 { 3 } else { 1 };
+                (0..parts).map(|seq| shard("p", &day, seq)).collect()
+            })
+            .collect();
+        let sizes: Vec<usize> = day_rounds(days).iter().map(Vec::len).collect();
+        // Day 1 alone; then days 2–5 (1 + 3 + 1 + 1 shards); then days 6–9.
+        assert_eq!(sizes, [1, 6, 4]);
+        assert!(day_rounds(Vec::new()).is_empty());
     }
 
     #[test]

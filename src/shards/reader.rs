@@ -6,7 +6,7 @@
 use worker::{console_error, D1Database, Env};
 
 use super::client::{call_all, namespace};
-use super::{merge_pages, plan_reads, PageAnswer, ReadBounds, ShardCall, ShardInfo};
+use super::{day_rounds, merge_pages, plan_reads, PageAnswer, ReadBounds, ShardCall, ShardInfo};
 use crate::error::AppError;
 use crate::query::logs::{text_match_probe, LogQuery, TextPlan, WALK_NEWEST_ABOVE};
 use crate::storage::sql::{Bind, SqlQuery};
@@ -65,9 +65,11 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
     let ns = namespace(env).map_err(|e| unavailable("reading events", e.to_string()))?;
     let call = page_call(query);
     let mut found = 0;
-    for day in plan {
-        let calls: Vec<(String, ShardCall)> =
-            day.iter().map(|s| (s.name.clone(), call.clone())).collect();
+    for round in day_rounds(plan) {
+        let calls: Vec<(String, ShardCall)> = round
+            .iter()
+            .map(|s| (s.name.clone(), call.clone()))
+            .collect();
         for answer in call_all::<PageAnswer>(&ns, &calls).await {
             let rows: Vec<String> = answer
                 .map_err(|e| unavailable("reading events", e))?

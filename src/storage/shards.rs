@@ -15,58 +15,50 @@ struct StateRow {
     value: Option<String>,
 }
 
+const LEGACY_STATE: &str = "SELECT value FROM storage_state WHERE key = 'legacy_events'";
+
+/// Whether the state row says D1 still holds events from before the shards.
+fn legacy_in(rows: Vec<serde_json::Value>) -> bool {
+    rows.into_iter()
+        .filter_map(|v| serde_json::from_value::<StateRow>(v).ok())
+        .next()
+        .and_then(|r| r.value)
+        .is_some_and(|v| v != "migrated")
+}
+
 /// The catalogue (one project's shards, or all) and whether D1 still holds events from before
 /// the shards, in one round trip.
 pub async fn catalogue(db: &D1Database, project: Option<&str>) -> Result<(Vec<ShardInfo>, bool)> {
-    let shards = match project {
-        Some(project) => SqlQuery {
-            sql: format!("SELECT {CATALOGUE_COLUMNS} FROM shards WHERE project = ? ORDER BY day DESC, seq DESC"),
-            binds: vec![Bind::Text(project.to_string())],
-        },
-        None => SqlQuery {
-            sql: format!("SELECT {CATALOGUE_COLUMNS} FROM shards ORDER BY day DESC, seq DESC"),
-            binds: vec![],
-        },
+    let (filter, binds) = match project {
+        Some(project) => (" WHERE project = ?", vec![Bind::Text(project.to_string())]),
+        None => ("", vec![]),
+    };
+    let shards = SqlQuery {
+        sql: format!("SELECT {CATALOGUE_COLUMNS} FROM shards{filter} ORDER BY day DESC, seq DESC"),
+        binds,
     };
     let state = SqlQuery {
-        sql: "SELECT value FROM storage_state WHERE key = 'legacy_events'".into(),
+        sql: LEGACY_STATE.into(),
         binds: vec![],
     };
-    let shards_sql = shards.clone();
-    let mut results = d1::batch_rows::<serde_json::Value>(db, &[shards_sql, state]).await?;
-    let state_rows: Vec<StateRow> = results
-        .pop()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
+    let mut results = d1::batch_rows::<serde_json::Value>(db, &[shards, state]).await?;
+    let legacy = legacy_in(results.pop().unwrap_or_default());
     let infos = results
         .pop()
         .unwrap_or_default()
         .into_iter()
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect();
-    let legacy = state_rows
-        .first()
-        .and_then(|r| r.value.as_deref())
-        .is_some_and(|v| v != "migrated");
     Ok((infos, legacy))
 }
 
 /// Whether D1 still holds events from before the shards.
 pub async fn legacy_pending(db: &D1Database) -> Result<bool> {
-    let rows: Vec<StateRow> = d1::rows(
-        db,
-        &SqlQuery {
-            sql: "SELECT value FROM storage_state WHERE key = 'legacy_events'".into(),
-            binds: vec![],
-        },
-    )
-    .await?;
-    Ok(rows
-        .first()
-        .and_then(|r| r.value.as_deref())
-        .is_some_and(|v| v != "migrated"))
+    let query = SqlQuery {
+        sql: LEGACY_STATE.into(),
+        binds: vec![],
+    };
+    Ok(legacy_in(d1::rows(db, &query).await?))
 }
 
 /// The catalogue rows of the given days (any project), for routing a write.
