@@ -122,7 +122,7 @@ async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) ->
                     Err(reason) => retry(env, message, reason).await,
                 }
             }
-            writer::confirm(env, counted).await;
+            writer::counted(counted);
         }
         Err(e) => {
             console_warn!(
@@ -149,7 +149,7 @@ async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) ->
                     Ok(()) => {
                         message.ack();
                         stored.push(index);
-                        writer::confirm(env, counts).await;
+                        writer::counted(counts);
                     }
                     Err(e) => {
                         retry(env, message, &format!("D1 count failed: {}", describe(&e))).await

@@ -192,6 +192,9 @@ pub enum ShardCall {
         day: String,
         max_events: u64,
         groups: Vec<WriteGroup>,
+        /// Tokens D1 has counted since the last write from this isolate: forgotten first.
+        #[serde(default)]
+        confirm: Vec<String>,
     },
     /// A page of a log query: `plain`, or `walk` when `probe` counts more matches than
     /// `walk_above` (see `query::logs::TextPlan`).
@@ -208,10 +211,6 @@ pub enum ShardCall {
     /// Statements that change rows (retention); answers the rows changed.
     Run {
         queries: Vec<SqlQuery>,
-    },
-    /// The counts of these tokens are in D1: forget the tokens.
-    Confirm {
-        tokens: Vec<String>,
     },
     Stats,
     /// Delete everything the shard holds.

@@ -57,7 +57,15 @@ impl DurableObject for EventShard {
                 day,
                 max_events,
                 groups,
-            } => serde_json::to_string(&write(&db, &project, &day, max_events, groups)?),
+                confirm,
+            } => {
+                if !confirm.is_empty() {
+                    let tokens = serde_json::to_string(&confirm)?;
+                    db.exec(sql::CONFIRM_TOKENS, Some(vec![tokens.into()]))?
+                        .to_array::<serde_json::Value>()?;
+                }
+                serde_json::to_string(&write(&db, &project, &day, max_events, groups)?)
+            }
             ShardCall::Page {
                 plain,
                 probe,
@@ -92,15 +100,6 @@ impl DurableObject for EventShard {
                 serde_json::to_string(&ChangeAnswer {
                     changes,
                     stats: stats(&db, true)?,
-                })
-            }
-            ShardCall::Confirm { tokens } => {
-                let tokens = serde_json::to_string(&tokens)?;
-                db.exec(sql::CONFIRM_TOKENS, Some(vec![tokens.into()]))?
-                    .to_array::<serde_json::Value>()?;
-                serde_json::to_string(&ChangeAnswer {
-                    changes: last_changes(&db)?,
-                    stats: stats(&db, false)?,
                 })
             }
             ShardCall::Stats => serde_json::to_string(&stats(&db, false)?),
@@ -286,14 +285,18 @@ fn write(
         let mut uncounted = Vec::new();
         if !keep.is_empty() {
             let array = json_array(keep.iter().map(|e| e.get()));
-            let token = group
-                .token
-                .as_deref()
-                .map_or(SqlStorageValue::Null, SqlStorageValue::from);
-            db.exec(sql::INSERT_EVENTS, Some(vec![array.as_str().into(), token]))?
+            db.exec(sql::INSERT_EVENTS, Some(vec![array.into()]))?
                 .to_array::<serde_json::Value>()?;
-            events += last_changes(db)?;
+            let stored = last_changes(db)?;
+            events += stored;
             if let Some(token) = &group.token {
+                if stored > 0 {
+                    db.exec(
+                        sql::RECORD_RANGE,
+                        Some(vec![token.as_str().into(), (stored as f64).into()]),
+                    )?
+                    .to_array::<serde_json::Value>()?;
+                }
                 let rows: Vec<DataRow> = db
                     .exec(sql::UNCOUNTED_OF_TOKEN, Some(vec![token.as_str().into()]))?
                     .to_array()?;

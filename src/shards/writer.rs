@@ -2,6 +2,7 @@
 //! shard gets one call with every message's group (one transaction there), and what a sealed
 //! shard hands back goes to the next shard of the day.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
@@ -171,6 +172,7 @@ pub async fn write(
                     day: batch.day.clone(),
                     max_events,
                     groups,
+                    confirm: take_counted(&name),
                 },
             ));
             plans.push((name, batch.project, batch.day, batch.seq, order, tokens));
@@ -246,23 +248,28 @@ pub async fn write(
     written
 }
 
-/// Tells each shard which of its tokens D1 has counted (best effort: a token left behind is
-/// returned again on a redelivery, and D1's ledger keeps it from counting twice).
-pub async fn confirm<'a>(env: &Env, counted: impl IntoIterator<Item = &'a ToCount>) {
-    let Ok(ns) = namespace(env) else { return };
-    let mut tokens: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for c in counted {
-        tokens.entry(&c.shard).or_default().push(c.token.clone());
-    }
-    let calls: Vec<(String, ShardCall)> = tokens
-        .into_iter()
-        .map(|(name, tokens)| (name.to_string(), ShardCall::Confirm { tokens }))
-        .collect();
-    for answer in call_all::<serde_json::Value>(&ns, &calls).await {
-        if let Err(e) = answer {
-            worker::console_warn!("confirming counted tokens failed (harmless): {e}");
+thread_local! {
+    /// Tokens D1 has counted, by shard, not yet told to the shard: the next write to it from
+    /// this isolate carries them (no call of its own). A token never told is harmless: a
+    /// redelivery of its message finds it in D1's ledger and counts nothing.
+    static COUNTED: RefCell<BTreeMap<String, Vec<String>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Records that D1 has counted these tokens; their shards forget them on their next write.
+pub fn counted<'a>(done: impl IntoIterator<Item = &'a ToCount>) {
+    COUNTED.with(|counted| {
+        let mut counted = counted.borrow_mut();
+        for c in done {
+            counted
+                .entry(c.shard.clone())
+                .or_default()
+                .push(c.token.clone());
         }
-    }
+    });
+}
+
+fn take_counted(shard: &str) -> Vec<String> {
+    COUNTED.with(|counted| counted.borrow_mut().remove(shard).unwrap_or_default())
 }
 
 /// `2026-12-01` → `2026-11-30`.

@@ -1,7 +1,9 @@
 //! The SQL of an event shard (a SQLite-backed Durable Object): its schema, made on first use,
 //! and the statements of its writes and reports. The events table is D1's (migrations/0001)
-//! column for column, so every query built for D1 runs unchanged in a shard; `count_token`
-//! is the shard's own: the message an event was stored for, until D1 has counted it.
+//! column for column, so every query built for D1 runs unchanged in a shard. `token_ranges` is
+//! the shard's own: which rows each message's token stored, until D1 has counted them. One
+//! insert stores its rows under consecutive `seq`s, so a range per insert says it, and no
+//! event row is written twice.
 
 /// Run once per object instance; every statement is idempotent. Durable Object SQL takes
 /// several statements in one `exec` when nothing is bound.
@@ -9,7 +11,6 @@ pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
   seq             INTEGER PRIMARY KEY,
   data            TEXT NOT NULL,
-  count_token     TEXT,
   id              TEXT GENERATED ALWAYS AS (json_extract(data, '$.id')) VIRTUAL,
   event_id        TEXT GENERATED ALWAYS AS (json_extract(data, '$.event_id')) VIRTUAL,
   project         TEXT GENERATED ALWAYS AS (json_extract(data, '$.project')) VIRTUAL,
@@ -50,7 +51,6 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_trace_id ON events (trace_id) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_request_id ON events (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_user_id ON events (user_id) WHERE user_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_uncounted ON events (count_token) WHERE count_token IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
   message, error_type, error_message, error_stack,
   content = 'events', content_rowid = 'seq',
@@ -65,15 +65,22 @@ CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events BEGIN
   VALUES ('delete', old.seq, old.message, old.error_type, old.error_message, old.error_stack);
 END;
 CREATE TABLE IF NOT EXISTS shard_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS token_ranges (token TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS token_ranges_token ON token_ranges (token);
 "#;
 
-/// One group of a write: `?1` the events as a JSON array, `?2` the token (NULL: not counted).
+/// One group of a write: `?1` the events as a JSON array.
 pub const INSERT_EVENTS: &str =
-    "INSERT OR IGNORE INTO events (data, count_token) SELECT value, ?2 FROM json_each(?1)";
+    "INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1)";
+
+/// After an insert that stored `?2` rows: its range under the token `?1`.
+pub const RECORD_RANGE: &str = "INSERT INTO token_ranges (token, first_seq, last_seq)
+  VALUES (?1, last_insert_rowid() - ?2 + 1, last_insert_rowid())";
 
 /// Every event still waiting for its count under a token (`?1`): however many calls of one
 /// delivery stored them, D1 counts them in one go.
-pub const UNCOUNTED_OF_TOKEN: &str = "SELECT data FROM events WHERE count_token = ?1";
+pub const UNCOUNTED_OF_TOKEN: &str = "SELECT e.data FROM token_ranges r
+  JOIN events e ON e.seq BETWEEN r.first_seq AND r.last_seq WHERE r.token = ?1";
 
 /// Which of these events (`?2`, a JSON array) the shard holds, by the project's (`?1`, `''` for
 /// none) `event_id`.
@@ -82,8 +89,8 @@ pub const HELD_EVENT_IDS: &str = "SELECT event_id FROM events
     AND event_id IN (SELECT json_extract(value, '$.event_id') FROM json_each(?2))";
 
 /// Forgets counted tokens: `?1` a JSON array of tokens.
-pub const CONFIRM_TOKENS: &str = "UPDATE events SET count_token = NULL
-  WHERE count_token IN (SELECT value FROM json_each(?1))";
+pub const CONFIRM_TOKENS: &str =
+    "DELETE FROM token_ranges WHERE token IN (SELECT value FROM json_each(?1))";
 
 pub const META_GET: &str = "SELECT value FROM shard_meta WHERE key = ?1";
 pub const META_SET: &str = "INSERT INTO shard_meta (key, value) VALUES (?1, ?2)
