@@ -13,13 +13,16 @@ export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 export const tmp = mkdtempSync(join(tmpdir(), "bench-"));
 export const log = (...a) => console.error("[bench]", ...a);
 
-export function ours(extra = {}) {
+/** Our worker as the bench runs it; `root` another build of it (bench/baseline.mjs), whose
+ *  events live in D1 when `shards` is false. */
+export function ours(extra = {}, { root = ROOT, shards = true } = {}) {
   return new Miniflare({
     host: "127.0.0.1",
     port: 0,
     modules: true,
-    scriptPath: `${ROOT}build/index.js`,
-    modulesRoot: ROOT,
+    scriptPath: `${root}build/index.js`,
+    modulesRoot: root,
+    ...(shards ? { durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true } }, durableObjectsPersist: join(tmp, `do-${Date.now()}`) } : {}),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",
     bindings: { ADMIN_TOKEN: TOKEN, DEFAULT_ENVIRONMENT: "production", BUILTIN_ALERTS: "false" },

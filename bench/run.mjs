@@ -3,8 +3,10 @@
 //      runtime, same payload and load, over real HTTP with wrk; the ratio is the figure, for
 //      the ingest path alone and with our consumer storing on the same thread;
 //   2. 100-event batches: events/s accepted, and end to end over BENCH_E2E_SECONDS (60) the
-//      time until every accepted event is in D1, with a count check (no loss, no duplicate);
-//   3. queries over BENCH_EVENTS (1,000,000) stored events: p50/p95 of each query;
+//      time until every accepted event is stored, with a count check (no loss, no duplicate),
+//      for ours and for the baseline build (bench/baseline.mjs: events in one D1);
+//   3. queries over BENCH_EVENTS (1,000,000) stored events over 30 days: p50/p95 of each
+//      query and of a 7-day cursor walk, ours (day shards) against the baseline (one D1);
 //   4. the native pipeline cost per event and the wasm size, raw and gzipped.
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
@@ -15,6 +17,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { applyMigrations } from "../tests/helpers.mjs";
 import { ROOT, TOKEN, WRK_SECONDS, CONNECTIONS, tmp, log, ours, run, wrk, event } from "./common.mjs";
+import { baselineRoot } from "./baseline.mjs";
 
 const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -291,12 +294,14 @@ if (!ONLY || ONLY === "http" || ONLY === "formats") {
 
 // 2b. end to end over E2E_SECONDS on a fresh worker and database, so that no earlier phase's
 // backlog or rows are counted: 100-event batches offered at a constant E2E_RATE events/s,
-// the time until every accepted event is in D1, and a count check (no loss, no duplicate).
-if (!ONLY || ONLY === "http" || ONLY === "e2e") {
-  const e2e = ours();
+// the time until every accepted event is stored, and a count check (no loss, no duplicate).
+// Run for ours (events in shards) and for the baseline build (events in one D1), one after
+// the other in the same run: the ratio of persisted events/s is the figure.
+async function endToEnd({ root, shards }) {
+  const e2e = ours({}, { root, shards });
   const e2eUrl = await e2e.ready;
   const e2eDb = await e2e.getD1Database("DB");
-  await applyMigrations(e2eDb);
+  await applyMigrations(e2eDb, (file) => shards || file < "0010");
   const started = Date.now();
   const load = await hey(`${e2eUrl}v1/logs`, batch, E2E_SECONDS, E2E_RATE / 100, E2E_WORKERS);
   const loadEnded = Date.now();
@@ -305,8 +310,8 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
   const done = await drained(e2eUrl, e2eDb);
   await new Promise((r) => setTimeout(r, 3000));
   const accepted = await acceptedByServer(e2eUrl);
-  const rows = await e2eDb.prepare("SELECT count(*) AS n, count(DISTINCT event_id) AS distinct_ids FROM events").first();
-  results.batches = {
+  const rows = shards ? await shardedRows(e2eUrl) : await e2eDb.prepare("SELECT count(*) AS n, count(DISTINCT event_id) AS distinct_ids FROM events").first();
+  const figures = {
     seconds: E2E_SECONDS,
     offered_events_per_s: E2E_RATE,
     requests: load.requests,
@@ -324,8 +329,34 @@ if (!ONLY || ONLY === "http" || ONLY === "e2e") {
     p50_ms: load.p50_ms,
     p99_ms: load.p99_ms,
   };
-  log("batches", results.batches);
   await e2e.dispose();
+  return figures;
+}
+
+/** Stored events across shards: the count of each (from /v1/storage) and the distinct event
+ *  ids, read back page by page (an event stored twice would show twice). */
+async function shardedRows(url) {
+  const headers = { authorization: `Bearer ${TOKEN}` };
+  const storage = await (await fetch(`${url}v1/storage`, { headers })).json();
+  const ids = new Set();
+  let seen = 0;
+  let cursor = null;
+  do {
+    const page = await (await fetch(`${url}v1/logs?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { headers })).json();
+    for (const e of page.logs) ids.add(e.event_id);
+    seen += page.logs.length;
+    cursor = page.next_cursor;
+  } while (cursor);
+  return { n: storage.totals.events, read_back: seen, distinct_ids: ids.size };
+}
+
+if (!ONLY || ONLY === "http" || ONLY === "e2e") {
+  const baseline = baselineRoot();
+  results.batches_baseline = await endToEnd({ root: baseline, shards: false });
+  log("batches, baseline (one D1)", results.batches_baseline);
+  results.batches = await endToEnd({ root: ROOT, shards: true });
+  results.batches.persisted_ratio_to_baseline = results.batches.persisted_events_per_s / results.batches_baseline.persisted_events_per_s;
+  log("batches", results.batches);
 }
 
 if (ONLY === "single" || ONLY === "e2e" || ONLY === "formats") {
@@ -334,59 +365,106 @@ if (ONLY === "single" || ONLY === "e2e" || ONLY === "formats") {
   process.exit(0);
 }
 
-// 3. queries over EVENTS stored events, seeded through the consumer's own insert statement
-if (!ONLY || ONLY === "queries") {
-  const mf = ours({ queueConsumers: {} });
-  const url = await mf.ready;
-  const db = await mf.getD1Database("DB");
-  await applyMigrations(db);
-  const seedStarted = Date.now();
+// 3. queries over EVENTS stored events spread over 30 days, side by side: ours (seeded through
+// its own queue consumer into day shards) and the baseline build (seeded through its
+// consumer's insert into one D1), the same events and the same queries on each.
+const QUERY_DAYS = 30;
+function seedEvents(start, end, base) {
   const envs = ["production", "staging", "development"];
   const levels = [["info", 9], ["info", 9], ["info", 9], ["warn", 13], ["error", 17], ["debug", 5]];
-  const base = Date.now() - 7 * 86400000;
-  for (let start = 0; start < EVENTS; start += 1000) {
-    const events = [];
-    for (let i = start; i < Math.min(EVENTS, start + 1000); i++) {
-            // Independent dimensions (no shared modulus), so every filter combination occurs.
-      const [level, sev] = levels[Math.floor(i / 7) % levels.length];
-      const at = new Date(base + i * (7 * 86400000 / EVENTS)).toISOString();
-      const id = `${(i + 1).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
-      events.push({ id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` });
-    }
-    await db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1, '$.events')").bind(JSON.stringify({ project: null, events })).run();
-    if (start % 100000 === 0) log(`seeded ${start}`);
+  const events = [];
+  for (let i = start; i < end; i++) {
+    // Independent dimensions (no shared modulus), so every filter combination occurs.
+    const [level, sev] = levels[Math.floor(i / 7) % levels.length];
+    const at = new Date(base + i * ((QUERY_DAYS * 86400000) / EVENTS)).toISOString();
+    const id = `${(i + 1).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+    events.push({ id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` });
   }
-  results.seed = { events: EVENTS, seconds: (Date.now() - seedStarted) / 1000 };
-  log("seed", results.seed);
+  return events;
+}
+
+async function queryBench({ root, shards }) {
+  const mf = ours({ queueConsumers: {} }, { root, shards });
+  const url = await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await applyMigrations(db, (file) => shards || file < "0010");
+  const worker = await mf.getWorker();
+  const seedStarted = Date.now();
+  const base = Date.now() - QUERY_DAYS * 86400000;
+  // Messages of 300 events (≈110 KB, as the producer packs them), ten to a consumer batch.
+  for (let start = 0; start < EVENTS; start += 3000) {
+    if (shards) {
+      const messages = [];
+      for (let m = start; m < Math.min(EVENTS, start + 3000); m += 300) {
+        const body = new TextEncoder().encode(JSON.stringify({ project: null, events: seedEvents(m, Math.min(EVENTS, m + 300), base) }));
+        messages.push({ id: `seed-${m}`, timestamp: new Date(), attempts: 1, body });
+      }
+      const result = await worker.queue("edge-logger-logs", messages);
+      if (result.retryMessages.length) throw new Error(`seeding: ${result.retryMessages.length} messages retried`);
+    } else {
+      const events = seedEvents(start, Math.min(EVENTS, start + 3000), base);
+      await db.prepare("INSERT OR IGNORE INTO events (data) SELECT value FROM json_each(?1, '$.events')").bind(JSON.stringify({ project: null, events })).run();
+    }
+    if (start % 99000 === 0) log(`seeded ${start} (${shards ? "shards" : "one D1"})`);
+  }
+  const seed = { events: EVENTS, days: QUERY_DAYS, seconds: (Date.now() - seedStarted) / 1000 };
+  if (shards) seed.shards = (await (await fetch(`${url}v1/storage`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()).totals.shards;
+  log("seed", seed);
+  const weekAgo = new Date(Date.now() - 7 * 86400000).toISOString();
   const queries = {
     newest_page: "/v1/logs?limit=100",
-        level_and_environment: "/v1/logs?level=error&environment=production&limit=100",
+    level_and_environment: "/v1/logs?level=error&environment=production&limit=100",
     // A combination that matches nothing: the filter index is scanned to its end.
     level_and_environment_no_match: "/v1/logs?level=error&environment=production&component=NoSuchComponent&limit=100",
     full_text: "/v1/logs?q=timeout&limit=100",
     fingerprint: "/v1/logs?fingerprint=fp1234&limit=100",
     groups: "/v1/groups?sort=count&limit=50",
-    stats: "/v1/stats?bucket=1h&by=level&from=" + new Date(base).toISOString(),
-    stats_by_route: "/v1/stats?bucket=1h&by=route&from=" + new Date(base).toISOString(),
+    stats: "/v1/stats?bucket=1h&by=level&from=" + weekAgo,
+    stats_by_route: "/v1/stats?bucket=1h&by=route&from=" + weekAgo,
     stats_by_environment_errors_daily: "/v1/stats?bucket=1d&by=environment&level=error&from=" + new Date(base).toISOString(),
     // A cross filter (breakdown by component of one route) falls back to the full rollup.
     stats_cross_filter: "/v1/stats?bucket=1h&by=component&route=/api/r7/:id&from=" + new Date(Date.now() - 86400000).toISOString(),
   };
-  results.queries = {};
+  const get = async (path) => {
+    const t = performance.now();
+    const res = await fetch(`${url}${path.slice(1)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${body}`);
+    return { ms: performance.now() - t, body };
+  };
+  const figures = { seed };
+  const pct = (times, p) => times[Math.min(times.length - 1, Math.floor(times.length * p))];
   for (const [name, path] of Object.entries(queries)) {
     const times = [];
-    for (let i = 0; i < QUERY_RUNS; i++) {
-      const t = performance.now();
-      const res = await fetch(`${url}${path.slice(1)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      await res.text();
-      if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
-      times.push(performance.now() - t);
-    }
+    for (let i = 0; i < QUERY_RUNS; i++) times.push((await get(path)).ms);
     times.sort((a, b) => a - b);
-    results.queries[name] = { p50_ms: times[Math.floor(times.length * 0.5)], p95_ms: times[Math.floor(times.length * 0.95)] };
+    figures[name] = { p50_ms: pct(times, 0.5), p95_ms: pct(times, 0.95) };
+  }
+  // A 7-day cursor walk: QUERY_RUNS pages of 100 from the newest, each page from the last one's
+  // cursor, over the events of the last week (crossing day shards).
+  const walk = [];
+  let cursor = null;
+  for (let i = 0; i < QUERY_RUNS; i++) {
+    const { ms, body } = await get(`/v1/logs?limit=100&from=${weekAgo}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    walk.push(ms);
+    cursor = JSON.parse(body).next_cursor;
+    if (!cursor) break;
+  }
+  walk.sort((a, b) => a - b);
+  figures.cursor_walk_7d = { p50_ms: pct(walk, 0.5), p95_ms: pct(walk, 0.95), pages: walk.length };
+  await mf.dispose();
+  return figures;
+}
+
+if (!ONLY || ONLY === "queries") {
+  const baseline = baselineRoot();
+  results.queries_baseline = await queryBench({ root: baseline, shards: false });
+  log("queries, baseline (one D1)", results.queries_baseline);
+  results.queries = await queryBench({ root: ROOT, shards: true });
+  for (const [name, q] of Object.entries(results.queries)) {
+    if (q.p95_ms !== undefined) q.p95_ratio_to_baseline = q.p95_ms / results.queries_baseline[name].p95_ms;
   }
   log("queries", results.queries);
-  await mf.dispose();
 }
 
 // 4. native pipeline and wasm size

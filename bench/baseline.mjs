@@ -1,0 +1,22 @@
+// The build the bench measures ours against when a design changes: a git worktree of an earlier
+// commit, built by its own scripts/build.sh into bench/.baseline/<ref>/build (once per ref).
+// Default: ce1c53b, the last build that kept every event in one D1 database.
+import { execFileSync } from "node:child_process";
+import { existsSync, symlinkSync } from "node:fs";
+import { ROOT, log } from "./common.mjs";
+
+export const BASELINE_REF = process.env.BENCH_BASELINE ?? "ce1c53b";
+
+/** The baseline's root folder, built; builds it the first time. */
+export function baselineRoot(ref = BASELINE_REF) {
+  const dir = `${ROOT}bench/.baseline/${ref}/`;
+  if (existsSync(`${dir}build/index.js`)) return dir;
+  if (!existsSync(dir)) {
+    log(`baseline: a worktree of ${ref} in ${dir}`);
+    execFileSync("git", ["worktree", "add", "--force", "--detach", dir, ref], { cwd: ROOT, stdio: "inherit" });
+  }
+  if (!existsSync(`${dir}node_modules`)) symlinkSync(`${ROOT}node_modules`, `${dir}node_modules`);
+  log(`baseline: building ${ref} (a few minutes, once)`);
+  execFileSync("bash", ["scripts/build.sh"], { cwd: dir, stdio: "inherit", env: { ...process.env, EDGE_LOGGER_SKIP_BUILD: "" } });
+  return dir;
+}
