@@ -54,6 +54,11 @@ test("a scheduled run deletes exactly the expired events, keeping FTS and groups
   const groupsAfter = (await w.db.prepare("SELECT fingerprint FROM groups ORDER BY fingerprint").all()).results.map((r) => r.fingerprint);
   assert.deepEqual(groupsAfter, ["f-error", "f-warn", "f-warn-old"], "only the group whose newest event passed the longest retention goes");
 
+  // Count tokens older than 30 days go; a recent one stays.
+  const ledgerAt = (days) => new Date(Date.now() - days * DAY).toISOString();
+  await w.db.prepare("INSERT INTO count_ledger (token, at) VALUES ('old-token', ?), ('new-token', ?)").bind(ledgerAt(31), ledgerAt(1)).run();
   await worker.scheduled({ cron: "*/5 * * * *" });
   assert.equal(await countEvents(w.db), 4, "a second run deletes nothing more");
+  const tokens = (await w.db.prepare("SELECT token FROM count_ledger WHERE token IN ('old-token', 'new-token')").all()).results.map((r) => r.token);
+  assert.deepEqual(tokens, ["new-token"]);
 });

@@ -138,6 +138,9 @@ pub fn housekeeping(days: &RetentionDays, now: DateTime<Utc>) -> Vec<SqlQuery> {
         q("DELETE FROM alert_deliveries WHERE alert_id IN (SELECT id FROM alerts WHERE created_at < ?)", vec![ago(90)]),
         q("DELETE FROM alerts WHERE created_at < ?", vec![ago(90)]),
         q("DELETE FROM dead_letters WHERE replayed_at IS NOT NULL AND replayed_at < ?", vec![ago(30)]),
+        // A counted token keeps a redelivered message from counting twice; a counted message
+        // was acked, so only a lost ack brings it back, within minutes.
+        q("DELETE FROM count_ledger WHERE at < ?", vec![ago(30)]),
     ]
 }
 
