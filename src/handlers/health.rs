@@ -28,10 +28,8 @@ async fn newest_shard(env: &Env) -> Result<(), String> {
     let (shards, _) = crate::storage::shards::catalogue(&db, None)
         .await
         .map_err(|e| format!("shard catalogue: {e}"))?;
-    let Some(newest) = shards
-        .iter()
-        .max_by(|a, b| (&a.day, a.seq).cmp(&(&b.day, b.seq)))
-    else {
+    // The catalogue comes newest first.
+    let Some(newest) = shards.first() else {
         return Ok(());
     };
     crate::shards::client::call::<crate::shards::ShardStats>(

@@ -26,18 +26,22 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
         }
     };
 
-    let mut messages: Vec<(RawMessage, String)> = Vec::new();
+    let mut messages: Vec<RawMessage> = Vec::new();
+    let mut contents: Vec<MessageEvents> = Vec::new();
     let mut projects: Vec<Option<String>> = Vec::new();
     for message in batch.raw_iter() {
         let decoded = decode_body(&message.body())
             .ok_or_else(|| "not bytes or text".to_string())
             .and_then(|body| {
-                let project = read_envelope(&body)?.project;
-                Ok((body, project))
+                let envelope = read_envelope(&body)?;
+                let events = serde_json::from_str(envelope.events.get())
+                    .map_err(|e| format!("events: {e}"))?;
+                Ok((envelope.project, events, body))
             });
         match decoded {
-            Ok((body, project)) => {
-                messages.push((message, body));
+            Ok((project, events, body)) => {
+                messages.push(message);
+                contents.push(MessageEvents { body, events });
                 projects.push(project);
             }
             Err(reason) => {
@@ -57,7 +61,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     }
 
     let started = crate::platform::clock::millis();
-    let stored = store(&db, env, &messages).await;
+    let stored = store(&db, env, &messages, contents).await;
     let write_seconds = crate::platform::clock::millis().saturating_sub(started) as f64 / 1000.0;
     record_batch_metrics(
         &db,
@@ -86,20 +90,15 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
 /// D1 has counted it; D1 counts a token once (`count_ledger`). So a shard write that succeeded
 /// under a D1 batch that failed is counted on redelivery, and a D1 batch that succeeded under
 /// a lost ack is not counted again.
-async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) -> Vec<usize> {
+async fn store(
+    db: &D1Database,
+    env: &Env,
+    messages: &[RawMessage],
+    contents: Vec<MessageEvents>,
+) -> Vec<usize> {
     let config = crate::config::Config::get(env);
     let now = crate::platform::clock::clock_text().unwrap_or_default();
-    let batch: Vec<MessageEvents> = messages
-        .iter()
-        .map(|(_, body)| MessageEvents {
-            events: read_envelope(body)
-                .ok()
-                .and_then(|e| serde_json::from_str(e.events.get()).ok())
-                .unwrap_or_default(),
-            body: body.clone(),
-        })
-        .collect();
-    let written = writer::write(env, db, batch, true, config.shard_max_events, &now).await;
+    let written = writer::write(env, db, contents, true, config.shard_max_events, &now).await;
     let mut statements = written.catalogue.clone();
     let mut counted = Vec::new();
     for counts in written.counts.iter().flatten() {
@@ -112,8 +111,7 @@ async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) ->
     let mut stored = Vec::new();
     match d1::batch(db, &statements).await {
         Ok(()) => {
-            for (index, ((message, _), counts)) in messages.iter().zip(&written.counts).enumerate()
-            {
+            for (index, (message, counts)) in messages.iter().zip(&written.counts).enumerate() {
                 match counts {
                     Ok(_) => {
                         message.ack();
@@ -130,9 +128,13 @@ async fn store(db: &D1Database, env: &Env, messages: &[(RawMessage, String)]) ->
                 messages.len(),
                 describe(&e)
             );
-            let _ = d1::batch(db, &written.catalogue).await;
-            for (index, ((message, _), counts)) in messages.iter().zip(&written.counts).enumerate()
-            {
+            if let Err(e) = d1::batch(db, &written.catalogue).await {
+                console_warn!(
+                    "shard catalogue not updated (the next batch reports again): {}",
+                    describe(&e)
+                );
+            }
+            for (index, (message, counts)) in messages.iter().zip(&written.counts).enumerate() {
                 let counts = match counts {
                     Ok(counts) => counts,
                     Err(reason) => {

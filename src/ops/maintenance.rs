@@ -28,10 +28,7 @@ impl Source<'_> {
     fn tag(&self) -> String {
         match self {
             Source::D1(_) => String::new(),
-            Source::Shard(_, shard) => {
-                let token = crate::shards::count_token(&shard.project, &shard.name);
-                format!("s{}-{}-", shard.seq, &token[..8])
-            }
+            Source::Shard(_, shard) => format!("{}-", crate::shards::archive_tag(shard)),
         }
     }
 
@@ -149,7 +146,7 @@ async fn retain_shard(
                             shard.name
                         );
                     }
-                    shard.events.max(0) as usize
+                    shard.stats.events.max(0) as usize
                 }
                 Err(e) => {
                     console_error!("retention: dropping shard {} failed: {e}", shard.name);
@@ -167,11 +164,10 @@ async fn refresh_catalogue(db: &D1Database, ns: &ObjectNamespace, shard: &ShardI
             let now = crate::platform::clock::clock_text().unwrap_or_default();
             // A change moves the shard's version on, so this report replaces the kept one.
             let upsert = catalogue::upsert(
-                &shard.name,
-                &shard.project,
-                &shard.day,
-                shard.seq,
-                &stats,
+                &ShardInfo {
+                    stats,
+                    ..shard.clone()
+                },
                 &now,
             );
             if let Err(e) = d1::execute(db, &upsert).await {

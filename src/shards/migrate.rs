@@ -26,15 +26,16 @@ struct LegacyRow {
 pub async fn run(env: &Env, db: &D1Database, max_events: u64) -> usize {
     let started = crate::platform::clock::millis();
     let mut moved = 0;
-    loop {
-        match catalogue::legacy_pending(db).await {
-            Ok(false) => return moved,
-            Ok(true) => {}
-            Err(e) => {
-                console_error!("moving D1 events: reading the storage state failed: {e}");
-                return moved;
-            }
+    match catalogue::legacy_pending(db).await {
+        Ok(true) => {}
+        Ok(false) => return moved,
+        Err(e) => {
+            console_error!("moving D1 events: reading the storage state failed: {e}");
+            return moved;
         }
+    }
+    // A step that finds D1 empty marks the move done and returns 0.
+    loop {
         match step(env, db, max_events).await {
             Ok(0) => return moved,
             Ok(n) => moved += n,
@@ -84,7 +85,7 @@ async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, Stri
         return Err(reason.clone());
     }
     let mut statements = written.catalogue;
-    statements.push(catalogue::legacy_delete(&seqs));
+    statements.push(crate::ops::retention::delete_seqs(&seqs));
     d1::batch(db, &statements)
         .await
         .map_err(|e| e.to_string())?;

@@ -54,7 +54,16 @@ pub fn day_of(received_at: &str) -> &str {
     received_at.get(..10).unwrap_or(received_at)
 }
 
-/// A row of the shard catalogue (D1 `shards`), as the last write to the shard reported it.
+/// The UTC day before a day (`2026-12-01` → `2026-11-30`); `''` for a text that is no day.
+pub fn day_before(day: &str) -> String {
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.pred_opt())
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A row of the shard catalogue (D1 `shards`): where the shard is, and its last report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ShardInfo {
     pub name: String,
@@ -62,14 +71,8 @@ pub struct ShardInfo {
     pub project: String,
     pub day: String,
     pub seq: u32,
-    pub events: i64,
-    pub bytes: i64,
-    pub min_received: Option<String>,
-    pub max_received: Option<String>,
-    pub min_ts: Option<String>,
-    pub max_ts: Option<String>,
-    /// Set once the shard is full: it holds no event received after this instant.
-    pub sealed_after: Option<String>,
+    #[serde(flatten)]
+    pub stats: ShardStats,
 }
 
 /// What a shard says of itself after every change; `version` orders the reports of concurrent
@@ -83,15 +86,16 @@ pub struct ShardStats {
     pub max_received: Option<String>,
     pub min_ts: Option<String>,
     pub max_ts: Option<String>,
+    /// Set once the shard is full: it holds no event received after this instant.
     pub sealed_after: Option<String>,
 }
 
 /// The numbered shard of a day that covers `received_at`, given that day's catalogue rows in
 /// `seq` order: the first that is not sealed before it; past the last sealed one, the next number.
 /// A catalogue that lags behind a seal only costs a hop: the shard hands the event back.
-pub fn route(day_chain: &[ShardInfo], received_at: &str) -> u32 {
+pub fn route(day_chain: &[&ShardInfo], received_at: &str) -> u32 {
     for shard in day_chain {
-        match &shard.sealed_after {
+        match &shard.stats.sealed_after {
             Some(cut) if received_at > cut.as_str() => continue,
             _ => return shard.seq,
         }
@@ -113,10 +117,7 @@ pub fn first_hop(
     day: &str,
     received_at: &str,
 ) -> (String, u32) {
-    let chain: Vec<ShardInfo> = day_chain(known, project, day)
-        .into_iter()
-        .cloned()
-        .collect();
+    let chain = day_chain(known, project, day);
     let seq = route(&chain, received_at);
     let Some(at) = parse_text(received_at) else {
         return (day.to_string(), seq);
@@ -125,7 +126,7 @@ pub fn first_hop(
     if seq > 0 {
         let before = chain.iter().find(|s| s.seq == seq - 1);
         if let Some(cut) = before
-            .and_then(|s| s.sealed_after.as_deref())
+            .and_then(|s| s.stats.sealed_after.as_deref())
             .and_then(parse_text)
         {
             if at <= cut + window {
@@ -135,11 +136,10 @@ pub fn first_hop(
         return (day.to_string(), seq);
     }
     let midnight = at.date_naive().and_hms_opt(0, 0, 0).map(|m| m.and_utc());
-    if let Some(midnight) = midnight.filter(|m| at < *m + window) {
-        let yesterday = format_ts(midnight - Duration::days(1));
-        let yesterday = day_of(&yesterday);
-        if let Some(last) = day_chain(known, project, yesterday).last() {
-            return (yesterday.to_string(), last.seq);
+    if midnight.is_some_and(|m| at < m + window) {
+        let yesterday = day_before(day);
+        if let Some(last) = day_chain(known, project, &yesterday).last() {
+            return (yesterday, last.seq);
         }
     }
     (day.to_string(), seq)
@@ -158,11 +158,17 @@ pub fn next_hop(
     if day == from_day {
         return (day.to_string(), from_seq + 1);
     }
-    let chain: Vec<ShardInfo> = day_chain(known, project, day)
-        .into_iter()
-        .cloned()
-        .collect();
-    (day.to_string(), route(&chain, received_at))
+    (
+        day.to_string(),
+        route(&day_chain(known, project, day), received_at),
+    )
+}
+
+/// A short name of a shard that any project name leaves safe in an archive object's key.
+pub fn archive_tag(shard: &ShardInfo) -> String {
+    let hash = Sha256::digest(shard.name.as_bytes());
+    let short: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("s{}-{short}", shard.seq)
 }
 
 /// The token under which a message's events are counted into D1 once: the same message body
@@ -269,7 +275,7 @@ pub struct ReadBounds {
 pub fn plan_reads(catalogue: &[ShardInfo], bounds: &ReadBounds) -> Vec<Vec<ShardInfo>> {
     let mut days: BTreeMap<&str, Vec<ShardInfo>> = BTreeMap::new();
     for shard in catalogue {
-        if shard.events <= 0 {
+        if shard.stats.events <= 0 {
             continue;
         }
         if bounds.project.as_ref().is_some_and(|p| *p != shard.project) {
@@ -280,9 +286,9 @@ pub fn plan_reads(catalogue: &[ShardInfo], bounds: &ReadBounds) -> Vec<Vec<Shard
             _ => true,
         };
         // Leave out a shard whose whole range is outside a bound.
-        if !before(&bounds.ts_to, &shard.min_ts)
-            || !before(&shard.max_ts, &bounds.ts_from)
-            || !before(&bounds.received_until, &shard.min_received)
+        if !before(&bounds.ts_to, &shard.stats.min_ts)
+            || !before(&shard.stats.max_ts, &bounds.ts_from)
+            || !before(&bounds.received_until, &shard.stats.min_received)
         {
             continue;
         }
@@ -361,8 +367,9 @@ pub enum ShardRetention {
 
 pub fn retention_of(shard: &ShardInfo, days: &RetentionDays, now: DateTime<Utc>) -> ShardRetention {
     let cutoff = |keep: i64| format_ts(now - Duration::days(keep));
-    let (Some(oldest), Some(newest)) = (&shard.min_received, &shard.max_received) else {
-        return if shard.events <= 0 {
+    let (Some(oldest), Some(newest)) = (&shard.stats.min_received, &shard.stats.max_received)
+    else {
+        return if shard.stats.events <= 0 {
             ShardRetention::Drop
         } else {
             ShardRetention::Keep
@@ -480,16 +487,16 @@ pub fn storage_report(
             project: (!s.project.is_empty()).then(|| s.project.clone()),
             day: s.day.clone(),
             seq: s.seq,
-            events: s.events,
-            bytes: s.bytes,
-            oldest_received_at: s.min_received.clone(),
-            newest_received_at: s.max_received.clone(),
-            sealed: s.sealed_after.is_some(),
-            used_fraction: s.bytes as f64 / SHARD_LIMIT_BYTES as f64,
+            events: s.stats.events,
+            bytes: s.stats.bytes,
+            oldest_received_at: s.stats.min_received.clone(),
+            newest_received_at: s.stats.max_received.clone(),
+            sealed: s.stats.sealed_after.is_some(),
+            used_fraction: s.stats.bytes as f64 / SHARD_LIMIT_BYTES as f64,
         })
         .collect();
-    let events: i64 = catalogue.iter().map(|s| s.events).sum();
-    let bytes: i64 = catalogue.iter().map(|s| s.bytes).sum();
+    let events: i64 = catalogue.iter().map(|s| s.stats.events).sum();
+    let bytes: i64 = catalogue.iter().map(|s| s.stats.bytes).sum();
     let mut days: Vec<&str> = catalogue.iter().map(|s| s.day.as_str()).collect();
     days.sort_unstable();
     days.dedup();
@@ -531,12 +538,14 @@ mod tests {
             project: project.into(),
             day: day.into(),
             seq,
-            events: 10,
-            min_received: Some(format!("{day}T00:00:00.000Z")),
-            max_received: Some(format!("{day}T23:59:59.999Z")),
-            min_ts: Some(format!("{day}T00:00:00.000Z")),
-            max_ts: Some(format!("{day}T23:59:59.999Z")),
-            ..Default::default()
+            stats: ShardStats {
+                events: 10,
+                min_received: Some(format!("{day}T00:00:00.000Z")),
+                max_received: Some(format!("{day}T23:59:59.999Z")),
+                min_ts: Some(format!("{day}T00:00:00.000Z")),
+                max_ts: Some(format!("{day}T23:59:59.999Z")),
+                ..Default::default()
+            },
         }
     }
 
@@ -548,6 +557,8 @@ mod tests {
         );
         assert_eq!(shard_name("", "2026-12-01", 0), "events:2026-12-01:0:");
         assert_eq!(day_of("2026-12-01T10:00:00.000Z"), "2026-12-01");
+        assert_eq!(day_before("2026-03-01"), "2026-02-28");
+        assert_eq!(day_before("not a day"), "");
     }
 
     #[test]
@@ -555,31 +566,19 @@ mod tests {
         let mut first = shard("p", "2026-12-01", 0);
         let second = shard("p", "2026-12-01", 1);
         // Nothing sealed: the first shard takes everything.
-        assert_eq!(
-            route(std::slice::from_ref(&first), "2026-12-01T23:00:00.000Z"),
-            0
-        );
+        assert_eq!(route(&[&first], "2026-12-01T23:00:00.000Z"), 0);
         assert_eq!(route(&[], "2026-12-01T23:00:00.000Z"), 0);
-        first.sealed_after = Some("2026-12-01T10:00:00.000Z".into());
+        first.stats.sealed_after = Some("2026-12-01T10:00:00.000Z".into());
         // At or before the seal: still the first; after: the next, known or not yet.
-        assert_eq!(
-            route(&[first.clone(), second.clone()], "2026-12-01T10:00:00.000Z"),
-            0
-        );
-        assert_eq!(
-            route(&[first.clone(), second.clone()], "2026-12-01T10:00:00.001Z"),
-            1
-        );
-        assert_eq!(
-            route(std::slice::from_ref(&first), "2026-12-01T11:00:00.000Z"),
-            1
-        );
+        assert_eq!(route(&[&first, &second], "2026-12-01T10:00:00.000Z"), 0);
+        assert_eq!(route(&[&first, &second], "2026-12-01T10:00:00.001Z"), 1);
+        assert_eq!(route(&[&first], "2026-12-01T11:00:00.000Z"), 1);
     }
 
     #[test]
     fn retries_near_a_seal_or_midnight_ask_the_shard_before_first() {
         let mut sealed = shard("p", "2026-12-01", 0);
-        sealed.sealed_after = Some("2026-12-01T10:00:00.000Z".into());
+        sealed.stats.sealed_after = Some("2026-12-01T10:00:00.000Z".into());
         let open = shard("p", "2026-12-01", 1);
         let yesterday = shard("p", "2026-11-30", 3);
         let known = vec![sealed, open, yesterday];
@@ -630,9 +629,10 @@ mod tests {
             shard("p", "2026-12-02", 1),
             shard("q", "2026-12-02", 0),
             shard("p", "2026-12-03", 0),
-            ShardInfo {
-                events: 0,
-                ..shard("p", "2026-12-04", 0)
+            {
+                let mut empty = shard("p", "2026-12-04", 0);
+                empty.stats.events = 0;
+                empty
             },
         ];
         let names = |plan: Vec<Vec<ShardInfo>>| -> Vec<Vec<String>> {
@@ -723,24 +723,20 @@ mod tests {
             retention_of(&shard("p", "2026-09-01", 0), &days, now),
             ShardRetention::Drop
         );
-        let empty = ShardInfo {
-            events: 0,
-            min_received: None,
-            max_received: None,
-            ..shard("p", "2026-12-03", 0)
-        };
+        let mut empty = shard("p", "2026-12-03", 0);
+        empty.stats = ShardStats::default();
         assert_eq!(retention_of(&empty, &days, now), ShardRetention::Drop);
     }
 
     #[test]
     fn the_storage_report_adds_up_and_says_what_is_left() {
         let mut full = shard("p", "2026-12-01", 0);
-        full.bytes = 4_000_000_000;
-        full.events = 1_000_000;
-        full.sealed_after = Some("2026-12-01T10:00:00.000Z".into());
+        full.stats.bytes = 4_000_000_000;
+        full.stats.events = 1_000_000;
+        full.stats.sealed_after = Some("2026-12-01T10:00:00.000Z".into());
         let mut other = shard("", "2026-12-02", 0);
-        other.bytes = 1_000_000_000;
-        other.events = 250_000;
+        other.stats.bytes = 1_000_000_000;
+        other.stats.events = 250_000;
         let report = storage_report(&[full, other], 7, 1_000_000);
         assert_eq!(report.totals.events, 1_250_000);
         assert_eq!(report.totals.bytes, 5_000_000_000);

@@ -188,12 +188,7 @@ fn stats(db: &SqlStorage, changed: bool) -> Result<ShardStats> {
         set_meta(db, "version", (version as f64).into())?;
     }
     let row: Row = db.exec(sql::STATS, None)?.one()?;
-    let mut events = meta_int(db, "events")?;
-    if events == 0 && row.max_received.is_some() {
-        // A count that went astray: count once.
-        events = true_count(db)?;
-        set_meta(db, "events", (events as f64).into())?;
-    }
+    let events = meta_int(db, "events")?;
     Ok(ShardStats {
         version,
         events,

@@ -10,8 +10,8 @@ use worker::{D1Database, Env};
 
 use super::client::{call_all, namespace};
 use super::{
-    count_token, day_of, first_hop, next_hop, shard_name, Placement, ShardCall, ShardInfo,
-    ShardStats, WriteAnswer, WriteGroup,
+    count_token, day_before, day_of, first_hop, next_hop, shard_name, Placement, ShardCall,
+    ShardInfo, WriteAnswer, WriteGroup,
 };
 use crate::storage::shards as catalogue;
 use crate::storage::sql::SqlQuery;
@@ -126,7 +126,7 @@ pub async fn write(
     for p in &mut pending {
         (p.day, p.seq) = first_hop(&known, &p.project, &p.day, &p.received_at);
     }
-    let mut reports: BTreeMap<String, (String, String, u32, ShardStats)> = BTreeMap::new();
+    let mut reports: BTreeMap<String, ShardInfo> = BTreeMap::new();
     for _ in 0..MAX_HOPS {
         if pending.is_empty() {
             break;
@@ -224,9 +224,16 @@ pub async fn write(
                     }
                     let newer = reports
                         .get(&name)
-                        .is_none_or(|(_, _, _, kept)| answer.stats.version > kept.version);
+                        .is_none_or(|kept| answer.stats.version > kept.stats.version);
                     if newer {
-                        reports.insert(name, (project, day, seq, answer.stats));
+                        let report = ShardInfo {
+                            name: name.clone(),
+                            project,
+                            day,
+                            seq,
+                            stats: answer.stats,
+                        };
+                        reports.insert(name, report);
                     }
                 }
             }
@@ -239,10 +246,8 @@ pub async fn write(
         ));
     }
     written.catalogue = reports
-        .into_iter()
-        .map(|(name, (project, day, seq, stats))| {
-            catalogue::upsert(&name, &project, &day, seq, &stats, now)
-        })
+        .values()
+        .map(|shard| catalogue::upsert(shard, now))
         .collect();
     written.counts = counts;
     written
@@ -270,13 +275,4 @@ pub fn counted<'a>(done: impl IntoIterator<Item = &'a ToCount>) {
 
 fn take_counted(shard: &str) -> Vec<String> {
     COUNTED.with(|counted| counted.borrow_mut().remove(shard).unwrap_or_default())
-}
-
-/// `2026-12-01` → `2026-11-30`.
-fn day_before(day: &str) -> String {
-    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.pred_opt())
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
 }

@@ -6,9 +6,9 @@ use worker::{D1Database, Result};
 
 use super::d1;
 use super::sql::{Bind, SqlQuery};
-use crate::shards::{ShardInfo, ShardStats};
+use crate::shards::ShardInfo;
 
-const CATALOGUE_COLUMNS: &str = "name, project, day, seq, events, bytes, min_received, max_received, min_ts, max_ts, sealed_after";
+const CATALOGUE_COLUMNS: &str = "name, project, day, seq, version, events, bytes, min_received, max_received, min_ts, max_ts, sealed_after";
 
 #[derive(Deserialize)]
 struct StateRow {
@@ -74,14 +74,8 @@ pub async fn days(db: &D1Database, days: &[&str]) -> Result<Vec<ShardInfo>> {
 }
 
 /// Records a shard's report; an older report (lower version) than the one kept changes nothing.
-pub fn upsert(
-    name: &str,
-    project: &str,
-    day: &str,
-    seq: u32,
-    stats: &ShardStats,
-    now: &str,
-) -> SqlQuery {
+pub fn upsert(shard: &ShardInfo, now: &str) -> SqlQuery {
+    let stats = &shard.stats;
     let opt = |v: &Option<String>| v.clone().map_or(Bind::Text(String::new()), Bind::Text);
     SqlQuery {
         sql: "INSERT INTO shards (name, project, day, seq, version, events, bytes, min_received, max_received, min_ts, max_ts, sealed_after, created_at, updated_at)
@@ -92,10 +86,10 @@ pub fn upsert(
               WHERE excluded.version > shards.version"
             .into(),
         binds: vec![
-            Bind::Text(name.into()),
-            Bind::Text(project.into()),
-            Bind::Text(day.into()),
-            Bind::Int(seq as i64),
+            Bind::Text(shard.name.clone()),
+            Bind::Text(shard.project.clone()),
+            Bind::Text(shard.day.clone()),
+            Bind::Int(shard.seq as i64),
             Bind::Int(stats.version),
             Bind::Int(stats.events),
             Bind::Int(stats.bytes),
@@ -151,10 +145,6 @@ pub fn legacy_page(limit: i64) -> SqlQuery {
         sql: "SELECT seq, data FROM events ORDER BY seq LIMIT ?".into(),
         binds: vec![Bind::Int(limit)],
     }
-}
-
-pub fn legacy_delete(seqs: &[i64]) -> SqlQuery {
-    crate::ops::retention::delete_seqs(seqs)
 }
 
 /// Records that D1 holds no more events: reads stop asking it.
