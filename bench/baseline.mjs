@@ -9,9 +9,10 @@ export const BASELINE_REF = process.env.BENCH_BASELINE ?? "ce1c53b";
 
 /** The baseline's root folder, built; builds it the first time. */
 export function baselineRoot(ref = BASELINE_REF) {
-  const dir = `${ROOT}bench/.baseline/${ref}/`;
+  const dir = `${CACHE}/edge-logger/bench-baseline/${ref}/`;
   if (existsSync(`${dir}build/index.js`)) return dir;
   if (!existsSync(dir)) {
+    mkdirSync(`${CACHE}/edge-logger/bench-baseline`, { recursive: true });
     log(`baseline: a worktree of ${ref} in ${dir}`);
     execFileSync("git", ["worktree", "add", "--force", "--detach", dir, ref], { cwd: ROOT, stdio: "inherit" });
   }

@@ -1,4 +1,4 @@
--- Narrow hourly rollups for /v1/stats (issue 6). The per-combination rollups of 0002 hold a row
+-- Narrow hourly rollups for /v1/stats. The per-combination rollups of 0002 hold a row
 -- per (level, environment, component, route, source_type) per bucket: thousands per hour at
 -- volume, and a week of them took 280 ms to sum at 1 M events. A stats answer breaks down by
 -- one dimension, so these keep only what such answers need:

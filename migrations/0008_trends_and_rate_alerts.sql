@@ -1,4 +1,4 @@
--- Trends and anomalies (issue 10).
+-- Trends and anomalies.
 --
 -- Hourly counts per error group, by received time like the group's own count and last_seen:
 -- sparklines, trends (this window against the previous one) and anomaly scores read these
