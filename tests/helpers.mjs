@@ -89,10 +89,24 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
 /** The Miniflare instance of each worker's D1 binding, so helpers given `w.db` reach its shards. */
 const OWNERS = new WeakMap();
 
+/** Each worker's shard stubs, made once: every `idFromName` and `get` is a synchronous round
+ *  trip through Miniflare's proxy, and polling helpers would otherwise repeat them many times
+ *  a second. */
+const STUBS = new WeakMap();
+
+async function shardStub(db, name) {
+  let stubs = STUBS.get(db);
+  if (!stubs) {
+    stubs = { ns: await OWNERS.get(db).getDurableObjectNamespace("EVENT_SHARDS"), byName: new Map() };
+    STUBS.set(db, stubs);
+  }
+  if (!stubs.byName.has(name)) stubs.byName.set(name, stubs.ns.get(stubs.ns.idFromName(name)));
+  return stubs.byName.get(name);
+}
+
 /** One call to an event shard (the real Durable Object), as the worker makes it. */
 export async function shardCall(db, name, call) {
-  const ns = await OWNERS.get(db).getDurableObjectNamespace("EVENT_SHARDS");
-  const res = await ns.get(ns.idFromName(name)).fetch("https://shard.internal/", { method: "POST", body: JSON.stringify(call) });
+  const res = await (await shardStub(db, name)).fetch("https://shard.internal/", { method: "POST", body: JSON.stringify(call) });
   const text = await res.text();
   if (!res.ok) throw new Error(`shard ${name} answered ${res.status}: ${text}`);
   return JSON.parse(text);
