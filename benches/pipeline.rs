@@ -8,9 +8,10 @@
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use edge_logger::ingest::formats::otlp::otlp_logs_to_items;
+use edge_logger::ingest::formats::otlp::{json, otlp_logs_to_items, Encoding};
 use edge_logger::ingest::pipeline::{process_body, process_items};
 use edge_logger::processors::normalize::IngestContext;
+use prost::Message;
 use uuid::Uuid;
 
 const RUNS: usize = 15;
@@ -129,16 +130,25 @@ fn main() {
     );
 
     let otlp = otlp_body();
-    let (median, min, max) = median_us(|| {
-        let items = otlp_logs_to_items(otlp.as_bytes()).unwrap();
-        let out = process_items(items, &ctx, &mut next_id).unwrap();
-        for (_, event) in &out.accepted {
-            std::hint::black_box(event.to_compact_json());
-        }
-        out.accepted.len()
-    });
-    println!(
-        "OTLP/JSON body → the same pipeline: median {median:.2} µs/event, min {min:.2}, max {max:.2} ({RUNS} runs × {} events)",
-        BATCHES_PER_RUN * 100
-    );
+    let protobuf = json::decode(otlp.as_bytes())
+        .unwrap()
+        .request
+        .encode_to_vec();
+    for (name, body, encoding) in [
+        ("OTLP/JSON", otlp.as_bytes(), Encoding::Json),
+        ("OTLP protobuf", protobuf.as_slice(), Encoding::Protobuf),
+    ] {
+        let (median, min, max) = median_us(|| {
+            let items = otlp_logs_to_items(body, encoding).unwrap();
+            let out = process_items(items, &ctx, &mut next_id).unwrap();
+            for (_, event) in &out.accepted {
+                std::hint::black_box(event.to_compact_json());
+            }
+            out.accepted.len()
+        });
+        println!(
+            "{name} body → the same pipeline: median {median:.2} µs/event, min {min:.2}, max {max:.2} ({RUNS} runs × {} events)",
+            BATCHES_PER_RUN * 100
+        );
+    }
 }

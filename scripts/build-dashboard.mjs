@@ -22,6 +22,9 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(`${ROOT}dashboard/index.html`, `${out}/index.html`);
+// The OpenAPI document is a static asset too: served at /openapi.json before the worker runs,
+// and kept out of the wasm's size budget.
+copyFileSync(`${ROOT}src/handlers/openapi.json`, `${ROOT}dashboard/dist/openapi.json`);
 // The page holds an API key: no script, style or connection from anywhere but this origin,
 // never framed. Workers static assets apply `_headers` (the worker's own answers are JSON).
 writeFileSync(

@@ -78,6 +78,19 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("GET", "/metrics", "/metrics");
   await record("POST", "/v1/archive/restore", "/v1/archive/restore", { body: { day: "2026-01-01" } });
   await record("GET", "/v1/storage", "/v1/storage");
+  const ndjson = { "content-type": "application/x-ndjson" };
+  const bulkBody = '{"create":{}}\n{"message":"from a beat","log.level":"warn"}\n';
+  await record("POST", "/_bulk", "/_bulk", { raw: bulkBody, headers: ndjson });
+  await record("PUT", "/_bulk", "/_bulk", { raw: bulkBody, headers: ndjson });
+  await record("POST", "/{index}/_bulk", "/logs-app/_bulk", { raw: bulkBody, headers: ndjson });
+  await record("PUT", "/{index}/_bulk", "/logs-app/_bulk", { raw: bulkBody, headers: ndjson });
+  for (const path of ["/_license", "/_xpack", "/_cluster/health"]) await record("GET", path, path);
+  for (const template of ["/_index_template/{name}", "/_template/{name}", "/_component_template/{name}", "/_ilm/policy/{name}", "/_ingest/pipeline/{name}", "/_data_stream/{name}"]) {
+    const path = template.replace("{name}", "filebeat-9.1.0");
+    await record("GET", template, path);
+    await record("PUT", template, path, { body: { template: {} } });
+    await record("DELETE", template, path);
+  }
 
   // Every operation of the document was called, so a route added later joins this check.
   const doc = JSON.parse(JSON.stringify((await call("GET", "/openapi.json")).json));

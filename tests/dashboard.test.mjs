@@ -229,15 +229,19 @@ test("the dashboard is small: what a browser transfers is stated and bounded", a
 });
 
 test("opening the domain lands on the dashboard; a JSON client is pointed at the API", async () => {
-  const redirect = await fetch(`${url}/`, { redirect: "manual" });
+  const browserAccept = { accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8" };
+  const redirect = await fetch(`${url}/`, { redirect: "manual", headers: browserAccept });
   assert.equal(redirect.status, 302);
   assert.equal(redirect.headers.get("location"), "/dashboard/");
-  const followed = await fetch(`${url}/`);
+  const followed = await fetch(`${url}/`, { headers: browserAccept });
   assert.equal(followed.status, 200);
   assert.equal(new URL(followed.url).pathname, "/dashboard/");
   assert.match(followed.headers.get("content-type"), /text\/html/);
   assert.match(await followed.text(), /<html/i);
   const pointer = await fetch(`${url}/`, { headers: { accept: "application/json" } });
   assert.equal(pointer.status, 200);
-  assert.deepEqual(await pointer.json(), { name: "edge-logger", openapi: "/openapi.json", dashboard: "/dashboard/", health: "/health" });
+  const where = await pointer.json();
+  assert.deepEqual([where.name, where.openapi, where.dashboard, where.health], ["edge-logger", "/openapi.json", "/dashboard/", "/health"]);
+  const bare = await fetch(`${url}/`, { redirect: "manual" });
+  assert.equal(bare.status, 200, "a client that does not ask for HTML is not redirected");
 });

@@ -56,6 +56,8 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     modulesRoot: ROOT,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",
+    // Workers static assets, as deployed: the dashboard and /openapi.json.
+    assets: { directory: `${ROOT}dashboard/dist`, binding: "ASSETS", routerConfig: { has_user_worker: true } },
     bindings: { ADMIN_TOKEN, DEFAULT_ENVIRONMENT: "production", ...bindings },
     d1Databases: { DB: `db-${suffix}` },
     d1Persist: false,

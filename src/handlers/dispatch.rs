@@ -8,7 +8,8 @@ pub(crate) use crate::platform::incoming::Incoming;
 
 use super::routes::{match_route, Route};
 use super::{
-    alerts, archive, dead_letters, groups, health, ingest, keys, logs, metrics, stats, storage,
+    alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics, stats,
+    storage,
 };
 use crate::config::Config;
 use crate::error::AppError;
@@ -76,7 +77,13 @@ pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response
             if matches!(err, AppError::RateLimited { .. }) {
                 recorder::add("edge_logger_rate_limited_total", &[], 1.0);
             }
-            error_response(&err)
+            // OTLP/HTTP answers a protobuf request's failure as a protobuf `google.rpc.Status`.
+            let protobuf = route == Some(Route::IngestOtlp)
+                && crate::ingest::formats::otlp::Encoding::of(
+                    req.header("content-type").ok().flatten().as_deref(),
+                )
+                .is_ok_and(|e| e == crate::ingest::formats::otlp::Encoding::Protobuf);
+            error_response(&err, protobuf)
         }
     };
     recorder::add(
@@ -132,7 +139,7 @@ async fn dispatch(
     match route {
         Route::Root => return root(req),
         Route::Health => return health::health(env).await,
-        Route::OpenApi => return openapi(),
+        Route::OpenApi => return openapi(env, &req.url()?).await,
         Route::Preflight => {
             // A preflight sets its own headers, and none when it refuses.
             *cors = Cors::NoHeaders;
@@ -175,6 +182,10 @@ async fn dispatch(
         Route::Root | Route::Health | Route::OpenApi | Route::Metrics | Route::Preflight => {
             unreachable!("answered above")
         }
+        Route::ElasticBulk(index) => {
+            ingest::ingest_bulk(req, env, ctx, &config, &caller, index.as_deref()).await
+        }
+        Route::ElasticProbe => elastic::probe(req, &url),
         Route::IngestLogs => ingest::ingest(req, env, ctx, &config, &caller).await,
         Route::IngestOtlp => ingest::ingest_otlp(req, env, ctx, &config, &caller).await,
         Route::IngestLoki => ingest::ingest_loki(req, env, ctx, &config, &caller).await,
@@ -213,34 +224,34 @@ fn require_scope(route: &Route, principal: &Principal) -> Result<(), AppError> {
         .map_or(Ok(()), |scope| principal.require(scope))
 }
 
-/// `GET /`: someone who opens the domain lands on the dashboard; a JSON client is told where
-/// the API is.
+/// `GET /`: someone who opens the domain in a browser lands on the dashboard; any other client
+/// gets where the API is, in the shape Elasticsearch answers (its clients ask `GET /` for the
+/// version and the product header before they send to `_bulk`).
 fn root(req: &Incoming) -> Result<Response, AppError> {
-    let wants_json = req
+    let browser = req
         .header("accept")?
-        .is_some_and(|accept| accept.to_ascii_lowercase().contains("json"));
-    if wants_json {
-        return json_response(
-            200,
-            &serde_json::json!({
-                "name": "edge-logger",
-                "openapi": "/openapi.json",
-                "dashboard": "/dashboard/",
-                "health": "/health",
-            }),
-        );
+        .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html"));
+    if !browser {
+        let user_agent = req.header("user-agent")?;
+        let info = crate::ingest::formats::elastic::root_info(user_agent.as_deref());
+        return elastic::as_elasticsearch(elastic::json_text(info)?);
     }
     let mut response = Response::empty()?.with_status(302);
     response.headers_mut().set("location", "/dashboard/")?;
     Ok(response)
 }
 
-fn openapi() -> Result<Response, AppError> {
-    let mut response = Response::ok(super::routes::OPENAPI_JSON)?;
-    response
-        .headers_mut()
-        .set("content-type", "application/json; charset=utf-8")?;
-    Ok(response)
+/// `/openapi.json` is a static asset, served before the worker runs; this answers only where
+/// the worker is asked first (`run_worker_first`), from the same file.
+async fn openapi(env: &Env, url: &worker::Url) -> Result<Response, AppError> {
+    let assets = env
+        .assets(bindings::ASSETS)
+        .map_err(|_| AppError::Unavailable {
+            message: "The static assets (ASSETS) are not bound, so /openapi.json is not deployed."
+                .into(),
+            retry_after: 60,
+        })?;
+    Ok(assets.fetch(url.to_string(), None).await?)
 }
 
 /// Opens the sealed fields of events served to an authorised reader (see `Config`).
@@ -408,12 +419,22 @@ pub(crate) async fn read_json_body(req: &Incoming, limit: usize) -> Result<Vec<u
     .await
 }
 
-fn error_response(err: &AppError) -> Response {
+fn error_response(err: &AppError, protobuf: bool) -> Response {
     if err.is_server_error() {
         console_error!("{err}");
     }
     let build = || -> worker::Result<Response> {
-        let mut response = Response::from_json(&err.body())?.with_status(err.status());
+        let mut response = if protobuf {
+            let status = crate::ingest::formats::otlp::rpc_status(err.status(), &err.message());
+            let mut response = Response::from_bytes(status)?.with_status(err.status());
+            response.headers_mut().set(
+                "content-type",
+                crate::ingest::formats::otlp::PROTOBUF_CONTENT_TYPE,
+            )?;
+            response
+        } else {
+            Response::from_json(&err.body())?.with_status(err.status())
+        };
         if let Some(seconds) = err.retry_after() {
             response
                 .headers_mut()

@@ -9,14 +9,16 @@ use crate::error::AppError;
 use crate::model::RejectReason;
 use std::collections::HashMap;
 
-use crate::ingest::formats::loki::loki_push_to_items;
-use crate::ingest::formats::otlp::{export_response, otlp_logs_to_items};
+use crate::ingest::formats::elastic::{bulk_response, parse_bulk, ItemOutcome};
+use crate::ingest::formats::loki::{self, loki_push_to_items};
+use crate::ingest::formats::otlp::{self, export_response, otlp_logs_to_items};
 use crate::ingest::formats::sentry::envelope_to_items;
 use crate::ingest::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
 use crate::ingest::queue_message::{event_budget, too_large_error};
 use crate::model::ItemError;
 use crate::processors::body::{
-    body_format, decode_content_encoding, too_large_body, MAX_BODY_BYTES,
+    body_format, decode_content_encoding, too_large_agent_body, too_large_body,
+    AGENT_MAX_BODY_BYTES, MAX_BODY_BYTES,
 };
 use crate::processors::normalize::IngestContext;
 
@@ -63,8 +65,9 @@ pub async fn ingest(
     Ok(response)
 }
 
-/// `POST /otlp/v1/logs`: OpenTelemetry logs over OTLP/HTTP JSON, answered as the OTLP spec
-/// says: 200 with `{}`, or with `partialSuccess` naming how many records were rejected.
+/// `POST /otlp/v1/logs`: OpenTelemetry logs over OTLP/HTTP, protobuf or JSON, answered in the
+/// request's encoding as the OTLP spec says: 200 with an empty `ExportLogsServiceResponse`, or
+/// with `partial_success` naming how many records were rejected.
 pub async fn ingest_otlp(
     req: &Incoming,
     env: &Env,
@@ -72,8 +75,8 @@ pub async fn ingest_otlp(
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
-    require_json(req, "Send OTLP/HTTP with JSON encoding (Content-Type: application/json); protobuf is not supported yet.")?;
-    let items = otlp_logs_to_items(&read_request_body(req).await?)?;
+    let encoding = otlp::Encoding::of(req.header("content-type")?.as_deref())?;
+    let items = otlp_logs_to_items(&read_agent_body(req, true).await?, encoding)?;
     let enqueued = ingest_items(env, worker_ctx, config, caller, items).await?;
     // A partly queued batch is not retried (that would duplicate what was queued): the records
     // that did not make it are reported as rejected instead.
@@ -81,19 +84,18 @@ pub async fn ingest_otlp(
     if !enqueued.unqueued.is_empty() {
         problems.push("the queue was unavailable for some records");
     }
-    json_response(
-        200,
-        &export_response(
-            enqueued.errors.len() + enqueued.unqueued.len(),
-            problems.first().copied(),
-        ),
-    )
+    let body = export_response(
+        enqueued.errors.len() + enqueued.unqueued.len(),
+        problems.first().copied(),
+        encoding,
+    );
+    bytes_response(200, encoding.content_type(), body)
 }
 
-/// `POST /loki/api/v1/push` (JSON, as Promtail and Grafana Alloy send it): 204 once anything
-/// was queued. Loki's protocol has no partial answer and clients drop a batch on 4xx but retry
-/// it on 5xx (which would duplicate what was queued), so rejected lines are counted in
-/// `/metrics` (`edge_logger_events_rejected_total`) rather than answered.
+/// `POST /loki/api/v1/push`, snappy protobuf or JSON: 204 once anything was queued. Loki's
+/// protocol has no partial answer and clients drop a batch on 4xx but retry it on 5xx (which
+/// would duplicate what was queued), so rejected lines are counted in `/metrics`
+/// (`edge_logger_events_rejected_total`) rather than answered.
 pub async fn ingest_loki(
     req: &Incoming,
     env: &Env,
@@ -101,10 +103,37 @@ pub async fn ingest_loki(
     config: &Config,
     caller: &Caller,
 ) -> Result<Response, AppError> {
-    require_json(req, "Send Loki pushes as JSON (Content-Type: application/json); snappy protobuf is not supported yet.")?;
-    let items = loki_push_to_items(&read_request_body(req).await?)?;
+    let encoding = loki::Encoding::of(req.header("content-type")?.as_deref())?;
+    let undo = loki::undo_content_encoding(encoding, req.header("content-encoding")?.as_deref());
+    let items = loki_push_to_items(&read_agent_body(req, undo).await?, encoding)?;
     ingest_items(env, worker_ctx, config, caller, items).await?;
     Ok(Response::empty()?.with_status(204))
+}
+
+/// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's answer, item by item — 201 for a
+/// stored document, 400 with the reason for a refused one (the client drops it), 429 for one
+/// the queue did not take (the client sends it again); `errors` when any was not stored.
+pub async fn ingest_bulk(
+    req: &Incoming,
+    env: &Env,
+    worker_ctx: &worker::Context,
+    config: &Config,
+    caller: &Caller,
+    index: Option<&str>,
+) -> Result<Response, AppError> {
+    let started = js_sys::Date::now();
+    let bulk = parse_bulk(&read_agent_body(req, true).await?, index)?;
+    let enqueued = ingest_items(env, worker_ctx, config, caller, bulk.items).await?;
+    let mut outcomes = vec![ItemOutcome::Retry; bulk.actions.len()];
+    for (index, id) in enqueued.queued {
+        outcomes[index] = ItemOutcome::Created(id);
+    }
+    for error in enqueued.errors {
+        outcomes[error.index] = ItemOutcome::Rejected(error.message);
+    }
+    let took = (js_sys::Date::now() - started).max(0.0) as u64;
+    let response = json_response(200, &bulk_response(&bulk.actions, &outcomes, took))?;
+    super::elastic::as_elasticsearch(response)
 }
 
 /// `POST /api/{project}/envelope/`: Sentry SDKs' envelopes. Answers `{"id": <event id>}` as
@@ -127,18 +156,6 @@ pub async fn ingest_sentry(
     }
     let enqueued = ingest_items(env, worker_ctx, config, caller, items).await?;
     json_response(200, &serde_json::json!({ "id": enqueued.first_event_id }))
-}
-
-fn require_json(req: &Incoming, refusal: &str) -> Result<(), AppError> {
-    let content_type = req
-        .header("content-type")?
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if content_type.starts_with("application/json") {
-        Ok(())
-    } else {
-        Err(AppError::UnsupportedMediaType(refusal.into()))
-    }
 }
 
 /// Items mapped from another protocol through the pipeline and onto the queue. Nothing queued
@@ -167,12 +184,31 @@ async fn ingest_items(
     Ok(enqueued)
 }
 
+/// An agent's body within the agents' limits (see `AGENT_MAX_BODY_BYTES`), as sent and once
+/// decompressed; `undo_encoding: false` leaves `Content-Encoding` to the format's decoder.
+async fn read_agent_body(req: &Incoming, undo_encoding: bool) -> Result<Vec<u8>, AppError> {
+    let body = req
+        .body_within(AGENT_MAX_BODY_BYTES, too_large_agent_body)
+        .await?;
+    if !undo_encoding {
+        return Ok(body);
+    }
+    let encoding = req.header("content-encoding")?;
+    decode_content_encoding(encoding.as_deref(), body, AGENT_MAX_BODY_BYTES)
+}
+
+fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Result<Response, AppError> {
+    let mut response = Response::from_bytes(body)?.with_status(status);
+    response.headers_mut().set("content-type", content_type)?;
+    Ok(response)
+}
+
 /// The body within the contract's limits: declared or streamed size, then what it
 /// decompresses to.
 pub(crate) async fn read_request_body(req: &Incoming) -> Result<Vec<u8>, AppError> {
     let body = req.body_within(MAX_BODY_BYTES, too_large_body).await?;
     let encoding = req.header("content-encoding")?;
-    decode_content_encoding(encoding.as_deref(), body)
+    decode_content_encoding(encoding.as_deref(), body, MAX_BODY_BYTES)
 }
 
 fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {

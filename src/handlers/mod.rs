@@ -11,6 +11,8 @@ mod dead_letters;
 #[cfg(target_arch = "wasm32")]
 mod dispatch;
 #[cfg(target_arch = "wasm32")]
+mod elastic;
+#[cfg(target_arch = "wasm32")]
 mod groups;
 #[cfg(target_arch = "wasm32")]
 mod health;

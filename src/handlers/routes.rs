@@ -36,11 +36,18 @@ pub enum Route {
     RestoreArchive,
     /// `GET /v1/storage`: the event shards and the capacity left.
     Storage,
+    /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk API.
+    ElasticBulk(Option<String>),
+    /// What Elasticsearch clients ask before they send (licence, templates, policies).
+    ElasticProbe,
     /// A CORS preflight (`OPTIONS`) for any route of the table.
     Preflight,
 }
 
-/// The OpenAPI 3.1 document served at `/openapi.json`; a test keeps it in step with `TABLE`.
+/// The OpenAPI 3.1 document, served at `/openapi.json` as a static asset (the build copies it
+/// next to the dashboard, so its 17 KB gzipped stay out of the wasm); a test keeps it in step
+/// with `TABLE`.
+#[cfg(test)]
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// `(path pattern, allowed methods)` for 405 answers; `{id}` is one segment.
@@ -67,6 +74,17 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/dead-letters/replay", "POST"),
     ("/v1/archive/restore", "POST"),
     ("/v1/storage", "GET"),
+    ("/_bulk", "POST, PUT"),
+    ("/{index}/_bulk", "POST, PUT"),
+    ("/_license", "GET"),
+    ("/_xpack", "GET"),
+    ("/_cluster/health", "GET"),
+    ("/_index_template/{name}", "GET, PUT, DELETE"),
+    ("/_template/{name}", "GET, PUT, DELETE"),
+    ("/_component_template/{name}", "GET, PUT, DELETE"),
+    ("/_ilm/policy/{name}", "GET, PUT, DELETE"),
+    ("/_ingest/pipeline/{name}", "GET, PUT, DELETE"),
+    ("/_data_stream/{name}", "GET, PUT, DELETE"),
 ];
 
 impl Route {
@@ -96,6 +114,9 @@ impl Route {
             Route::ReplayDeadLetters => "/v1/dead-letters/replay",
             Route::RestoreArchive => "/v1/archive/restore",
             Route::Storage => "/v1/storage",
+            Route::ElasticBulk(None) => "/_bulk",
+            Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
+            Route::ElasticProbe => "elasticsearch probe",
             Route::Metrics => "/metrics",
             Route::Preflight => "preflight",
         }
@@ -108,7 +129,8 @@ impl Route {
         use Route::*;
         match self {
             Root | Health | OpenApi | Preflight => None,
-            IngestLogs | IngestOtlp | IngestLoki | SentryEnvelope => Some(Scope::Ingest),
+            IngestLogs | IngestOtlp | IngestLoki | SentryEnvelope | ElasticBulk(_)
+            | ElasticProbe => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
             | ListAlertRules | GetAlertRule(_) | ListAlerts => Some(Scope::Read),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
@@ -163,6 +185,17 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("POST", ["v1", "dead-letters", "replay"]) => Route::ReplayDeadLetters,
         ("POST", ["v1", "archive", "restore"]) => Route::RestoreArchive,
         ("GET", ["v1", "storage"]) => Route::Storage,
+        ("POST" | "PUT", ["_bulk"]) => Route::ElasticBulk(None),
+        ("POST" | "PUT", [index, "_bulk"]) if !index.is_empty() && !index.starts_with('_') => {
+            // The name is checked by the handler, so a bad one is a 400 that says why.
+            Route::ElasticBulk(Some(index.to_string()))
+        }
+        (method, [probe, ..])
+            if probe.starts_with('_')
+                && crate::ingest::formats::elastic::probe_answer(method, &segments).is_some() =>
+        {
+            Route::ElasticProbe
+        }
         ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
         _ => {
             return Err(match allowed_methods(&segments) {
@@ -305,6 +338,10 @@ mod tests {
             ("GET", "/v1/keys", Some(Scope::Admin)),
             ("GET", "/v1/dead-letters", Some(Scope::Admin)),
             ("GET", "/v1/storage", Some(Scope::Admin)),
+            ("POST", "/_bulk", Some(Scope::Ingest)),
+            ("PUT", "/logs-app/_bulk", Some(Scope::Ingest)),
+            ("HEAD", "/_index_template/filebeat", Some(Scope::Ingest)),
+            ("PUT", "/_ilm/policy/filebeat", Some(Scope::Ingest)),
         ];
         for (method, path, scope) in cases {
             assert_eq!(
@@ -318,7 +355,11 @@ mod tests {
     #[test]
     fn every_table_entry_routes() {
         for (pattern, allowed) in TABLE {
-            let path = pattern.replace("{id}", "x").replace("{fingerprint}", "x");
+            let path = pattern
+                .replace("{id}", "x")
+                .replace("{fingerprint}", "x")
+                .replace("{index}", "x")
+                .replace("{name}", "x");
             for method in allowed.split(", ") {
                 assert!(match_route(method, &path).is_ok(), "{method} {path}");
             }

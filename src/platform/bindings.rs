@@ -2,6 +2,8 @@
 
 /// D1: the control plane and the shard catalogue.
 pub const DB: &str = "DB";
+/// The static assets (dashboard, `/openapi.json`).
+pub const ASSETS: &str = "ASSETS";
 /// Durable Objects (SQLite): the event shards.
 pub const EVENT_SHARDS: &str = "EVENT_SHARDS";
 /// KV: the hot feed, and caches of key records and allowed origins.

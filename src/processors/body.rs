@@ -12,6 +12,12 @@ use crate::model::{ItemError, RejectReason};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Most events in one request.
 pub const MAX_EVENTS: usize = 1000;
+/// Most records in one request of an agent's protocol (OTLP, Loki, Elasticsearch bulk): agents
+/// batch more than our SDKs do (the Collector's batch processor sends up to 8,192 records,
+/// Filebeat 1,600 events).
+pub const AGENT_MAX_EVENTS: usize = 10_000;
+/// Largest agent request once decompressed: 5 MiB (Promtail and Alloy batch 1 MiB of lines).
+pub const AGENT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Largest single event as sent: 64 KiB.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
@@ -65,10 +71,15 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, AppError> {
     }
 }
 
-/// Undoes `Content-Encoding` (gzip, deflate, identity). Inflation stops one byte past the body
-/// limit, so a small compressed bomb can never make us hold more than 1 MiB: the limits of the
-/// contract apply to what was sent once decompressed.
-pub fn decode_content_encoding(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, AppError> {
+/// Undoes `Content-Encoding` (gzip, deflate, raw snappy, identity) within `limit` bytes.
+/// Inflation stops one byte past the limit, and a snappy block's declared length is checked
+/// before anything is allocated, so a small compressed bomb can never make us hold more than
+/// the limit: the limits apply to what was sent once decompressed.
+pub fn decode_content_encoding(
+    encoding: Option<&str>,
+    body: Vec<u8>,
+    limit: usize,
+) -> Result<Vec<u8>, AppError> {
     use std::io::Read;
     let encoding = encoding
         .map(|e| e.trim().to_ascii_lowercase())
@@ -77,28 +88,48 @@ pub fn decode_content_encoding(encoding: Option<&str>, body: Vec<u8>) -> Result<
         "" | "identity" => return Ok(body),
         "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(body.as_slice())),
         "deflate" => Box::new(flate2::read::ZlibDecoder::new(body.as_slice())),
+        "snappy" => return decode_snappy(&body, limit),
         other => {
             return Err(AppError::UnsupportedMediaType(format!(
-                "Content-Encoding '{other}' is not supported; send gzip, deflate or no encoding"
+                "Content-Encoding '{other}' is not supported; send gzip, deflate, snappy or no encoding"
             )))
         }
     };
     let mut decoded = Vec::new();
     reader
         .by_ref()
-        .take(MAX_BODY_BYTES as u64 + 1)
+        .take(limit as u64 + 1)
         .read_to_end(&mut decoded)
         .map_err(|e| {
             AppError::InvalidJson(format!(
                 "The {encoding} body could not be decompressed ({e})."
             ))
         })?;
-    if decoded.len() > MAX_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge(format!(
-            "The body decompresses to more than {MAX_BODY_BYTES} bytes (1 MiB), the limit."
-        )));
+    if decoded.len() > limit {
+        return Err(decompressed_too_large(limit));
     }
     Ok(decoded)
+}
+
+fn decompressed_too_large(limit: usize) -> AppError {
+    AppError::PayloadTooLarge(format!(
+        "The body decompresses to more than {limit} bytes, the limit."
+    ))
+}
+
+/// A raw snappy block (not the framed stream format), as Loki's push protocol sends it. The
+/// length it declares is checked against `limit` before the output is allocated.
+pub fn decode_snappy(body: &[u8], limit: usize) -> Result<Vec<u8>, AppError> {
+    let invalid = |e: snap::Error| {
+        AppError::InvalidJson(format!("The body is not a valid snappy block ({e})."))
+    };
+    let declared = snap::raw::decompress_len(body).map_err(invalid)?;
+    if declared > limit {
+        return Err(decompressed_too_large(limit));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(invalid)
 }
 
 /// One event's place in the body: its parsed value, or why it could not be parsed.
@@ -146,6 +177,12 @@ pub fn split_events(format: BodyFormat, body: &[u8]) -> Result<Vec<RawItem>, App
 pub fn too_large_body(len: usize) -> AppError {
     AppError::PayloadTooLarge(format!(
         "The body is {len} bytes; the limit is {MAX_BODY_BYTES} bytes (1 MiB)."
+    ))
+}
+
+pub fn too_large_agent_body(len: usize) -> AppError {
+    AppError::PayloadTooLarge(format!(
+        "The body is {len} bytes; the limit is {AGENT_MAX_BODY_BYTES} bytes (5 MiB)."
     ))
 }
 
@@ -448,19 +485,26 @@ mod tests {
         gz.write_all(&body).unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(
-            decode_content_encoding(Some("gzip"), gz.clone()).unwrap(),
+            decode_content_encoding(Some("gzip"), gz.clone(), MAX_BODY_BYTES).unwrap(),
             body
         );
-        assert_eq!(decode_content_encoding(Some(" GZIP "), gz).unwrap(), body);
+        assert_eq!(
+            decode_content_encoding(Some(" GZIP "), gz, MAX_BODY_BYTES).unwrap(),
+            body
+        );
         let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
         zlib.write_all(&body).unwrap();
         assert_eq!(
-            decode_content_encoding(Some("deflate"), zlib.finish().unwrap()).unwrap(),
+            decode_content_encoding(Some("deflate"), zlib.finish().unwrap(), MAX_BODY_BYTES)
+                .unwrap(),
             body
         );
-        assert_eq!(decode_content_encoding(None, body.clone()).unwrap(), body);
         assert_eq!(
-            decode_content_encoding(Some("identity"), body.clone()).unwrap(),
+            decode_content_encoding(None, body.clone(), MAX_BODY_BYTES).unwrap(),
+            body
+        );
+        assert_eq!(
+            decode_content_encoding(Some("identity"), body.clone(), MAX_BODY_BYTES).unwrap(),
             body
         );
         // 64 MiB of spaces compresses to ~64 KiB: refused at 1 MiB + 1 byte of inflation.
@@ -471,22 +515,63 @@ mod tests {
         let bomb = bomb.finish().unwrap();
         assert!(bomb.len() < 200 * 1024, "{}", bomb.len());
         assert_eq!(
-            decode_content_encoding(Some("gzip"), bomb)
+            decode_content_encoding(Some("gzip"), bomb, MAX_BODY_BYTES)
                 .unwrap_err()
                 .status(),
             413
         );
         assert_eq!(
-            decode_content_encoding(Some("gzip"), b"not gzip".to_vec())
+            decode_content_encoding(Some("gzip"), b"not gzip".to_vec(), MAX_BODY_BYTES)
                 .unwrap_err()
                 .code(),
             "invalid_json"
         );
         assert_eq!(
-            decode_content_encoding(Some("br"), body)
+            decode_content_encoding(Some("br"), body, MAX_BODY_BYTES)
                 .unwrap_err()
                 .status(),
             415
+        );
+    }
+
+    #[test]
+    fn snappy_blocks_and_length_lies() {
+        let body = br#"{"streams":[]}"#.repeat(100);
+        let block = snap::raw::Encoder::new().compress_vec(&body).unwrap();
+        assert_eq!(
+            decode_content_encoding(Some("snappy"), block.clone(), MAX_BODY_BYTES).unwrap(),
+            body
+        );
+        assert_eq!(decode_snappy(&block, MAX_BODY_BYTES).unwrap(), body);
+        // A block that declares 4 GiB in its 5-byte preamble: refused before any allocation.
+        let mut lie = vec![0x80, 0x80, 0x80, 0x80, 0x0f];
+        lie.extend_from_slice(&block[1..]);
+        assert_eq!(
+            decode_snappy(&lie, MAX_BODY_BYTES).unwrap_err().status(),
+            413
+        );
+        // A block that declares fewer bytes than it holds, or is cut short: a 400.
+        let mut short = block.clone();
+        short[0] = 3;
+        assert_eq!(
+            decode_snappy(&short, MAX_BODY_BYTES).unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            decode_snappy(&block[..block.len() / 2], MAX_BODY_BYTES)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        // 64 MiB of spaces fits a ~3 MB snappy block: the declared length is over the limit.
+        let bomb = snap::raw::Encoder::new()
+            .compress_vec(&vec![b' '; 64 * 1024 * 1024])
+            .unwrap();
+        assert_eq!(
+            decode_snappy(&bomb, AGENT_MAX_BODY_BYTES)
+                .unwrap_err()
+                .status(),
+            413
         );
     }
 

@@ -77,7 +77,9 @@ impl Principal {
     }
 }
 
-/// `Authorization: Bearer <t>` first, then `X-Api-Key: <t>`, then `?key=<t>`.
+/// `Authorization` first — `Bearer <t>`, or as Elasticsearch clients send a key: `ApiKey <t>`
+/// (the key itself, or base64 of `id:key`) and `Basic` with the key as the password (or as the
+/// user name when the password is empty) — then `X-Api-Key: <t>`, then `?key=<t>`.
 pub fn extract_credential(
     authorization: Option<&str>,
     api_key: Option<&str>,
@@ -88,11 +90,24 @@ pub fn extract_credential(
         .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case("bearer"))
     {
         let token = match header.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            _ => header,
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                rest.trim().to_string()
+            }
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("apikey") => {
+                let rest = rest.trim();
+                decoded_pair(rest).map_or_else(|| rest.to_string(), |(_, key)| key)
+            }
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
+                match decoded_pair(rest.trim()) {
+                    Some((user, password)) if password.is_empty() => user,
+                    Some((_, password)) => password,
+                    None => String::new(),
+                }
+            }
+            _ => header.to_string(),
         };
         if !token.is_empty() {
-            return Some(Credential::Header(token.to_string()));
+            return Some(Credential::Header(token));
         }
     }
     if let Some(key) = api_key.map(str::trim).filter(|k| !k.is_empty()) {
@@ -102,6 +117,17 @@ pub fn extract_credential(
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(|k| Credential::Query(k.to_string()))
+}
+
+/// `base64("a:b")` as `(a, b)`; `None` when it is not base64 of UTF-8 with a colon.
+fn decoded_pair(encoded: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (a, b) = text.split_once(':')?;
+    Some((a.to_string(), b.to_string()))
 }
 
 /// Sentry SDKs authenticate with their DSN's public key: `X-Sentry-Auth: Sentry sentry_key=<key>, …`
@@ -273,6 +299,27 @@ mod tests {
             ),
             ((Some(""), Some(" "), Some("")), None),
             ((None, None, None), None),
+            // Elasticsearch clients: ApiKey as is, ApiKey of base64("id:key"), Basic.
+            (
+                (Some("ApiKey elk_abc"), None, None),
+                Some(Credential::Header("elk_abc".into())),
+            ),
+            (
+                (Some("ApiKey aWQ6ZWxrX2FiYw=="), None, None),
+                Some(Credential::Header("elk_abc".into())),
+            ),
+            (
+                (Some("Basic ZWxhc3RpYzplbGtfYWJj"), None, None),
+                Some(Credential::Header("elk_abc".into())),
+            ),
+            (
+                (Some("Basic ZWxrX2FiYzo="), None, None),
+                Some(Credential::Header("elk_abc".into())),
+            ),
+            (
+                (Some("Basic !!!"), None, Some("q")),
+                Some(Credential::Query("q".into())),
+            ),
         ];
         for ((auth, key, query), expected) in cases {
             assert_eq!(

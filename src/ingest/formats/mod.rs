@@ -1,5 +1,6 @@
 //! Other tools' wire formats, mapped into our one event model.
 
+pub mod elastic;
 pub mod loki;
 pub mod otlp;
 pub mod sentry;
