@@ -98,6 +98,19 @@ ensure_schemathesis() {
   "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# The OpenTelemetry Python SDK and its default exporter (OTLP/HTTP protobuf), pinned, in the
+# project's own venv, for the agents' integration tests.
+OTEL_PYTHON_VERSION="1.45.2"
+ensure_otel_python() {
+  local venv=".tools/otel-python-venv"
+  if "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('opentelemetry-exporter-otlp-proto-http') != '$OTEL_PYTHON_VERSION')" 2>/dev/null; then
+    return
+  fi
+  log "installing the OpenTelemetry Python SDK $OTEL_PYTHON_VERSION into $venv (once per machine)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "opentelemetry-sdk==$OTEL_PYTHON_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_PYTHON_VERSION"
+}
+
 ensure_dev_vars() {
   if [ ! -f .dev.vars ]; then
     cp .dev.vars.example .dev.vars

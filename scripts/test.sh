@@ -6,6 +6,7 @@ setup_all
 ensure_chromium
 ensure_client_runtimes
 ensure_schemathesis
+ensure_otel_python
 started=$(date +%s)
 
 log "cargo fmt --check; clippy (native and wasm32: the platform edge only builds for wasm)"
