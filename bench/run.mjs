@@ -10,6 +10,8 @@
 //   4. the native pipeline cost per event and the wasm size, raw and gzipped.
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
+import protobuf from "protobufjs";
+import snappy from "snappy";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -235,7 +237,8 @@ if (!ONLY || ONLY === "http" || ONLY === "single") {
 }
 
 // 2c. the same 100 events per request in each body format the worker takes, side by side on a
-// fresh worker: our JSON array, NDJSON, OTLP/HTTP JSON and a Loki push. Every format maps into
+// fresh worker: our JSON array, NDJSON, OTLP/HTTP in JSON and in protobuf, a Loki push in JSON
+// and in snappy protobuf, and an Elasticsearch bulk body of ECS documents. Every format maps into
 // the same pipeline; what differs is the parsing and mapping in front of it. No consumer runs
 // (the local queue then takes and drops the messages): its transactions hold the thread for
 // hundreds of ms at a time, which in 5-second windows swung one format's figure by half
@@ -265,7 +268,35 @@ if (!ONLY || ONLY === "http" || ONLY === "formats") {
     loki_json: ["loki/api/v1/push", "application/json", JSON.stringify({
       streams: [{ stream: { service: "api", level: "info", region: "eu" }, values: events.map((e, i) => [String(nowNs + BigInt(i)), e.message]) }],
     })],
+    elastic_bulk: ["_bulk", "application/x-ndjson", events.map((e, i) => `{"create":{}}\n${JSON.stringify({
+      "@timestamp": new Date(Number((nowNs + BigInt(i)) / 1000000n)).toISOString(),
+      message: e.message,
+      log: { level: e.level },
+      service: { name: "api" },
+      url: { path: e.endpoint },
+      trace: { id: (i + 1).toString(16).padStart(32, "0") },
+      labels: { region: "eu" },
+    })}\n`).join("")],
   };
+  // The same OTLP records and Loki lines in the protobuf encodings agents send by default.
+  const wire = protobufWire();
+  const otlp = JSON.parse(formats.otlp_json[2]);
+  for (const rl of otlp.resourceLogs) {
+    for (const sl of rl.scopeLogs) {
+      for (const r of sl.logRecords) {
+        r.traceId = Buffer.from(r.traceId, "hex");
+      }
+    }
+  }
+  formats.otlp_protobuf = ["otlp/v1/logs", "application/x-protobuf", Buffer.from(wire.ExportLogsServiceRequest.encode(wire.ExportLogsServiceRequest.fromObject(otlp)).finish())];
+  const loki = JSON.parse(formats.loki_json[2]);
+  const push = {
+    streams: loki.streams.map((s) => ({
+      labels: `{${Object.entries(s.stream).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")}}`,
+      entries: s.values.map(([ns, line]) => ({ timestamp: { seconds: Number(BigInt(ns) / 1000000000n), nanos: Number(BigInt(ns) % 1000000000n) }, line })),
+    })),
+  };
+  formats.loki_protobuf = ["loki/api/v1/push", "application/x-protobuf", snappy.compressSync(Buffer.from(wire.PushRequest.encode(wire.PushRequest.fromObject(push)).finish()))];
   const runs = Object.fromEntries(Object.keys(formats).map((name) => [name, []]));
   for (const [name, [path, contentType, text]] of Object.entries(formats)) {
     writeFileSync(join(tmp, `format-${name}`), text);
@@ -279,17 +310,44 @@ if (!ONLY || ONLY === "http" || ONLY === "formats") {
   results.formats = {};
   for (const [name, [, , text]] of Object.entries(formats)) {
     const sorted = runs[name].map((r) => r.ok_rps * 100).sort((a, b) => a - b);
+    if (runs[name].some((r) => r.non2xx > 0)) throw new Error(`the ${name} format was refused: ${JSON.stringify(runs[name])}`);
     results.formats[name] = {
       accepted_events_per_s: sorted,
       non2xx: runs[name].reduce((n, r) => n + r.non2xx, 0),
       p50_ms: runs[name].map((r) => r.p50_ms),
-      bytes_per_request: Buffer.byteLength(text),
+      bytes_per_request: typeof text === "string" ? Buffer.byteLength(text) : text.length,
     };
   }
   const best = (name) => results.formats[name].accepted_events_per_s.at(-1);
   for (const name of Object.keys(formats)) results.formats[name].ratio_to_json = best(name) / best("json");
+  results.formats.otlp_protobuf.ratio_to_otlp_json = best("otlp_protobuf") / best("otlp_json");
+  results.formats.loki_protobuf.ratio_to_loki_json = best("loki_protobuf") / best("loki_json");
   log("formats", results.formats);
   await mf.dispose();
+}
+
+// The OTLP logs and Loki push messages, as much of them as the formats phase encodes
+// (protobufjs from their .proto text; the worker decodes them with prost).
+function protobufWire() {
+  const root = protobuf.parse(`
+    syntax = "proto3";
+    message ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1; }
+    message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; }
+    message Resource { repeated KeyValue attributes = 1; }
+    message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2; }
+    message InstrumentationScope { string name = 1; }
+    message LogRecord {
+      fixed64 time_unix_nano = 1; int32 severity_number = 2; string severity_text = 3;
+      AnyValue body = 5; repeated KeyValue attributes = 6; bytes trace_id = 9;
+    }
+    message KeyValue { string key = 1; AnyValue value = 2; }
+    message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; } }
+    message PushRequest { repeated StreamAdapter streams = 1; }
+    message StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; }
+    message EntryAdapter { Timestamp timestamp = 1; string line = 2; }
+    message Timestamp { int64 seconds = 1; int32 nanos = 2; }
+  `, { keepCase: false }).root;
+  return { ExportLogsServiceRequest: root.lookupType("ExportLogsServiceRequest"), PushRequest: root.lookupType("PushRequest") };
 }
 
 // 2b. end to end over E2E_SECONDS on a fresh worker and database, so that no earlier phase's

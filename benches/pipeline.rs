@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
+use edge_logger::ingest::formats::elastic::{bulk_response, parse_bulk, ItemOutcome};
 use edge_logger::ingest::formats::otlp::{json, otlp_logs_to_items, Encoding};
 use edge_logger::ingest::pipeline::{process_body, process_items};
 use edge_logger::processors::normalize::IngestContext;
@@ -27,6 +28,40 @@ fn mixed_batch() -> String {
     ];
     let events: Vec<&str> = (0..100).map(|i| kinds[i % kinds.len()]).collect();
     format!("[{}]", events.join(","))
+}
+
+/// 100 events of ours shaped like the bulk documents below (`bench/run.mjs`'s `event`).
+fn simple_json_body() -> String {
+    let events: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"message":"GET /api/users/{} answered 200 in {} ms","level":"{}","service":"api","endpoint":"/api/users/{}","trace_id":"{:032x}","tags":{{"region":"eu"}}}}"#,
+                i % 9973,
+                i % 900,
+                if i % 10 == 0 { "error" } else { "info" },
+                i % 9973,
+                i + 1
+            )
+        })
+        .collect();
+    format!("[{}]", events.join(","))
+}
+
+/// 100 ECS documents shaped like the HTTP bench's bulk body (`bench/run.mjs`, formats phase).
+fn bulk_body() -> String {
+    (0..100)
+        .map(|i| {
+            format!(
+                "{{\"create\":{{}}}}\n{{\"@timestamp\":\"2026-12-04T10:00:00.{:03}Z\",\"message\":\"GET /api/users/{} answered 200 in {} ms\",\"log\":{{\"level\":\"{}\"}},\"service\":{{\"name\":\"api\"}},\"url\":{{\"path\":\"/api/users/{}\"}},\"trace\":{{\"id\":\"{:032x}\"}},\"labels\":{{\"region\":\"eu\"}}}}\n",
+                i,
+                i % 9973,
+                i % 900,
+                if i % 10 == 0 { "error" } else { "info" },
+                i % 9973,
+                i + 1
+            )
+        })
+        .collect()
 }
 
 /// 100 OTLP log records shaped like the HTTP bench's (`bench/run.mjs`, formats phase).
@@ -151,4 +186,41 @@ fn main() {
             BATCHES_PER_RUN * 100
         );
     }
+
+    // Our JSON body with the same 100 events as the bulk body, the baseline of both agents' lines.
+    let same_events = simple_json_body();
+    let (median, min, max) = median_us(|| {
+        let out = process_body(
+            Some("application/json"),
+            same_events.as_bytes(),
+            &ctx,
+            &mut next_id,
+        )
+        .unwrap();
+        for (_, event) in &out.accepted {
+            std::hint::black_box(event.to_compact_json());
+        }
+        out.accepted.len()
+    });
+    println!(
+        "our JSON body of the same simple events: median {median:.2} µs/event, min {min:.2}, max {max:.2} ({RUNS} runs × {} events)",
+        BATCHES_PER_RUN * 100
+    );
+
+    let bulk = bulk_body();
+    let (median, min, max) = median_us(|| {
+        let parsed = parse_bulk(bulk.as_bytes(), None).unwrap();
+        let out = process_items(parsed.items, &ctx, &mut next_id).unwrap();
+        let mut outcomes = Vec::with_capacity(out.accepted.len());
+        for (_, event) in &out.accepted {
+            std::hint::black_box(event.to_compact_json());
+            outcomes.push(ItemOutcome::Created(event.id.clone()));
+        }
+        std::hint::black_box(bulk_response(&parsed.actions, &outcomes, 1));
+        out.accepted.len()
+    });
+    println!(
+        "Elasticsearch bulk body → the same pipeline, with the bulk answer: median {median:.2} µs/event, min {min:.2}, max {max:.2} ({RUNS} runs × {} events)",
+        BATCHES_PER_RUN * 100
+    );
 }

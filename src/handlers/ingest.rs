@@ -132,8 +132,11 @@ pub async fn ingest_bulk(
         outcomes[error.index] = ItemOutcome::Rejected(error.message);
     }
     let took = (js_sys::Date::now() - started).max(0.0) as u64;
-    let response = json_response(200, &bulk_response(&bulk.actions, &outcomes, took))?;
-    super::elastic::as_elasticsearch(response)
+    super::elastic::as_elasticsearch(super::elastic::json_text(bulk_response(
+        &bulk.actions,
+        &outcomes,
+        took,
+    ))?)
 }
 
 /// `POST /api/{project}/envelope/`: Sentry SDKs' envelopes. Answers `{"id": <event id>}` as

@@ -35,7 +35,7 @@ impl Fields {
 
     /// From parsed entries: a JSON object may repeat a key, and like serde_json's map the
     /// last one wins.
-    fn from_entries(entries: Vec<(String, Value)>) -> Self {
+    pub(crate) fn from_entries(entries: Vec<(String, Value)>) -> Self {
         if !has_repeats(&entries) {
             return Fields(entries);
         }
