@@ -11,7 +11,7 @@
 //! every other field lands in `context`. Dotted keys (`"log.level": …`) and nested objects
 //! (`"log": {"level": …}`) are read alike.
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -173,8 +173,8 @@ pub fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Bulk, AppErro
 }
 
 /// The ECS objects whose fields we map. A document's objects of these names are read flat, as
-/// dotted keys (`"log": {"level": "error"}` as `"log.level": "error"`), so that no map is
-/// built only to be taken apart; what is left of them lands in `context` under those keys.
+/// dotted keys (`"log": {"level": "error"}` as `"log.level": "error"`), so that each field is
+/// found and taken in one step; what is left of them lands in `context` under those keys.
 const ECS_OBJECTS: &[&str] = &[
     "log",
     "service",
@@ -189,7 +189,8 @@ const ECS_OBJECTS: &[&str] = &[
     "http",
 ];
 
-/// A bulk document read into fields, with `ECS_OBJECTS` flattened one level.
+/// A bulk document read into fields (no map is built for its top level), with `ECS_OBJECTS`
+/// flattened one level.
 struct EcsDocument(Fields);
 
 impl<'de> Deserialize<'de> for EcsDocument {
@@ -210,83 +211,17 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EcsDocument, A::Error> {
         let mut entries = Vec::with_capacity(16);
         while let Some(key) = map.next_key::<String>()? {
-            if ECS_OBJECTS.contains(&key.as_str()) {
-                map.next_value_seed(Flatten {
-                    prefix: key,
-                    entries: &mut entries,
-                })?;
-            } else {
-                let value = map.next_value::<Value>()?;
-                entries.push((key, value));
+            let value = map.next_value::<Value>()?;
+            match value {
+                Value::Object(fields) if ECS_OBJECTS.contains(&key.as_str()) => {
+                    for (field, value) in fields {
+                        entries.push((format!("{key}.{field}"), value));
+                    }
+                }
+                value => entries.push((key, value)),
             }
         }
         Ok(EcsDocument(Fields::from_entries(entries)))
-    }
-}
-
-/// An object's fields as `prefix.field` entries; any other value as one entry `prefix`.
-struct Flatten<'a> {
-    prefix: String,
-    entries: &'a mut Vec<(String, Value)>,
-}
-
-impl<'de> DeserializeSeed<'de> for Flatten<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Flatten<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value::<Value>()?;
-            self.entries.push((format!("{}.{key}", self.prefix), value));
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        let value = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        self.entries.push((self.prefix, value));
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.entries.push((self.prefix, Value::Bool(v)));
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.entries.push((self.prefix, Value::from(v)));
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.entries.push((self.prefix, Value::from(v)));
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.entries.push((self.prefix, Value::from(v)));
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.entries.push((self.prefix, Value::from(v)));
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.entries.push((self.prefix, Value::Null));
-        Ok(())
     }
 }
 
