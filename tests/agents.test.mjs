@@ -130,8 +130,10 @@ test("winston-loki's default transport (snappy protobuf) with basic auth, plain 
   logger.warn("winston warning", { order: 991 });
   const jsonLogger = winston.createLogger({ format: winston.format.errors({ stack: true }), defaultMeta: { trace_id: TRACE, span_id: SPAN }, transports: [structured] });
   jsonLogger.error(new Error("card declined in winston"));
-  await plain.flush();
-  await structured.flush();
+  // close() sends what is batched and stops the transports' batching loops (which would keep
+  // Node alive).
+  await plain.close();
+  await structured.close();
   const lines = await logsOf("winston-app", 2);
   const info = lines.find((e) => e.level === "info");
   // winston-loki writes the message, then the log's other fields as JSON.
@@ -195,6 +197,7 @@ test("the official Elasticsearch client: info, probes and the bulk helper", asyn
   assert.deepEqual(error.tags, { host: "web-7", team: "payments", index: "logs-es" });
   assert.equal(error.context.logger, "payments");
   assert.equal(error.timestamp, new Date(now).toISOString());
+  await client.close();
 });
 
 test("the product header, GET / for clients and browsers, and the agents' auth schemes", async () => {
