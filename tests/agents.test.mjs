@@ -344,3 +344,29 @@ test("an ingest key cannot read, and the probes need a key", async () => {
   assert.equal(admin.status, 200);
   assert.deepEqual(await admin.json(), { acknowledged: true });
 });
+
+test("shippers' own shapes: Fluent Bit's `log`, Vector's `host` and `source_type` (bulk and Loki lines)", async () => {
+  const now = new Date().toISOString();
+  const body = [
+    '{"create":{"_index":"fluent-bit","_type":"_doc"}}',
+    JSON.stringify({ "@timestamp": now, log: "fluent bit tail line", stream: "stdout", kubernetes: { pod_name: "web-1" }, service: { name: "shippers" } }),
+    '{"create":{"_index":"vector-2026.12.04"}}',
+    JSON.stringify({ timestamp: now, message: "vector es line", host: "web-2", source_type: "file", service: { name: "shippers" } }),
+    "",
+  ].join("\n");
+  const res = await fetch(`${url}_bulk`, { method: "POST", headers: { authorization: `Bearer ${ingestKey}`, "content-type": "application/x-ndjson" }, body });
+  assert.deepEqual((await res.json()).items.map((i) => Object.values(i)[0].status), [201, 201]);
+  const ns = `${Date.now()}000000`;
+  const loki = await fetch(`${url}loki/api/v1/push`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ingestKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ streams: [{ stream: { service: "shippers" }, values: [[ns, JSON.stringify({ message: "vector loki line", source_type: "kubernetes_logs", host: "web-3" })]] }] }),
+  });
+  assert.equal(loki.status, 204);
+  const logs = await logsOf("shippers", 3);
+  const by = (m) => logs.find((e) => e.message === m);
+  assert.equal(by("fluent bit tail line").context.stream, "stdout");
+  assert.equal(by("vector es line").tags.host, "web-2");
+  assert.equal(by("vector es line").context.source_type, "file");
+  assert.equal(by("vector loki line").context.source_type, "kubernetes_logs");
+});

@@ -317,8 +317,23 @@ pub fn ecs_to_event(mut doc: Fields, index: &str, id: Option<&str>) -> Fields {
     if !error.is_empty() {
         event.push("error", Value::Object(error));
     }
-    if let Some(host) = take(&mut doc, "host.name").and_then(scalar_text) {
+    // `host` is an object in ECS and a plain name in Vector's and older Logstash's events.
+    if let Some(host) = take(&mut doc, "host.name")
+        .or_else(|| take(&mut doc, "host").filter(Value::is_string))
+        .and_then(scalar_text)
+    {
         tags.insert("host".into(), host);
+    }
+    // The line itself when there is no `message`: `log` from Fluent Bit's tail input and
+    // Docker's json-file logs, `msg`, or ECS's `event.original`.
+    if !doc.contains_key("message") {
+        let line = take(&mut doc, "log")
+            .filter(Value::is_string)
+            .or_else(|| take(&mut doc, "msg"))
+            .or_else(|| take(&mut doc, "event.original"));
+        if let Some(line) = line {
+            event.push("message", line);
+        }
     }
     let labels: Vec<String> = doc
         .iter()
@@ -550,6 +565,35 @@ mod tests {
         );
         assert_eq!(second["event_id"], "doc-7", "_id is the client's event id");
         assert_eq!(second["tags"], json!({"index": "logs-app"}));
+    }
+
+    #[test]
+    fn shippers_without_ecs_messages() {
+        let body = concat!(
+            r#"{"create":{"_index":"fluent-bit"}}"#,
+            "\n",
+            r#"{"@timestamp":"2026-12-04T10:00:00Z","log":"GET /health 200","stream":"stdout","kubernetes":{"pod_name":"web-1"}}"#,
+            "\n",
+            r#"{"index":{}}"#,
+            "\n",
+            r#"{"timestamp":"2026-12-04T10:00:00Z","message":"from vector","host":"web-2","source_type":"file"}"#,
+            "\n",
+            r#"{"index":{}}"#,
+            "\n",
+            r#"{"@timestamp":"2026-12-04T10:00:00Z","event":{"original":"raw logstash line"},"@version":"1"}"#,
+            "\n",
+        );
+        let bulk = parse_bulk(body.as_bytes(), None).unwrap();
+        let fluent = event(&bulk.items[0]);
+        assert_eq!(fluent["message"], "GET /health 200");
+        assert_eq!(fluent["context"]["stream"], "stdout");
+        let vector = event(&bulk.items[1]);
+        assert_eq!(vector["tags"]["host"], "web-2");
+        assert_eq!(
+            vector["context"]["source_type"], "file",
+            "not our source_type"
+        );
+        assert_eq!(event(&bulk.items[2])["message"], "raw logstash line");
     }
 
     #[test]

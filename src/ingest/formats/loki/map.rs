@@ -141,6 +141,25 @@ fn structured_error(fields: &mut Map<String, Value>) {
     }
 }
 
+/// Vector writes its own `source_type` (`file`, `kubernetes_logs`, …) into every event: a value
+/// that is not one of ours is kept in `context` rather than refusing the line.
+fn foreign_source_type(fields: &mut Map<String, Value>) {
+    let ours = fields
+        .get("source_type")
+        .and_then(Value::as_str)
+        .is_none_or(|t| ["ui", "logic", "backend"].contains(&t.to_ascii_lowercase().as_str()));
+    if !ours {
+        if let Some(value) = fields.remove("source_type") {
+            let context = fields
+                .entry("context".to_string())
+                .or_insert_with(|| json!({}));
+            if let Value::Object(context) = context {
+                context.entry("source_type".to_string()).or_insert(value);
+            }
+        }
+    }
+}
+
 fn map_entry(entry: Entry, labels: &Map<String, Value>) -> Map<String, Value> {
     // A JSON-object line is a structured log: its own fields come first.
     let structured = entry
@@ -158,6 +177,7 @@ fn map_entry(entry: Entry, labels: &Map<String, Value>) -> Map<String, Value> {
                 }
             }
             structured_error(&mut fields);
+            foreign_source_type(&mut fields);
             fields
         }
         _ => Map::from_iter([("message".to_string(), Value::String(entry.line))]),
@@ -279,6 +299,12 @@ mod tests {
             "Error: declined\n    at pay (/srv/pay.js:1:1)"
         );
         assert_eq!(winston["trace_id"], "5b8efff798038103d269b633813fc60c");
+        let vector =
+            line(json!({"message": "from vector", "source_type": "file", "host": "web-2"}));
+        assert_eq!(vector["context"]["source_type"], "file");
+        assert!(!vector.contains_key("source_type"));
+        let ours = line(json!({"message": "m", "source_type": "Backend"}));
+        assert_eq!(ours["source_type"], "Backend");
         let own = line(json!({"message": "m", "error": {"type": "A"}, "stack": "kept"}));
         assert_eq!(
             (own["error"]["type"].as_str(), own["stack"].as_str()),
