@@ -185,7 +185,7 @@ async fn dispatch(
         Route::ElasticBulk(index) => {
             ingest::ingest_bulk(req, env, ctx, &config, &caller, index.as_deref()).await
         }
-        Route::ElasticProbe => elastic::probe(req, &url),
+        Route::ElasticProbe(answer) => elastic::answer(answer),
         Route::IngestLogs => ingest::ingest(req, env, ctx, &config, &caller).await,
         Route::IngestOtlp => ingest::ingest_otlp(req, env, ctx, &config, &caller).await,
         Route::IngestLoki => ingest::ingest_loki(req, env, ctx, &config, &caller).await,
@@ -234,7 +234,7 @@ fn root(req: &Incoming) -> Result<Response, AppError> {
     if !browser {
         let user_agent = req.header("user-agent")?;
         let info = crate::ingest::formats::elastic::root_info(user_agent.as_deref());
-        return elastic::as_elasticsearch(elastic::json_text(info)?);
+        return elastic::answer(info);
     }
     let mut response = Response::empty()?.with_status(302);
     response.headers_mut().set("location", "/dashboard/")?;
@@ -396,6 +396,22 @@ pub(crate) fn query_pairs(url: &worker::Url) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A response of the given status and content type.
+fn typed_response(status: u16, content_type: &str, body: Vec<u8>) -> worker::Result<Response> {
+    let mut response = Response::from_bytes(body)?.with_status(status);
+    response.headers_mut().set("content-type", content_type)?;
+    Ok(response)
+}
+
+/// [`typed_response`] for handlers.
+pub(crate) fn bytes_response(
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<Response, AppError> {
+    Ok(typed_response(status, content_type, body)?)
+}
+
 /// A JSON response with the given status.
 pub(crate) fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Response, AppError> {
     Ok(Response::from_json(body)?.with_status(status))
@@ -426,12 +442,11 @@ fn error_response(err: &AppError, protobuf: bool) -> Response {
     let build = || -> worker::Result<Response> {
         let mut response = if protobuf {
             let status = crate::ingest::formats::otlp::rpc_status(err.status(), &err.message());
-            let mut response = Response::from_bytes(status)?.with_status(err.status());
-            response.headers_mut().set(
-                "content-type",
+            typed_response(
+                err.status(),
                 crate::ingest::formats::otlp::PROTOBUF_CONTENT_TYPE,
-            )?;
-            response
+                status,
+            )?
         } else {
             Response::from_json(&err.body())?.with_status(err.status())
         };

@@ -3,7 +3,7 @@
 
 use worker::{Env, Response};
 
-use super::{json_response, Caller, Incoming};
+use super::{bytes_response, json_response, Caller, Incoming};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::model::RejectReason;
@@ -132,11 +132,7 @@ pub async fn ingest_bulk(
         outcomes[error.index] = ItemOutcome::Rejected(error.message);
     }
     let took = (js_sys::Date::now() - started).max(0.0) as u64;
-    super::elastic::as_elasticsearch(super::elastic::json_text(bulk_response(
-        &bulk.actions,
-        &outcomes,
-        took,
-    ))?)
+    super::elastic::answer(bulk_response(&bulk.actions, &outcomes, took))
 }
 
 /// `POST /api/{project}/envelope/`: Sentry SDKs' envelopes. Answers `{"id": <event id>}` as
@@ -187,31 +183,37 @@ async fn ingest_items(
     Ok(enqueued)
 }
 
-/// An agent's body within the agents' limits (see `AGENT_MAX_BODY_BYTES`), as sent and once
-/// decompressed; `undo_encoding: false` leaves `Content-Encoding` to the format's decoder.
+/// An agent's body within the agents' limits (see `AGENT_MAX_BODY_BYTES`); `undo_encoding:
+/// false` leaves `Content-Encoding` to the format's decoder.
 async fn read_agent_body(req: &Incoming, undo_encoding: bool) -> Result<Vec<u8>, AppError> {
-    let body = req
-        .body_within(AGENT_MAX_BODY_BYTES, too_large_agent_body)
-        .await?;
-    if !undo_encoding {
-        return Ok(body);
-    }
-    let encoding = req.header("content-encoding")?;
-    decode_content_encoding(encoding.as_deref(), body, AGENT_MAX_BODY_BYTES)
-}
-
-fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Result<Response, AppError> {
-    let mut response = Response::from_bytes(body)?.with_status(status);
-    response.headers_mut().set("content-type", content_type)?;
-    Ok(response)
+    read_body(
+        req,
+        AGENT_MAX_BODY_BYTES,
+        too_large_agent_body,
+        undo_encoding,
+    )
+    .await
 }
 
 /// The body within the contract's limits: declared or streamed size, then what it
 /// decompresses to.
 pub(crate) async fn read_request_body(req: &Incoming) -> Result<Vec<u8>, AppError> {
-    let body = req.body_within(MAX_BODY_BYTES, too_large_body).await?;
+    read_body(req, MAX_BODY_BYTES, too_large_body, true).await
+}
+
+/// The body within `limit` bytes as sent and, when `undo_encoding`, once decompressed.
+async fn read_body(
+    req: &Incoming,
+    limit: usize,
+    too_large: fn(usize) -> AppError,
+    undo_encoding: bool,
+) -> Result<Vec<u8>, AppError> {
+    let body = req.body_within(limit, too_large).await?;
+    if !undo_encoding {
+        return Ok(body);
+    }
     let encoding = req.header("content-encoding")?;
-    decode_content_encoding(encoding.as_deref(), body, MAX_BODY_BYTES)
+    decode_content_encoding(encoding.as_deref(), body, limit)
 }
 
 fn ingest_context(config: &Config, caller: &Caller) -> Result<IngestContext, AppError> {

@@ -38,8 +38,9 @@ pub enum Route {
     Storage,
     /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk API.
     ElasticBulk(Option<String>),
-    /// What Elasticsearch clients ask before they send (licence, templates, policies).
-    ElasticProbe,
+    /// What Elasticsearch clients ask before they send (licence, templates, policies), with
+    /// its answer (JSON text), found once while routing.
+    ElasticProbe(String),
     /// A CORS preflight (`OPTIONS`) for any route of the table.
     Preflight,
 }
@@ -116,7 +117,7 @@ impl Route {
             Route::Storage => "/v1/storage",
             Route::ElasticBulk(None) => "/_bulk",
             Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
-            Route::ElasticProbe => "elasticsearch probe",
+            Route::ElasticProbe(_) => "elasticsearch probe",
             Route::Metrics => "/metrics",
             Route::Preflight => "preflight",
         }
@@ -130,7 +131,7 @@ impl Route {
         match self {
             Root | Health | OpenApi | Preflight => None,
             IngestLogs | IngestOtlp | IngestLoki | SentryEnvelope | ElasticBulk(_)
-            | ElasticProbe => Some(Scope::Ingest),
+            | ElasticProbe(_) => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
             | ListAlertRules | GetAlertRule(_) | ListAlerts => Some(Scope::Read),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
@@ -190,23 +191,24 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
             // The name is checked by the handler, so a bad one is a 400 that says why.
             Route::ElasticBulk(Some(index.to_string()))
         }
-        (method, [probe, ..])
-            if probe.starts_with('_')
-                && crate::ingest::formats::elastic::probe_answer(method, &segments).is_some() =>
-        {
-            Route::ElasticProbe
-        }
         ("OPTIONS", _) if allowed_methods(&segments).is_some() => Route::Preflight,
-        _ => {
-            return Err(match allowed_methods(&segments) {
-                Some(allowed) => AppError::MethodNotAllowed(allowed),
-                None => {
-                    AppError::NotFound(format!("No route {path}; see /openapi.json for the API."))
-                }
-            })
+        (method, [probe, ..]) if probe.starts_with('_') => {
+            match crate::ingest::formats::elastic::probe_answer(method, &segments) {
+                Some(answer) => Route::ElasticProbe(answer),
+                None => return Err(miss(path, &segments)),
+            }
         }
+        _ => return Err(miss(path, &segments)),
     };
     Ok(route)
+}
+
+/// 405 with the methods the path allows, else 404.
+fn miss(path: &str, segments: &[&str]) -> AppError {
+    match allowed_methods(segments) {
+        Some(allowed) => AppError::MethodNotAllowed(allowed),
+        None => AppError::NotFound(format!("No route {path}; see /openapi.json for the API.")),
+    }
 }
 
 fn allowed_methods(segments: &[&str]) -> Option<&'static str> {

@@ -32,6 +32,18 @@ pub enum BodyFormat {
     Sniff,
 }
 
+/// The media type of a `Content-Type` header, lowercased, without its parameters ("" when
+/// there is none).
+pub fn mime_type(content_type: Option<&str>) -> String {
+    content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Reads the `Content-Type` header. Only UTF-8 is accepted as a charset.
 pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, AppError> {
     let Some(header) = content_type.map(str::trim).filter(|h| !h.is_empty()) else {

@@ -56,7 +56,8 @@ pub fn client_event_uuid(name: &[u8], client_unix_ms: Option<i64>) -> Uuid {
     }
 }
 
-const KNOWN_FIELDS: &[&str] = &[
+/// The event fields of the contract (anything else lands in `context`).
+pub(crate) const KNOWN_FIELDS: &[&str] = &[
     "message",
     "level",
     "timestamp",

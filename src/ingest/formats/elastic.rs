@@ -11,14 +11,13 @@
 //! every other field lands in `context`. Dotted keys (`"log.level": …`) and nested objects
 //! (`"log": {"level": …}`) are read alike.
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
 use crate::model::{ItemError, RejectReason};
 use crate::processors::body::{RawItem, AGENT_MAX_EVENTS};
-use crate::processors::fields::Fields;
+use crate::processors::fields::{EventJson, Fields};
+use crate::processors::normalize::KNOWN_FIELDS;
 
 /// The version we answer with; a Beat or Logstash newer than this is answered with its own
 /// version, because they refuse an Elasticsearch older than themselves.
@@ -139,13 +138,17 @@ pub fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Bulk, AppErro
                 "'{target}' is not a valid index name: lowercase letters, digits, '.', '_' and '-', starting with a letter or digit."
             )),
             ("index" | "create", Some((_, source))) => {
-                match serde_json::from_slice::<EcsDocument>(source) {
-                    Ok(EcsDocument(document)) => {
+                match serde_json::from_slice::<EventJson>(source) {
+                    Ok(EventJson::Object(document)) => {
                         let id = meta.get("_id").and_then(Value::as_str);
-                        RawItem::Object(ecs_to_event(document, &target, id))
+                        RawItem::Object(ecs_to_event(flatten_ecs(document), &target, id))
                     }
+                    Ok(EventJson::Other(_)) => reject(format!(
+                        "The document of line {} is not a JSON object.",
+                        number + 2
+                    )),
                     Err(e) => reject(format!(
-                        "The document of line {} is not a JSON object: {e}.",
+                        "The document of line {} is not JSON: {e}.",
                         number + 2
                     )),
                 }
@@ -187,72 +190,38 @@ const ECS_OBJECTS: &[&str] = &[
     "labels",
     "user",
     "http",
+    "event",
 ];
 
-/// A bulk document read into fields (no map is built for its top level), with `ECS_OBJECTS`
-/// flattened one level.
-struct EcsDocument(Fields);
-
-impl<'de> Deserialize<'de> for EcsDocument {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(DocumentVisitor)
-    }
-}
-
-struct DocumentVisitor;
-
-impl<'de> Visitor<'de> for DocumentVisitor {
-    type Value = EcsDocument;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EcsDocument, A::Error> {
-        let mut entries = Vec::with_capacity(16);
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value::<Value>()?;
-            match value {
-                Value::Object(fields) if ECS_OBJECTS.contains(&key.as_str()) => {
-                    for (field, value) in fields {
-                        entries.push((format!("{key}.{field}"), value));
-                    }
+/// A bulk document's `ECS_OBJECTS` flattened one level, as dotted keys.
+fn flatten_ecs(doc: Fields) -> Fields {
+    let mut entries = Vec::with_capacity(16);
+    for (key, value) in doc {
+        match value {
+            Value::Object(fields) if ECS_OBJECTS.contains(&key.as_str()) => {
+                for (field, value) in fields {
+                    entries.push((format!("{key}.{field}"), value));
                 }
-                value => entries.push((key, value)),
             }
+            value => entries.push((key, value)),
         }
-        Ok(EcsDocument(Fields::from_entries(entries)))
     }
+    Fields::from_entries(entries)
 }
 
-/// Takes an ECS field, dotted (`"log.level"`) or nested (`"log": {"level"}`); a parent object
-/// left empty goes too.
+/// Takes an ECS field from a flattened document: dotted (`"http.request.id"`), or one level
+/// further down (`"http.request": {"id"}`); a parent object left empty goes too.
 fn take(doc: &mut Fields, path: &str) -> Option<Value> {
     if let Some(v) = doc.remove(path) {
         return Some(v);
     }
-    let (parent, rest) = path.split_once('.')?;
+    let (parent, field) = path.rsplit_once('.')?;
     let Some(Value::Object(inner)) = doc.get_mut(parent) else {
         return None;
     };
-    let found = take_nested(inner, rest);
+    let found = inner.remove(field);
     if inner.is_empty() {
         doc.remove(parent);
-    }
-    found
-}
-
-fn take_nested(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
-    if let Some(v) = map.remove(path) {
-        return Some(v);
-    }
-    let (parent, rest) = path.split_once('.')?;
-    let Some(Value::Object(inner)) = map.get_mut(parent) else {
-        return None;
-    };
-    let found = take_nested(inner, rest);
-    if inner.is_empty() {
-        map.remove(parent);
     }
     found
 }
@@ -265,24 +234,6 @@ fn scalar_text(v: Value) -> Option<Value> {
         _ => None,
     }
 }
-
-/// Our flat fields a document may already carry, when it was written for us.
-const OWN_FIELDS: &[&str] = &[
-    "message",
-    "level",
-    "timestamp",
-    "event_id",
-    "environment",
-    "service",
-    "release",
-    "component",
-    "endpoint",
-    "trace_id",
-    "span_id",
-    "request_id",
-    "user_id",
-    "session_id",
-];
 
 /// An ECS document into an event. The document is read into fields (no map is built for its
 /// top level) and the event is built as fields, as our own bodies are.
@@ -348,7 +299,9 @@ pub fn ecs_to_event(mut doc: Fields, index: &str, id: Option<&str>) -> Fields {
     if let Some(logger) = take(&mut doc, "log.logger") {
         doc.insert("logger".into(), logger);
     }
-    for field in OWN_FIELDS {
+    // Our own fields, when the document was written for us: the scalar ones (objects such as
+    // an ECS `error` are not ours), and never `source_type`, which shippers use for their own.
+    for field in KNOWN_FIELDS.iter().filter(|f| **f != "source_type") {
         if matches!(doc.get(field), Some(Value::String(_) | Value::Number(_))) {
             if let Some(v) = doc.remove(field) {
                 event.insert_if_absent(field.to_string(), v);
@@ -513,7 +466,7 @@ mod tests {
         let body = concat!(
             r#"{"create":{"_index":"filebeat-9.1.0"}}"#,
             "\n",
-            r#"{"@timestamp":"2026-12-04T10:00:00.123Z","message":"payment failed","log":{"level":"error","logger":"pay","file":{"path":"/var/log/app.log"}},"error":{"type":"CardError","message":"declined","stack_trace":"CardError: declined\n  at pay (pay.js:1:1)"},"service":{"name":"checkout","environment":"prod","version":"1.4.2","type":"node"},"host":{"name":"web-1","ip":["10.0.0.1"]},"trace.id":"5b8efff798038103d269b633813fc60c","labels":{"team":"pay"},"tags":["beats_input"]}"#,
+            r#"{"@timestamp":"2026-12-04T10:00:00.123Z","message":"payment failed","log":{"level":"error","logger":"pay","file":{"path":"/var/log/app.log"}},"error":{"type":"CardError","message":"declined","stack_trace":"CardError: declined\n  at pay (pay.js:1:1)"},"service":{"name":"checkout","environment":"prod","version":"1.4.2","type":"node"},"host":{"name":"web-1","ip":["10.0.0.1"]},"trace.id":"5b8efff798038103d269b633813fc60c","http":{"request":{"id":"req-7"}},"labels":{"team":"pay"},"tags":["beats_input"]}"#,
             "\n",
             r#"{"index":{"_id":"doc-7"}}"#,
             "\n",
@@ -551,6 +504,7 @@ mod tests {
             json!({"host": "web-1", "team": "pay", "index": "filebeat-9.1.0"})
         );
         assert_eq!(first["context"]["logger"], "pay");
+        assert_eq!(first["request_id"], "req-7", "two levels down");
         assert_eq!(first["context"]["log.file"]["path"], "/var/log/app.log");
         assert_eq!(
             first["context"]["service.type"], "node",

@@ -38,14 +38,7 @@ impl Encoding {
     /// As Loki chooses: JSON only when said so, protobuf otherwise (Promtail sends
     /// `application/x-protobuf`; some senders send no `Content-Type` at all).
     pub fn of(content_type: Option<&str>) -> Result<Encoding, AppError> {
-        let mime = content_type
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
+        match crate::processors::body::mime_type(content_type).as_str() {
             "" | "application/x-protobuf" | "application/protobuf" => Ok(Encoding::SnappyProtobuf),
             "application/json" => Ok(Encoding::Json),
             other => Err(AppError::UnsupportedMediaType(format!(

@@ -26,14 +26,7 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 impl Encoding {
     /// From `Content-Type`, as the spec names them; anything else is a 415.
     pub fn of(content_type: Option<&str>) -> Result<Encoding, AppError> {
-        let mime = content_type
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
+        match crate::processors::body::mime_type(content_type).as_str() {
             "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
             "application/json" => Ok(Encoding::Json),
             _ => Err(AppError::UnsupportedMediaType(
