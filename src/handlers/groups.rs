@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock;
-use crate::query::groups::{parse_group_query, Group};
+use crate::query::groups::{parse_group_search, Group};
 use crate::query::logs::{into_page, LogQuery};
 use crate::query::trends;
 use crate::security::auth::{can_see, scope_project, Principal};
@@ -72,7 +72,7 @@ async fn analyse_groups(
 }
 
 pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
-    let mut query = parse_group_query(&query_pairs(url))?;
+    let mut query = parse_group_search(&query_pairs(url), crate::platform::clock::clock()?)?;
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
     let rows: Vec<Group> = d1::rows(&db, &query.to_sql()).await?;

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::model::{DetailedEvent, StoredEvent};
 use crate::platform::bindings;
-use crate::query::logs::{into_page, parse_limit, parse_log_query};
+use crate::query::logs::{into_page, parse_limit, parse_log_search};
 use crate::security::auth::{can_see, scope_project, Principal};
 use crate::storage::{kv, HOT_FEED_SIZE};
 
@@ -32,7 +32,7 @@ pub async fn list(
     principal: &Principal,
     config: &Config,
 ) -> Result<Response, AppError> {
-    let mut query = parse_log_query(&query_pairs(url))?;
+    let mut query = parse_log_search(&query_pairs(url), crate::platform::clock::clock()?)?;
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
     let rows = crate::shards::reader::page(env, &db, &query).await?;

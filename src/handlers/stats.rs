@@ -7,7 +7,7 @@ use super::{json_response, query_pairs};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock;
-use crate::query::stats::parse_stats_query;
+use crate::query::stats::parse_stats_search;
 use crate::security::auth::{scope_project, Principal};
 use crate::storage::d1;
 
@@ -20,7 +20,7 @@ struct CountRow {
 
 pub async fn stats(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
     let now = clock()?;
-    let mut query = parse_stats_query(&query_pairs(url), now)?;
+    let mut query = parse_stats_search(&query_pairs(url), now)?;
     query.project = scope_project(principal, query.project.take())?;
     // Up to 1,500 buckets × keys: packed by SQLite into one JSON text (stats by route over a
     // week is 8,400 rows).

@@ -12,7 +12,12 @@ use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
 use crate::processors::timestamp::parse_text;
+use crate::query::search::{
+    bound, field_of, field_sql, find_field, level_names, plain_value, take_query, unsupported,
+    Condition, Kind, Lowered, Op, Search,
+};
 use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
+use chrono::{DateTime, Utc};
 
 pub const DEFAULT_GROUP_LIMIT: usize = 50;
 
@@ -35,6 +40,7 @@ pub const GROUP_PARAMS: &[&str] = &[
     "limit",
     "cursor",
     "window",
+    "query",
 ];
 
 /// A row of `groups`, as the API returns it.
@@ -80,6 +86,8 @@ pub struct GroupQuery {
     pub cursor: Option<(Bind, String)>,
     /// Hours of the trend window (`window=`, default 24): this many hours against the ones before.
     pub window_hours: u32,
+    /// The terms of `query=` no parameter expresses, as SQL over `groups`.
+    pub conditions: Vec<(String, Vec<Bind>)>,
 }
 
 pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppError> {
@@ -95,6 +103,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
         limit: DEFAULT_GROUP_LIMIT,
         cursor: None,
         window_hours: 24,
+        conditions: Vec::new(),
     };
     let mut cursor_text = None;
     for (key, value) in params {
@@ -148,7 +157,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             "limit" => q.limit = parse_limit(value, MAX_LIMIT)?,
             "cursor" => cursor_text = Some(value.to_string()),
             "window" => q.window_hours = crate::query::trends::parse_window(value)?,
-            "key" => {}
+            "key" | "query" => {}
             other => {
                 return Err(bad(format!(
                     "unknown query parameter '{other}'; known: {}",
@@ -164,6 +173,96 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
     }
     within_bind_limit(&q.to_sql())?;
     Ok(q)
+}
+
+/// The parameters of `GET /v1/groups` with its `query=` applied.
+pub fn parse_group_search(
+    params: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<GroupQuery, AppError> {
+    let (mut params, search) = take_query(params)?;
+    let Some(search) = search else {
+        return parse_group_query(&params);
+    };
+    let lowered = lower_for_groups(&search, now)?;
+    params.extend(lowered.params);
+    let mut q = parse_group_query(&params)?;
+    q.conditions = lowered.conditions;
+    within_bind_limit(&q.to_sql())?;
+    Ok(q)
+}
+
+const GROUP_TAKES: &str = "is:, level, environment, project, component, route, source_type, \
+error_kind, fingerprint, count, first_seen, last_seen, timestamp and title text";
+
+/// A group field as a column of `groups` (`timestamp` is when it was last seen).
+fn groups_expr(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "environment" => "environment",
+        "project" => "project",
+        "component" => "component",
+        "route" => "route",
+        "source_type" => "source_type",
+        "error_kind" => "error_kind",
+        "fingerprint" => "fingerprint",
+        "level" | "severity" => "severity_number",
+        "count" => "count",
+        "first_seen" => "first_seen",
+        "last_seen" | "timestamp" => "last_seen",
+        _ => return None,
+    })
+}
+
+/// A search for `/v1/groups`: parameters where they say it, conditions for the rest.
+pub fn lower_for_groups(search: &Search, now: DateTime<Utc>) -> Result<Lowered, AppError> {
+    let mut out = Lowered::default();
+    for term in &search.terms {
+        match &term.condition {
+            Condition::Text { text, .. } => {
+                if term.negated || !out.once("q", text.clone()) {
+                    let not = if term.negated { "NOT " } else { "" };
+                    out.conditions.push((
+                        format!("{not}instr(lower(title), lower(?)) > 0"),
+                        vec![Bind::Text(text.clone())],
+                    ));
+                }
+                continue;
+            }
+            Condition::Status(status) => {
+                if term.negated || !out.once("status", status.to_string()) {
+                    out.conditions
+                        .push(field_sql(term, "status", Kind::Text, now));
+                }
+                continue;
+            }
+            Condition::Tag { .. } | Condition::Has { tag: Some(_), .. } => {
+                return Err(unsupported(term, "/v1/groups", GROUP_TAKES))
+            }
+            _ => {}
+        }
+        let field = field_of(term).unwrap_or_default();
+        let Some(expr) = groups_expr(field) else {
+            return Err(unsupported(term, "/v1/groups", GROUP_TAKES));
+        };
+        let taken = match (field, plain_value(term), bound(term)) {
+            ("environment" | "component" | "route" | "source_type" | "error_kind", Some(v), _) => {
+                out.params.push((field.to_string(), v));
+                true
+            }
+            ("project", Some(v), _) => out.once("project", v),
+            ("level", _, Some((Op::Ge, v))) => out.once("min_level", v),
+            ("level", _, _) => match level_names(term) {
+                Some(names) => out.once("level", names),
+                None => false,
+            },
+            _ => false,
+        };
+        if !taken {
+            let kind = find_field(field).map(|f| f.kind).unwrap_or(Kind::Text);
+            out.conditions.push(field_sql(term, expr, kind, now));
+        }
+    }
+    Ok(out)
 }
 
 fn encode_group_cursor(sort: GroupSort, group: &Group) -> String {
@@ -232,6 +331,9 @@ impl GroupQuery {
                 "instr(lower(title), lower(?)) > 0",
                 [Bind::Text(title.clone())],
             );
+        }
+        for (condition, binds) in &self.conditions {
+            w.add(condition.clone(), binds.iter().cloned());
         }
         if let Some(from) = &self.seen_from {
             w.add("last_seen >= ?", [Bind::Text(from.clone())]);

@@ -13,6 +13,10 @@ use crate::model::StoredEvent;
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::{parse_level, Level};
 use crate::processors::timestamp::{format_ts, parse_bound, parse_text};
+use crate::query::search::{
+    bound, field_of, field_sql, find_field, fts_text, level_names, plain_value, tag_expr,
+    take_query, time_value, unsupported, Condition, Kind, Lowered, Op, Search,
+};
 use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 pub const DEFAULT_LIMIT: usize = 100;
@@ -63,6 +67,7 @@ const OTHER_PARAMS: &[&str] = &[
     "limit",
     "cursor",
     "key",
+    "query",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,6 +88,8 @@ pub struct LogQuery {
     pub text_plan: TextPlan,
     /// A `q` with no searchable word: nothing matches.
     pub match_nothing: bool,
+    /// The terms of `query=` no parameter expresses, as SQL (see `search::Lowered`).
+    pub conditions: Vec<(String, Vec<Bind>)>,
 }
 
 /// Two ways to find the newest page of full-text matches; which is fast depends on how many
@@ -126,7 +133,8 @@ impl LogQuery {
             && self.min_severity.is_none()
             && self.environment.is_none()
             && self.exact.is_empty()
-            && self.tags.is_empty();
+            && self.tags.is_empty()
+            && self.conditions.is_empty();
         self.text_plan = if only_text && matches > WALK_NEWEST_ABOVE {
             TextPlan::WalkNewest
         } else {
@@ -226,6 +234,128 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
     }
     within_bind_limit(&q.to_sql())?;
     Ok(q)
+}
+
+/// The parameters of `GET /v1/logs` with its `query=` (the search language) applied.
+pub fn parse_log_search(
+    params: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<LogQuery, AppError> {
+    let (mut params, search) = take_query(params)?;
+    let Some(search) = search else {
+        return parse_log_query(&params);
+    };
+    let lowered = lower_for_logs(&search, now)?;
+    params.extend(lowered.params);
+    let mut q = parse_log_query(&params)?;
+    q.conditions = lowered.conditions;
+    within_bind_limit(&q.to_sql())?;
+    Ok(q)
+}
+
+/// An event field as a SQL expression over the shards' `events` table.
+pub fn logs_expr(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "level" | "severity" => "severity_number",
+        "priority" => "json_extract(data, '$.priority')",
+        "timestamp" => "ts",
+        "span_id" => "json_extract(data, '$.span_id')",
+        "count" | "first_seen" | "last_seen" => return None,
+        other => crate::query::search::FIELDS
+            .iter()
+            .find(|f| f.name == other)
+            .map(|f| f.name)?,
+    })
+}
+
+/// A search for `/v1/logs`: what its parameters say as parameters, the rest as conditions.
+pub fn lower_for_logs(search: &Search, now: DateTime<Utc>) -> Result<Lowered, AppError> {
+    let mut out = Lowered::default();
+    let mut words: Vec<String> = Vec::new();
+    for term in &search.terms {
+        let field = field_of(term);
+        match &term.condition {
+            Condition::Text { text, phrase } => {
+                if !term.negated && !phrase {
+                    words.push(text.clone());
+                    continue;
+                }
+                let not = if term.negated { "NOT " } else { "" };
+                match fts_text(text, *phrase) {
+                    Some(fts) => out.conditions.push((
+                        format!(
+                            "seq {not}IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)"
+                        ),
+                        vec![Bind::Text(fts)],
+                    )),
+                    None if term.negated => {}
+                    None => out.conditions.push(("0".into(), vec![])),
+                }
+                continue;
+            }
+            Condition::Status(_) => {
+                return Err(unsupported(
+                    term,
+                    "/v1/logs",
+                    "event fields and tags (is: applies to /v1/groups)",
+                ))
+            }
+            Condition::Tag { name, .. } => {
+                if let Some(v) = plain_value(term) {
+                    out.params.push((format!("tag.{name}"), v));
+                } else {
+                    out.conditions
+                        .push(field_sql(term, &tag_expr(name), Kind::Text, now));
+                }
+                continue;
+            }
+            Condition::Has {
+                tag: Some(name), ..
+            } => {
+                out.conditions
+                    .push(field_sql(term, &tag_expr(name), Kind::Text, now));
+                continue;
+            }
+            _ => {}
+        }
+        let field = field.unwrap_or_default();
+        let Some(expr) = logs_expr(field) else {
+            return Err(unsupported(
+                term,
+                "/v1/logs",
+                "event fields and tags (count, first_seen and last_seen are groups')",
+            ));
+        };
+        let plain = plain_value(term);
+        let taken = match (field, &plain, bound(term)) {
+            (f, Some(v), _) if EXACT_FILTERS.iter().any(|(n, _)| *n == f) => {
+                out.params.push((f.to_string(), v.clone()));
+                true
+            }
+            ("environment" | "project", Some(v), _) => out.once(field, v.clone()),
+            ("level", _, Some((Op::Ge, v))) => out.once("min_level", v),
+            ("level", _, _) => match level_names(term) {
+                Some(names) => out.once("level", names),
+                None => false,
+            },
+            ("timestamp", _, Some((op, v))) => {
+                let name = if op == Op::Ge { "from" } else { "to" };
+                match time_value(&v, now) {
+                    Some(t) => out.once(name, format_ts(t)),
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        if !taken {
+            let kind = find_field(field).map(|f| f.kind).unwrap_or(Kind::Text);
+            out.conditions.push(field_sql(term, expr, kind, now));
+        }
+    }
+    if !words.is_empty() {
+        out.params.push(("q".into(), words.join(" ")));
+    }
+    Ok(out)
 }
 
 /// The lowest severity number of a level's band (`warn` → 13, so `min_level=warn` keeps 13–24).
@@ -361,6 +491,9 @@ impl LogQuery {
         }
         if self.match_nothing {
             w.add("0", []);
+        }
+        for (condition, binds) in &self.conditions {
+            w.add(condition.clone(), binds.iter().cloned());
         }
         if let Some(text) = &self.text {
             w.add(

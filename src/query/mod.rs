@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod groups;
 pub mod logs;
+pub mod search;
 pub mod stats;
 pub mod trends;
 

@@ -7,7 +7,12 @@ use serde_json::{json, Map, Value};
 use super::logs::{parse_level_list, parse_time, refuse_empty};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
+use crate::processors::level::Level;
 use crate::query::analysis::HourlySeries;
+use crate::query::search::{
+    field_of, level_band, level_names, plain_value, take_query, time_range, unsupported, Condition,
+    Lowered, Op, Search,
+};
 use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
 use crate::processors::timestamp::format_ts;
@@ -27,6 +32,7 @@ pub const STATS_PARAMS: &[&str] = &[
     "component",
     "route",
     "source_type",
+    "query",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +155,7 @@ pub fn parse_stats_query(
             "component" => filters.push(("component", vec![value.to_string()])),
             "route" => filters.push(("route", vec![value.to_string()])),
             "source_type" => filters.push(("source_type", vec![value.to_string()])),
-            "key" => {}
+            "key" | "query" => {}
             other => {
                 return Err(bad(format!(
                     "unknown query parameter '{other}'; known: {}",
@@ -180,6 +186,81 @@ pub fn parse_stats_query(
     }
     within_bind_limit(&query.to_sql())?;
     Ok(query)
+}
+
+/// The parameters of `GET /v1/stats` with its `query=` applied. Counts come from rollups
+/// keyed by level, environment, component, route and source type, so only positive filters on
+/// those (and the time range) can narrow them.
+pub fn parse_stats_search(
+    params: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<StatsQuery, AppError> {
+    let (mut params, search) = take_query(params)?;
+    if let Some(search) = search {
+        params.extend(lower_for_stats(&search, now)?);
+    }
+    parse_stats_query(&params, now)
+}
+
+const STATS_TAKES: &str = "level (names or >=, <=), environment, component, route, \
+source_type, project and timestamp, without ! or *";
+
+/// A search for `/v1/stats`, as its parameters.
+pub fn lower_for_stats(
+    search: &Search,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut out = Lowered::default();
+    for term in &search.terms {
+        let field = field_of(term).unwrap_or_default();
+        let taken = match (field, &term.condition) {
+            ("level", Condition::Field { op, values, .. }) if !term.negated => {
+                let names = match op {
+                    Op::Eq => level_names(term),
+                    op => {
+                        let (low, high) = level_band(&values[0].text());
+                        let keep = |band: (i64, i64)| match op {
+                            Op::Ge => band.0 >= low,
+                            Op::Gt => band.0 > high,
+                            Op::Le => band.1 <= high,
+                            _ => band.1 < low,
+                        };
+                        let names: Vec<&str> = Level::ALL
+                            .iter()
+                            .map(|l| l.as_str())
+                            .filter(|n| keep(level_band(n)))
+                            .collect();
+                        (!names.is_empty()).then(|| names.join(","))
+                    }
+                };
+                names.is_some_and(|n| out.once("level", n))
+            }
+            ("environment" | "component" | "route" | "source_type", _) => match plain_value(term) {
+                Some(v) => {
+                    out.params.push((field.to_string(), v));
+                    true
+                }
+                None => false,
+            },
+            ("project", _) => plain_value(term).is_some_and(|v| out.once("project", v)),
+            ("timestamp", Condition::Field { op, values, .. }) if !term.negated => {
+                let text = values[0].text();
+                match (op, time_range(&text, now)) {
+                    (Op::Eq, Some((from, to))) => {
+                        out.once("from", format_ts(from)) && out.once("to", format_ts(to))
+                    }
+                    (Op::Ge | Op::Gt, Some((t, _))) => out.once("from", format_ts(t)),
+                    (Op::Le | Op::Lt, Some((t, _))) => out.once("to", format_ts(t)),
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !taken {
+            return Err(unsupported(term, "/v1/stats", STATS_TAKES));
+        }
+    }
+    Ok(out.params)
 }
 
 fn floor(t: DateTime<Utc>, size: BucketSize) -> DateTime<Utc> {
