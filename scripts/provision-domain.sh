@@ -88,6 +88,14 @@ class_name = "EventShard"
 tag = "v1-event-shards"
 new_sqlite_classes = ["EventShard"]
 
+[[env.$name.durable_objects.bindings]]
+name = "TAIL_HUBS"
+class_name = "TailHub"
+
+[[env.$name.migrations]]
+tag = "v2-tail-hubs"
+new_sqlite_classes = ["TailHub"]
+
 [[env.$name.kv_namespaces]]
 binding = "HOT"
 id = "$kv_id"

@@ -27,10 +27,11 @@ log "clients: Python (unittest) and Ruby (minitest) unit tests"
 (cd clients/ruby && ruby -Ilib -e 'Dir["test/test_*.rb"].each { |f| require_relative f }')
 
 bash scripts/build.sh
-# The wasm budget of BENCHMARKS.md: a worker that grows past it fails here, not at deploy time.
+# The wasm budget of BENCHMARKS.md ("Build and size"): a worker that grows past it fails here,
+# not at deploy time. 1.2 MB gzipped is 40 % of the Workers Free plan's 3 MB limit.
 wasm_gz=$(gzipped build/index_bg.wasm)
-if [ "$wasm_gz" -gt 1000000 ]; then
-  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 1,000,000-byte budget"
+if [ "$wasm_gz" -gt 1200000 ]; then
+  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 1,200,000-byte budget"
   exit 1
 fi
 

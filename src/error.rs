@@ -33,6 +33,8 @@ pub enum AppError {
     PayloadTooLarge(String),
     /// 415: a content type we do not read.
     UnsupportedMediaType(String),
+    /// 426: a WebSocket route asked without `Upgrade: websocket`.
+    UpgradeRequired(String),
     /// 429: too many requests; retry after this many seconds.
     RateLimited { retry_after: u32 },
     /// 503: a dependency (the queue, D1) is unavailable; retry after this many seconds.
@@ -54,6 +56,7 @@ impl AppError {
             | AppError::InvalidParameter(_) => 400,
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
+            AppError::UpgradeRequired(_) => 426,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
@@ -73,6 +76,7 @@ impl AppError {
             AppError::InvalidParameter(_) => "invalid_parameter",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::UpgradeRequired(_) => "upgrade_required",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal_error",
@@ -89,7 +93,8 @@ impl AppError {
             | AppError::InvalidJson(m)
             | AppError::InvalidParameter(m)
             | AppError::PayloadTooLarge(m)
-            | AppError::UnsupportedMediaType(m) => m.clone(),
+            | AppError::UnsupportedMediaType(m)
+            | AppError::UpgradeRequired(m) => m.clone(),
             AppError::InvalidEvents { message, .. } => message.clone(),
             AppError::Unavailable { message, .. } => message.clone(),
             AppError::MethodNotAllowed(allowed) => {

@@ -17,6 +17,7 @@ pub mod query;
 pub mod security;
 pub mod shards;
 pub mod storage;
+pub mod tail;
 pub mod triage;
 
 #[cfg(target_arch = "wasm32")]

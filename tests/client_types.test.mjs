@@ -78,6 +78,9 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("GET", "/metrics", "/metrics");
   await record("POST", "/v1/archive/restore", "/v1/archive/restore", { body: { day: "2026-01-01" } });
   await record("GET", "/v1/storage", "/v1/storage");
+  await record("POST", "/v1/tail/ticket", "/v1/tail/ticket");
+  // Over plain HTTP the tail answers 426 (tests/tail.test.mjs opens real sockets).
+  await record("GET", "/v1/tail", "/v1/tail?query=level%3A%3E%3Derror&rate=10");
   const ndjson = { "content-type": "application/x-ndjson" };
   const bulkBody = '{"create":{}}\n{"message":"from a beat","log.level":"warn"}\n';
   await record("POST", "/_bulk", "/_bulk", { raw: bulkBody, headers: ndjson });

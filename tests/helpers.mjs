@@ -61,7 +61,7 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     bindings: { ADMIN_TOKEN, DEFAULT_ENVIRONMENT: "production", ...bindings },
     d1Databases: { DB: `db-${suffix}` },
     d1Persist: false,
-    durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true } },
+    durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true }, TAIL_HUBS: { className: "TailHub", useSQLite: true } },
     durableObjectsPersist: false,
     kvNamespaces: { HOT: `kv-${suffix}` },
     kvPersist: false,

@@ -9,7 +9,7 @@ pub(crate) use crate::platform::incoming::Incoming;
 use super::routes::{match_route, Route};
 use super::{
     alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics, stats,
-    storage,
+    storage, tail,
 };
 use crate::config::Config;
 use crate::error::AppError;
@@ -214,6 +214,8 @@ async fn dispatch(
         Route::ReplayDeadLetters => dead_letters::replay(req, env).await,
         Route::RestoreArchive => archive::restore(req, env).await,
         Route::Storage => storage::report(env, &config).await,
+        Route::Tail => tail::connect(req, &url, env, principal).await,
+        Route::TailTicket => tail::ticket(&config, principal),
     }
 }
 
@@ -289,6 +291,14 @@ async fn authenticate(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
+    if *route == Route::Tail {
+        if let Some(ticket) = query("ticket") {
+            return Ok(Caller {
+                principal: ticket_principal(&ticket, env, config).await?,
+                key_in_query: false,
+            });
+        }
+    }
     let sentry = if *route == Route::SentryEnvelope {
         crate::security::auth::sentry_credential(
             req.header("x-sentry-auth")?.as_deref(),
@@ -468,4 +478,25 @@ fn error_response(err: &AppError, protobuf: bool) -> Response {
         )
         .expect("a plain response always builds")
     })
+}
+
+/// Who a tail ticket stands for: the key it was issued to, if that key is still active (a
+/// ticket of a revoked key opens nothing), or the admin token.
+async fn ticket_principal(ticket: &str, env: &Env, config: &Config) -> Result<Principal, AppError> {
+    let secret = config
+        .admin_token
+        .as_deref()
+        .ok_or_else(|| AppError::Unauthorized("This deployment issues no tail tickets.".into()))?;
+    let key_id =
+        crate::tail::verify_ticket(secret, ticket, crate::platform::clock::millis() as i64)?;
+    if key_id == Principal::admin_token().key_id {
+        return Ok(Principal::admin_token());
+    }
+    crate::storage::keys::find_by_id(&env.d1(bindings::DB)?, &key_id)
+        .await?
+        .filter(|r| r.revoked_at.is_none())
+        .map(|r| r.principal())
+        .ok_or_else(|| {
+            AppError::Unauthorized("The key this tail ticket was issued to is revoked.".into())
+        })
 }

@@ -59,5 +59,18 @@ pub async fn revoke(id: &str, env: &Env) -> Result<Response, AppError> {
     )
     .await?
     .ok_or_else(|| AppError::NotFound(format!("No key with id '{id}'.")))?;
+    // Its open tails end now: in its project's hub, or in every hub for an unbound key.
+    let hubs = match &record.project {
+        Some(project) => vec![Some(project.clone())],
+        None => {
+            let mut all: Vec<Option<String>> =
+                crate::storage::shards::projects(&env.d1(bindings::DB)?).await?;
+            all.push(None);
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
+    crate::tail::feed::revoke(env, id, hubs).await;
     json_response(200, &KeyView::from(&record))
 }

@@ -28,6 +28,8 @@ mod metrics;
 mod stats;
 #[cfg(target_arch = "wasm32")]
 mod storage;
+#[cfg(target_arch = "wasm32")]
+mod tail;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use dispatch::*;

@@ -36,6 +36,10 @@ pub enum Route {
     RestoreArchive,
     /// `GET /v1/storage`: the event shards and the capacity left.
     Storage,
+    /// `GET /v1/tail`: a WebSocket of matching events as they are accepted.
+    Tail,
+    /// `POST /v1/tail/ticket`: a short-lived ticket to open a tail without a header.
+    TailTicket,
     /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk API.
     ElasticBulk(Option<String>),
     /// What Elasticsearch clients ask before they send (licence, templates, policies), with
@@ -75,6 +79,8 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/dead-letters/replay", "POST"),
     ("/v1/archive/restore", "POST"),
     ("/v1/storage", "GET"),
+    ("/v1/tail", "GET"),
+    ("/v1/tail/ticket", "POST"),
     ("/_bulk", "POST, PUT"),
     ("/{index}/_bulk", "POST, PUT"),
     ("/_license", "GET"),
@@ -115,6 +121,8 @@ impl Route {
             Route::ReplayDeadLetters => "/v1/dead-letters/replay",
             Route::RestoreArchive => "/v1/archive/restore",
             Route::Storage => "/v1/storage",
+            Route::Tail => "/v1/tail",
+            Route::TailTicket => "/v1/tail/ticket",
             Route::ElasticBulk(None) => "/_bulk",
             Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
             Route::ElasticProbe(_) => "elasticsearch probe",
@@ -133,7 +141,9 @@ impl Route {
             IngestLogs | IngestOtlp | IngestLoki | SentryEnvelope | ElasticBulk(_)
             | ElasticProbe(_) => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
-            | ListAlertRules | GetAlertRule(_) | ListAlerts => Some(Scope::Read),
+            | ListAlertRules | GetAlertRule(_) | ListAlerts | Tail | TailTicket => {
+                Some(Scope::Read)
+            }
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
             | DeleteAlertRule(_) | SetGroupStatus(_) | ListDeadLetters | ReplayDeadLetters
             | RestoreArchive | Storage => Some(Scope::Admin),
@@ -166,6 +176,8 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
             Route::GetGroup(fingerprint.to_string())
         }
         ("GET", ["v1", "stats"]) => Route::Stats,
+        ("GET", ["v1", "tail"]) => Route::Tail,
+        ("POST", ["v1", "tail", "ticket"]) => Route::TailTicket,
         ("POST", ["v1", "keys"]) => Route::CreateKey,
         ("GET", ["v1", "keys"]) => Route::ListKeys,
         ("DELETE", ["v1", "keys", id]) if !id.is_empty() => Route::RevokeKey(id.to_string()),

@@ -101,12 +101,14 @@ fn start_runner(env: &Env, ctx: &Context) {
 
 async fn run_rounds(env: &Env) {
     let queue = env.queue(bindings::LOGS);
+    let tail = crate::tail::feed::namespace(env).is_some();
     for _ in 0..MAX_ROUNDS {
         let round = with(|o| o.take_round());
         if round.is_empty() {
             break;
         }
         let mut sent = Vec::with_capacity(round.len());
+        let mut queued_bodies = Vec::new();
         // After one refused send the rest would likely fail too; they are reported for a retry.
         let mut refused = false;
         for batch in round {
@@ -120,14 +122,21 @@ async fn run_rounds(env: &Env) {
                     Ok(queue) => send_bytes(queue, &bodies).await,
                     Err(e) => Err(worker::Error::RustError(format!("queue binding LOGS: {e}"))),
                 };
-                if let Err(e) = result {
-                    console_error!("enqueue failed: {e}");
-                    refused = true;
+                match result {
+                    Err(e) => {
+                        console_error!("enqueue failed: {e}");
+                        refused = true;
+                    }
+                    Ok(()) if tail => queued_bodies.extend(batch.iter().map(|m| m.body.clone())),
+                    Ok(()) => {}
                 }
             }
             sent.push((tags, !refused));
         }
         with(|o| o.finish(sent));
+        // Live tail: what the queue took goes to the hubs beside the next sends.
+        crate::tail::feed::push(env, queued_bodies);
     }
     with(|o| o.runners -= 1);
+    crate::tail::feed::settle().await;
 }

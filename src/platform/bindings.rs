@@ -8,6 +8,8 @@ pub const ASSETS: &str = "ASSETS";
 pub const EVENT_SHARDS: &str = "EVENT_SHARDS";
 /// KV: the hot feed, and caches of key records and allowed origins.
 pub const HOT: &str = "HOT";
+/// The live tail's hubs (`src/tail/hub.rs`): one Durable Object per project.
+pub const TAIL_HUBS: &str = "TAIL_HUBS";
 /// Queue producer for accepted events.
 pub const LOGS: &str = "LOGS";
 /// Queue producer for alert deliveries.

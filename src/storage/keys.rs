@@ -83,6 +83,16 @@ pub async fn list(db: &D1Database) -> worker::Result<Vec<KeyRecord>> {
     Ok(rows.into_iter().map(KeyRecord::from).collect())
 }
 
+/// A key by its id (for tail tickets, which name the key they were issued to).
+pub async fn find_by_id(db: &D1Database, id: &str) -> worker::Result<Option<KeyRecord>> {
+    let row: Option<KeyRow> = db
+        .prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))
+        .bind(&[text(id)])?
+        .first(None)
+        .await?;
+    Ok(row.map(KeyRecord::from))
+}
+
 /// Marks the key revoked (once) and drops it from the cache. `None` if there is no such key.
 pub async fn revoke(
     db: &D1Database,

@@ -53,6 +53,23 @@ pub async fn catalogue(db: &D1Database, project: Option<&str>) -> Result<(Vec<Sh
 }
 
 /// Whether D1 still holds events from before the shards.
+/// Every project that has events (`None`: events sent without one).
+pub async fn projects(db: &D1Database) -> Result<Vec<Option<String>>> {
+    #[derive(Deserialize)]
+    struct Row {
+        project: Option<String>,
+    }
+    let query = SqlQuery {
+        sql: "SELECT DISTINCT project FROM shards".into(),
+        binds: vec![],
+    };
+    Ok(d1::rows::<Row>(db, &query)
+        .await?
+        .into_iter()
+        .map(|r| r.project.filter(|p| !p.is_empty()))
+        .collect())
+}
+
 pub async fn legacy_pending(db: &D1Database) -> Result<bool> {
     let query = SqlQuery {
         sql: LEGACY_STATE.into(),

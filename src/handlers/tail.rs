@@ -1,0 +1,85 @@
+//! `GET /v1/tail` (a WebSocket of matching events, through the project's hub) and
+//! `POST /v1/tail/ticket` (a short-lived ticket, for browsers, which cannot set headers on a
+//! WebSocket).
+
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Url};
+
+use super::{json_response, query_pairs, Incoming};
+use crate::config::Config;
+use crate::error::AppError;
+use crate::platform::clock::millis;
+use crate::security::auth::{scope_project, Principal};
+use crate::tail::{feed, hub_name, issue_ticket, parse_tail_request, Viewer, TICKET_MS};
+
+pub async fn connect(
+    req: &Incoming,
+    url: &Url,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let asked = parse_tail_request(&query_pairs(url))?;
+    let project = scope_project(principal, asked.project.clone())?;
+    let upgrade = req.header("upgrade")?;
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return Err(AppError::UpgradeRequired(
+            "GET /v1/tail is a WebSocket: connect with Upgrade: websocket (e.g. `npx edge-logger tail`).".into(),
+        ));
+    }
+    let hubs = feed::namespace(env).ok_or_else(|| AppError::Unavailable {
+        message:
+            "Live tail is not deployed: bind the TAIL_HUBS Durable Object (README, Live tail)."
+                .into(),
+        retry_after: 60,
+    })?;
+    let viewer = Viewer::new(
+        principal.key_id.clone(),
+        asked.query,
+        asked.rate,
+        asked.limit,
+        millis() as i64,
+    );
+    let headers = Headers::new();
+    headers.set("upgrade", "websocket")?;
+    headers.set(
+        "x-tail-viewer",
+        &serde_json::to_string(&viewer).map_err(|e| AppError::Internal(e.to_string()))?,
+    )?;
+    if let Some(project) = &project {
+        headers.set("x-tail-project", project)?;
+    }
+    if let Some(cursor) = asked.cursor {
+        headers.set("x-tail-cursor", &cursor.text())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let request = Request::new_with_init("https://hub.internal/connect", &init)?;
+    Ok(hubs
+        .get_by_name(&hub_name(project.as_deref()))?
+        .fetch_with_request(request)
+        .await?)
+}
+
+pub fn ticket(config: &Config, principal: &Principal) -> Result<Response, AppError> {
+    let secret = config
+        .admin_token
+        .as_deref()
+        .ok_or_else(|| AppError::Unavailable {
+            message:
+                "Tail tickets are signed with ADMIN_TOKEN, which this deployment does not set."
+                    .into(),
+            retry_after: 60,
+        })?;
+    let expires = millis() as i64 + TICKET_MS;
+    let ticket = issue_ticket(secret, &principal.key_id, expires);
+    let expires_at = crate::processors::timestamp::from_millis(expires)
+        .map(crate::processors::timestamp::format_ts)
+        .unwrap_or_default();
+    json_response(
+        201,
+        &serde_json::json!({
+            "ticket": ticket,
+            "expires_at": expires_at,
+            "project": principal.project,
+        }),
+    )
+}

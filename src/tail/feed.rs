@@ -1,0 +1,99 @@
+//! Feeding the tail hubs: each queued message goes to its project's hub once the queue has
+//! taken it, from the isolate that sent it. It runs beside the sends (never awaited by them or
+//! by any request), so a slow or failing hub can neither slow nor fail ingestion; a push that
+//! fails is logged and dropped (viewers miss it, storage has it).
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use worker::wasm_bindgen::JsValue;
+use worker::{console_warn, Delay, Env, Method, ObjectNamespace, Request, RequestInit};
+
+use super::{hub_name, project_of};
+use crate::platform::bindings;
+
+thread_local! {
+    /// Pushes started and not finished in this isolate.
+    static IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The hubs' namespace, if the deployment binds one (a worker without `TAIL_HUBS` ingests as
+/// before, without live tail).
+pub fn namespace(env: &Env) -> Option<ObjectNamespace> {
+    env.durable_object(bindings::TAIL_HUBS).ok()
+}
+
+/// Starts pushing these message bodies to their hubs without waiting for them.
+pub fn push(env: &Env, bodies: Vec<Vec<u8>>) {
+    let Some(hubs) = namespace(env) else {
+        return;
+    };
+    for body in bodies {
+        let hubs = hubs.clone();
+        IN_FLIGHT.with(|n| n.set(n.get() + 1));
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            let project = project_of(&body);
+            if let Err(e) = call(&hubs, &hub_name(project.as_deref()), "push", body).await {
+                console_warn!("live tail: a push was not delivered ({e})");
+            }
+            IN_FLIGHT.with(|n| n.set(n.get() - 1));
+        });
+    }
+}
+
+/// Waits (a bounded while) until this isolate's pushes are done: called at the end of the
+/// `waitUntil` that started them, so the runtime does not end them half-way.
+pub async fn settle() {
+    for _ in 0..500 {
+        if IN_FLIGHT.with(Cell::get) == 0 {
+            return;
+        }
+        Delay::from(Duration::from_millis(2)).await;
+    }
+}
+
+/// One call to a hub; its answer's text.
+pub async fn call(
+    hubs: &ObjectNamespace,
+    hub: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> worker::Result<String> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from(js_sys::Uint8Array::from(
+            body.as_slice(),
+        ))));
+    let request = Request::new_with_init(&format!("https://hub.internal/{path}"), &init)?;
+    let mut response = hubs.get_by_name(hub)?.fetch_with_request(request).await?;
+    let text = response.text().await?;
+    if response.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "hub {hub} answered {}: {text}",
+            response.status_code()
+        )));
+    }
+    Ok(text)
+}
+
+/// Ends every tail opened with this key, in each hub it may be in.
+pub async fn revoke(env: &Env, key_id: &str, projects: Vec<Option<String>>) {
+    let Some(hubs) = namespace(env) else {
+        return;
+    };
+    let body = serde_json::json!({ "key_id": key_id })
+        .to_string()
+        .into_bytes();
+    let names: Vec<String> = projects.iter().map(|p| hub_name(p.as_deref())).collect();
+    let calls = names
+        .iter()
+        .map(|name| call(&hubs, name, "revoke", body.clone()));
+    for (project, result) in projects
+        .iter()
+        .zip(futures_util::future::join_all(calls).await)
+    {
+        if let Err(e) = result {
+            console_warn!("live tail: revoking key {key_id} in hub {project:?} failed ({e})");
+        }
+    }
+}
