@@ -87,11 +87,30 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   assert.equal(await page.evaluate(() => sessionStorage.getItem("edge-logger:key")), readKey, "kept for the tab");
   assert.equal(await page.evaluate(() => localStorage.getItem("edge-logger:key")), null, "not kept beyond it");
 
-  // An event posted after load appears without a reload.
+  // An event posted after load appears without a reload, over the live tail's socket: once it
+  // streams, the page asks /v1/logs nothing more.
   await page.waitForFunction(() => document.querySelectorAll("ul.events li").length === 50, null, { timeout: 20_000 });
+  await page.getByText("streaming", { exact: true }).waitFor({ timeout: 20_000 });
+  const polls = [];
+  const onRequest = (r) => new URL(r.url()).pathname === "/v1/logs" && r.method() === "GET" && polls.push(r.url());
+  page.on("request", onRequest);
   const marker = `checkout crashed ${Date.now()}`;
   assert.equal((await call("/v1/logs", { method: "POST", body: { message: marker, level: "critical", service: "api", component: "Checkout", endpoint: "/api/pay" } })).status, 202);
   await page.getByText(marker).waitFor({ timeout: 20_000 });
+  page.off("request", onRequest);
+  assert.deepEqual(polls, [], "the event came over the socket");
+  // The search box narrows the stream (and lives in the URL).
+  await page.getByLabel("Search", { exact: true }).fill("level:>=error component:Checkout");
+  await page.keyboard.press("Enter");
+  await page.getByText("streaming", { exact: true }).waitFor({ timeout: 20_000 });
+  assert.match(page.url(), /#\/live\?query=level/);
+  const narrowed = `narrowed ${Date.now()}`;
+  await call("/v1/logs", { method: "POST", body: [{ message: `${narrowed} info`, level: "info", component: "Checkout" }, { message: `${narrowed} error`, level: "error", component: "Checkout" }] });
+  await page.getByText(`${narrowed} error`).waitFor({ timeout: 20_000 });
+  assert.equal(await page.getByText(`${narrowed} info`).count(), 0);
+  // Clear empties the list.
+  await page.getByRole("button", { name: "Clear" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("ul.events li").length === 0);
   // Pausing stops the feed; the pause is announced.
   await page.getByRole("button", { name: "Pause" }).click();
   await page.getByText("paused", { exact: true }).waitFor();

@@ -106,7 +106,7 @@ function App() {
       view = <Alerts />;
       break;
     default:
-      view = <LiveFeed />;
+      view = <LiveFeed params={route.params} />;
   }
   return (
     <div class="shell">

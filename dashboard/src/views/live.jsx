@@ -1,11 +1,16 @@
-// The live feed: polls the newest page with the chosen filters every two seconds and prepends
-// what is new (by id), so events posted after load appear without a reload. Pausable.
+// The live feed: the newest page on load, then every matching event as it is accepted, over
+// the live tail's WebSocket (a ticket from POST /v1/tail/ticket opens it: a browser cannot
+// set headers on a socket). If the socket cannot open or drops, the feed polls the newest
+// page every two seconds and tries the socket again, resuming from the last cursor so no event
+// is missed. Pause holds new events back (counted); Clear empties the list; a tail over its
+// rate reports what it dropped.
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { Level, Time, ErrorNote, Empty, LevelSelect, Field } from "../ui.jsx";
+import { Level, Time, ErrorNote, Empty, Field } from "../ui.jsx";
 
 const POLL_MS = 2000;
+const RETRY_SOCKET_MS = 15000;
 const KEEP = 200;
 /** Row height in px (style.css .event): live rows are placed by transform, not by flow. */
 const ROW_PX = 36;
@@ -30,57 +35,151 @@ export function EventRow({ e, fresh, index }) {
   );
 }
 
-export function LiveFeed() {
-  const [filters, setFilters] = useState({ min_level: "", environment: "", service: "", q: "" });
+/** The page order of /v1/logs, whichever way an event came (page or socket). */
+const order = (e) => `${e.received_at}_${e.id}`;
+const newestFirst = (list) => list.sort((a, b) => (order(a) < order(b) ? 1 : -1)).slice(0, KEEP);
+
+export function LiveFeed({ params }) {
+  const initial = (params && params.get("query")) || "";
+  const [draft, setDraft] = useState(initial);
+  const [search, setSearch] = useState(initial);
   const [events, setEvents] = useState([]);
   const [fresh, setFresh] = useState(new Set());
   const [paused, setPaused] = useState(false);
+  const [held, setHeld] = useState(0);
+  const [dropped, setDropped] = useState(0);
+  const [mode, setMode] = useState("connecting");
   const [error, setError] = useState(null);
   const [loaded, setLoaded] = useState(false);
-  // More new events than one poll holds: the feed skipped some (Search has them all).
-  const [skipped, setSkipped] = useState(false);
   const known = useRef(new Set());
+  const pausedRef = useRef(false);
+  const holding = useRef([]);
+
+  /** New events at the top (deduplicated by id), or held while paused. */
+  function add(incoming, first = false) {
+    incoming = incoming.filter((e) => !known.current.has(e.id));
+    if (!incoming.length) return;
+    incoming.forEach((e) => known.current.add(e.id));
+    if (pausedRef.current) {
+      holding.current = [...incoming, ...holding.current].slice(0, KEEP);
+      setHeld(holding.current.length);
+      return;
+    }
+    setEvents((old) => newestFirst([...incoming, ...old]));
+    setFresh(first ? new Set() : new Set(incoming.map((e) => e.id)));
+  }
+
+  useEffect(() => {
+    pausedRef.current = paused;
+    if (!paused && holding.current.length) {
+      const back = holding.current;
+      holding.current = [];
+      setHeld(0);
+      setEvents((old) => newestFirst([...back, ...old]));
+      setFresh(new Set(back.map((e) => e.id)));
+    }
+  }, [paused]);
 
   useEffect(() => {
     known.current = new Set();
+    holding.current = [];
     setEvents([]);
+    setHeld(0);
+    setDropped(0);
     setLoaded(false);
-    setSkipped(false);
-  }, [filters]);
-
-  useEffect(() => {
-    if (paused) return undefined;
     let stop = false;
-    let timer;
+    let socket = null;
+    let timer = null;
+    let retry = null;
+    let cursor = "";
+    let streaming = false;
     const controller = new AbortController();
+    const newest = () => api(`/v1/logs?${query({ query: search, limit: 50 })}`, { signal: controller.signal });
+
     async function poll() {
       try {
-        const page = await api(`/v1/logs?${query({ ...filters, limit: 50 })}`, { signal: controller.signal });
+        const page = await newest();
         if (stop) return;
-        const first = known.current.size === 0;
-        const incoming = page.logs.filter((e) => !known.current.has(e.id));
-        if (!first && incoming.length === page.logs.length && page.next_cursor) setSkipped(true);
-        incoming.forEach((e) => known.current.add(e.id));
-        if (incoming.length) {
-          setEvents((old) => [...incoming, ...old].slice(0, KEEP));
-          setFresh(first ? new Set() : new Set(incoming.map((e) => e.id)));
-        }
+        add(page.logs, known.current.size === 0);
         setError(null);
         setLoaded(true);
       } catch (e) {
         if (e.name !== "AbortError" && !stop) setError(e);
       }
-      if (!stop) timer = setTimeout(poll, POLL_MS);
+      if (!stop && !streaming) timer = setTimeout(poll, POLL_MS);
     }
-    poll();
+
+    function fallBack() {
+      if (stop) return;
+      streaming = false;
+      setMode("polling");
+      clearTimeout(timer);
+      timer = setTimeout(poll, POLL_MS);
+      clearTimeout(retry);
+      retry = setTimeout(open, RETRY_SOCKET_MS);
+    }
+
+    async function open() {
+      try {
+        const { ticket } = await api("/v1/tail/ticket", { method: "POST", body: {}, signal: controller.signal });
+        if (stop) return;
+        const url = new URL("/v1/tail", location.href);
+        url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+        url.search = query({ ticket, query: search, cursor });
+        socket = new WebSocket(url);
+      } catch (e) {
+        if (e.name !== "AbortError" && !stop) fallBack();
+        return;
+      }
+      socket.onmessage = (m) => {
+        const frame = JSON.parse(m.data);
+        if (frame.cursor) cursor = frame.cursor;
+        if (frame.type === "hello") {
+          streaming = true;
+          clearTimeout(timer);
+          setMode("streaming");
+          setError(null);
+        } else if (frame.type === "events") {
+          add(frame.events.slice().reverse());
+          if (frame.dropped) setDropped((d) => d + frame.dropped);
+        }
+      };
+      socket.onclose = (c) => {
+        socket = null;
+        if (stop) return;
+        if (c.code === 4001) setError({ message: "This key was revoked: the live feed stopped." });
+        else fallBack();
+      };
+    }
+
+    // The stream first, then the newest page beside it (events in both are shown once), so
+    // nothing accepted between the two is missed.
+    setMode("connecting");
+    open();
+    newest()
+      .then((page) => {
+        if (stop) return;
+        add(page.logs, known.current.size === 0);
+        setLoaded(true);
+      })
+      .catch((e) => {
+        if (e.name !== "AbortError" && !stop) setError(e);
+      });
     return () => {
       stop = true;
       controller.abort();
       clearTimeout(timer);
+      clearTimeout(retry);
+      if (socket) socket.close(1000, "left the view");
     };
-  }, [filters, paused]);
+  }, [search]);
 
-  const set = (k) => (e) => setFilters({ ...filters, [k]: e.currentTarget.value });
+  function apply(e) {
+    e.preventDefault();
+    setSearch(draft.trim());
+    history.replaceState(null, "", `#/live${draft.trim() ? `?${query({ query: draft.trim() })}` : ""}`);
+  }
+
   return (
     <section aria-labelledby="live-title">
       <div class="bar">
@@ -88,27 +187,34 @@ export function LiveFeed() {
         <span class={`status-dot ${paused ? "paused" : "on"}`} aria-live="polite">
           {paused ? "paused" : "live"}
         </span>
+        <span class="mode" title={mode === "streaming" ? "Events arrive over the live tail's WebSocket" : "The socket is not open: the newest page is fetched every two seconds"}>
+          {mode}
+        </span>
         <button type="button" onClick={() => setPaused(!paused)} aria-pressed={paused}>
           {paused ? "Resume" : "Pause"}
         </button>
+        <button
+          type="button"
+          class="ghost"
+          onClick={() => {
+            setEvents([]);
+            holding.current = [];
+            setHeld(0);
+            setDropped(0);
+          }}
+        >
+          Clear
+        </button>
       </div>
-      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Feed filters">
-        <LevelSelect label="Min level" name="min_level" value={filters.min_level} onChange={set("min_level")} />
-        <Field label="Environment" value={filters.environment} onChange={set("environment")} placeholder="production" />
-        <Field label="Service" value={filters.service} onChange={set("service")} />
-        <Field label="Text" type="search" value={filters.q} onChange={set("q")} placeholder="timeout" />
+      <form class="filters" onSubmit={apply} aria-label="Feed filter">
+        <Field label="Search" name="query" type="search" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} placeholder="level:>=error service:checkout !env:staging" />
       </form>
       <ErrorNote error={error} />
       <p class="hint" aria-live="polite">
-        {skipped ? (
-          <span>
-            Events arrived faster than the feed shows; <a href="#/search">Search</a> has every one.
-          </span>
-        ) : (
-          "\u00a0"
-        )}
+        <span class="counter">{held ? `${held} new while paused` : "\u00a0"}</span>{" "}
+        <span class="counter dropped">{dropped ? `${dropped} dropped (more than the tail's rate; Search has every one)` : ""}</span>
       </p>
-      {loaded && events.length === 0 ? <Empty>No events yet for these filters.</Empty> : null}
+      {loaded && events.length === 0 ? <Empty>No events yet for this search.</Empty> : null}
       <ul class="events live" style={{ height: `${Math.max(events.length, 10) * ROW_PX}px` }} aria-label="Events, newest first" aria-live={paused ? "off" : "polite"}>
         {events.map((e, i) => (
           <EventRow key={e.id} e={e} fresh={fresh.has(e.id)} index={i} />

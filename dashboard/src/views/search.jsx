@@ -7,6 +7,7 @@ import { Level, Time, ErrorNote, Empty, LevelSelect, Pager, Choice, Field } from
 import { navigate } from "../main.jsx";
 
 const TEXT_FIELDS = [
+  ["query", "Search", "level:>=error service:checkout !env:staging"],
   ["q", "Text", "timeout"],
   ["environment", "Environment", "production"],
   ["service", "Service", ""],
@@ -72,7 +73,7 @@ export function Search({ params }) {
       </div>
       <form class="filters search" onSubmit={submit} aria-label="Search filters">
         {TEXT_FIELDS.map(([k, label, placeholder]) => (
-          <Field label={label} name={k} type={k === "q" ? "search" : "text"} value={form[k] || ""} onInput={set(k)} placeholder={placeholder} />
+          <Field label={label} name={k} type={k === "q" || k === "query" ? "search" : "text"} value={form[k] || ""} onInput={set(k)} placeholder={placeholder} />
         ))}
         <LevelSelect label="Level" name="level" value={form.level} onChange={set("level")} />
         <LevelSelect label="Min level" name="min_level" value={form.min_level} onChange={set("min_level")} />
