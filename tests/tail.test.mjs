@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import { spawn } from "node:child_process";
 import { startWorker, post, get, auth, waitFor, waitForStored, assertError, ADMIN_TOKEN } from "./helpers.mjs";
 
 let w;
@@ -213,4 +214,39 @@ test("the admin token tails too, and the tail sees events of every ingest format
   await waitFor(() => admin.events.length >= 1, { what: "the OTLP event" });
   assert.deepEqual(admin.events.map((e) => e.message), ["from otlp"]);
   admin.ws.close();
+});
+
+/** Runs the SDK's command line (as `npx edge-logger` does) and collects its output. */
+function cli(args) {
+  const child = spawn(process.execPath, [new URL("../sdk/bin/edge-logger.js", import.meta.url).pathname, ...args], {
+    env: { ...process.env, EDGE_LOGGER_URL: base, EDGE_LOGGER_KEY: ADMIN_TOKEN, NO_COLOR: "1" },
+  });
+  const run = { stdout: "", stderr: "", code: null };
+  child.stdout.on("data", (c) => (run.stdout += c));
+  child.stderr.on("data", (c) => (run.stderr += c));
+  run.done = new Promise((resolve) => child.on("close", (code) => resolve((run.code = code))));
+  run.kill = () => child.kill();
+  return run;
+}
+
+test("the command line tails and searches against the worker", async () => {
+  const tag = `cli${Date.now()}`;
+  const follow = cli(["tail", `${tag} level:>=warn`, "--json", "--limit", "2"]);
+  await waitFor(() => follow.stderr.includes("tailing"), { what: "the CLI's tail to open", seen: () => follow });
+  await send([{ message: `${tag} one`, level: "error" }, { message: `${tag} quiet`, level: "info" }, { message: `${tag} two`, level: "warn" }, { message: `${tag} three`, level: "fatal" }]);
+  assert.equal(await follow.done, 0, follow.stderr);
+  assert.deepEqual(follow.stdout.trim().split("\n").map((l) => JSON.parse(l).message), [`${tag} one`, `${tag} two`]);
+
+  await waitForStored(w.db, 4, "message LIKE ?", `${tag}%`);
+  const found = cli(["search", `${tag} !level:info`, "--since", "1h"]);
+  assert.equal(await found.done, 0, found.stderr);
+  const lines = found.stdout.trim().split("\n");
+  assert.equal(lines.length, 3);
+  // Newest first; these share one received_at, so their order among themselves is the ids'.
+  const fatal = lines.find((l) => l.includes("three"));
+  assert.match(fatal, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z FATAL production ${tag} three$`));
+  assert.ok(!lines.some((l) => l.includes("quiet")));
+  const refused = cli(["search", "level:loud"]);
+  assert.equal(await refused.done, 1);
+  assert.match(refused.stderr, /400: query: level 'loud' is unknown/);
 });
