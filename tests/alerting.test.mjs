@@ -322,3 +322,33 @@ test("without an e-mail API, e-mail channels deliver through the send_email bind
     await mailer.mf.dispose();
   }
 });
+
+test("a rule's match.query counts only what the search language matches", async () => {
+  const tag = `qry${Date.now()}`;
+  const bad = await w.mf.dispatchFetch("http://localhost/v1/alert-rules", {
+    method: "POST",
+    headers: { ...auth(), "content-type": "application/json" },
+    body: JSON.stringify({ name: "bad", match: { query: "level:loud" } }),
+  });
+  assertError({ status: bad.status, body: await bad.json() }, 400, "invalid_parameter");
+  const rule = await createRule({
+    name: "eu checkout errors",
+    match: { query: `${tag} level:>=error region:eu-* !component:Noise` },
+    threshold: { count: 3, window_seconds: 86400 },
+    channels: [{ type: "webhook", url: `${base}/query-hook` }],
+  });
+  const counted = async () => (await w.db.prepare("SELECT coalesce(sum(count), 0) AS n FROM alert_counters WHERE rule_id = ?").bind(rule.id).first()).n;
+  await send([
+    { message: `${tag} a`, level: "error", tags: { region: "eu-west" } },
+    { message: `${tag} b`, level: "error", tags: { region: "us-east" } },
+    { message: `${tag} c`, level: "warn", tags: { region: "eu-west" } },
+    { message: `${tag} d`, level: "fatal", component: "Noise", tags: { region: "eu-west" } },
+    { message: `${tag} e`, level: "critical", tags: { region: "eu-north" } },
+  ]);
+  await waitFor(async () => (await counted()) === 2, { what: "two matching events counted", seen: counted });
+  assert.equal((await alertsOf(rule.id)).length, 0, "below the threshold");
+  await send([{ message: `${tag} f`, level: "error", tags: { region: "eu-central" } }]);
+  await waitFor(() => at("/query-hook").length === 1, { what: "the query rule's delivery" });
+  assert.equal(await counted(), 3);
+  assert.equal(JSON.parse(at("/query-hook")[0].body).count, 3);
+});

@@ -4,6 +4,7 @@
 //! the runtime's `Intl` (`time_zones`).
 
 pub mod channels;
+pub mod query_counts;
 pub mod rules;
 
 #[cfg(target_arch = "wasm32")]

@@ -62,6 +62,8 @@ pub struct RuleMatch {
     pub route: Option<String>,
     pub fingerprint: Option<String>,
     pub q: Option<String>,
+    /// The search language (as in `/v1/logs?query=`), on top of the fields above.
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +218,20 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
     {
         return Err(bad("match.q must be 1 to 200 characters"));
     }
+    if let Some(query) = &rule.matcher.query {
+        let search = crate::query::search::parse(query)
+            .map_err(|e| bad(format!("match.{}", e.message())))?;
+        if let Some(term) = search.has_status() {
+            return Err(crate::query::search::unsupported(
+                term,
+                "match.query",
+                "event fields and tags (is: applies to groups)",
+            ));
+        }
+        if search.terms.is_empty() {
+            rule.matcher.query = None;
+        }
+    }
     if !(1..=1_000_000).contains(&rule.threshold.count) {
         return Err(bad("threshold.count must be from 1 to 1000000"));
     }
@@ -238,6 +254,11 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
         if rule.matcher.q.is_some() {
             return Err(bad(
                 "match.q cannot be used by spike and quiet rules: rates come from hourly counts, which hold no text",
+            ));
+        }
+        if rule.matcher.query.is_some() {
+            return Err(bad(
+                "match.query cannot be used by spike and quiet rules: rates come from hourly counts; use match's level, environment, component and route",
             ));
         }
         if rule.group_by.is_some() {
@@ -370,6 +391,11 @@ impl AlertRule {
     /// Whether an event matches this rule's filters (the consumer's SQL trigger applies the same
     /// filters for thresholds; this serves new-group and regression transitions).
     pub fn matches(&self, event: &StoredEvent) -> bool {
+        self.fields_match(event) && self.query_matches(event)
+    }
+
+    /// Every filter of `match` but the query.
+    pub fn fields_match(&self, event: &StoredEvent) -> bool {
         let m = &self.matcher;
         let eq = |want: &Option<String>, have: Option<&str>| {
             want.as_deref().is_none_or(|w| Some(w) == have)
@@ -387,6 +413,15 @@ impl AlertRule {
             && m.q
                 .as_deref()
                 .is_none_or(|q| event.message.to_lowercase().contains(&q.to_lowercase()))
+    }
+
+    /// `match.query` against one event, relative times taken from when it was received.
+    pub fn query_matches(&self, event: &StoredEvent) -> bool {
+        let Some(query) = &self.matcher.query else {
+            return true;
+        };
+        let at = crate::processors::timestamp::parse_text(&event.received_at).unwrap_or_default();
+        crate::query::search::parse(query).is_ok_and(|s| s.matches(event, at))
     }
 
     /// Whether `at` falls in one of the mute windows, in each window's own time zone.

@@ -9,7 +9,11 @@
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, D1Database, Env, MessageBatch, MessageExt, RawMessage};
 
+use serde_json::value::RawValue;
+
+use crate::alerting::query_counts::{self, QueryRule};
 use crate::ingest::queue_message::read_envelope;
+use crate::model::StoredEvent;
 use crate::platform::bindings;
 use crate::shards::writer::{self, MessageEvents};
 use crate::storage::queue::decode_body;
@@ -98,12 +102,27 @@ async fn store(
 ) -> Vec<usize> {
     let config = crate::config::Config::get(env);
     let now = crate::platform::clock::clock_text().unwrap_or_default();
+    // Read before anything is written: without them the batch could not be counted right.
+    let query_rules = match crate::storage::alerts::query_rules(db).await {
+        Ok(rules) => rules,
+        Err(e) => {
+            for message in messages {
+                retry(
+                    env,
+                    message,
+                    &format!("alert rules unreadable: {}", describe(&e)),
+                )
+                .await;
+            }
+            return Vec::new();
+        }
+    };
     let written = writer::write(env, db, contents, true, config.shard_max_events, &now).await;
     let mut statements = written.catalogue.clone();
     let mut counted = Vec::new();
     for counts in written.counts.iter().flatten() {
         for c in counts {
-            statements.extend(shards::count_once(&c.token, &c.events, &now));
+            statements.extend(count_statements(c, &query_rules, &now));
             counted.push(c);
         }
     }
@@ -144,7 +163,7 @@ async fn store(
                 };
                 let mut own: Vec<SqlQuery> = counts
                     .iter()
-                    .flat_map(|c| shards::count_once(&c.token, &c.events, &now))
+                    .flat_map(|c| count_statements(c, &query_rules, &now))
                     .collect();
                 own.push(shards::clear_intake());
                 match d1::batch(db, &own).await {
@@ -164,6 +183,27 @@ async fn store(
 }
 
 /// Retries a message (towards the dead-letter queue), keeping the reason for its record.
+/// The statements that count one token's events once: the intake (the trigger's counts), the
+/// query rules' counts, then the ledger entry that guards them all.
+fn count_statements(c: &writer::ToCount, rules: &[QueryRule], now: &str) -> Vec<SqlQuery> {
+    let [intake, ledger] = shards::count_once(&c.token, &c.events, now);
+    let mut statements = vec![intake];
+    if !rules.is_empty() {
+        let events: Vec<StoredEvent> = serde_json::from_str::<Vec<Box<RawValue>>>(&c.events)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+            .collect();
+        statements.extend(
+            query_counts::count(rules, &events)
+                .iter()
+                .map(|q| crate::storage::alerts::count_query_rule(&c.token, q)),
+        );
+    }
+    statements.push(ledger);
+    statements
+}
+
 async fn retry(env: &Env, message: &RawMessage, reason: &str) {
     console_error!(
         "message {} not stored ({reason}); it will be retried",

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
 use super::d1::{num, opt_num, opt_text, text};
+use super::sql::{Bind, SqlQuery};
+use crate::alerting::query_counts::{QueryCount, QueryRule};
 use crate::alerting::rules::AlertRule;
 
 /// A rule as stored and as the API lists it.
@@ -33,14 +35,14 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
     db.prepare(
                 "INSERT INTO alert_rules (id, name, kind, project, min_severity, environment, component, route, fingerprint, q,
                                   threshold_count, window_seconds, group_by, enabled, builtin, definition, created_at, updated_at,
-                                  max_severity, consecutive_windows)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15, ?16, ?16, ?17, ?18)
+                                  max_severity, consecutive_windows, query)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15, ?16, ?16, ?17, ?18, ?19)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, project = excluded.project,
            min_severity = excluded.min_severity, max_severity = excluded.max_severity,
            consecutive_windows = excluded.consecutive_windows, environment = excluded.environment, component = excluded.component,
            route = excluded.route, fingerprint = excluded.fingerprint, q = excluded.q, threshold_count = excluded.threshold_count,
            window_seconds = excluded.window_seconds, group_by = excluded.group_by, enabled = excluded.enabled,
-           definition = excluded.definition, updated_at = excluded.updated_at",
+           definition = excluded.definition, updated_at = excluded.updated_at, query = excluded.query",
     )
     .bind(&[
         text(id),
@@ -61,10 +63,45 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
         text(now),
         num(rule.max_severity() as i64),
         num(rule.threshold.consecutive_windows),
+        opt_text(m.query.as_deref()),
     ])?
     .run()
     .await?;
     Ok(())
+}
+
+/// Enabled threshold rules with a query: the consumer counts them (the trigger cannot).
+pub async fn query_rules(db: &D1Database) -> Result<Vec<QueryRule>> {
+    let rows: Vec<RuleRow> = db
+        .prepare(format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind = 'threshold' AND query IS NOT NULL"
+        ))
+        .all()
+        .await?
+        .results()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| QueryRule::new(r.id.clone(), r.rule()?))
+        .collect())
+}
+
+/// Adds a query rule's increment to its counter, unless the token was already counted: put
+/// before the token's ledger entry in the same batch, as the trigger's counts are.
+pub fn count_query_rule(token: &str, c: &QueryCount) -> SqlQuery {
+    SqlQuery {
+        sql: "INSERT INTO alert_counters (rule_id, group_key, window_start, count, last_event_id)
+              SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM count_ledger WHERE token = ?6)
+              ON CONFLICT DO UPDATE SET count = count + excluded.count, last_event_id = excluded.last_event_id"
+            .into(),
+        binds: vec![
+            Bind::Text(c.rule_id.clone()),
+            Bind::Text(c.group_key.clone()),
+            Bind::Int(c.window_start),
+            Bind::Int(c.count),
+            Bind::Text(c.last_event_id.clone()),
+            Bind::Text(token.into()),
+        ],
+    }
 }
 
 pub async fn list_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
