@@ -22,7 +22,7 @@ export function ours(extra = {}, { root = ROOT, shards = true } = {}) {
     modules: true,
     scriptPath: `${root}build/index.js`,
     modulesRoot: root,
-    ...(shards ? { durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true } }, durableObjectsPersist: join(tmp, `do-${Date.now()}`) } : {}),
+    ...(shards ? { durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true }, TAIL_HUBS: { className: "TailHub", useSQLite: true } }, durableObjectsPersist: join(tmp, `do-${Date.now()}`) } : {}),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",
     bindings: { ADMIN_TOKEN: TOKEN, DEFAULT_ENVIRONMENT: "production", BUILTIN_ALERTS: "false" },

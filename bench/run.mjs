@@ -17,6 +17,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import WebSocket from "ws";
 import { applyMigrations } from "../tests/helpers.mjs";
 import { ROOT, TOKEN, WRK_SECONDS, CONNECTIONS, tmp, log, ours, run, wrk, event } from "./common.mjs";
 import { baselineRoot } from "./baseline.mjs";
@@ -523,6 +524,72 @@ if (!ONLY || ONLY === "queries") {
     if (q.p95_ms !== undefined) q.p95_ratio_to_baseline = q.p95_ms / results.queries_baseline[name].p95_ms;
   }
   log("queries", results.queries);
+}
+
+// 3b. live tail: batches of 100 events under wrk, with no viewer and with 10 viewers attached
+// (five tailing everything at their top rate, five tailing only the probes), alternated twice
+// on one worker; while the viewers watch, a probe event is posted every 50 ms and its time from
+// POST to frame is measured by the probe viewers (one clock: this process). No consumer runs,
+// as in the formats phase: the hub is fed after the queue send, not by the consumer.
+if (!ONLY || ONLY === "tail") {
+  const mf = ours({ queueConsumers: {} });
+  const url = await mf.ready;
+  await applyMigrations(await mf.getD1Database("DB"));
+  const body = join(tmp, "tail-batch");
+  writeFileSync(body, JSON.stringify(Array.from({ length: 100 }, (_, i) => event(i))));
+  await wrk(`${url}v1/logs`, body, { seconds: 2 }); // warm-up
+  const latencies = [];
+  let dropped = 0;
+  let streamed = 0;
+  const viewers = [];
+  const attach = () =>
+    Promise.all(
+      Array.from({ length: 10 }, (_, i) => {
+        const probes = i >= 5;
+        const q = new URLSearchParams({ rate: "1000", ...(probes ? { query: "tailprobe" } : {}) });
+        const ws = new WebSocket(`${url.toString().replace("http", "ws")}v1/tail?${q}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        viewers.push(ws);
+        ws.on("message", (data) => {
+          const frame = JSON.parse(data.toString());
+          if (frame.type !== "events") return;
+          dropped += frame.dropped;
+          streamed += frame.events.length;
+          if (!probes) return;
+          const now = performance.now();
+          for (const e of frame.events) latencies.push(now - Number(e.message.split(" ")[1]));
+        });
+        return new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+      }),
+    );
+  const runs = { none: [], viewers: [] };
+  for (let round = 0; round < 2; round++) {
+    runs.none.push(await wrk(`${url}v1/logs`, body, { seconds: ACCEPT_SECONDS }));
+    await attach();
+    let probing = true;
+    const prober = (async () => {
+      while (probing) {
+        await fetch(`${url}v1/logs`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ message: `tailprobe ${performance.now()}`, level: "error" }) });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    runs.viewers.push(await wrk(`${url}v1/logs`, body, { seconds: ACCEPT_SECONDS }));
+    probing = false;
+    await prober;
+    for (const ws of viewers.splice(0)) ws.close();
+  }
+  const best = (list) => Math.max(...list.map((r) => r.ok_rps * 100));
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))];
+  results.tail = {
+    events_per_s_no_viewers: runs.none.map((r) => r.ok_rps * 100),
+    events_per_s_10_viewers: runs.viewers.map((r) => r.ok_rps * 100),
+    ratio_10_viewers_to_none: best(runs.viewers) / best(runs.none),
+    non2xx: [...runs.none, ...runs.viewers].reduce((n, r) => n + r.non2xx, 0),
+    post_to_frame_ms: { p50: pct(0.5), p99: pct(0.99), probes: latencies.length },
+    firehose_viewers: { streamed, dropped },
+  };
+  log("tail", results.tail);
+  await mf.dispose();
 }
 
 // 4. native pipeline and wasm size

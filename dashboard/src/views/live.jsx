@@ -176,6 +176,8 @@ export function LiveFeed({ params }) {
 
   function apply(e) {
     e.preventDefault();
+    // In the same render as the new search: "streaming" is never shown for the old socket.
+    if (draft.trim() !== search) setMode("connecting");
     setSearch(draft.trim());
     history.replaceState(null, "", `#/live${draft.trim() ? `?${query({ query: draft.trim() })}` : ""}`);
   }
