@@ -64,7 +64,10 @@ before(async () => {
   worker = await w.mf.getWorker();
   // 5,000 events over three recent days and three projects (one of them none), delivered as
   // live traffic arrives: in received order, each message one project's, and a few late.
-  const now = Date.now();
+  // Anchored at today's noon UTC: "one to three days ago, less up to an hour" are then three
+  // UTC days whatever the time of the run (from the wall clock, a run between 00:00 and 01:00
+  // UTC spread them over four).
+  const now = Math.floor(Date.now() / DAY) * DAY + DAY / 2;
   for (let i = 0; i < 5000; i++) {
     const project = PROJECTS[i % 3];
     const at = now - (1 + (i % 3)) * DAY - ((i * 7919) % 3600000);
