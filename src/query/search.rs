@@ -856,6 +856,39 @@ impl Search {
             .all(|t| term_matches(t, event, now) != t.negated)
     }
 
+    /// Texts every matching event's JSON must contain (ASCII-lowercased): the words of positive
+    /// free text and the values of positive plain equalities. A cheap test that rules out most
+    /// events before any is parsed (JSON keeps these characters as they are: serde_json escapes
+    /// only quotes, backslashes and control characters, which no word or such value needs).
+    pub fn literals(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in self.terms.iter().filter(|t| !t.negated) {
+            match &t.condition {
+                Condition::Text { text, .. } => out.extend(words(text)),
+                Condition::Field {
+                    op: Op::Eq,
+                    values,
+                    field,
+                } if values.len() == 1
+                    && !values[0].is_wildcard()
+                    && find_field(field).is_some_and(|f| f.kind == Kind::Text) =>
+                {
+                    out.push(values[0].text())
+                }
+                Condition::Tag { values, .. } if values.len() == 1 && !values[0].is_wildcard() => {
+                    out.push(values[0].text())
+                }
+                _ => {}
+            }
+        }
+        out.iter()
+            .map(|l| l.to_ascii_lowercase())
+            .filter(|l| {
+                !l.is_empty() && !l.chars().any(|c| c.is_control() || c == '"' || c == '\\')
+            })
+            .collect()
+    }
+
     /// The terms of a kind, e.g. to refuse `is:` where there are no groups.
     pub fn has_status(&self) -> Option<&Term> {
         self.terms
@@ -1454,9 +1487,21 @@ mod tests {
             "severity:17",
             "received:>2026-12-04",
         ];
+        // The hub's prefilter never rules out a match: every literal is in the event's JSON.
+        let json = serde_json::to_string(&e).unwrap().to_ascii_lowercase();
         for q in yes {
-            assert!(parse(q).unwrap().matches(&e, now()), "{q}");
+            let s = parse(q).unwrap();
+            assert!(s.matches(&e, now()), "{q}");
+            for literal in s.literals() {
+                assert!(json.contains(&literal), "{q}: {literal}");
+            }
         }
+        assert_eq!(
+            parse("Payment \"Gateway X\" service:Checkout !env:dev region:EU* tag[k]:V")
+                .unwrap()
+                .literals(),
+            vec!["payment", "gateway", "x", "checkout", "v"]
+        );
         let no = [
             "\"timeout gateway\"",
             "payments",

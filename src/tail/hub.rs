@@ -10,8 +10,9 @@
 //!   socket, sends `hello`, then what the viewer's cursor missed.
 //! - `POST /revoke` `{"key_id"}`: closes that key's sockets ([`CLOSE_REVOKED`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -30,12 +31,15 @@ use crate::query::search::{parse, Search};
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, events TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
+/// A viewer's query, parsed, and the texts a matching event must contain.
+type ParsedQuery = (Search, Vec<String>);
+
 #[durable_object(websocket)]
 pub struct TailHub {
     state: State,
     schema_ready: Cell<bool>,
-    /// Parsed queries by their text: parsing is per viewer, not per event.
-    searches: RefCell<HashMap<String, Search>>,
+    /// Parsed queries (and their literals) by their text: parsed once per query, not per event.
+    searches: RefCell<HashMap<String, Rc<ParsedQuery>>>,
     /// When `last_viewer_ms` was last written (at most once a minute while viewers watch).
     meta_written: Cell<i64>,
 }
@@ -44,6 +48,11 @@ pub struct TailHub {
 struct Batch<'a> {
     #[serde(borrow)]
     events: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OwnedBatch {
+    events: Vec<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -184,17 +193,19 @@ impl TailHub {
             .is_some_and(|at| now_ms() - (at as i64) < BUFFER_MS))
     }
 
-    fn search(&self, query: &str) -> Search {
+    fn search(&self, query: &str) -> Rc<ParsedQuery> {
         if let Some(s) = self.searches.borrow().get(query) {
             return s.clone();
         }
         // Checked before the socket opened, so this parses; a query that no longer does (after
         // an upgrade changed the language) matches nothing rather than everything.
         let search = parse(query).unwrap_or_else(|_| parse("\"\u{0}\"").unwrap_or_default());
+        let literals = search.literals();
+        let entry = Rc::new((search, literals));
         self.searches
             .borrow_mut()
-            .insert(query.to_string(), search.clone());
-        search
+            .insert(query.to_string(), entry.clone());
+        entry
     }
 
     /// A pushed message: kept while watched, sent to each viewer as its query and rate allow.
@@ -206,23 +217,15 @@ impl TailHub {
         }
         let text =
             std::str::from_utf8(body).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let batch: Batch = serde_json::from_str(text)?;
-        let events_json = format!(
-            "[{}]",
-            batch
-                .events
-                .iter()
-                .map(|e| e.get())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
         let now = now_ms();
+        // Kept as the message came (a resume parses it): a push while nobody watches costs one
+        // insert and no parsing.
         let rows: Vec<ValueRow> = db
             .exec(
                 "INSERT INTO batches (at_ms, events) VALUES (?, ?) RETURNING seq AS value",
                 Some(vec![
                     SqlStorageValue::from(now as f64),
-                    SqlStorageValue::from(events_json.as_str()),
+                    SqlStorageValue::from(text),
                 ]),
             )?
             .to_array()?;
@@ -240,26 +243,39 @@ impl TailHub {
             return Ok(0);
         }
         self.touch(false)?;
-        let events: Vec<(Option<StoredEvent>, &str)> = batch
-            .events
-            .iter()
-            .map(|raw| (serde_json::from_str(raw.get()).ok(), raw.get()))
-            .collect();
+        let batch: Batch = serde_json::from_str(text)?;
+        // Each event is lowercased and parsed at most once, and only when some viewer needs it.
+        let lowered: Vec<OnceCell<String>> = batch.events.iter().map(|_| OnceCell::new()).collect();
+        let parsed: Vec<OnceCell<Option<StoredEvent>>> =
+            batch.events.iter().map(|_| OnceCell::new()).collect();
         let today = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
         for ws in &sockets {
             let Ok(Some(mut viewer)) = ws.deserialize_attachment::<Viewer>() else {
                 continue;
             };
-            let search = self.search(&viewer.query);
-            let matched: Vec<&str> = events
+            let entry = self.search(&viewer.query);
+            let (search, literals) = (&entry.0, &entry.1);
+            let matched: Vec<&str> = batch
+                .events
                 .iter()
-                .filter(|(e, _)| e.as_ref().is_some_and(|e| search.matches(e, today)))
-                .map(|(_, raw)| *raw)
+                .enumerate()
+                .filter(|(i, raw)| {
+                    if search.terms.is_empty() {
+                        return true;
+                    }
+                    let lower = lowered[*i].get_or_init(|| raw.get().to_ascii_lowercase());
+                    literals.iter().all(|l| lower.contains(l.as_str()))
+                        && parsed[*i]
+                            .get_or_init(|| serde_json::from_str(raw.get()).ok())
+                            .as_ref()
+                            .is_some_and(|e| search.matches(e, today))
+                })
+                .map(|(_, raw)| raw.get())
                 .collect();
             let allowed = viewer.admit(matched.len(), now);
             viewer.cursor = Cursor {
                 batch: seq,
-                next: events.len(),
+                next: batch.events.len(),
             };
             // A frame says how many matching events were not sent since the previous frame
             // (this push's included), so a slow viewer knows what it missed.
@@ -337,14 +353,17 @@ impl TailHub {
             )?
             .to_array()?;
         let gap = rows.first().is_none_or(|r| r.seq as i64 > from.batch) && from.batch > 0;
-        let search = self.search(&viewer.query);
+        let entry = self.search(&viewer.query);
+        let search = &entry.0;
         let today = chrono::DateTime::from_timestamp_millis(now_ms()).unwrap_or_default();
         let mut pending: Vec<Box<RawValue>> = Vec::new();
         let mut sent = 0usize;
         let mut dropped = 0u64;
         let mut first = true;
         for row in &rows {
-            let events: Vec<Box<RawValue>> = serde_json::from_str(&row.events).unwrap_or_default();
+            let events: Vec<Box<RawValue>> = serde_json::from_str::<OwnedBatch>(&row.events)
+                .map(|b| b.events)
+                .unwrap_or_default();
             let skip = if row.seq as i64 == from.batch {
                 from.next
             } else {
