@@ -16,6 +16,7 @@ pub mod processors;
 pub mod query;
 pub mod security;
 pub mod shards;
+pub mod sourcemaps;
 pub mod storage;
 pub mod tail;
 pub mod triage;

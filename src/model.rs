@@ -1,6 +1,7 @@
 //! Protocol types: the stored event (what queues carry and queries return) and per-event errors.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -63,7 +64,63 @@ pub struct ErrorInfo {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub message: Option<String>,
+    /// The stack; its original frames once symbolicated (`raw_stack` keeps it as sent).
     pub stack: Option<String>,
+    /// Debug ids of the minified files by URL (Sentry's `debug_meta.images`), which find their
+    /// source maps whatever the release.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub debug_ids: BTreeMap<String, String>,
+    /// The stack as sent, when source maps rewrote `stack`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_stack: Option<String>,
+    /// JavaScript frames with their original positions and source context, innermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<SourceFrame>,
+    /// What source maps did to this stack, and why not where they did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbolication: Option<Symbolication>,
+}
+
+/// One JavaScript frame after source maps: where it is in the original source, with a few
+/// lines around it, and where it was in the minified file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SourceFrame {
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub in_app: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_context: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_line: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_context: Vec<String>,
+    /// The frame as sent: function, URL, line and column in the minified file.
+    pub minified: MinifiedFrame,
+    /// Why this frame kept its minified position (no map, no mapping at that position…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmapped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MinifiedFrame {
+    pub function: Option<String>,
+    pub url: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// `status`: `symbolicated` (every frame that has a map), `partial`, or `unsymbolicated`; the
+/// reasons name each map that was missing, late, too large or malformed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Symbolication {
+    pub status: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -456,6 +513,7 @@ mod tests {
                     kind: Some("TypeError".into()),
                     message: None,
                     stack: Some(format!("at a\n{nasty}")),
+                    ..Default::default()
                 }),
                 trace_id: Some("t".into()),
                 span_id: Some("s".into()),
@@ -554,6 +612,7 @@ mod tests {
                 kind: Some("TypeError".into()),
                 message: Some("x is undefined".into()),
                 stack: Some("TypeError: x is undefined\n    at renderCart (https://shop.example/assets/app.1a2b3c4d.js:10:5)\n    at https://shop.example/assets/vendor.js:1:1".into()),
+                ..Default::default()
             }),
             ..Default::default()
         };

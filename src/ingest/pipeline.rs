@@ -31,7 +31,20 @@ pub fn process_event(
     ctx: &IngestContext,
     random_id: Uuid,
 ) -> Result<StoredEvent, String> {
-    normalize_event(value, ctx, random_id).map(|event| enrich(event, ctx))
+    prepare_event(value, ctx, random_id).map(enrich)
+}
+
+/// Normalised and scrubbed: what source maps work on, before anything reads the frames.
+fn prepare_event(
+    value: Value,
+    ctx: &IngestContext,
+    random_id: Uuid,
+) -> Result<StoredEvent, String> {
+    normalize_event(value, ctx, random_id).map(|mut event| {
+        // Scrub first: no later step, and nothing queued or stored, ever sees the secrets.
+        scrub(&mut event, &ctx.scrub);
+        event
+    })
 }
 
 /// [`process_event`] for an object already read into its fields (our own body formats).
@@ -40,13 +53,23 @@ pub fn process_fields(
     ctx: &IngestContext,
     random_id: Uuid,
 ) -> Result<StoredEvent, String> {
-    normalize_fields(fields, ctx, random_id).map(|event| enrich(event, ctx))
+    prepare_fields(fields, ctx, random_id).map(enrich)
 }
 
-/// Every step after normalisation.
-fn enrich(mut event: StoredEvent, ctx: &IngestContext) -> StoredEvent {
-    // Scrub first: no later step, and nothing queued or stored, ever sees the secrets.
-    scrub(&mut event, &ctx.scrub);
+fn prepare_fields(
+    fields: Fields,
+    ctx: &IngestContext,
+    random_id: Uuid,
+) -> Result<StoredEvent, String> {
+    normalize_fields(fields, ctx, random_id).map(|mut event| {
+        scrub(&mut event, &ctx.scrub);
+        event
+    })
+}
+
+/// The steps that read the frames: categorise, fingerprint, triage. Run once, after source
+/// maps (when the edge applies them), so that grouping sees the original frames.
+pub fn enrich(mut event: StoredEvent) -> StoredEvent {
     let frames = event
         .error
         .as_ref()
@@ -67,13 +90,42 @@ pub fn process_body(
     ctx: &IngestContext,
     next_id: impl FnMut() -> Uuid,
 ) -> Result<IngestOutcome, AppError> {
+    prepare_body(content_type, body, ctx, next_id).map(enrich_all)
+}
+
+/// [`process_body`] up to [`enrich`]: the edge applies source maps in between.
+pub fn prepare_body(
+    content_type: Option<&str>,
+    body: &[u8],
+    ctx: &IngestContext,
+    next_id: impl FnMut() -> Uuid,
+) -> Result<IngestOutcome, AppError> {
     let format = body_format(content_type)?;
-    process_items(split_events(format, body)?, ctx, next_id)
+    prepare_items(split_events(format, body)?, ctx, next_id)
 }
 
 /// Raw items (from our own body format or mapped from another protocol) through every step.
 /// Errors only when nothing is usable.
 pub fn process_items(
+    items: Vec<RawItem>,
+    ctx: &IngestContext,
+    next_id: impl FnMut() -> Uuid,
+) -> Result<IngestOutcome, AppError> {
+    prepare_items(items, ctx, next_id).map(enrich_all)
+}
+
+/// [`enrich`] for every accepted event of an outcome.
+pub fn enrich_all(mut outcome: IngestOutcome) -> IngestOutcome {
+    outcome.accepted = outcome
+        .accepted
+        .into_iter()
+        .map(|(index, event)| (index, enrich(event)))
+        .collect();
+    outcome
+}
+
+/// [`process_items`] up to [`enrich`].
+pub fn prepare_items(
     items: Vec<RawItem>,
     ctx: &IngestContext,
     mut next_id: impl FnMut() -> Uuid,
@@ -85,8 +137,8 @@ pub fn process_items(
                 outcome.errors.push(e);
                 continue;
             }
-            RawItem::Event(value) => process_event(value, ctx, next_id()),
-            RawItem::Object(fields) => process_fields(fields, ctx, next_id()),
+            RawItem::Event(value) => prepare_event(value, ctx, next_id()),
+            RawItem::Object(fields) => prepare_fields(fields, ctx, next_id()),
         };
         match processed {
             Ok(event) => outcome.accepted.push((index, event)),

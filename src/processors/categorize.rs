@@ -283,6 +283,8 @@ mod tests {
             kind: Some("TypeError".into()),
             message: None,
             stack: Some("at render (https://app.example.com/app.js:1:1)".into()),
+
+            ..Default::default()
         });
         let mut sent = event("window.foo failed");
         sent.source_type = "logic".into();
@@ -303,6 +305,8 @@ mod tests {
             kind: Some("KeyError".into()),
             message: None,
             stack: Some("  File \"/app/x.py\", line 1, in f".into()),
+
+            ..Default::default()
         });
         let cases = vec![
             (ui_ua, "ui"),
@@ -365,6 +369,8 @@ mod tests {
             kind: Some("X".into()),
             message: None,
             stack: Some("\tat com.acme.auth.AuthValidator.validate(AuthValidator.java:42)".into()),
+
+            ..Default::default()
         });
         assert_eq!(run(java).component.as_deref(), Some("AuthValidator"));
         let mut js = event("bad");
@@ -372,6 +378,8 @@ mod tests {
             kind: Some("X".into()),
             message: None,
             stack: Some("    at UserCard.render (https://x.com/app.js:1:1)".into()),
+
+            ..Default::default()
         });
         assert_eq!(run(js).component.as_deref(), Some("UserCard"));
         let mut py = event("bad");
@@ -379,6 +387,8 @@ mod tests {
             kind: Some("X".into()),
             message: None,
             stack: Some("  File \"/app/billing/charges.py\", line 3, in charge".into()),
+
+            ..Default::default()
         });
         assert_eq!(run(py).component.as_deref(), Some("charges"));
         let mut logger = event("x");

@@ -399,6 +399,8 @@ mod tests {
                 kind: Some(kind.into()),
                 message: Some(message.into()),
                 stack: Some(stack.into()),
+
+                ..Default::default()
             }),
             ..Default::default()
         }

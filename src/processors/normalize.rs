@@ -329,6 +329,7 @@ fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
     }
     .filter(|s| !s.trim().is_empty())
     .map(|s| truncate_utf8(s, MAX_STACK_BYTES).0);
+    let debug_ids = take_debug_ids(&mut fields)?;
     if !fields.is_empty() {
         // Extra exception fields (code, cause, errno…) are kept where queries can see them.
         obj.insert_if_absent(
@@ -343,7 +344,51 @@ fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
         kind,
         message,
         stack,
+        debug_ids,
+        ..Default::default()
     }))
+}
+
+/// `error.debug_ids`: `{minified file URL: debug id}` (at most 100, ids as sentry-cli injects
+/// them: a UUID, maybe with an age suffix).
+fn take_debug_ids(
+    fields: &mut Fields,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let map = match fields.remove("debug_ids") {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(format!(
+                "error.debug_ids must be an object of file URL to debug id, not {}",
+                kind_of(&other)
+            ))
+        }
+    };
+    if map.len() > 100 {
+        return Err("error.debug_ids holds at most 100 files".into());
+    }
+    for (url, id) in map {
+        let id = match id {
+            Value::String(id) if url.len() <= 2048 && valid_debug_id(&id) => {
+                id.to_ascii_lowercase()
+            }
+            _ => {
+                return Err(format!(
+                    "error.debug_ids['{}'] is not a debug id (a UUID)",
+                    truncate_utf8(url, 100).0
+                ))
+            }
+        };
+        out.insert(url, id);
+    }
+    Ok(out)
+}
+
+/// A UUID in its hyphenated form, as sentry-cli injects it (an `-age` suffix is allowed).
+pub fn valid_debug_id(id: &str) -> bool {
+    let uuid = id.get(..36).unwrap_or("");
+    id.len() <= 48 && uuid::Uuid::try_parse(uuid).is_ok() && uuid.len() == 36
 }
 
 fn derive_message(error: Option<&ErrorInfo>) -> Option<String> {

@@ -411,7 +411,7 @@ mod tests {
             .unwrap()
             .clone(),
             tags: json!({"client_secret": "abc", "region": "eu"}).as_object().unwrap().clone(),
-            error: Some(ErrorInfo { kind: Some("Err".into()), message: Some("Bearer abcdefgh12345678".into()), stack: Some("at x (https://x.com/?api_key=zzz:1:1)".into()) }),
+            error: Some(ErrorInfo { kind: Some("Err".into()), message: Some("Bearer abcdefgh12345678".into()), stack: Some("at x (https://x.com/?api_key=zzz:1:1)".into()), ..Default::default() }),
             ..Default::default()
         };
         scrub(&mut e, &ScrubConfig::default());

@@ -150,6 +150,7 @@ mod tests {
                 kind: Some("Err".into()),
                 message: Some("m".into()),
                 stack: Some("at pay (/srv/pay.js:1:1)".into()),
+                ..Default::default()
             }),
             ..Default::default()
         }

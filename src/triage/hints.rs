@@ -360,6 +360,7 @@ mod tests {
                 kind: Some("OutOfMemoryError".into()),
                 message: Some("Java heap space".into()),
                 stack: None,
+                ..Default::default()
             }),
             ..Default::default()
         };
