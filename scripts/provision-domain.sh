@@ -34,6 +34,7 @@ if ! $print_only; then
   done
   d1_out=$(npx wrangler d1 create "$prefix" 2>&1 | tee /dev/stderr)
   d1_id=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$d1_out" | head -1)
+  npx wrangler r2 bucket create "$prefix-artifacts" >&2
   kv_out=$(npx wrangler kv namespace create "$prefix-hot" 2>&1 | tee /dev/stderr)
   kv_id=$(grep -oE '[0-9a-f]{32}' <<<"$kv_out" | head -1)
   [ -n "$d1_id" ] && [ -n "$kv_id" ] || { echo "could not read the new ids from wrangler's output" >&2; exit 1; }
@@ -95,6 +96,10 @@ class_name = "TailHub"
 [[env.$name.migrations]]
 tag = "v2-tail-hubs"
 new_sqlite_classes = ["TailHub"]
+
+[[env.$name.r2_buckets]]
+binding = "ARTIFACTS"
+bucket_name = "$prefix-artifacts"
 
 [[env.$name.kv_namespaces]]
 binding = "HOT"

@@ -251,6 +251,7 @@ impl StoredEvent {
                 (&b"type"[..], &error.kind),
                 (b"message", &error.message),
                 (b"stack", &error.stack),
+                (b"raw_stack", &error.raw_stack),
             ] {
                 if let Some(value) = value {
                     if !std::mem::take(&mut first) {
@@ -258,6 +259,30 @@ impl StoredEvent {
                     }
                     w.key(key);
                     w.string(value);
+                }
+            }
+            // What source maps add: rarer, so serde writes them.
+            let extra = [
+                (
+                    &b"debug_ids"[..],
+                    (!error.debug_ids.is_empty()).then(|| serde_json::to_vec(&error.debug_ids)),
+                ),
+                (
+                    b"frames",
+                    (!error.frames.is_empty()).then(|| serde_json::to_vec(&error.frames)),
+                ),
+                (
+                    b"symbolication",
+                    error.symbolication.as_ref().map(serde_json::to_vec),
+                ),
+            ];
+            for (key, value) in extra {
+                if let Some(Ok(json)) = value {
+                    if !std::mem::take(&mut first) {
+                        w.raw(b",");
+                    }
+                    w.key(key);
+                    w.raw(&json);
                 }
             }
             w.raw(b"}");

@@ -74,12 +74,14 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
           [`${ALERTS_QUEUE}-dlq`]: { maxBatchSize: 10, maxBatchTimeout: 1 },
         }
       : {},
+    r2Buckets: ["ARTIFACTS", ...(extra.r2Buckets ?? [])],
+    r2Persist: false,
     ratelimits: {
       RATE_LIMIT: { simple: { limit: rateLimits.default ?? 100000, period: 10 } },
       RATE_LIMIT_LOW: { simple: { limit: rateLimits.low ?? 100000, period: 10 } },
             RATE_LIMIT_HIGH: { simple: { limit: rateLimits.high ?? 100000, period: 10 } },
     },
-    ...extra,
+    ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== "r2Buckets")),
   });
   const db = await mf.getD1Database("DB");
   await applyMigrations(db, migrations);

@@ -8,8 +8,8 @@ pub(crate) use crate::platform::incoming::Incoming;
 
 use super::routes::{match_route, Route};
 use super::{
-    alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics, stats,
-    storage, tail,
+    alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics,
+    sourcemaps, stats, storage, tail,
 };
 use crate::config::Config;
 use crate::error::AppError;
@@ -216,6 +216,12 @@ async fn dispatch(
         Route::Storage => storage::report(env, &config).await,
         Route::Tail => tail::connect(req, &url, env, principal).await,
         Route::TailTicket => tail::ticket(&config, principal),
+        Route::ChunkUploadOptions => sourcemaps::chunk_options(&url),
+        Route::ChunkUpload => sourcemaps::upload_chunks(req, env).await,
+        Route::AssembleBundle => sourcemaps::assemble(req, env, principal).await,
+        Route::UploadSourcemap(release) => sourcemaps::upload(req, env, principal, &release).await,
+        Route::ListSourcemaps(release) => sourcemaps::list(env, principal, &release).await,
+        Route::DeleteSourcemaps(release) => sourcemaps::delete(env, principal, &release).await,
     }
 }
 

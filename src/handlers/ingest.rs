@@ -13,7 +13,9 @@ use crate::ingest::formats::elastic::{bulk_response, parse_bulk, ItemOutcome};
 use crate::ingest::formats::loki::{self, loki_push_to_items};
 use crate::ingest::formats::otlp::{self, export_response, otlp_logs_to_items};
 use crate::ingest::formats::sentry::envelope_to_items;
-use crate::ingest::pipeline::{ingest_answer, process_body, process_items, IngestOutcome};
+use crate::ingest::pipeline::{
+    enrich_all, ingest_answer, prepare_body, prepare_items, IngestOutcome,
+};
 use crate::ingest::queue_message::{event_budget, too_large_error};
 use crate::model::ItemError;
 use crate::processors::body::{
@@ -48,7 +50,7 @@ pub async fn ingest(
     body_format(content_type.as_deref())?;
     let body = read_request_body(req).await?;
     let ctx = ingest_context(config, caller)?;
-    let outcome = process_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
+    let outcome = prepare_body(content_type.as_deref(), &body, &ctx, uuid::Uuid::new_v4)?;
     let enqueued = enqueue(env, worker_ctx, config, &ctx, outcome).await?;
     let (body, retry_after) = ingest_answer(
         enqueued.queued,
@@ -168,7 +170,7 @@ async fn ingest_items(
     items: Vec<crate::processors::body::RawItem>,
 ) -> Result<Enqueued, AppError> {
     let ctx = ingest_context(config, caller)?;
-    let outcome = process_items(items, &ctx, uuid::Uuid::new_v4)?;
+    let outcome = prepare_items(items, &ctx, uuid::Uuid::new_v4)?;
     let enqueued = enqueue(env, worker_ctx, config, &ctx, outcome).await?;
     if enqueued.queued.is_empty() {
         return Err(ingest_answer(
@@ -244,8 +246,12 @@ async fn enqueue(
     worker_ctx: &worker::Context,
     config: &Config,
     ctx: &IngestContext,
-    mut outcome: IngestOutcome,
+    outcome: IngestOutcome,
 ) -> Result<Enqueued, AppError> {
+    // Source maps before the steps that read frames, so that groups form on original frames.
+    let mut outcome = outcome;
+    crate::sourcemaps::resolve::apply(env, &mut outcome.accepted).await;
+    let mut outcome = enrich_all(outcome);
     match &config.encryption {
         Ok(None) => {}
         Ok(Some(sealer)) => {

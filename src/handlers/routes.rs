@@ -40,6 +40,15 @@ pub enum Route {
     Tail,
     /// `POST /v1/tail/ticket`: a short-lived ticket to open a tail without a header.
     TailTicket,
+    /// sentry-cli's upload protocol: `GET|POST /api/0/organizations/{org}/chunk-upload/`.
+    ChunkUploadOptions,
+    ChunkUpload,
+    /// `POST /api/0/organizations/{org}/artifactbundle/assemble/`.
+    AssembleBundle,
+    /// `POST|GET|DELETE /v1/releases/{release}/sourcemaps`.
+    UploadSourcemap(String),
+    ListSourcemaps(String),
+    DeleteSourcemaps(String),
     /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk API.
     ElasticBulk(Option<String>),
     /// What Elasticsearch clients ask before they send (licence, templates, policies), with
@@ -81,6 +90,9 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/storage", "GET"),
     ("/v1/tail", "GET"),
     ("/v1/tail/ticket", "POST"),
+    ("/api/0/organizations/{org}/chunk-upload", "GET, POST"),
+    ("/api/0/organizations/{org}/artifactbundle/assemble", "POST"),
+    ("/v1/releases/{release}/sourcemaps", "GET, POST, DELETE"),
     ("/_bulk", "POST, PUT"),
     ("/{index}/_bulk", "POST, PUT"),
     ("/_license", "GET"),
@@ -123,6 +135,13 @@ impl Route {
             Route::Storage => "/v1/storage",
             Route::Tail => "/v1/tail",
             Route::TailTicket => "/v1/tail/ticket",
+            Route::ChunkUploadOptions | Route::ChunkUpload => {
+                "/api/0/organizations/{org}/chunk-upload"
+            }
+            Route::AssembleBundle => "/api/0/organizations/{org}/artifactbundle/assemble",
+            Route::UploadSourcemap(_) | Route::ListSourcemaps(_) | Route::DeleteSourcemaps(_) => {
+                "/v1/releases/{release}/sourcemaps"
+            }
             Route::ElasticBulk(None) => "/_bulk",
             Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
             Route::ElasticProbe(_) => "elasticsearch probe",
@@ -141,9 +160,10 @@ impl Route {
             IngestLogs | IngestOtlp | IngestLoki | SentryEnvelope | ElasticBulk(_)
             | ElasticProbe(_) => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
-            | ListAlertRules | GetAlertRule(_) | ListAlerts | Tail | TailTicket => {
-                Some(Scope::Read)
-            }
+            | ListAlertRules | GetAlertRule(_) | ListAlerts | Tail | TailTicket
+            | ListSourcemaps(_) => Some(Scope::Read),
+            ChunkUploadOptions | ChunkUpload | AssembleBundle | UploadSourcemap(_)
+            | DeleteSourcemaps(_) => Some(Scope::Sourcemaps),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
             | DeleteAlertRule(_) | SetGroupStatus(_) | ListDeadLetters | ReplayDeadLetters
             | RestoreArchive | Storage => Some(Scope::Admin),
@@ -178,6 +198,26 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("GET", ["v1", "stats"]) => Route::Stats,
         ("GET", ["v1", "tail"]) => Route::Tail,
         ("POST", ["v1", "tail", "ticket"]) => Route::TailTicket,
+        ("GET", ["api", "0", "organizations", org, "chunk-upload"]) if !org.is_empty() => {
+            Route::ChunkUploadOptions
+        }
+        ("POST", ["api", "0", "organizations", org, "chunk-upload"]) if !org.is_empty() => {
+            Route::ChunkUpload
+        }
+        ("POST", ["api", "0", "organizations", org, "artifactbundle", "assemble"])
+            if !org.is_empty() =>
+        {
+            Route::AssembleBundle
+        }
+        ("POST", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
+            Route::UploadSourcemap(release.to_string())
+        }
+        ("GET", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
+            Route::ListSourcemaps(release.to_string())
+        }
+        ("DELETE", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
+            Route::DeleteSourcemaps(release.to_string())
+        }
         ("POST", ["v1", "keys"]) => Route::CreateKey,
         ("GET", ["v1", "keys"]) => Route::ListKeys,
         ("DELETE", ["v1", "keys", id]) if !id.is_empty() => Route::RevokeKey(id.to_string()),

@@ -16,6 +16,8 @@ pub const LOGS: &str = "LOGS";
 pub const ALERTS: &str = "ALERTS";
 /// R2 bucket of expired events (optional).
 pub const ARCHIVE: &str = "ARCHIVE";
+/// Source maps and minified files, and the chunks of uploads (`src/sourcemaps`).
+pub const ARTIFACTS: &str = "ARTIFACTS";
 /// The `send_email` binding for alert e-mails (optional).
 pub const SEND_EMAIL: &str = "SEND_EMAIL";
 /// Rate limiters, by a key's `rate_limit` tier.

@@ -91,6 +91,27 @@ impl Incoming {
         Url::parse(&self.raw.url()).map_err(|e| AppError::Internal(format!("request URL: {e}")))
     }
 
+    /// A `multipart/form-data` body, parsed by the runtime; refused past `limit` bytes declared.
+    pub async fn form_data(
+        &self,
+        limit: usize,
+        too_large: impl Fn(usize) -> AppError,
+    ) -> Result<worker::FormData, AppError> {
+        let declared = self
+            .header("content-length")?
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if let Some(length) = declared.filter(|l| *l > limit) {
+            return Err(too_large(length));
+        }
+        let promise = self.raw.form_data().map_err(js_error)?;
+        let value = JsFuture::from(promise).await.map_err(|_| {
+            AppError::InvalidParameter(
+                "The body is not multipart/form-data the runtime can read.".into(),
+            )
+        })?;
+        Ok(worker::FormData::from(value))
+    }
+
     /// The whole body, refused with `too_large(size)` as soon as it is known to pass `limit`:
     /// from the declared `Content-Length` before reading, and for a body of undeclared length
     /// (chunked) while streaming it, so that no more than `limit` bytes are ever buffered.

@@ -12,6 +12,8 @@ use crate::security::keys::KeyRecord;
 pub enum Scope {
     Ingest,
     Read,
+    /// Upload and remove source maps (a CI job's token for `sentry-cli`).
+    Sourcemaps,
     Admin,
 }
 
@@ -20,6 +22,7 @@ impl Scope {
         match self {
             Scope::Ingest => "ingest",
             Scope::Read => "read",
+            Scope::Sourcemaps => "sourcemaps",
             Scope::Admin => "admin",
         }
     }

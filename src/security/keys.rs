@@ -152,19 +152,19 @@ pub fn parse_new_key(body: &[u8]) -> Result<NewKey, AppError> {
     if name.is_empty() || name.chars().count() > 100 {
         return Err(bad("name is required: 1 to 100 characters"));
     }
-    let scopes_value = obj
-        .get("scopes")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("scopes is required: a non-empty array of ingest, read, admin"))?;
+    let scopes_value = obj.get("scopes").and_then(Value::as_array).ok_or_else(|| {
+        bad("scopes is required: a non-empty array of ingest, read, sourcemaps, admin")
+    })?;
     let mut scopes = Vec::new();
     for s in scopes_value {
         let scope = match s.as_str() {
             Some("ingest") => Scope::Ingest,
             Some("read") => Scope::Read,
+            Some("sourcemaps") => Scope::Sourcemaps,
             Some("admin") => Scope::Admin,
             _ => {
                 return Err(bad(format!(
-                    "scope {s} is unknown; use ingest, read or admin"
+                    "scope {s} is unknown; use ingest, read, sourcemaps or admin"
                 )))
             }
         };
@@ -340,6 +340,7 @@ impl KeyRecord {
             .filter_map(|s| match s.as_str() {
                 "ingest" => Some(Scope::Ingest),
                 "read" => Some(Scope::Read),
+                "sourcemaps" => Some(Scope::Sourcemaps),
                 "admin" => Some(Scope::Admin),
                 _ => None,
             })

@@ -105,7 +105,10 @@ pub fn index_url(url: &str) -> Result<String, String> {
 /// functions the minifier renamed), or why there is none.
 pub enum MapLookup<'a> {
     Found(&'a SourceMap, Option<&'a SourceView>),
-    Missing(String),
+    /// No map was uploaded for this file (a vendor script, a file of another build…).
+    NoMap(String),
+    /// A map is there but could not be used (not stored any more, too large, malformed).
+    Failed(String),
 }
 
 /// Rewrites an error's stack with its maps. Returns whether anything changed; `error.frames`,
@@ -126,6 +129,7 @@ pub fn symbolicate<'a>(
     let mut out = Vec::with_capacity(frames.len());
     let mut reasons: Vec<String> = Vec::new();
     let mut mapped = 0;
+    let mut failed = false;
     for f in &frames {
         let minified = MinifiedFrame {
             function: f.function.clone(),
@@ -134,8 +138,14 @@ pub fn symbolicate<'a>(
             column: f.column,
         };
         let original = match map_for(f) {
-            MapLookup::Found(map, minified_source) => original_position(map, minified_source, f),
-            MapLookup::Missing(reason) => Err(reason),
+            MapLookup::Found(map, minified_source) => {
+                original_position(map, minified_source, f).inspect_err(|_| failed = true)
+            }
+            MapLookup::NoMap(reason) => Err(reason),
+            MapLookup::Failed(reason) => {
+                failed = true;
+                Err(reason)
+            }
         };
         match original {
             Ok(mut frame) => {
@@ -167,10 +177,12 @@ pub fn symbolicate<'a>(
             }
         }
     }
-    let status = match mapped {
-        0 => "unsymbolicated",
-        n if n == frames.len() => "symbolicated",
-        _ => "partial",
+    // Frames of files nobody uploaded a map for do not make a stack partial; a map that was
+    // there and could not be used does.
+    let status = match (mapped, failed) {
+        (0, _) => "unsymbolicated",
+        (_, true) => "partial",
+        (_, false) => "symbolicated",
     };
     if mapped > 0 {
         error.raw_stack = Some(stack);
@@ -332,7 +344,7 @@ mod tests {
             if f.url.contains("app.3f9a") {
                 MapLookup::Found(&map, None)
             } else {
-                MapLookup::Missing(format!("no source map for {}", f.url))
+                MapLookup::NoMap(format!("no source map for {}", f.url))
             }
         });
         assert!(changed);
@@ -360,7 +372,10 @@ mod tests {
             Some("no source map for https://cdn.other/lib.js")
         );
         let s = error.symbolication.as_ref().unwrap();
-        assert_eq!(s.status, "partial");
+        assert_eq!(
+            s.status, "symbolicated",
+            "a file without any map does not count"
+        );
         assert_eq!(
             s.reasons,
             vec!["no source map for https://cdn.other/lib.js"]
@@ -398,7 +413,7 @@ mod tests {
             ..Default::default()
         };
         symbolicate(&mut error, |_| {
-            MapLookup::Missing("the map is malformed: x".into())
+            MapLookup::Failed("the map is malformed: x".into())
         });
         assert_eq!(
             error.stack.as_deref(),

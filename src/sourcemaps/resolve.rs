@@ -1,1 +1,255 @@
+//! The edge's side of source maps: for the events of a request (or one event read back),
+//! find their frames' maps in the index, load them from R2, and rewrite the errors.
+//!
+//! Where it costs least: nothing happens for an event without JavaScript frames, and nothing
+//! for any event while the deployment holds no map (checked once a minute per isolate). Parsed
+//! maps are kept per isolate, bounded by their size in bytes (least recently used out first);
+//! what could not be found is remembered for a minute, so a burst of events from a build with
+//! no maps costs one lookup. Every failure leaves the event as sent, with the reason.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use sourcemap::{SourceMap, SourceView};
+use worker::{console_warn, Env};
+
+use super::{js_frames, parse_map, symbolicate, url_keys, MapLookup};
+use crate::model::StoredEvent;
+use crate::platform::bindings;
+use crate::platform::clock::millis;
+use crate::storage::sourcemaps::{self as store, SourcemapRow};
+
+/// The most bytes of maps (as uploaded) kept parsed per isolate.
+const CACHE_BYTES: usize = 48 * 1024 * 1024;
+/// How long "no map here" and "the deployment has maps or not" are believed.
+const BELIEVE_MS: u64 = 60_000;
+
+struct Loaded {
+    map: SourceMap,
+    minified: Option<SourceView>,
+    bytes: usize,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    maps: HashMap<String, Rc<Loaded>>,
+    bytes: usize,
+    tick: u64,
+    /// Map keys that failed to load or parse, with why, until when.
+    failed: HashMap<String, (String, u64)>,
+    /// Whether the deployment holds any map, until when.
+    any: Option<(bool, u64)>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// Forgets everything (after maps were removed).
+pub fn forget() {
+    CACHE.with(|c| *c.borrow_mut() = Cache::default());
+}
+
+fn has_js_frames(event: &StoredEvent) -> bool {
+    event
+        .error
+        .as_ref()
+        .and_then(|e| e.stack.as_deref())
+        .is_some_and(|s| s.contains("://") && !js_frames(s).is_empty())
+}
+
+async fn deployment_has_maps(env: &Env) -> bool {
+    let now = millis();
+    if let Some((any, until)) = CACHE.with(|c| c.borrow().any) {
+        if now < until {
+            return any;
+        }
+    }
+    let any = match env.d1(bindings::DB) {
+        Ok(db) => store::any(&db).await.unwrap_or(false),
+        Err(_) => false,
+    };
+    CACHE.with(|c| c.borrow_mut().any = Some((any, now + BELIEVE_MS)));
+    any
+}
+
+/// Applies the maps to every event of a request that has JavaScript frames. Never fails: an
+/// event whose maps cannot be had keeps its stack, with the reason.
+pub async fn apply(env: &Env, events: &mut [(usize, StoredEvent)]) {
+    if !events.iter().any(|(_, e)| has_js_frames(e)) || !deployment_has_maps(env).await {
+        return;
+    }
+    for (_, event) in events.iter_mut().filter(|(_, e)| has_js_frames(e)) {
+        apply_one(env, event).await;
+    }
+}
+
+/// Applies the maps to one event (also when an event is read back whose maps came late).
+/// Returns whether its stack changed.
+pub async fn apply_one(env: &Env, event: &mut StoredEvent) -> bool {
+    let (Ok(db), Some(bucket)) = (env.d1(bindings::DB), store::bucket(env)) else {
+        return false;
+    };
+    let Some(error) = event.error.as_ref() else {
+        return false;
+    };
+    let stack = error
+        .raw_stack
+        .clone()
+        .or(error.stack.clone())
+        .unwrap_or_default();
+    let frames = js_frames(&stack);
+    let file_ids = error.debug_ids.clone();
+    let release = event.release.clone();
+    // Debug ids of this error's files, by each URL key of the file.
+    let debug_id_of = |url: &str| -> Option<String> {
+        let keys = url_keys(url);
+        file_ids
+            .iter()
+            .find(|(file, _)| keys.iter().any(|k| url_keys(file).contains(k)))
+            .map(|(_, id)| id.clone())
+    };
+    let debug_ids: Vec<String> = frames.iter().filter_map(|f| debug_id_of(&f.url)).collect();
+    let mut keys: Vec<String> = frames.iter().flat_map(|f| url_keys(&f.url)).collect();
+    keys.sort();
+    keys.dedup();
+    keys.truncate(80);
+    let rows = match store::candidates(
+        &db,
+        event.project.as_deref(),
+        release.as_deref(),
+        &debug_ids,
+        &keys,
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            console_warn!("source maps: index lookup failed ({e}); events keep their stacks");
+            return false;
+        }
+    };
+    // The row for each frame: by debug id first, then by release and URL (exact before `~/`).
+    let row_for = |url: &str| -> Option<&SourcemapRow> {
+        if let Some(id) = debug_id_of(url) {
+            if let Some(row) = rows
+                .iter()
+                .find(|r| r.debug_id.as_deref() == Some(id.as_str()))
+            {
+                return Some(row);
+            }
+        }
+        let release = release.as_deref()?;
+        url_keys(url)
+            .iter()
+            .find_map(|k| rows.iter().find(|r| r.release == release && &r.url == k))
+    };
+    let mut loaded: HashMap<String, Result<Rc<Loaded>, String>> = HashMap::new();
+    for f in &frames {
+        if let Some(row) = row_for(&f.url) {
+            if !loaded.contains_key(&row.map_key) {
+                let result = load(&bucket, row).await;
+                loaded.insert(row.map_key.clone(), result);
+            }
+        }
+    }
+    let Some(error) = event.error.as_mut() else {
+        return false;
+    };
+    // A stack already rewritten is rewritten again from what was sent.
+    error.stack = Some(stack);
+    error.raw_stack = None;
+    let before = error.stack.clone();
+    symbolicate(error, |f| match row_for(&f.url) {
+        Some(row) => match loaded.get(&row.map_key) {
+            Some(Ok(l)) => MapLookup::Found(&l.map, l.minified.as_ref()),
+            Some(Err(reason)) => MapLookup::Failed(reason.clone()),
+            None => MapLookup::Failed(format!("no source map loaded for {}", f.url)),
+        },
+        None => MapLookup::NoMap(match (&release, debug_id_of(&f.url)) {
+            (_, Some(id)) => format!("no source map with debug id {id} for {}", f.url),
+            (Some(r), None) => format!("no source map for {} in release {r}", f.url),
+            (None, None) => format!("no release or debug id to find a source map for {}", f.url),
+        }),
+    });
+    error.stack != before
+}
+
+/// A map (and its minified file) from the cache, or from R2 into it.
+async fn load(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>, String> {
+    let now = millis();
+    let cached = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.tick += 1;
+        let tick = c.tick;
+        if let Some((reason, until)) = c.failed.get(&row.map_key) {
+            if now < *until {
+                return Some(Err(reason.clone()));
+            }
+        }
+        c.maps.get_mut(&row.map_key).map(|l| {
+            if let Some(l) = Rc::get_mut(l) {
+                l.used = tick;
+            }
+            Ok(l.clone())
+        })
+    });
+    if let Some(found) = cached {
+        return found;
+    }
+    let result = fetch(bucket, row).await;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        match &result {
+            Ok(l) => {
+                c.bytes += l.bytes;
+                c.maps.insert(row.map_key.clone(), l.clone());
+                // Least recently used out first, down to the bound.
+                while c.bytes > CACHE_BYTES && c.maps.len() > 1 {
+                    let Some(oldest) = c
+                        .maps
+                        .iter()
+                        .min_by_key(|(_, l)| l.used)
+                        .map(|(k, _)| k.clone())
+                    else {
+                        break;
+                    };
+                    if let Some(gone) = c.maps.remove(&oldest) {
+                        c.bytes -= gone.bytes;
+                    }
+                }
+            }
+            Err(reason) => {
+                c.failed
+                    .insert(row.map_key.clone(), (reason.clone(), now + BELIEVE_MS));
+            }
+        }
+    });
+    result
+}
+
+async fn fetch(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>, String> {
+    let bytes = store::get_object(bucket, &row.map_key)
+        .await
+        .map_err(|e| format!("the map of {} could not be read ({e})", row.url))?
+        .ok_or_else(|| format!("the map of {} is no longer stored", row.url))?;
+    let map = parse_map(&bytes).map_err(|e| format!("{} ({})", e, row.url))?;
+    let minified = match &row.source_key {
+        Some(key) => store::get_object(bucket, key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(SourceView::from_string),
+        None => None,
+    };
+    let size = bytes.len() + minified.as_ref().map_or(0, |m| m.source().len());
+    Ok(Rc::new(Loaded {
+        map,
+        minified,
+        bytes: size,
+        used: CACHE.with(|c| c.borrow().tick),
+    }))
+}

@@ -21,6 +21,8 @@ pub mod queue;
 pub mod shard_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod shards;
+#[cfg(target_arch = "wasm32")]
+pub mod sourcemaps;
 
 /// The KV key of the hot feed: the latest events, refreshed once per consumer batch.
 pub const HOT_FEED_KEY: &str = "recent:v1";

@@ -128,18 +128,29 @@ fn render_stack(kind: &str, value: &str, frames: &[Value]) -> String {
             .get("function")
             .and_then(Value::as_str)
             .unwrap_or("<anonymous>");
-        let file = frame
-            .get("module")
+        // A browser frame's URL stays a URL: source maps find the file by it.
+        let url = frame
+            .get("abs_path")
             .or_else(|| frame.get("filename"))
-            .or_else(|| frame.get("abs_path"))
             .and_then(Value::as_str)
+            .filter(|f| f.contains("://"));
+        let file = url
+            .or_else(|| {
+                frame
+                    .get("module")
+                    .or_else(|| frame.get("filename"))
+                    .or_else(|| frame.get("abs_path"))
+                    .and_then(Value::as_str)
+            })
             .unwrap_or("<unknown>");
-        let file =
-            if frame.get("in_app") == Some(&Value::Bool(false)) && !file.contains("node_modules") {
-                format!("node_modules/{file}")
-            } else {
-                file.to_string()
-            };
+        let file = if url.is_some() {
+            file.to_string()
+        } else if frame.get("in_app") == Some(&Value::Bool(false)) && !file.contains("node_modules")
+        {
+            format!("node_modules/{file}")
+        } else {
+            file.to_string()
+        };
         let line = frame.get("lineno").and_then(Value::as_u64).unwrap_or(0);
         let col = frame.get("colno").and_then(Value::as_u64).unwrap_or(0);
         lines.push(format!("    at {function} ({file}:{line}:{col})"));
@@ -167,9 +178,25 @@ fn map_event(mut s: Map<String, Value>, envelope_header: &Value) -> Map<String, 
             .cloned()
             .unwrap_or_default();
         let stack = (!frames.is_empty()).then(|| render_stack(kind, value, &frames));
+        // `debug_meta.images` of type sourcemap: each minified file's debug id.
+        let debug_ids: Map<String, Value> = s
+            .get("debug_meta")
+            .and_then(|d| d.get("images"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|i| i.get("type").and_then(Value::as_str) == Some("sourcemap"))
+            .filter_map(|i| {
+                let file = i.get("code_file")?.as_str()?;
+                let id = i.get("debug_id")?.as_str()?;
+                crate::processors::normalize::valid_debug_id(id)
+                    .then(|| (file.to_string(), Value::String(id.to_string())))
+            })
+            .take(100)
+            .collect();
         e.insert(
             "error".into(),
-            json!({"type": kind, "message": value, "stack": stack}),
+            json!({"type": kind, "message": value, "stack": stack, "debug_ids": debug_ids}),
         );
     }
     let message = s
