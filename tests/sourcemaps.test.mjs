@@ -184,3 +184,48 @@ test("uploads need the sourcemaps scope; bad uploads are 4xx", async () => {
   const assemble = await fetch(`${url}/api/0/organizations/acme/artifactbundle/assemble/`, { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: JSON.stringify({ checksum: "a".repeat(40), chunks: ["b".repeat(40)], projects: ["shop"] }) });
   assert.deepEqual(await assemble.json(), { state: "not_found", missingChunks: ["b".repeat(40)], detail: null });
 });
+
+/** Loads a built, injected file into this process as a page loads it, so that its debug id
+ *  registration (`_sentryDebugIds`) is where SDKs look for it. */
+function load(b) {
+  vm.runInThisContext(readFileSync(b.path, "utf8"), { filename: `https://shop.example/assets/${b.js}` });
+}
+
+test("@sentry/node's envelope and our SDK send the debug ids; their stacks come back original", async () => {
+  const b = await bundle("sdks");
+  assert.equal((await sentryCli(["sourcemaps", "inject", b.outdir])).code, 0);
+  const upload = await sentryCli(["sourcemaps", "upload", "--release", "7.0.0", "--url-prefix", "~/assets", b.outdir]);
+  assert.equal(upload.code, 0, upload.out);
+  load(b);
+  const ingest = (await post(w.mf, { name: "sdk", scopes: ["ingest"] }, { path: "/v1/keys" })).body.key;
+
+  // Sentry's SDK, release unknown to the worker: only the debug id can find the map.
+  const Sentry = await import("@sentry/node");
+  Sentry.init({ dsn: `http://${ingest}@${new URL(url).host}/1`, release: "not-uploaded", defaultIntegrations: false, tracesSampleRate: 0 });
+  try {
+    globalThis.checkout(["sku-9"]);
+  } catch (err) {
+    Sentry.captureException(err);
+  }
+  assert.equal(await Sentry.flush(5000), true);
+  await Sentry.close(2000);
+  const fromSentry = await waitFor(async () => (await get(w.mf, "/v1/logs?release=not-uploaded")).body.logs[0], { what: "the Sentry event" });
+  const sentryEvent = (await get(w.mf, `/v1/logs/${fromSentry.id}`)).body;
+  assert.equal(Object.keys(sentryEvent.error.debug_ids).length, 1, JSON.stringify(sentryEvent.error));
+  assert.equal(sentryEvent.error.symbolication.status, "symbolicated", JSON.stringify(sentryEvent.error.symbolication));
+  assert.equal(top(sentryEvent).function, "addToCart");
+
+  // Ours, the same way.
+  const { createLogger } = await import("../sdk/src/index.js");
+  const log = createLogger({ endpoint: url, key: ingest, release: "also-not-uploaded", globalHandlers: false, breadcrumbs: false });
+  try {
+    globalThis.checkout(["sku-10"]);
+  } catch (err) {
+    log.captureException(err);
+  }
+  await log.flush();
+  const fromOurs = await waitFor(async () => (await get(w.mf, "/v1/logs?release=also-not-uploaded")).body.logs[0], { what: "our SDK's event" });
+  const ours = (await get(w.mf, `/v1/logs/${fromOurs.id}`)).body;
+  assert.equal(ours.error.symbolication.status, "symbolicated", JSON.stringify(ours.error));
+  assert.equal(top(ours).function, "addToCart");
+});

@@ -114,13 +114,42 @@ function errorInfo(err, seen = new WeakSet(), depth = 0) {
     type: safeString(err.name || (err.constructor && err.constructor.name) || "Error"),
     message: scrubText(safeString(err.message)),
   };
-  if (typeof err.stack === "string" && err.stack) info.stack = scrubText(err.stack.slice(0, 32768));
+  if (typeof err.stack === "string" && err.stack) {
+    info.stack = scrubText(err.stack.slice(0, 32768));
+    const ids = debugIds(info.stack);
+    if (ids) info.debug_ids = ids;
+  }
   const cause = err.cause;
   if (cause !== undefined && depth < 3 && !seen.has(cause)) {
     if (isErrorLike(cause)) info.cause = errorInfo(cause, seen, depth + 1);
     else info.cause = toPlain(cause, 4, seen);
   }
   return info;
+}
+
+const FILE_URL = /(?:https?|file|app):\/\/[^\s()'"]+?(?=:\d+:\d+)/g;
+
+/** The debug ids `sentry-cli sourcemaps inject` registered (`_sentryDebugIds`, keyed by a
+ *  stack from each file) for the files of this stack: `{url: debug id}`, so the worker finds
+ *  their source maps whatever the release. */
+function debugIds(stack) {
+  try {
+    const registered = globalThis._sentryDebugIds;
+    if (!registered || typeof registered !== "object") return undefined;
+    const byFile = {};
+    for (const key of Object.keys(registered)) {
+      const file = (key.match(FILE_URL) || [])[0];
+      if (file && !(file in byFile)) byFile[file] = registered[key];
+    }
+    const out = {};
+    let n = 0;
+    for (const file of new Set(stack.match(FILE_URL) || [])) {
+      if (byFile[file] && n++ < 100) out[file] = byFile[file];
+    }
+    return n ? out : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function safeString(v) {
