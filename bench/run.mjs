@@ -592,6 +592,92 @@ if (!ONLY || ONLY === "tail") {
   await mf.dispose();
 }
 
+// 3c. source maps: 100 JavaScript exceptions a request (a real stack of the fixture app's
+// minified bundle, run in V8) to two workers side by side, alternated twice: one holding the
+// bundle's map (cached after the warm-up), one holding none (its events are not looked up).
+// Then the first use of a 2 MB map: the first request after its upload against the next ones.
+if (!ONLY || ONLY === "sourcemaps") {
+  const { build } = await import("esbuild");
+  const vm = await import("node:vm");
+  const { mkdtempSync, readdirSync } = await import("node:fs");
+  const bundleOf = async (entry, extra = {}) => {
+    const outdir = mkdtempSync(join(tmp, "sm-"));
+    await build({ entryPoints: [entry], bundle: true, minify: true, sourcemap: true, format: "iife", outdir, entryNames: "[name].[hash]", logLevel: "silent", ...extra });
+    const js = readdirSync(outdir).find((f) => f.endsWith(".js"));
+    return { js, code: readFileSync(join(outdir, js), "utf8"), map: readFileSync(join(outdir, `${js}.map`)) };
+  };
+  const app = await bundleOf(`${ROOT}tests/fixtures/sourcemaps/src/index.js`);
+  const context = vm.createContext({});
+  vm.runInContext(app.code, context, { filename: `https://shop.example/assets/${app.js}` });
+  let stack;
+  try {
+    context.checkout(["x"]);
+  } catch (e) {
+    stack = e.stack.split("\n").filter((l) => !l.includes("bench/run.mjs") && !l.includes("node:internal")).join("\n");
+  }
+  const events = Array.from({ length: 100 }, (_, i) => ({ level: "error", release: "1.0.0", message: `checkout failed ${i}`, error: { type: "TypeError", message: "Cannot read properties of undefined (reading 'id')", stack } }));
+  const body = join(tmp, "sm-batch");
+  writeFileSync(body, JSON.stringify(events));
+  const upload = async (base, release, b) => {
+    const form = new FormData();
+    form.set("url", `~/assets/${b.js}`);
+    form.set("sourcemap", new Blob([b.map]), `${b.js}.map`);
+    form.set("file", new Blob([b.code]), b.js);
+    const res = await fetch(`${base}v1/releases/${release}/sourcemaps`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: form });
+    if (res.status !== 201) throw new Error(`upload refused: ${res.status} ${await res.text()}`);
+  };
+  // Each its own D1 files, started one after the other (two at once contend for SQLite locks).
+  const withMaps = ours({ queueConsumers: {}, r2Buckets: ["ARTIFACTS"], d1Persist: join(tmp, "d1-maps") });
+  const mapsUrl = await withMaps.ready;
+  const without = ours({ queueConsumers: {}, r2Buckets: ["ARTIFACTS"], d1Persist: join(tmp, "d1-none") });
+  const urls = { maps: mapsUrl, none: await without.ready };
+  for (const mf of [withMaps, without]) await applyMigrations(await mf.getD1Database("DB"));
+  await upload(urls.maps, "1.0.0", app);
+  // The map applies (checked once, not measured).
+  const probe = await fetch(`${urls.maps}v1/logs`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(events.slice(0, 1)) });
+  if (probe.status !== 202) throw new Error(`probe refused: ${probe.status}`);
+  for (const u of Object.values(urls)) await wrk(`${u}v1/logs`, body, { seconds: 2 });
+  const runs = { maps: [], none: [] };
+  for (let round = 0; round < 2; round++) {
+    for (const name of ["none", "maps"]) runs[name].push(await wrk(`${urls[name]}v1/logs`, body, { seconds: ACCEPT_SECONDS }));
+  }
+  const best = (list) => Math.max(...list.map((r) => r.ok_rps * 100));
+  // First use of a 2 MB map: a generated app of many functions, one exception a request.
+  const big = join(tmp, "sm-big.js");
+  writeFileSync(big, Array.from({ length: 9000 }, (_, i) => `export function handler${i}(input) { const value = input.items[${i}]; return value.price * ${i} + input.tax; }`).join("\n") + "\nexport function boom(o) { return o.missing.id; }\nglobalThis.boom = boom;\n");
+  const large = await bundleOf(big, { treeShaking: false });
+  const ctx2 = vm.createContext({});
+  vm.runInContext(large.code, ctx2, { filename: `https://shop.example/assets/${large.js}` });
+  let bigStack;
+  try {
+    ctx2.boom({});
+  } catch (e) {
+    bigStack = e.stack.split("\n").filter((l) => l.includes(large.js) || !l.includes(" at ")).join("\n");
+  }
+  await upload(urls.maps, "2.0.0", large);
+  const one = JSON.stringify({ level: "error", release: "2.0.0", error: { type: "TypeError", message: "x", stack: bigStack } });
+  const timed = async () => {
+    const t = performance.now();
+    const res = await fetch(`${urls.maps}v1/logs`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: one });
+    if (res.status !== 202) throw new Error(`refused: ${res.status}`);
+    return performance.now() - t;
+  };
+  const first = await timed();
+  const warm = [];
+  for (let i = 0; i < 20; i++) warm.push(await timed());
+  warm.sort((a, b) => a - b);
+  results.sourcemaps = {
+    events_per_s_with_cached_map: runs.maps.map((r) => r.ok_rps * 100),
+    events_per_s_without_maps: runs.none.map((r) => r.ok_rps * 100),
+    ratio_with_map_to_without: best(runs.maps) / best(runs.none),
+    non2xx: [...runs.maps, ...runs.none].reduce((n, r) => n + r.non2xx, 0),
+    large_map: { map_bytes: large.map.length, first_request_ms: first, warm_request_p50_ms: warm[10], first_use_cost_ms: first - warm[10] },
+  };
+  log("sourcemaps", results.sourcemaps);
+  await withMaps.dispose();
+  await without.dispose();
+}
+
 // 4. native pipeline and wasm size
 {
   const bench = spawnSync("cargo", ["bench", "--quiet", "--bench", "pipeline"], { cwd: ROOT, encoding: "utf8" }).stdout;

@@ -81,6 +81,18 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("POST", "/v1/tail/ticket", "/v1/tail/ticket");
   // Over plain HTTP the tail answers 426 (tests/tail.test.mjs opens real sockets).
   await record("GET", "/v1/tail", "/v1/tail?query=level%3A%3E%3Derror&rate=10");
+  // Source maps: sentry-cli's calls and the plain upload (tests/sourcemaps.test.mjs runs them for real).
+  await record("GET", "/api/0/organizations/{org}/chunk-upload", "/api/0/organizations/acme/chunk-upload/");
+  const chunk = new FormData();
+  chunk.set("file", new Blob(["abc"]), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  await record("POST", "/api/0/organizations/{org}/chunk-upload", "/api/0/organizations/acme/chunk-upload/", { raw: chunk });
+  await record("POST", "/api/0/organizations/{org}/artifactbundle/assemble", "/api/0/organizations/acme/artifactbundle/assemble/", { body: { checksum: "a9993e364706816aba3e25717850c26c9cd0d89d", chunks: ["a9993e364706816aba3e25717850c26c9cd0d89d"], projects: ["shop"], version: "1.0.0" } });
+  const map = new FormData();
+  map.set("url", "~/assets/app.js");
+  map.set("sourcemap", new Blob(['{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}']), "app.js.map");
+  await record("POST", "/v1/releases/{release}/sourcemaps", "/v1/releases/1.0.0/sourcemaps", { raw: map });
+  await record("GET", "/v1/releases/{release}/sourcemaps", "/v1/releases/1.0.0/sourcemaps");
+  await record("DELETE", "/v1/releases/{release}/sourcemaps", "/v1/releases/1.0.0/sourcemaps");
   const ndjson = { "content-type": "application/x-ndjson" };
   const bulkBody = '{"create":{}}\n{"message":"from a beat","log.level":"warn"}\n';
   await record("POST", "/_bulk", "/_bulk", { raw: bulkBody, headers: ndjson });

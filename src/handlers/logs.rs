@@ -65,19 +65,9 @@ pub async fn get(
         return Err(not_found());
     }
     open_events(config, std::slice::from_mut(&mut event));
-    // An event that came before its maps (or while they could not be read) is symbolicated
-    // as it is read; what is stored, and its group, stay as they were.
-    let unfinished = event.error.as_ref().is_some_and(|e| {
-        e.symbolication
-            .as_ref()
-            .is_none_or(|s| s.status != "symbolicated")
-    });
-    if unfinished {
-        let mut events = [(0, event)];
-        crate::sourcemaps::resolve::apply(env, &mut events).await;
-        let [(_, read)] = events;
-        event = read;
-    }
+    // Source context for its frames, and maps that came after the event applied now (what is
+    // stored, and its group, stay as they were).
+    crate::sourcemaps::resolve::apply_for_read(env, &mut event).await;
     json_response(200, &DetailedEvent::from(event))
 }
 

@@ -171,6 +171,32 @@ impl Route {
     }
 }
 
+/// A path segment as the client meant it (`1.0%20beta` is `1.0 beta`); bytes that do not
+/// decode to UTF-8 stay as they came.
+pub fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
+}
+
 pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -210,13 +236,13 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
             Route::AssembleBundle
         }
         ("POST", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
-            Route::UploadSourcemap(release.to_string())
+            Route::UploadSourcemap(percent_decoded(release))
         }
         ("GET", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
-            Route::ListSourcemaps(release.to_string())
+            Route::ListSourcemaps(percent_decoded(release))
         }
         ("DELETE", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
-            Route::DeleteSourcemaps(release.to_string())
+            Route::DeleteSourcemaps(percent_decoded(release))
         }
         ("POST", ["v1", "keys"]) => Route::CreateKey,
         ("GET", ["v1", "keys"]) => Route::ListKeys,

@@ -356,7 +356,7 @@ fn view(r: &SourcemapRow) -> serde_json::Value {
 }
 
 fn valid_release(release: &str) -> Result<(), AppError> {
-    if release.len() > 200 || release.chars().any(char::is_control) {
+    if release.chars().count() > 200 || release.chars().any(char::is_control) {
         return Err(bad(
             "the release is at most 200 characters, without control characters",
         ));
@@ -366,6 +366,7 @@ fn valid_release(release: &str) -> Result<(), AppError> {
 
 /// `GET /v1/releases/{release}/sourcemaps`.
 pub async fn list(env: &Env, principal: &Principal, release: &str) -> Result<Response, AppError> {
+    valid_release(release)?;
     let project = scope_project(principal, None)?;
     let rows = store::list(&env.d1(bindings::DB)?, release, project.as_deref()).await?;
     json_response(
@@ -377,6 +378,7 @@ pub async fn list(env: &Env, principal: &Principal, release: &str) -> Result<Res
 /// `DELETE /v1/releases/{release}/sourcemaps`: the release's maps (a project key: its own),
 /// and the stored objects no other release still uses.
 pub async fn delete(env: &Env, principal: &Principal, release: &str) -> Result<Response, AppError> {
+    valid_release(release)?;
     let db = env.d1(bindings::DB)?;
     let rows = store::delete_release(&db, release, principal.project.as_deref()).await?;
     if let Some(bucket) = store::bucket(env) {

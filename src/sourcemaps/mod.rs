@@ -109,6 +109,8 @@ pub enum MapLookup<'a> {
     NoMap(String),
     /// A map is there but could not be used (not stored any more, too large, malformed).
     Failed(String),
+    /// The frame already looked up (the runner remembers frames: the same error repeats).
+    Resolved(Result<SourceFrame, String>),
 }
 
 /// Rewrites an error's stack with its maps. Returns whether anything changed; `error.frames`,
@@ -139,8 +141,9 @@ pub fn symbolicate<'a>(
         };
         let original = match map_for(f) {
             MapLookup::Found(map, minified_source) => {
-                original_position(map, minified_source, f).inspect_err(|_| failed = true)
+                original_position(map, minified_source, f, true).inspect_err(|_| failed = true)
             }
+            MapLookup::Resolved(frame) => frame.inspect_err(|_| failed = true),
             MapLookup::NoMap(reason) => Err(reason),
             MapLookup::Failed(reason) => {
                 failed = true;
@@ -196,12 +199,13 @@ pub fn symbolicate<'a>(
     true
 }
 
-/// A frame's original file, line, column and function, with source context when the map
-/// carries the sources.
-fn original_position(
+/// A frame's original file, line, column and function, and with `context` the lines around it
+/// when the map carries the sources (added when an event is read, not stored with it).
+pub fn original_position(
     map: &SourceMap,
     minified_source: Option<&SourceView>,
     f: &JsFrame,
+    context: bool,
 ) -> Result<SourceFrame, String> {
     let (line, column) = (f.line.saturating_sub(1), f.column.saturating_sub(1));
     let token = map
@@ -236,24 +240,26 @@ fn original_position(
         column: Some(token.get_src_col() + 1),
         ..Default::default()
     };
+    if !context {
+        return Ok(frame);
+    }
     if let Some(source) = token
         .get_source_view()
         .map(|v| v.source())
         .or_else(|| map.get_source_contents(token.get_src_id()))
     {
-        let all: Vec<&str> = source.lines().collect();
         let at = src_line as usize;
+        let first = at.saturating_sub(CONTEXT_LINES);
         let cut = |s: &str| s.chars().take(MAX_CONTEXT_CHARS).collect::<String>();
-        if at < all.len() {
-            frame.pre_context = all[at.saturating_sub(CONTEXT_LINES)..at]
-                .iter()
-                .map(|s| cut(s))
-                .collect();
-            frame.context_line = Some(cut(all[at]));
-            frame.post_context = all[at + 1..(at + 1 + CONTEXT_LINES).min(all.len())]
-                .iter()
-                .map(|s| cut(s))
-                .collect();
+        let near: Vec<&str> = source
+            .lines()
+            .skip(first)
+            .take(at - first + 1 + CONTEXT_LINES)
+            .collect();
+        if let Some(line) = near.get(at - first) {
+            frame.pre_context = near[..at - first].iter().map(|s| cut(s)).collect();
+            frame.context_line = Some(cut(line));
+            frame.post_context = near[at - first + 1..].iter().map(|s| cut(s)).collect();
         }
     }
     Ok(frame)

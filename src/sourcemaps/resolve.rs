@@ -14,8 +14,8 @@ use std::rc::Rc;
 use sourcemap::{SourceMap, SourceView};
 use worker::{console_warn, Env};
 
-use super::{js_frames, parse_map, symbolicate, url_keys, MapLookup};
-use crate::model::StoredEvent;
+use super::{js_frames, original_position, parse_map, symbolicate, url_keys, MapLookup};
+use crate::model::{SourceFrame, StoredEvent};
 use crate::platform::bindings;
 use crate::platform::clock::millis;
 use crate::storage::sourcemaps::{self as store, SourcemapRow};
@@ -24,6 +24,13 @@ use crate::storage::sourcemaps::{self as store, SourcemapRow};
 const CACHE_BYTES: usize = 48 * 1024 * 1024;
 /// How long "no map here" and "the deployment has maps or not" are believed.
 const BELIEVE_MS: u64 = 60_000;
+
+type Rewrite = (
+    Option<String>,
+    Option<String>,
+    Vec<SourceFrame>,
+    Option<crate::model::Symbolication>,
+);
 
 struct Loaded {
     map: SourceMap,
@@ -41,6 +48,14 @@ struct Cache {
     failed: HashMap<String, (String, u64)>,
     /// Whether the deployment holds any map, until when.
     any: Option<(bool, u64)>,
+    /// Frames already mapped, by map, position and minified name: an error repeats, and its
+    /// frames with it.
+    frames: HashMap<String, Result<SourceFrame, String>>,
+    /// Errors already rewritten: their stack, raw stack, frames and outcome, until when.
+    rewrites: HashMap<String, (Rc<Rewrite>, u64)>,
+    /// Index rows by what an event asked (project, release, URL keys, debug ids), until when:
+    /// the events of one build ask the same, so one D1 read serves them all for a while.
+    rows: HashMap<String, (Rc<Vec<SourcemapRow>>, u64)>,
 }
 
 thread_local! {
@@ -76,19 +91,35 @@ async fn deployment_has_maps(env: &Env) -> bool {
 }
 
 /// Applies the maps to every event of a request that has JavaScript frames. Never fails: an
-/// event whose maps cannot be had keeps its stack, with the reason.
+/// event whose maps cannot be had keeps its stack, with the reason. What is stored is the
+/// rewritten stack, the stack as sent and the outcome; the frames with their source context
+/// are made again when the event is read (from the same maps, cached), so events stay small
+/// on the queue and in storage.
 pub async fn apply(env: &Env, events: &mut [(usize, StoredEvent)]) {
     if !events.iter().any(|(_, e)| has_js_frames(e)) || !deployment_has_maps(env).await {
         return;
     }
     for (_, event) in events.iter_mut().filter(|(_, e)| has_js_frames(e)) {
-        apply_one(env, event).await;
+        apply_one(env, event, false).await;
+        if let Some(error) = event.error.as_mut() {
+            error.frames.clear();
+        }
     }
 }
 
-/// Applies the maps to one event (also when an event is read back whose maps came late).
-/// Returns whether its stack changed.
-pub async fn apply_one(env: &Env, event: &mut StoredEvent) -> bool {
+/// For an event read back: its frames with source context, and maps that came late applied
+/// (what is stored, and its group, stay as they were).
+pub async fn apply_for_read(env: &Env, event: &mut StoredEvent) {
+    let symbolicated_or_has_frames = event.error.as_ref().is_some_and(|e| {
+        e.raw_stack.is_some() || e.stack.as_deref().is_some_and(|s| s.contains("://"))
+    });
+    if symbolicated_or_has_frames && deployment_has_maps(env).await {
+        apply_one(env, event, true).await;
+    }
+}
+
+/// Applies the maps to one event. Returns whether its stack changed.
+async fn apply_one(env: &Env, event: &mut StoredEvent, context: bool) -> bool {
     let (Ok(db), Some(bucket)) = (env.d1(bindings::DB), store::bucket(env)) else {
         return false;
     };
@@ -100,8 +131,30 @@ pub async fn apply_one(env: &Env, event: &mut StoredEvent) -> bool {
         .clone()
         .or(error.stack.clone())
         .unwrap_or_default();
-    let frames = js_frames(&stack);
     let file_ids = error.debug_ids.clone();
+    // The same error repeats: its rewrite is remembered by everything it depends on.
+    let memo_key = format!(
+        "{:?}|{:?}|{:?}|{context}|{stack}",
+        event.project, event.release, file_ids
+    );
+    let now = millis();
+    let known = CACHE.with(|c| {
+        c.borrow()
+            .rewrites
+            .get(&memo_key)
+            .filter(|(_, until)| now < *until)
+            .map(|(r, _)| r.clone())
+    });
+    if let (Some(rewrite), Some(error)) = (known, event.error.as_mut()) {
+        let (stack, raw_stack, frames, symbolication) = &*rewrite;
+        let changed = error.stack != *stack;
+        error.stack = stack.clone();
+        error.raw_stack = raw_stack.clone();
+        error.frames = frames.clone();
+        error.symbolication = symbolication.clone();
+        return changed;
+    }
+    let frames = js_frames(&stack);
     let release = event.release.clone();
     // Debug ids of this error's files, by each URL key of the file.
     let debug_id_of = |url: &str| -> Option<String> {
@@ -116,19 +169,51 @@ pub async fn apply_one(env: &Env, event: &mut StoredEvent) -> bool {
     keys.sort();
     keys.dedup();
     keys.truncate(80);
-    let rows = match store::candidates(
-        &db,
-        event.project.as_deref(),
-        release.as_deref(),
-        &debug_ids,
-        &keys,
-    )
-    .await
-    {
-        Ok(rows) => rows,
-        Err(e) => {
-            console_warn!("source maps: index lookup failed ({e}); events keep their stacks");
-            return false;
+    let asked = format!(
+        "{:?}|{:?}|{}|{}",
+        event.project,
+        release,
+        keys.join(" "),
+        debug_ids.join(" ")
+    );
+    let now = millis();
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .rows
+            .get(&asked)
+            .filter(|(_, until)| now < *until)
+            .map(|(rows, _)| rows.clone())
+    });
+    let rows = match cached {
+        Some(rows) => rows,
+        None => {
+            let found = store::candidates(
+                &db,
+                event.project.as_deref(),
+                release.as_deref(),
+                &debug_ids,
+                &keys,
+            )
+            .await;
+            match found {
+                Ok(rows) => {
+                    let rows = Rc::new(rows);
+                    CACHE.with(|c| {
+                        let mut c = c.borrow_mut();
+                        if c.rows.len() > 1000 {
+                            c.rows.clear();
+                        }
+                        c.rows.insert(asked, (rows.clone(), now + BELIEVE_MS));
+                    });
+                    rows
+                }
+                Err(e) => {
+                    console_warn!(
+                        "source maps: index lookup failed ({e}); events keep their stacks"
+                    );
+                    return false;
+                }
+            }
         }
     };
     // The row for each frame: by debug id first, then by release and URL (exact before `~/`).
@@ -164,7 +249,24 @@ pub async fn apply_one(env: &Env, event: &mut StoredEvent) -> bool {
     let before = error.stack.clone();
     symbolicate(error, |f| match row_for(&f.url) {
         Some(row) => match loaded.get(&row.map_key) {
-            Some(Ok(l)) => MapLookup::Found(&l.map, l.minified.as_ref()),
+            Some(Ok(l)) => {
+                let key = format!(
+                    "{}|{}|{}|{:?}|{context}",
+                    row.map_key, f.line, f.column, f.function
+                );
+                let known = CACHE.with(|c| c.borrow().frames.get(&key).cloned());
+                MapLookup::Resolved(known.unwrap_or_else(|| {
+                    let frame = original_position(&l.map, l.minified.as_ref(), f, context);
+                    CACHE.with(|c| {
+                        let mut c = c.borrow_mut();
+                        if c.frames.len() > 10_000 {
+                            c.frames.clear();
+                        }
+                        c.frames.insert(key, frame.clone());
+                    });
+                    frame
+                }))
+            }
             Some(Err(reason)) => MapLookup::Failed(reason.clone()),
             None => MapLookup::Failed(format!("no source map loaded for {}", f.url)),
         },
@@ -173,6 +275,19 @@ pub async fn apply_one(env: &Env, event: &mut StoredEvent) -> bool {
             (Some(r), None) => format!("no source map for {} in release {r}", f.url),
             (None, None) => format!("no release or debug id to find a source map for {}", f.url),
         }),
+    });
+    let rewrite = Rc::new((
+        error.stack.clone(),
+        error.raw_stack.clone(),
+        error.frames.clone(),
+        error.symbolication.clone(),
+    ));
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.rewrites.len() > 2_000 {
+            c.rewrites.clear();
+        }
+        c.rewrites.insert(memo_key, (rewrite, now + BELIEVE_MS));
     });
     error.stack != before
 }

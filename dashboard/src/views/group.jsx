@@ -71,7 +71,8 @@ export function GroupPage({ fingerprint }) {
           </ul>
         </section>
       )}
-      {latest && latest.stack_frames && latest.stack_frames.length > 0 && (
+      {latest && latest.error && latest.error.frames && latest.error.frames.length > 0 && <SourceFrames error={latest.error} />}
+      {latest && latest.stack_frames && latest.stack_frames.length > 0 && !(latest.error && latest.error.frames && latest.error.frames.length) && (
         <section aria-labelledby="stack-title">
           <h2 id="stack-title">
             Stack of the latest event {latest.error && latest.error.type ? `(${latest.error.type})` : ""}
@@ -111,5 +112,64 @@ export function GroupPage({ fingerprint }) {
         </ul>
       </section>
     </article>
+  );
+}
+
+/** JavaScript frames after source maps: the original file, line and function with a few lines
+ *  of source around it; the minified frame on demand; why a frame kept its minified place. */
+function SourceFrames({ error }) {
+  const [raw, setRaw] = useState(false);
+  const status = error.symbolication ? error.symbolication.status : "unsymbolicated";
+  return (
+    <section aria-labelledby="source-title">
+      <h2 id="source-title">
+        Stack of the latest event {error.type ? `(${error.type})` : ""} <span class={`badge symbolication-${status}`}>{status}</span>
+      </h2>
+      <label class="inline">
+        <input type="checkbox" checked={raw} onChange={(e) => setRaw(e.currentTarget.checked)} /> Show minified frames
+      </label>
+      <ol class="frames source">
+        {error.frames.map((f) => (
+          <li class={f.in_app ? "in-app" : "lib"}>
+            <code>{f.function || "(anonymous)"}</code>{" "}
+            <span class="module">
+              {f.file}:{f.line}:{f.column}
+            </span>
+            {!f.in_app && <span class="badge">library</span>}
+            {f.context_line !== undefined && f.context_line !== null && (
+              <pre class="context">
+                {(f.pre_context || []).map((l, i) => (
+                  <span class="ctx">{`${f.line - f.pre_context.length + i}  ${l}\n`}</span>
+                ))}
+                <mark>{`${f.line}  ${f.context_line}\n`}</mark>
+                {(f.post_context || []).map((l, i) => (
+                  <span class="ctx">{`${f.line + 1 + i}  ${l}\n`}</span>
+                ))}
+              </pre>
+            )}
+            {raw && f.minified && (
+              <p class="minified">
+                minified: <code>{f.minified.function || "(anonymous)"}</code> {f.minified.url}:{f.minified.line}:{f.minified.column}
+              </p>
+            )}
+            {f.unmapped && <p class="unmapped">{f.unmapped}</p>}
+          </li>
+        ))}
+      </ol>
+      {error.symbolication && error.symbolication.reasons && error.symbolication.reasons.length > 0 && (
+        <details>
+          <summary>Why some frames are not mapped</summary>
+          <ul>
+            {error.symbolication.reasons.map((r) => (
+              <li>{r}</li>
+            ))}
+          </ul>
+        </details>
+      )}
+      <details>
+        <summary>Raw stack</summary>
+        <pre>{error.raw_stack || error.stack}</pre>
+      </details>
+    </section>
   );
 }
