@@ -229,3 +229,48 @@ test("@sentry/node's envelope and our SDK send the debug ids; their stacks come 
   assert.equal(ours.error.symbolication.status, "symbolicated", JSON.stringify(ours.error));
   assert.equal(top(ours).function, "addToCart");
 });
+
+test("Browser (headless Chromium): our SDK sends the page's debug ids; the worker returns the original frames", async () => {
+  const http = await import("node:http");
+  const { chromium } = await import("playwright-core");
+  const b = await bundle("browser");
+  assert.equal((await sentryCli(["sourcemaps", "inject", b.outdir])).code, 0);
+  const upload = await sentryCli(["sourcemaps", "upload", "--release", "8.0.0", "--url-prefix", "~/assets", b.outdir]);
+  assert.equal(upload.code, 0, upload.out);
+  let key;
+  const files = { "/sdk/index.js": readFileSync(`${ROOT}sdk/src/index.js`), [`/assets/${b.js}`]: readFileSync(b.path) };
+  const server = http.createServer((req, res) => {
+    const page = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body>
+      <script src="/assets/${b.js}"></script>
+      <script type="module">
+        import { createLogger } from "/sdk/index.js";
+        const logger = createLogger({ endpoint: ${JSON.stringify(url)}, key: ${JSON.stringify(key)}, release: "not-uploaded-browser", globalHandlers: false, flushInterval: 60000 });
+        try { window.checkout(["sku"]); } catch (e) { logger.captureException(e); }
+        await logger.flush();
+        document.title = "sent";
+      </script></body></html>`;
+    const body = req.url === "/" ? page : files[req.url];
+    res.writeHead(body ? 200 : 404, { "content-type": req.url === "/" ? "text/html" : "text/javascript" });
+    res.end(body ?? "");
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  key = (await post(w.mf, { name: "shop web", scopes: ["ingest"], allowed_origins: [origin] }, { path: "/v1/keys" })).body.key;
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.title === "sent", null, { timeout: 20_000 });
+    const sent = await waitFor(async () => (await get(w.mf, "/v1/logs?release=not-uploaded-browser")).body.logs[0], { what: "the browser's event" });
+    const event = (await get(w.mf, `/v1/logs/${sent.id}`)).body;
+    assert.equal(Object.keys(event.error.debug_ids).length, 1, JSON.stringify(event.error));
+    assert.equal(event.error.symbolication.status, "symbolicated", JSON.stringify(event.error.symbolication));
+    assert.equal(top(event).function, "addToCart");
+    assert.match(top(event).file, /src\/cart\.js$/);
+    // (The host is an IP address, which the worker masks in event text: SCRUB_IPS.)
+    assert.match(top(event).minified.url, new RegExp(`/assets/${b.js}$`));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
