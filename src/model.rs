@@ -32,6 +32,9 @@ pub struct StoredEvent {
     pub environment: String,
     pub service: Option<String>,
     pub release: Option<String>,
+    /// The release's version order (`processors::release`), when it is a semantic version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_key: Option<String>,
     pub source_type: String,
     pub component: Option<String>,
     pub endpoint: Option<String>,
@@ -239,6 +242,7 @@ impl StoredEvent {
         w.field(b"environment", &self.environment);
         w.optional(b"service", &self.service);
         w.optional(b"release", &self.release);
+        w.optional(b"release_key", &self.release_key);
         w.field(b"source_type", &self.source_type);
         w.optional(b"component", &self.component);
         w.optional(b"endpoint", &self.endpoint);
@@ -529,6 +533,7 @@ mod tests {
                 environment: "production".into(),
                 service: Some("api".into()),
                 release: Some(nasty.into()),
+                release_key: Some("k".into()),
                 source_type: "backend".into(),
                 component: Some("C".into()),
                 endpoint: Some("/x?y=\"z\"".into()),

@@ -92,6 +92,8 @@ test("a TypeScript client generated from the document type-checks against an ans
   map.set("sourcemap", new Blob(['{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}']), "app.js.map");
   await record("POST", "/v1/releases/{release}/sourcemaps", "/v1/releases/1.0.0/sourcemaps", { raw: map });
   await record("GET", "/v1/releases/{release}/sourcemaps", "/v1/releases/1.0.0/sourcemaps");
+  await record("GET", "/v1/releases", "/v1/releases");
+  await record("GET", "/v1/releases/{release}", "/v1/releases/nope");
   await record("DELETE", "/v1/releases/{release}/sourcemaps", "/v1/releases/1.0.0/sourcemaps");
   const ndjson = { "content-type": "application/x-ndjson" };
   const bulkBody = '{"create":{}}\n{"message":"from a beat","log.level":"warn"}\n';

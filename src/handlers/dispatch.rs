@@ -8,7 +8,7 @@ pub(crate) use crate::platform::incoming::Incoming;
 
 use super::routes::{match_route, Route};
 use super::{
-    alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics,
+    alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics, releases,
     sourcemaps, stats, storage, tail,
 };
 use crate::config::Config;
@@ -222,6 +222,8 @@ async fn dispatch(
         Route::UploadSourcemap(release) => sourcemaps::upload(req, env, principal, &release).await,
         Route::ListSourcemaps(release) => sourcemaps::list(env, principal, &release).await,
         Route::DeleteSourcemaps(release) => sourcemaps::delete(env, principal, &release).await,
+        Route::ListReleases => releases::list(&url, env, principal).await,
+        Route::GetRelease(release) => releases::get(&release, &url, env, principal).await,
     }
 }
 

@@ -141,13 +141,58 @@ pub async fn set_status(
             "status must be open, resolved or ignored".into(),
         ));
     }
+    // Resolved in a release: events of older releases leave the group resolved.
+    let in_release = match body.get("in_release") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if !r.trim().is_empty() && r.chars().count() <= 200 => {
+            Some(r.trim().to_string())
+        }
+        Some(_) => {
+            return Err(AppError::InvalidParameter(
+                "in_release must be a release name (1 to 200 characters)".into(),
+            ))
+        }
+    };
+    let next_release = match body.get("in_next_release") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => {
+            return Err(AppError::InvalidParameter(
+                "in_next_release must be true or false".into(),
+            ))
+        }
+    };
+    if (in_release.is_some() || next_release) && status != "resolved" {
+        return Err(AppError::InvalidParameter(
+            "in_release and in_next_release go with status resolved".into(),
+        ));
+    }
+    if in_release.is_some() && next_release {
+        return Err(AppError::InvalidParameter(
+            "use in_release or in_next_release, not both".into(),
+        ));
+    }
+    let key = in_release
+        .as_deref()
+        .and_then(crate::processors::release::release_key);
+    let after = next_release
+        .then(crate::platform::clock::clock_text)
+        .transpose()?;
     let db = env.d1(bindings::DB)?;
     let group = visible_group(&db, fingerprint, principal).await?;
-    store::set_status(&db, &group.fingerprint, status).await?;
+    store::set_status(
+        &db,
+        &group.fingerprint,
+        status,
+        in_release.as_deref().map(|r| (r, key.as_deref())),
+        after.as_deref(),
+    )
+    .await?;
     json_response(
         200,
         &Group {
             status: status.to_string(),
+            resolved_in_release: in_release,
             ..group
         },
     )

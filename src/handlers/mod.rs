@@ -25,6 +25,8 @@ mod logs;
 #[cfg(target_arch = "wasm32")]
 mod metrics;
 #[cfg(target_arch = "wasm32")]
+mod releases;
+#[cfg(target_arch = "wasm32")]
 mod sourcemaps;
 #[cfg(target_arch = "wasm32")]
 mod stats;

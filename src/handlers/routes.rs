@@ -49,6 +49,9 @@ pub enum Route {
     UploadSourcemap(String),
     ListSourcemaps(String),
     DeleteSourcemaps(String),
+    /// `GET /v1/releases` and `GET /v1/releases/{release}`.
+    ListReleases,
+    GetRelease(String),
     /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk API.
     ElasticBulk(Option<String>),
     /// What Elasticsearch clients ask before they send (licence, templates, policies), with
@@ -93,6 +96,8 @@ const TABLE: &[(&str, &str)] = &[
     ("/api/0/organizations/{org}/chunk-upload", "GET, POST"),
     ("/api/0/organizations/{org}/artifactbundle/assemble", "POST"),
     ("/v1/releases/{release}/sourcemaps", "GET, POST, DELETE"),
+    ("/v1/releases", "GET"),
+    ("/v1/releases/{release}", "GET"),
     ("/_bulk", "POST, PUT"),
     ("/{index}/_bulk", "POST, PUT"),
     ("/_license", "GET"),
@@ -142,6 +147,8 @@ impl Route {
             Route::UploadSourcemap(_) | Route::ListSourcemaps(_) | Route::DeleteSourcemaps(_) => {
                 "/v1/releases/{release}/sourcemaps"
             }
+            Route::ListReleases => "/v1/releases",
+            Route::GetRelease(_) => "/v1/releases/{release}",
             Route::ElasticBulk(None) => "/_bulk",
             Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
             Route::ElasticProbe(_) => "elasticsearch probe",
@@ -161,7 +168,7 @@ impl Route {
             | ElasticProbe(_) => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
             | ListAlertRules | GetAlertRule(_) | ListAlerts | Tail | TailTicket
-            | ListSourcemaps(_) => Some(Scope::Read),
+            | ListSourcemaps(_) | ListReleases | GetRelease(_) => Some(Scope::Read),
             ChunkUploadOptions | ChunkUpload | AssembleBundle | UploadSourcemap(_)
             | DeleteSourcemaps(_) => Some(Scope::Sourcemaps),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
@@ -240,6 +247,10 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         }
         ("GET", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
             Route::ListSourcemaps(percent_decoded(release))
+        }
+        ("GET", ["v1", "releases"]) => Route::ListReleases,
+        ("GET", ["v1", "releases", release]) if !release.is_empty() => {
+            Route::GetRelease(percent_decoded(release))
         }
         ("DELETE", ["v1", "releases", release, "sourcemaps"]) if !release.is_empty() => {
             Route::DeleteSourcemaps(percent_decoded(release))

@@ -9,6 +9,7 @@ pub mod fields;
 pub mod fingerprint;
 pub mod level;
 pub mod normalize;
+pub mod release;
 pub mod route;
 pub mod scrub;
 pub mod stack;

@@ -226,6 +226,10 @@ pub fn normalize_fields(
         }
     }
     event.context = context;
+    event.release_key = event
+        .release
+        .as_deref()
+        .and_then(crate::processors::release::release_key);
     Ok(event)
 }
 

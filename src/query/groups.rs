@@ -41,6 +41,7 @@ pub const GROUP_PARAMS: &[&str] = &[
     "cursor",
     "window",
     "query",
+    "first_release",
 ];
 
 /// A row of `groups`, as the API returns it.
@@ -61,9 +62,17 @@ pub struct Group {
     pub fingerprint_reason: Option<String>,
     pub last_event_id: Option<String>,
     pub project: Option<String>,
+    /// The release of its first event and of its latest.
+    #[serde(default)]
+    pub first_release: Option<String>,
+    #[serde(default)]
+    pub last_release: Option<String>,
+    /// Resolved in this release: older releases' events leave it resolved.
+    #[serde(default)]
+    pub resolved_in_release: Option<String>,
 }
 
-pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project";
+pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project, first_release, last_release, resolved_in_release";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSort {
@@ -138,6 +147,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
             )),
             "project" => q.project = Some(value.to_string()),
             "component" => q.filters.push(("component", Bind::Text(value.into()))),
+            "first_release" => q.filters.push(("first_release", Bind::Text(value.into()))),
             "route" => q.filters.push(("route", Bind::Text(value.into()))),
             "source_type" => q.filters.push(("source_type", Bind::Text(value.into()))),
             "error_kind" => q.filters.push(("error_kind", Bind::Text(value.into()))),
@@ -400,6 +410,9 @@ mod tests {
             fingerprint_reason: None,
             last_event_id: None,
             project: None,
+            first_release: None,
+            last_release: None,
+            resolved_in_release: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use worker::{D1Database, Result};
 
-use super::d1::{self, text};
+use super::d1::{self, opt_text, text};
 use super::sql::{Bind, SqlQuery};
 use crate::query::groups::{Group, GROUP_COLUMNS};
 
@@ -15,10 +15,27 @@ pub async fn find(db: &D1Database, fingerprint: &str) -> Result<Option<Group>> {
     Ok(d1::rows::<Group>(db, &query).await?.into_iter().next())
 }
 
-pub async fn set_status(db: &D1Database, fingerprint: &str, status: &str) -> Result<bool> {
+/// Sets a group's status; a resolution may name the release it is resolved in (and its version
+/// key) or the time after which a new release reopens it (`in_next_release`).
+pub async fn set_status(
+    db: &D1Database,
+    fingerprint: &str,
+    status: &str,
+    in_release: Option<(&str, Option<&str>)>,
+    resolved_after: Option<&str>,
+) -> Result<bool> {
     let result = db
-        .prepare("UPDATE groups SET status = ?2 WHERE fingerprint = ?1")
-        .bind(&[text(fingerprint), text(status)])?
+        .prepare(
+            "UPDATE groups SET status = ?2, resolved_in_release = ?3, resolved_in_key = ?4, resolved_after = ?5
+             WHERE fingerprint = ?1",
+        )
+        .bind(&[
+            text(fingerprint),
+            text(status),
+            opt_text(in_release.map(|(r, _)| r)),
+            opt_text(in_release.and_then(|(_, k)| k)),
+            opt_text(resolved_after),
+        ])?
         .run()
         .await?;
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)

@@ -1,0 +1,90 @@
+// Release-aware groups through the worker with real local D1 and shards: the releases table,
+// a group's first and last release, and "resolved in a release" (older releases' events leave
+// it resolved; the fixed release or newer reopen it once, with one regression alert).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { startWorker, post, get, auth, waitFor, waitForStored, assertError } from "./helpers.mjs";
+
+let w;
+let receiver;
+const received = [];
+before(async () => {
+  receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      received.push(JSON.parse(body || "{}"));
+      res.end("{}");
+    });
+  });
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  w = await startWorker({ bindings: { BUILTIN_ALERTS: "false" } });
+});
+after(async () => {
+  await w?.mf.dispose();
+  receiver?.close();
+});
+
+async function send(release, n = 1) {
+  const res = await post(w.mf, Array.from({ length: n }, () => ({ message: "checkout crashed", level: "error", component: "Checkout", release })));
+  assert.equal(res.status, 202);
+  await waitForStored(w.db, n, `id IN (${res.body.ids.map(() => "?").join(",")})`, ...res.body.ids);
+}
+
+const group = async () => (await get(w.mf, "/v1/groups?query=component:Checkout")).body.groups[0];
+const putStatus = (fp, body) => w.mf.dispatchFetch(`http://localhost/v1/groups/${fp}`, { method: "PUT", headers: { ...auth(), "content-type": "application/json" }, body: JSON.stringify(body) });
+
+test("resolved in 1.4.0: 1.3.9 leaves it resolved; 1.4.0 reopens it with one regression alert; 1.4.1 does not alert again", async () => {
+  const rule = await post(w.mf, { name: "regressions", trigger: "regression", channels: [{ type: "webhook", url: `http://127.0.0.1:${receiver.address().port}/hook` }] }, { path: "/v1/alert-rules" });
+  assert.equal(rule.status, 201, JSON.stringify(rule.body));
+  await send("1.3.8", 2);
+  const g = await group();
+  assert.equal(g.first_release, "1.3.8");
+  const refused = await putStatus(g.fingerprint, { status: "open", in_release: "1.4.0" });
+  assertError({ status: refused.status, body: await refused.json() }, 400, "invalid_parameter");
+  const resolved = await putStatus(g.fingerprint, { status: "resolved", in_release: "1.4.0" });
+  assert.equal(resolved.status, 200);
+  assert.equal((await resolved.json()).resolved_in_release, "1.4.0");
+
+  await send("1.3.9");
+  await waitFor(async () => (await group()).count === 3, { what: "the 1.3.9 event counted" });
+  assert.equal((await group()).status, "resolved", "an older release does not reopen it");
+  assert.equal((await group()).last_release, "1.3.9");
+
+  await send("1.4.0");
+  await waitFor(async () => (await group()).status === "open", { what: "the regression in 1.4.0" });
+  await waitFor(() => received.length === 1, { what: "one regression alert" });
+  assert.equal(received[0].rule.name, "regressions");
+  await send("1.4.1");
+  await waitFor(async () => (await group()).count === 5, { what: "the 1.4.1 event counted" });
+  assert.equal((await group()).resolved_in_release, null, "reopened: the release is forgotten");
+  const alerts = (await get(w.mf, "/v1/alerts?limit=50")).body.alerts.filter((a) => a.rule.name === "regressions");
+  assert.equal(alerts.length, 1, "no second alert while it is open");
+});
+
+test("resolved in the next release: events of releases seen before stay quiet; a new one reopens", async () => {
+  const g = await group();
+  assert.equal((await putStatus(g.fingerprint, { status: "resolved", in_next_release: true })).status, 200);
+  await send("1.4.1");
+  await waitFor(async () => (await group()).count === 6, { what: "the 1.4.1 event counted" });
+  assert.equal((await group()).status, "resolved");
+  await send("2.0.0");
+  await waitFor(async () => (await group()).status === "open", { what: "the new release to reopen it" });
+});
+
+test("releases: list, detail with what each introduced, and the release before", async () => {
+  const list = await get(w.mf, "/v1/releases");
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.body.releases.map((r) => r.release), ["2.0.0", "1.4.1", "1.4.0", "1.3.9", "1.3.8"]);
+  assert.equal(list.body.releases.find((r) => r.release === "1.3.8").events, 2);
+  const detail = await get(w.mf, "/v1/releases/1.3.8");
+  assert.equal(detail.status, 200);
+  assert.equal(detail.body.new_groups.length, 1);
+  assert.equal(detail.body.error_rate, 1);
+  assert.equal((await get(w.mf, "/v1/releases/1.4.0")).body.previous.release, "1.3.9");
+  assert.equal((await get(w.mf, "/v1/releases/2.0.0")).body.regressed_groups.length, 1);
+  assert.equal((await get(w.mf, "/v1/groups?first_release=1.3.8")).body.groups.length, 1);
+  assert.equal((await get(w.mf, "/v1/groups?first_release=2.0.0")).body.groups.length, 0);
+  assertError(await get(w.mf, "/v1/releases/nope"), 404, "not_found");
+});
