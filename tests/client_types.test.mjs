@@ -60,7 +60,9 @@ test("a TypeScript client generated from the document type-checks against an ans
   const groups = await record("GET", "/v1/groups", "/v1/groups?sort=count");
   const fp = groups.json.groups[0].fingerprint;
   await record("GET", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`);
-  await record("PUT", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`, { body: { status: "resolved" } });
+  await record("PUT", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`, { body: { status: "resolved", in_release: "1.0.0", assignee: "dana@example.com" } });
+  await record("POST", "/v1/groups/{fingerprint}/notes", `/v1/groups/${fp}/notes`, { body: { text: "looking into it" } });
+  await record("GET", "/v1/groups/{fingerprint}/activity", `/v1/groups/${fp}/activity`);
   await record("GET", "/v1/stats", "/v1/stats?bucket=1h&by=level");
   const key = await record("POST", "/v1/keys", "/v1/keys", { body: { name: "reader", scopes: ["read"], project: "shop" } });
   await record("GET", "/v1/keys", "/v1/keys");

@@ -88,3 +88,24 @@ test("releases: list, detail with what each introduced, and the release before",
   assert.equal((await get(w.mf, "/v1/groups?first_release=2.0.0")).body.groups.length, 0);
   assertError(await get(w.mf, "/v1/releases/nope"), 404, "not_found");
 });
+
+test("assign, note and history; a read key cannot change a group", async () => {
+  const g = await group();
+  const assigned = await putStatus(g.fingerprint, { assignee: "dana@example.com" });
+  assert.equal(assigned.status, 200);
+  assert.equal((await assigned.json()).assignee, "dana@example.com");
+  const note = await post(w.mf, { text: "a null session after the 2.0 login change", author: "dana" }, { path: `/v1/groups/${g.fingerprint}/notes` });
+  assert.equal(note.status, 201);
+  assertError(await post(w.mf, { text: "" }, { path: `/v1/groups/${g.fingerprint}/notes` }), 400, "invalid_parameter");
+  const history = (await get(w.mf, `/v1/groups/${g.fingerprint}/activity`)).body.activity;
+  const kinds = history.map((a) => a.kind);
+  assert.deepEqual(kinds.slice(0, 2), ["note", "assigned"]);
+  assert.ok(kinds.includes("regression") && kinds.includes("first_seen") && kinds.includes("status"), JSON.stringify(kinds));
+  assert.deepEqual(history.filter((a) => a.kind === "regression").map((a) => a.detail.release), ["2.0.0", "1.4.0"]);
+  assert.equal(history.find((a) => a.kind === "status" && a.detail.in_release === "1.4.0").actor, "admin-token");
+  assert.equal((await group()).assignee, "dana@example.com");
+  const reader = (await post(w.mf, { name: "r", scopes: ["read"] }, { path: "/v1/keys" })).body.key;
+  const denied = await w.mf.dispatchFetch(`http://localhost/v1/groups/${g.fingerprint}`, { method: "PUT", headers: { ...auth(reader), "content-type": "application/json" }, body: JSON.stringify({ status: "resolved" }) });
+  assert.equal(denied.status, 403);
+  assert.equal((await post(w.mf, { text: "x" }, { path: `/v1/groups/${g.fingerprint}/notes`, headers: auth(reader) })).status, 403);
+});

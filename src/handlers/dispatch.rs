@@ -223,6 +223,10 @@ async fn dispatch(
         Route::ListSourcemaps(release) => sourcemaps::list(env, principal, &release).await,
         Route::DeleteSourcemaps(release) => sourcemaps::delete(env, principal, &release).await,
         Route::ListReleases => releases::list(&url, env, principal).await,
+        Route::AddGroupNote(fingerprint) => {
+            groups::add_note(&fingerprint, req, env, principal).await
+        }
+        Route::GroupActivity(fingerprint) => groups::activity(&fingerprint, env, principal).await,
         Route::GetRelease(release) => releases::get(&release, &url, env, principal).await,
     }
 }

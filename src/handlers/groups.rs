@@ -135,10 +135,25 @@ pub async fn set_status(
 ) -> Result<Response, AppError> {
     let body: Value = serde_json::from_slice(&read_json_body(req, 4096).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    // `assignee`: a name or e-mail address, or null to unassign; alone or with a status.
+    let assignee = match body.get("assignee") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(a)) if !a.trim().is_empty() && a.chars().count() <= 200 => {
+            Some(Some(a.trim().to_string()))
+        }
+        Some(_) => {
+            return Err(AppError::InvalidParameter(
+                "assignee must be a name or e-mail address (1 to 200 characters), or null".into(),
+            ))
+        }
+    };
     let status = body.get("status").and_then(Value::as_str).unwrap_or("");
-    if !matches!(status, "open" | "resolved" | "ignored") {
+    let only_assignee = body.get("status").is_none() && assignee.is_some();
+    if !(matches!(status, "open" | "resolved" | "ignored") || only_assignee) {
         return Err(AppError::InvalidParameter(
-            "status must be open, resolved or ignored".into(),
+            "status must be open, resolved or ignored (it may be left out when assignee is set)"
+                .into(),
         ));
     }
     // Resolved in a release: events of older releases leave the group resolved.
@@ -180,20 +195,105 @@ pub async fn set_status(
         .transpose()?;
     let db = env.d1(bindings::DB)?;
     let group = visible_group(&db, fingerprint, principal).await?;
-    store::set_status(
-        &db,
-        &group.fingerprint,
-        status,
-        in_release.as_deref().map(|r| (r, key.as_deref())),
-        after.as_deref(),
-    )
-    .await?;
+    let now = crate::platform::clock::clock_text()?;
+    let mut answer = group.clone();
+    if let Some(assignee) = assignee {
+        store::set_assignee(&db, &group.fingerprint, assignee.as_deref()).await?;
+        let detail = serde_json::json!({"from": group.assignee, "to": assignee});
+        store::add_activity(
+            &db,
+            &group.fingerprint,
+            "assigned",
+            &principal.key_id,
+            &detail,
+            &now,
+        )
+        .await?;
+        answer.assignee = assignee;
+    }
+    if !status.is_empty() {
+        store::set_status(
+            &db,
+            &group.fingerprint,
+            status,
+            in_release.as_deref().map(|r| (r, key.as_deref())),
+            after.as_deref(),
+        )
+        .await?;
+        let detail = serde_json::json!({
+            "from": group.status, "to": status, "in_release": in_release, "in_next_release": next_release,
+        });
+        store::add_activity(
+            &db,
+            &group.fingerprint,
+            "status",
+            &principal.key_id,
+            &detail,
+            &now,
+        )
+        .await?;
+        answer.status = status.to_string();
+        answer.resolved_in_release = in_release;
+    }
+    json_response(200, &answer)
+}
+
+/// `POST /v1/groups/{fingerprint}/notes` `{"text", "author"?}`: a note in the group's history.
+pub async fn add_note(
+    fingerprint: &str,
+    req: &Incoming,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let body: Value = serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    let text = body
+        .get("text")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().count() <= 4000)
+        .ok_or_else(|| {
+            AppError::InvalidParameter("text is required: 1 to 4000 characters".into())
+        })?;
+    let author = match body.get("author") {
+        None | Some(Value::Null) => principal.key_id.clone(),
+        Some(Value::String(a)) if !a.trim().is_empty() && a.chars().count() <= 200 => {
+            a.trim().to_string()
+        }
+        Some(_) => {
+            return Err(AppError::InvalidParameter(
+                "author must be 1 to 200 characters".into(),
+            ))
+        }
+    };
+    let db = env.d1(bindings::DB)?;
+    let group = visible_group(&db, fingerprint, principal).await?;
+    let now = crate::platform::clock::clock_text()?;
+    let detail = serde_json::json!({ "text": text, "key": principal.key_id });
+    store::add_activity(&db, &group.fingerprint, "note", &author, &detail, &now).await?;
     json_response(
-        200,
-        &Group {
-            status: status.to_string(),
-            resolved_in_release: in_release,
-            ..group
-        },
+        201,
+        &serde_json::json!({ "kind": "note", "actor": author, "detail": detail, "at": now }),
     )
+}
+
+/// `GET /v1/groups/{fingerprint}/activity`: its history, newest first.
+pub async fn activity(
+    fingerprint: &str,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let db = env.d1(bindings::DB)?;
+    let group = visible_group(&db, fingerprint, principal).await?;
+    let rows = store::activity(&db, &group.fingerprint).await?;
+    let entries: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id, "kind": r.kind, "actor": r.actor, "at": r.at,
+                "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    json_response(200, &serde_json::json!({ "activity": entries }))
 }

@@ -40,7 +40,8 @@ fn project_of(url: &Url, principal: &Principal) -> Result<String, AppError> {
     for (k, v) in query_pairs(url) {
         match k.as_str() {
             "project" if !v.is_empty() => asked = Some(v),
-            "project" | "key" => {}
+            "project" => return Err(bad("project is empty; leave it out for none")),
+            "key" => {}
             other => {
                 return Err(bad(format!(
                     "unknown query parameter '{other}'; known: project"

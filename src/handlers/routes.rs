@@ -49,6 +49,9 @@ pub enum Route {
     UploadSourcemap(String),
     ListSourcemaps(String),
     DeleteSourcemaps(String),
+    /// `POST /v1/groups/{fingerprint}/notes`, `GET /v1/groups/{fingerprint}/activity`.
+    AddGroupNote(String),
+    GroupActivity(String),
     /// `GET /v1/releases` and `GET /v1/releases/{release}`.
     ListReleases,
     GetRelease(String),
@@ -97,6 +100,8 @@ const TABLE: &[(&str, &str)] = &[
     ("/api/0/organizations/{org}/artifactbundle/assemble", "POST"),
     ("/v1/releases/{release}/sourcemaps", "GET, POST, DELETE"),
     ("/v1/releases", "GET"),
+    ("/v1/groups/{fingerprint}/notes", "POST"),
+    ("/v1/groups/{fingerprint}/activity", "GET"),
     ("/v1/releases/{release}", "GET"),
     ("/_bulk", "POST, PUT"),
     ("/{index}/_bulk", "POST, PUT"),
@@ -148,6 +153,8 @@ impl Route {
                 "/v1/releases/{release}/sourcemaps"
             }
             Route::ListReleases => "/v1/releases",
+            Route::AddGroupNote(_) => "/v1/groups/{fingerprint}/notes",
+            Route::GroupActivity(_) => "/v1/groups/{fingerprint}/activity",
             Route::GetRelease(_) => "/v1/releases/{release}",
             Route::ElasticBulk(None) => "/_bulk",
             Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
@@ -168,7 +175,10 @@ impl Route {
             | ElasticProbe(_) => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
             | ListAlertRules | GetAlertRule(_) | ListAlerts | Tail | TailTicket
-            | ListSourcemaps(_) | ListReleases | GetRelease(_) => Some(Scope::Read),
+            | ListSourcemaps(_) | ListReleases | GetRelease(_) | GroupActivity(_) => {
+                Some(Scope::Read)
+            }
+            AddGroupNote(_) => Some(Scope::Admin),
             ChunkUploadOptions | ChunkUpload | AssembleBundle | UploadSourcemap(_)
             | DeleteSourcemaps(_) => Some(Scope::Sourcemaps),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
@@ -249,6 +259,12 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
             Route::ListSourcemaps(percent_decoded(release))
         }
         ("GET", ["v1", "releases"]) => Route::ListReleases,
+        ("POST", ["v1", "groups", fingerprint, "notes"]) if !fingerprint.is_empty() => {
+            Route::AddGroupNote(fingerprint.to_string())
+        }
+        ("GET", ["v1", "groups", fingerprint, "activity"]) if !fingerprint.is_empty() => {
+            Route::GroupActivity(fingerprint.to_string())
+        }
         ("GET", ["v1", "releases", release]) if !release.is_empty() => {
             Route::GetRelease(percent_decoded(release))
         }

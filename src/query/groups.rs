@@ -70,9 +70,12 @@ pub struct Group {
     /// Resolved in this release: older releases' events leave it resolved.
     #[serde(default)]
     pub resolved_in_release: Option<String>,
+    /// Who works on it (free text or an e-mail address).
+    #[serde(default)]
+    pub assignee: Option<String>,
 }
 
-pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project, first_release, last_release, resolved_in_release";
+pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project, first_release, last_release, resolved_in_release, assignee";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSort {
@@ -413,6 +416,7 @@ mod tests {
             first_release: None,
             last_release: None,
             resolved_in_release: None,
+            assignee: None,
         }
     }
 

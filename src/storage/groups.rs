@@ -40,3 +40,53 @@ pub async fn set_status(
         .await?;
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
 }
+
+/// Sets (or clears) who works on a group.
+pub async fn set_assignee(
+    db: &D1Database,
+    fingerprint: &str,
+    assignee: Option<&str>,
+) -> Result<()> {
+    db.prepare("UPDATE groups SET assignee = ?2 WHERE fingerprint = ?1")
+        .bind(&[text(fingerprint), opt_text(assignee)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// One entry of a group's history.
+pub async fn add_activity(
+    db: &D1Database,
+    fingerprint: &str,
+    kind: &str,
+    actor: &str,
+    detail: &serde_json::Value,
+    at: &str,
+) -> Result<()> {
+    db.prepare("INSERT INTO group_activity (fingerprint, kind, actor, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(&[text(fingerprint), text(kind), text(actor), text(&detail.to_string()), text(at)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub detail: String,
+    pub at: String,
+}
+
+/// A group's history, newest first.
+pub async fn activity(db: &D1Database, fingerprint: &str) -> Result<Vec<ActivityRow>> {
+    d1::rows(
+        db,
+        &SqlQuery {
+            sql: "SELECT id, kind, actor, detail, at FROM group_activity WHERE fingerprint = ? ORDER BY id DESC LIMIT 200".into(),
+            binds: vec![Bind::Text(fingerprint.into())],
+        },
+    )
+    .await
+}

@@ -242,6 +242,9 @@ pub fn parse_tail_request(params: &[(String, String)]) -> Result<TailRequest, Ap
         cursor: None,
     };
     for (key, value) in params {
+        if value.is_empty() && key != "query" && key != "key" {
+            return Err(bad(format!("{key} is empty; leave it out for none")));
+        }
         match key.as_str() {
             "query" => request.query = value.clone(),
             "project" if !value.is_empty() => request.project = Some(value.clone()),
