@@ -109,3 +109,34 @@ test("assign, note and history; a read key cannot change a group", async () => {
   assert.equal(denied.status, 403);
   assert.equal((await post(w.mf, { text: "x" }, { path: `/v1/groups/${g.fingerprint}/notes`, headers: auth(reader) })).status, 403);
 });
+
+test("ignored until a count reopens exactly at it, once, with a regression alert; until a time too", async () => {
+  const sendOther = async (component) => {
+    const res = await post(w.mf, { message: `${component} failed`, level: "error", component });
+    await waitForStored(w.db, 1, "id = ?", res.body.ids[0]);
+  };
+  const find = async (component) => (await get(w.mf, `/v1/groups?query=${encodeURIComponent(`component:${component}`)}`)).body.groups[0];
+  await sendOther("Ignored");
+  const g = await find("Ignored");
+  const refused = await putStatus(g.fingerprint, { status: "ignored", until: { users: 50 } });
+  assert.equal(refused.status, 400);
+  assert.equal((await putStatus(g.fingerprint, { status: "ignored", until: { count: 3 } })).status, 200);
+  const alertsBefore = received.length;
+  for (const expected of [2, 3]) {
+    await sendOther("Ignored");
+    await waitFor(async () => (await find("Ignored")).count === expected, { what: `event ${expected} counted` });
+    assert.equal((await find("Ignored")).status, "ignored", `still ignored after ${expected - 1} of 3`);
+  }
+  await sendOther("Ignored");
+  await waitFor(async () => (await find("Ignored")).status === "open", { what: "the third event to reopen it" });
+  await waitFor(() => received.length === alertsBefore + 1, { what: "one regression alert" });
+  await sendOther("Ignored");
+  await waitFor(async () => (await find("Ignored")).count === 5, { what: "a later event counted" });
+  assert.equal(received.length, alertsBefore + 1, "once");
+
+  await sendOther("Snoozed");
+  const s = await find("Snoozed");
+  assert.equal((await putStatus(s.fingerprint, { status: "ignored", until: { at: new Date(Date.now() - 1000).toISOString() } })).status, 200);
+  await sendOther("Snoozed");
+  await waitFor(async () => (await find("Snoozed")).status === "open", { what: "the time to have passed" });
+});

@@ -177,6 +177,21 @@ pub async fn set_status(
             ))
         }
     };
+    // Ignored until: {"at": time} | {"count": n, "window_seconds"?: s}; none is forever.
+    let until =
+        match body.get("until") {
+            None | Some(Value::Null) => None,
+            Some(_) if status != "ignored" => {
+                return Err(AppError::InvalidParameter(
+                    "until goes with status ignored".into(),
+                ))
+            }
+            Some(Value::Object(u)) => Some(parse_until(u)?),
+            Some(_) => return Err(AppError::InvalidParameter(
+                "until must be an object: {\"at\": time} or {\"count\": n, \"window_seconds\": s}"
+                    .into(),
+            )),
+        };
     if (in_release.is_some() || next_release) && status != "resolved" {
         return Err(AppError::InvalidParameter(
             "in_release and in_next_release go with status resolved".into(),
@@ -220,8 +235,13 @@ pub async fn set_status(
             after.as_deref(),
         )
         .await?;
+        if let Some((at, count, window)) = &until {
+            store::set_ignore_until(&db, &group.fingerprint, at.as_deref(), *count, *window)
+                .await?;
+        }
         let detail = serde_json::json!({
             "from": group.status, "to": status, "in_release": in_release, "in_next_release": next_release,
+            "until": body.get("until"),
         });
         store::add_activity(
             &db,
@@ -236,6 +256,57 @@ pub async fn set_status(
         answer.resolved_in_release = in_release;
     }
     json_response(200, &answer)
+}
+
+type IgnoreUntil = (Option<String>, Option<i64>, Option<i64>);
+
+/// `{"at": time}` or `{"count": n, "window_seconds": s}` (a window from 60 s to 30 days).
+fn parse_until(u: &serde_json::Map<String, Value>) -> Result<IgnoreUntil, AppError> {
+    let bad = |m: &str| AppError::InvalidParameter(m.into());
+    if u.contains_key("users") {
+        return Err(bad(
+            "until.users (distinct users) is not supported; use count or at",
+        ));
+    }
+    if let Some(unknown) = u
+        .keys()
+        .find(|k| !["at", "count", "window_seconds"].contains(&k.as_str()))
+    {
+        return Err(AppError::InvalidParameter(format!(
+            "until.{unknown} is unknown; use at, or count with window_seconds"
+        )));
+    }
+    match (u.get("at"), u.get("count")) {
+        (Some(at), None) if !u.contains_key("window_seconds") => {
+            let at = at
+                .as_str()
+                .and_then(crate::processors::timestamp::parse_bound)
+                .ok_or_else(|| bad("until.at must be an RFC 3339 time"))?;
+            Ok((
+                Some(crate::processors::timestamp::format_ts(at)),
+                None,
+                None,
+            ))
+        }
+        (None, Some(count)) => {
+            let count = count
+                .as_i64()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| bad("until.count must be a whole number from 1 to 1000000"))?;
+            let window = match u.get("window_seconds") {
+                None | Some(Value::Null) => None,
+                Some(w) => Some(
+                    w.as_i64()
+                        .filter(|s| (60..=30 * 86_400).contains(s))
+                        .ok_or_else(|| bad("until.window_seconds must be from 60 to 2592000"))?,
+                ),
+            };
+            Ok((None, Some(count), window))
+        }
+        _ => Err(bad(
+            "until takes either at, or count (with an optional window_seconds)",
+        )),
+    }
 }
 
 /// `POST /v1/groups/{fingerprint}/notes` `{"text", "author"?}`: a note in the group's history.

@@ -26,7 +26,9 @@ pub async fn set_status(
 ) -> Result<bool> {
     let result = db
         .prepare(
-            "UPDATE groups SET status = ?2, resolved_in_release = ?3, resolved_in_key = ?4, resolved_after = ?5
+            "UPDATE groups SET status = ?2, resolved_in_release = ?3, resolved_in_key = ?4, resolved_after = ?5,
+               ignore_until_at = NULL, ignore_until_count = NULL, ignore_count_base = NULL,
+               ignore_window_seconds = NULL, ignore_window_start = NULL, ignore_window_count = NULL
              WHERE fingerprint = ?1",
         )
         .bind(&[
@@ -89,4 +91,29 @@ pub async fn activity(db: &D1Database, fingerprint: &str) -> Result<Vec<Activity
         },
     )
     .await
+}
+
+/// An ignored group's condition to reopen: a time, or a number of events (more than its count
+/// now, or within a window).
+pub async fn set_ignore_until(
+    db: &D1Database,
+    fingerprint: &str,
+    at: Option<&str>,
+    count: Option<i64>,
+    window_seconds: Option<i64>,
+) -> Result<()> {
+    db.prepare(
+        "UPDATE groups SET ignore_until_at = ?2, ignore_until_count = ?3, ignore_count_base = count,
+           ignore_window_seconds = ?4, ignore_window_start = NULL, ignore_window_count = 0
+         WHERE fingerprint = ?1",
+    )
+    .bind(&[
+        text(fingerprint),
+        opt_text(at),
+        count.map_or(worker::wasm_bindgen::JsValue::NULL, |n| (n as f64).into()),
+        window_seconds.map_or(worker::wasm_bindgen::JsValue::NULL, |n| (n as f64).into()),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
