@@ -5,3 +5,4 @@ pub(crate) mod bindings;
 pub(crate) mod clock;
 pub(crate) mod incoming;
 pub(crate) mod microtasks;
+pub(crate) mod objects;

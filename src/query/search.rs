@@ -237,13 +237,12 @@ pub fn unsupported(term: &Term, route: &str, takes: &str) -> AppError {
     )
 }
 
-struct Lexer<'a> {
+struct Lexer {
     chars: Vec<char>,
     pos: usize,
-    source: &'a str,
 }
 
-impl Lexer<'_> {
+impl Lexer {
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()
     }
@@ -326,7 +325,6 @@ pub fn parse(source: &str) -> Result<Search, AppError> {
     let mut lx = Lexer {
         chars: source.chars().collect(),
         pos: 0,
-        source,
     };
     let mut terms = Vec::new();
     loop {
@@ -345,7 +343,6 @@ pub fn parse(source: &str) -> Result<Search, AppError> {
         }
         terms.push(term(&mut lx)?);
     }
-    let _ = lx.source;
     Ok(Search { terms })
 }
 

@@ -3,7 +3,7 @@
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
-use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
+use worker::{Env, ObjectNamespace};
 
 use super::{ShardCall, MAX_PARALLEL_CALLS};
 use crate::platform::bindings;
@@ -57,27 +57,12 @@ async fn call_text(
     call: &ShardCall,
 ) -> Result<String, String> {
     let body = serde_json::to_string(call).map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init("https://shard.internal/", &init)
-        .map_err(|e| format!("shard {shard}: {e}"))?;
-    let stub = namespace
-        .get_by_name(shard)
-        .map_err(|e| format!("shard {shard}: {e}"))?;
-    let mut response = stub
-        .fetch_with_request(request)
-        .await
-        .map_err(|e| format!("shard {shard} failed: {e}"))?;
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("shard {shard}: {e}"))?;
-    if response.status_code() != 200 {
-        return Err(format!(
-            "shard {shard} answered {}: {text}",
-            response.status_code()
-        ));
-    }
-    Ok(text)
+    crate::platform::objects::post(
+        namespace,
+        shard,
+        "https://shard.internal/",
+        JsValue::from_str(&body),
+    )
+    .await
+    .map_err(|e| format!("shard {e}"))
 }

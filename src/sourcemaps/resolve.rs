@@ -96,10 +96,15 @@ async fn deployment_has_maps(env: &Env) -> bool {
 /// are made again when the event is read (from the same maps, cached), so events stay small
 /// on the queue and in storage.
 pub async fn apply(env: &Env, events: &mut [(usize, StoredEvent)]) {
-    if !events.iter().any(|(_, e)| has_js_frames(e)) || !deployment_has_maps(env).await {
+    // Each stack is scanned for frames once.
+    let with_frames: Vec<usize> = (0..events.len())
+        .filter(|&i| has_js_frames(&events[i].1))
+        .collect();
+    if with_frames.is_empty() || !deployment_has_maps(env).await {
         return;
     }
-    for (_, event) in events.iter_mut().filter(|(_, e)| has_js_frames(e)) {
+    for i in with_frames {
+        let event = &mut events[i].1;
         apply_one(env, event, false).await;
         if let Some(error) = event.error.as_mut() {
             error.frames.clear();

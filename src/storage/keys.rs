@@ -104,12 +104,7 @@ pub async fn revoke(
         .bind(&[text(id), text(now)])?
         .run()
         .await?;
-    let row: Option<KeyRow> = db
-        .prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))
-        .bind(&[text(id)])?
-        .first(None)
-        .await?;
-    let Some(record) = row.map(KeyRecord::from) else {
+    let Some(record) = find_by_id(db, id).await? else {
         return Ok(None);
     };
     kv.delete(&cache_key(&record.prefix))

@@ -143,11 +143,7 @@ pub async fn delete_release(
 
 /// Whether any other row still points at an object (maps are shared between releases).
 pub async fn still_used(db: &D1Database, key: &str) -> Result<bool> {
-    #[derive(Deserialize)]
-    struct N {
-        n: i64,
-    }
-    let rows: Vec<N> = d1::rows(
+    Ok(d1::count(
         db,
         &SqlQuery {
             sql: "SELECT count(*) AS n FROM sourcemaps WHERE map_key = ?1 OR source_key = ?1"
@@ -155,8 +151,8 @@ pub async fn still_used(db: &D1Database, key: &str) -> Result<bool> {
             binds: vec![Bind::Text(key.into())],
         },
     )
-    .await?;
-    Ok(rows.first().is_some_and(|r| r.n > 0))
+    .await?
+        > 0)
 }
 
 /// The rows that may serve an event: by the debug ids of its files, or by its release and its
@@ -204,19 +200,15 @@ pub async fn candidates(
 
 /// Whether the deployment holds any map at all (events skip the lookup when it holds none).
 pub async fn any(db: &D1Database) -> Result<bool> {
-    #[derive(Deserialize)]
-    struct N {
-        n: i64,
-    }
-    let rows: Vec<N> = d1::rows(
+    Ok(d1::count(
         db,
         &SqlQuery {
             sql: "SELECT count(*) AS n FROM (SELECT 1 FROM sourcemaps LIMIT 1)".into(),
             binds: vec![],
         },
     )
-    .await?;
-    Ok(rows.first().is_some_and(|r| r.n > 0))
+    .await?
+        > 0)
 }
 
 /// Records an assembled bundle; whether it was already.
@@ -228,17 +220,13 @@ pub fn record_bundle(checksum: &str, files: usize, now: &str) -> SqlQuery {
 }
 
 pub async fn bundle_known(db: &D1Database, checksum: &str) -> Result<bool> {
-    #[derive(Deserialize)]
-    struct N {
-        n: i64,
-    }
-    let rows: Vec<N> = d1::rows(
+    Ok(d1::count(
         db,
         &SqlQuery {
             sql: "SELECT count(*) AS n FROM sourcemap_bundles WHERE checksum = ?".into(),
             binds: vec![Bind::Text(checksum.into())],
         },
     )
-    .await?;
-    Ok(rows.first().is_some_and(|r| r.n > 0))
+    .await?
+        > 0)
 }

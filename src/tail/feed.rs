@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use worker::wasm_bindgen::JsValue;
-use worker::{console_warn, Delay, Env, Method, ObjectNamespace, Request, RequestInit};
+use worker::{console_warn, Delay, Env, ObjectNamespace};
 
 use super::{hub_name, project_of};
 use crate::platform::bindings;
@@ -58,22 +58,9 @@ pub async fn call(
     hub: &str,
     path: &str,
     body: Vec<u8>,
-) -> worker::Result<String> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from(js_sys::Uint8Array::from(
-            body.as_slice(),
-        ))));
-    let request = Request::new_with_init(&format!("https://hub.internal/{path}"), &init)?;
-    let mut response = hubs.get_by_name(hub)?.fetch_with_request(request).await?;
-    let text = response.text().await?;
-    if response.status_code() != 200 {
-        return Err(worker::Error::RustError(format!(
-            "hub {hub} answered {}: {text}",
-            response.status_code()
-        )));
-    }
-    Ok(text)
+) -> Result<String, String> {
+    let body = JsValue::from(js_sys::Uint8Array::from(body.as_slice()));
+    crate::platform::objects::post(hubs, hub, &format!("https://hub.internal/{path}"), body).await
 }
 
 /// Ends every tail opened with this key, in each hub it may be in.

@@ -247,7 +247,7 @@ pub fn parse_tail_request(params: &[(String, String)]) -> Result<TailRequest, Ap
         }
         match key.as_str() {
             "query" => request.query = value.clone(),
-            "project" if !value.is_empty() => request.project = Some(value.clone()),
+            "project" => request.project = Some(value.clone()),
             "rate" => {
                 request.rate = value
                     .parse()
@@ -264,8 +264,8 @@ pub fn parse_tail_request(params: &[(String, String)]) -> Result<TailRequest, Ap
                         .ok_or_else(|| bad(format!("limit '{value}' is not a whole number from 1 to 1000000")))?,
                 )
             }
-            "cursor" if !value.is_empty() => request.cursor = Some(Cursor::parse(value)?),
-            "ticket" | "key" | "project" | "cursor" => {}
+            "cursor" => request.cursor = Some(Cursor::parse(value)?),
+            "ticket" | "key" => {}
             other => {
                 return Err(bad(format!(
                     "unknown query parameter '{other}'; known: {}",

@@ -1,0 +1,31 @@
+//! One POST to a named Durable Object and its answer's text: how the edge calls the event
+//! shards and the tail hubs. A refusal (any status but 200) is an error carrying the text.
+
+use worker::wasm_bindgen::JsValue;
+use worker::{Method, ObjectNamespace, Request, RequestInit};
+
+pub(crate) async fn post(
+    namespace: &ObjectNamespace,
+    name: &str,
+    url: &str,
+    body: JsValue,
+) -> Result<String, String> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body));
+    let request = Request::new_with_init(url, &init).map_err(|e| format!("{name}: {e}"))?;
+    let stub = namespace
+        .get_by_name(name)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let mut response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(|e| format!("{name} failed: {e}"))?;
+    let text = response.text().await.map_err(|e| format!("{name}: {e}"))?;
+    if response.status_code() != 200 {
+        return Err(format!(
+            "{name} answered {}: {text}",
+            response.status_code()
+        ));
+    }
+    Ok(text)
+}
