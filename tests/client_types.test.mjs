@@ -63,6 +63,15 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("PUT", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`, { body: { status: "resolved", in_release: "1.0.0", assignee: "dana@example.com" } });
   await record("POST", "/v1/groups/{fingerprint}/notes", `/v1/groups/${fp}/notes`, { body: { text: "looking into it" } });
   await record("GET", "/v1/groups/{fingerprint}/activity", `/v1/groups/${fp}/activity`);
+  const other = groups.json.groups[1].fingerprint;
+  await record("POST", "/v1/groups/{fingerprint}/merge", `/v1/groups/${fp}/merge`, { body: { fingerprints: [other] } });
+  await record("DELETE", "/v1/groups/{fingerprint}/merge/{source}", `/v1/groups/${fp}/merge/${other}`);
+  await record("POST", "/v1/groups/{fingerprint}/merge", `/v1/groups/${fp}/merge`, { body: { fingerprints: [other] } });
+  await record("DELETE", "/v1/groups/{fingerprint}/merge", `/v1/groups/${fp}/merge`, { body: { fingerprints: [other] } });
+  await record("PUT", "/v1/assign-rules", "/v1/assign-rules", { body: { rules: [{ field: "component", pattern: "Check*", assignee: "dana@example.com" }] } });
+  const rules = await record("POST", "/v1/assign-rules", "/v1/assign-rules", { body: { field: "service", pattern: "shop", assignee: "shop-team", project: "shop" } });
+  await record("GET", "/v1/assign-rules", "/v1/assign-rules");
+  await record("DELETE", "/v1/assign-rules/{id}", `/v1/assign-rules/${rules.json.rules[0].id}`);
   await record("GET", "/v1/stats", "/v1/stats?bucket=1h&by=level");
   const key = await record("POST", "/v1/keys", "/v1/keys", { body: { name: "reader", scopes: ["read"], project: "shop" } });
   await record("GET", "/v1/keys", "/v1/keys");

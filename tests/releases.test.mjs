@@ -56,6 +56,8 @@ test("resolved in 1.4.0: 1.3.9 leaves it resolved; 1.4.0 reopens it with one reg
   await waitFor(async () => (await group()).status === "open", { what: "the regression in 1.4.0" });
   await waitFor(() => received.length === 1, { what: "one regression alert" });
   assert.equal(received[0].rule.name, "regressions");
+  assert.equal(received[0].release, "1.4.0", "the alert names the release it regressed in");
+  assert.match(received[0].group_url, new RegExp(`/#/groups/${g.fingerprint}$`), "and links to the group's page");
   await send("1.4.1");
   await waitFor(async () => (await group()).count === 5, { what: "the 1.4.1 event counted" });
   assert.equal((await group()).resolved_in_release, null, "reopened: the release is forgotten");
@@ -77,15 +79,22 @@ test("releases: list, detail with what each introduced, and the release before",
   const list = await get(w.mf, "/v1/releases");
   assert.equal(list.status, 200);
   assert.deepEqual(list.body.releases.map((r) => r.release), ["2.0.0", "1.4.1", "1.4.0", "1.3.9", "1.3.8"]);
-  assert.equal(list.body.releases.find((r) => r.release === "1.3.8").events, 2);
+  const first = list.body.releases.find((r) => r.release === "1.3.8");
+  assert.equal(first.events, 2);
+  assert.equal(first.new_groups, 1);
+  assert.deepEqual(first.environments, ["production"]);
+  assert.equal(list.body.releases.find((r) => r.release === "1.3.9").new_groups, 0);
   const detail = await get(w.mf, "/v1/releases/1.3.8");
   assert.equal(detail.status, 200);
-  assert.equal(detail.body.new_groups.length, 1);
+  assert.equal(detail.body.introduced_groups.length, 1);
+  assert.equal(detail.body.new_groups, 1);
   assert.equal(detail.body.error_rate, 1);
   assert.equal((await get(w.mf, "/v1/releases/1.4.0")).body.previous.release, "1.3.9");
   assert.equal((await get(w.mf, "/v1/releases/2.0.0")).body.regressed_groups.length, 1);
   assert.equal((await get(w.mf, "/v1/groups?first_release=1.3.8")).body.groups.length, 1);
   assert.equal((await get(w.mf, "/v1/groups?first_release=2.0.0")).body.groups.length, 0);
+  assert.equal((await get(w.mf, `/v1/groups?query=${encodeURIComponent("is:new_in:1.3.8")}`)).body.groups.length, 1);
+  assert.equal((await get(w.mf, `/v1/groups?query=${encodeURIComponent("is:new_in:1.4.0")}`)).body.groups.length, 0);
   assertError(await get(w.mf, "/v1/releases/nope"), 404, "not_found");
 });
 
@@ -118,8 +127,8 @@ test("ignored until a count reopens exactly at it, once, with a regression alert
   const find = async (component) => (await get(w.mf, `/v1/groups?query=${encodeURIComponent(`component:${component}`)}`)).body.groups[0];
   await sendOther("Ignored");
   const g = await find("Ignored");
-  const refused = await putStatus(g.fingerprint, { status: "ignored", until: { users: 50 } });
-  assert.equal(refused.status, 400);
+  const refused = await putStatus(g.fingerprint, { status: "ignored", until: { users: 50, count: 3 } });
+  assertError({ status: refused.status, body: await refused.json() }, 400, "invalid_parameter");
   assert.equal((await putStatus(g.fingerprint, { status: "ignored", until: { count: 3 } })).status, 200);
   const alertsBefore = received.length;
   for (const expected of [2, 3]) {

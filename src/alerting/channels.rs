@@ -24,6 +24,10 @@ pub struct AlertNotice {
     pub fired_at: String,
     /// A link to the matching events or group in the API.
     pub link: String,
+    /// The group's page in the dashboard, when the alert is about one group.
+    pub group_url: Option<String>,
+    /// The release of the event that fired it.
+    pub release: Option<String>,
     pub sample_event: Option<StoredEvent>,
 }
 
@@ -74,13 +78,14 @@ pub struct Delivery {
 
 fn email_text(notice: &AlertNotice) -> String {
     format!(
-        "{}\n\nRule: {}\nGroup: {}\nCount: {}\nFired at: {}\n\n{}\n",
+        "{}\n\nRule: {}\nGroup: {}\nRelease: {}\nCount: {}\nFired at: {}\n\n{}\n",
         notice.summary(),
         notice.rule_name,
         notice.group_key,
+        notice.release.as_deref().unwrap_or("none"),
         notice.count,
         notice.fired_at,
-        notice.link
+        notice.group_url.as_deref().unwrap_or(&notice.link)
     )
 }
 
@@ -129,6 +134,8 @@ pub fn delivery_for(
                 "fired_at": notice.fired_at,
                 "summary": notice.summary(),
                 "link": notice.link,
+                "group_url": notice.group_url,
+                "release": notice.release,
                 "sample_event": notice.sample_event,
             })
             .to_string();
@@ -151,6 +158,7 @@ pub fn delivery_for(
                     "Environment",
                     sample.map(|e| e.environment.clone()).unwrap_or_default(),
                 ),
+                ("Release", notice.release.clone().unwrap_or_default()),
             ]
             .into_iter()
             .map(|(k, v)| json!({"type": "mrkdwn", "text": format!("*{k}:*\n{v}")}))
@@ -160,7 +168,10 @@ pub fn delivery_for(
                 "blocks": [
                     {"type": "header", "text": {"type": "plain_text", "text": notice.summary().chars().take(150).collect::<String>()}},
                     {"type": "section", "fields": fields},
-                    {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open the events>", notice.link)}]}
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": match &notice.group_url {
+                        Some(group) => format!("<{group}|Open the group> · <{}|API>", notice.link),
+                        None => format!("<{}|Open the events>", notice.link),
+                    }}]}
                 ]
             })
             .to_string();
@@ -217,6 +228,8 @@ mod tests {
             window_seconds: Some(60),
             fired_at: "2026-11-23T12:00:30.000Z".into(),
             link: "https://logger.example.com/v1/groups/abc".into(),
+            group_url: Some("https://logger.example.com/#/groups/abc".into()),
+            release: Some("1.4.0".into()),
             sample_event: Some(StoredEvent {
                 message: "boom".into(),
                 level: "error".into(),
@@ -245,6 +258,8 @@ mod tests {
         assert_eq!(body["window"]["seconds"], 60);
         assert_eq!(body["sample_event"]["message"], "boom");
         assert_eq!(body["link"], "https://logger.example.com/v1/groups/abc");
+        assert_eq!(body["group_url"], "https://logger.example.com/#/groups/abc");
+        assert_eq!(body["release"], "1.4.0");
         let signature = d.headers.iter().find(|(k, _)| k == "x-signature").unwrap();
         assert_eq!(
             signature.1,
@@ -262,6 +277,9 @@ mod tests {
         let body: Value = serde_json::from_str(&slack.body).unwrap();
         assert_eq!(body["blocks"][0]["type"], "header");
         assert!(body["text"].as_str().unwrap().contains("5 events in 60s"));
+        let slack_text = body["blocks"].to_string();
+        assert!(slack_text.contains("*Release:*\\n1.4.0"), "{slack_text}");
+        assert!(slack_text.contains("<https://logger.example.com/#/groups/abc|Open the group>"));
         let mail = delivery_for(
             &Channel::Email {
                 to: vec!["oncall@example.com".into()],
@@ -274,6 +292,11 @@ mod tests {
         let body: Value = serde_json::from_str(&mail.body).unwrap();
         assert_eq!(body["to"][0], "oncall@example.com");
         assert_eq!(body["from"], "alerts@example.com");
+        let text = body["text"].as_str().unwrap();
+        assert!(
+            text.contains("Release: 1.4.0") && text.contains("/#/groups/abc"),
+            "{text}"
+        );
         assert!(mail
             .headers
             .contains(&("authorization".into(), "Bearer k".into())));

@@ -302,10 +302,13 @@ async fn record(
         None => None,
     };
     let is_rate = c.rule.trigger.is_rate();
-    let link = if c.rule.group_by.as_deref() == Some("fingerprint")
+    let about_a_group = c.rule.group_by.as_deref() == Some("fingerprint")
         || (!is_threshold && !is_rate)
-        || (is_rate && c.rule.matcher.fingerprint.is_some())
-    {
+        || (is_rate && c.rule.matcher.fingerprint.is_some());
+    // The group's page in the dashboard, for people; `link` stays the API's.
+    let group_url =
+        about_a_group.then(|| format!("{}/#/groups/{}", s.alerts().public_url, c.group_key));
+    let link = if about_a_group {
         format!("{}/v1/groups/{}", s.alerts().public_url, c.group_key)
     } else {
         format!(
@@ -329,6 +332,8 @@ async fn record(
         window_seconds,
         fired_at: now_text.to_string(),
         link,
+        group_url,
+        release: sample.as_ref().and_then(|e| e.release.clone()),
         sample_event: sample,
     };
     let channels = if c.builtin {

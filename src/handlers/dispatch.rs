@@ -8,8 +8,8 @@ pub(crate) use crate::platform::incoming::Incoming;
 
 use super::routes::{match_route, Route};
 use super::{
-    alerts, archive, dead_letters, elastic, groups, health, ingest, keys, logs, metrics, releases,
-    sourcemaps, stats, storage, tail,
+    alerts, archive, assign_rules, dead_letters, elastic, groups, health, ingest, keys, logs,
+    metrics, releases, sourcemaps, stats, storage, tail,
 };
 use crate::config::Config;
 use crate::error::AppError;
@@ -227,6 +227,14 @@ async fn dispatch(
             groups::add_note(&fingerprint, req, env, principal).await
         }
         Route::GroupActivity(fingerprint) => groups::activity(&fingerprint, env, principal).await,
+        Route::MergeGroups(fingerprint) => groups::merge(&fingerprint, req, env, principal).await,
+        Route::UnmergeGroups(fingerprint, source) => {
+            groups::unmerge(&fingerprint, source.as_deref(), req, &url, env, principal).await
+        }
+        Route::ListAssignRules => assign_rules::list(env).await,
+        Route::ReplaceAssignRules => assign_rules::replace(req, env).await,
+        Route::AddAssignRule => assign_rules::append(req, env).await,
+        Route::DeleteAssignRule(id) => assign_rules::delete(&id, env).await,
         Route::GetRelease(release) => releases::get(&release, &url, env, principal).await,
     }
 }

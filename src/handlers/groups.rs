@@ -14,7 +14,9 @@ use crate::query::groups::{parse_group_search, Group};
 use crate::query::logs::{into_page, LogQuery};
 use crate::query::trends;
 use crate::security::auth::{can_see, scope_project, Principal};
+use crate::storage::sql::Bind;
 use crate::storage::{d1, groups as store};
+use crate::triage::workflow;
 
 /// How many recent events the group page shows.
 const RECENT_EVENTS: usize = 20;
@@ -39,6 +41,8 @@ struct GroupsPage {
 struct GroupDetail {
     #[serde(flatten)]
     group: AnalysedGroup,
+    /// The fingerprints merged into it, with the events each brought.
+    merged: Vec<store::MergedFingerprint>,
     events: Vec<crate::model::DetailedEvent>,
 }
 
@@ -95,9 +99,14 @@ pub async fn get(
 ) -> Result<Response, AppError> {
     let db = env.d1(bindings::DB)?;
     let group = visible_group(&db, fingerprint, principal).await?;
+    let merged = store::merged_into(&db, fingerprint).await?;
+    // Its events are its own fingerprint's and those of the fingerprints merged into it.
+    let mut fingerprints = vec![Bind::Text(fingerprint.to_string())];
+    fingerprints.extend(merged.iter().map(|m| Bind::Text(m.fingerprint.clone())));
+    let marks = vec!["?"; fingerprints.len()].join(", ");
     let events_query = LogQuery {
         project: group.project.clone(),
-        exact: vec![("fingerprint", fingerprint.to_string())],
+        conditions: vec![(format!("fingerprint IN ({marks})"), fingerprints)],
         limit: RECENT_EVENTS,
         ..Default::default()
     };
@@ -111,7 +120,14 @@ pub async fn get(
         .await?
         .pop()
         .ok_or_else(|| AppError::Internal("a group went missing while analysed".into()))?;
-    json_response(200, &GroupDetail { group, events })
+    json_response(
+        200,
+        &GroupDetail {
+            group,
+            merged,
+            events,
+        },
+    )
 }
 
 /// The group, if it exists and the caller may see its project; else 404 (a project-bound key
@@ -125,6 +141,121 @@ async fn visible_group(
         .await?
         .filter(|g| can_see(principal, g.project.as_deref()))
         .ok_or_else(|| AppError::NotFound(format!("No group with fingerprint '{fingerprint}'.")))
+}
+
+/// A visible group that was not merged into another: a merged one is changed through the
+/// group it was merged into (409 names it).
+async fn unmerged_group(
+    db: &D1Database,
+    fingerprint: &str,
+    principal: &Principal,
+) -> Result<Group, AppError> {
+    let group = visible_group(db, fingerprint, principal).await?;
+    match &group.merged_into {
+        Some(target) => Err(AppError::Conflict(format!(
+            "Group '{fingerprint}' was merged into '{target}'; change that group, or unmerge this one first."
+        ))),
+        None => Ok(group),
+    }
+}
+
+/// `POST /v1/groups/{fingerprint}/merge` `{"fingerprints": [...]}`: those groups' events,
+/// past and future, count into this one until they are unmerged.
+pub async fn merge(
+    fingerprint: &str,
+    req: &Incoming,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let body: Value = serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    let sources = workflow::parse_fingerprints(&body, fingerprint)?;
+    let db = env.d1(bindings::DB)?;
+    let target = unmerged_group(&db, fingerprint, principal).await?;
+    let mut statements = Vec::new();
+    let now = crate::platform::clock::clock_text()?;
+    for source in &sources {
+        let group = store::find(&db, source)
+            .await?
+            .filter(|g| can_see(principal, g.project.as_deref()))
+            .ok_or_else(|| {
+                AppError::InvalidParameter(format!("fingerprints: no group '{source}'"))
+            })?;
+        if group.project != target.project {
+            return Err(AppError::InvalidParameter(format!(
+                "fingerprints: '{source}' is in another project; groups merge within one project"
+            )));
+        }
+        if let Some(into) = &group.merged_into {
+            return Err(AppError::Conflict(format!(
+                "Group '{source}' is already merged into '{into}'; unmerge it first."
+            )));
+        }
+        statements.extend(store::merge_statements(
+            &target.fingerprint,
+            source,
+            &principal.key_id,
+            &now,
+        ));
+    }
+    d1::batch(&db, &statements).await?;
+    merged_answer(&db, &target.fingerprint).await
+}
+
+/// `DELETE /v1/groups/{fingerprint}/merge` `{"fingerprints": [...]}` (or `?fingerprints=a,b`),
+/// and `DELETE /v1/groups/{fingerprint}/merge/{source}`: those fingerprints' future events are
+/// their own groups' again, and this group gives back every event they brought.
+pub async fn unmerge(
+    fingerprint: &str,
+    source: Option<&str>,
+    req: &Incoming,
+    url: &Url,
+    env: &Env,
+    principal: &Principal,
+) -> Result<Response, AppError> {
+    let listed = query_pairs(url)
+        .into_iter()
+        .find(|(k, _)| k == "fingerprints")
+        .map(|(_, v)| v);
+    let body: Value = match (source, listed) {
+        (Some(source), _) => serde_json::json!({ "fingerprints": [source] }),
+        (None, Some(list)) => {
+            serde_json::json!({ "fingerprints": list.split(',').collect::<Vec<_>>() })
+        }
+        (None, None) => serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
+            .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?,
+    };
+    let sources = workflow::parse_fingerprints(&body, fingerprint)?;
+    let db = env.d1(bindings::DB)?;
+    let target = unmerged_group(&db, fingerprint, principal).await?;
+    let merged = store::merged_into(&db, &target.fingerprint).await?;
+    if let Some(missing) = sources
+        .iter()
+        .find(|s| !merged.iter().any(|m| &m.fingerprint == *s))
+    {
+        return Err(AppError::NotFound(format!(
+            "'{missing}' is not merged into group '{fingerprint}'."
+        )));
+    }
+    let now = crate::platform::clock::clock_text()?;
+    let statements: Vec<_> = sources
+        .iter()
+        .flat_map(|s| store::unmerge_statements(&target.fingerprint, s, &principal.key_id, &now))
+        .collect();
+    d1::batch(&db, &statements).await?;
+    merged_answer(&db, &target.fingerprint).await
+}
+
+/// The group after a merge or unmerge, with what is merged into it.
+async fn merged_answer(db: &D1Database, fingerprint: &str) -> Result<Response, AppError> {
+    let group = store::find(db, fingerprint)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No group with fingerprint '{fingerprint}'.")))?;
+    let merged = store::merged_into(db, fingerprint).await?;
+    json_response(
+        200,
+        &serde_json::json!({ "group": group, "merged": merged }),
+    )
 }
 
 pub async fn set_status(
@@ -177,21 +308,23 @@ pub async fn set_status(
             ))
         }
     };
-    // Ignored until: {"at": time} | {"count": n, "window_seconds"?: s}; none is forever.
-    let until =
-        match body.get("until") {
-            None | Some(Value::Null) => None,
-            Some(_) if status != "ignored" => {
-                return Err(AppError::InvalidParameter(
-                    "until goes with status ignored".into(),
-                ))
-            }
-            Some(Value::Object(u)) => Some(parse_until(u)?),
-            Some(_) => return Err(AppError::InvalidParameter(
-                "until must be an object: {\"at\": time} or {\"count\": n, \"window_seconds\": s}"
+    // Ignored until: {"at": time} | {"count": n, "window_seconds"?: s} | {"users": n}; none is
+    // forever.
+    let until = match body.get("until") {
+        None | Some(Value::Null) => None,
+        Some(_) if status != "ignored" => {
+            return Err(AppError::InvalidParameter(
+                "until goes with status ignored".into(),
+            ))
+        }
+        Some(Value::Object(u)) => Some(workflow::parse_until(u)?),
+        Some(_) => {
+            return Err(AppError::InvalidParameter(
+                "until must be an object: {\"at\": time}, {\"count\": n, \"window_seconds\": s} or {\"users\": n}"
                     .into(),
-            )),
-        };
+            ))
+        }
+    };
     if (in_release.is_some() || next_release) && status != "resolved" {
         return Err(AppError::InvalidParameter(
             "in_release and in_next_release go with status resolved".into(),
@@ -209,7 +342,7 @@ pub async fn set_status(
         .then(crate::platform::clock::clock_text)
         .transpose()?;
     let db = env.d1(bindings::DB)?;
-    let group = visible_group(&db, fingerprint, principal).await?;
+    let group = unmerged_group(&db, fingerprint, principal).await?;
     let now = crate::platform::clock::clock_text()?;
     let mut answer = group.clone();
     if let Some(assignee) = assignee {
@@ -235,9 +368,8 @@ pub async fn set_status(
             after.as_deref(),
         )
         .await?;
-        if let Some((at, count, window)) = &until {
-            store::set_ignore_until(&db, &group.fingerprint, at.as_deref(), *count, *window)
-                .await?;
+        if let Some(until) = &until {
+            store::set_ignore_until(&db, &group.fingerprint, until).await?;
         }
         let detail = serde_json::json!({
             "from": group.status, "to": status, "in_release": in_release, "in_next_release": next_release,
@@ -256,57 +388,6 @@ pub async fn set_status(
         answer.resolved_in_release = in_release;
     }
     json_response(200, &answer)
-}
-
-type IgnoreUntil = (Option<String>, Option<i64>, Option<i64>);
-
-/// `{"at": time}` or `{"count": n, "window_seconds": s}` (a window from 60 s to 30 days).
-fn parse_until(u: &serde_json::Map<String, Value>) -> Result<IgnoreUntil, AppError> {
-    let bad = |m: &str| AppError::InvalidParameter(m.into());
-    if u.contains_key("users") {
-        return Err(bad(
-            "until.users (distinct users) is not supported; use count or at",
-        ));
-    }
-    if let Some(unknown) = u
-        .keys()
-        .find(|k| !["at", "count", "window_seconds"].contains(&k.as_str()))
-    {
-        return Err(AppError::InvalidParameter(format!(
-            "until.{unknown} is unknown; use at, or count with window_seconds"
-        )));
-    }
-    match (u.get("at"), u.get("count")) {
-        (Some(at), None) if !u.contains_key("window_seconds") => {
-            let at = at
-                .as_str()
-                .and_then(crate::processors::timestamp::parse_bound)
-                .ok_or_else(|| bad("until.at must be an RFC 3339 time"))?;
-            Ok((
-                Some(crate::processors::timestamp::format_ts(at)),
-                None,
-                None,
-            ))
-        }
-        (None, Some(count)) => {
-            let count = count
-                .as_i64()
-                .filter(|n| (1..=1_000_000).contains(n))
-                .ok_or_else(|| bad("until.count must be a whole number from 1 to 1000000"))?;
-            let window = match u.get("window_seconds") {
-                None | Some(Value::Null) => None,
-                Some(w) => Some(
-                    w.as_i64()
-                        .filter(|s| (60..=30 * 86_400).contains(s))
-                        .ok_or_else(|| bad("until.window_seconds must be from 60 to 2592000"))?,
-                ),
-            };
-            Ok((None, Some(count), window))
-        }
-        _ => Err(bad(
-            "until takes either at, or count (with an optional window_seconds)",
-        )),
-    }
 }
 
 /// `POST /v1/groups/{fingerprint}/notes` `{"text", "author"?}`: a note in the group's history.

@@ -7,6 +7,8 @@ mod alerts;
 #[cfg(target_arch = "wasm32")]
 mod archive;
 #[cfg(target_arch = "wasm32")]
+mod assign_rules;
+#[cfg(target_arch = "wasm32")]
 mod dead_letters;
 #[cfg(target_arch = "wasm32")]
 mod dispatch;

@@ -52,6 +52,15 @@ pub enum Route {
     /// `POST /v1/groups/{fingerprint}/notes`, `GET /v1/groups/{fingerprint}/activity`.
     AddGroupNote(String),
     GroupActivity(String),
+    /// `POST /v1/groups/{fingerprint}/merge`; `DELETE` it (with a list) or
+    /// `DELETE /v1/groups/{fingerprint}/merge/{source}` to unmerge.
+    MergeGroups(String),
+    UnmergeGroups(String, Option<String>),
+    /// `GET|PUT|POST /v1/assign-rules`, `DELETE /v1/assign-rules/{id}`.
+    ListAssignRules,
+    ReplaceAssignRules,
+    AddAssignRule,
+    DeleteAssignRule(String),
     /// `GET /v1/releases` and `GET /v1/releases/{release}`.
     ListReleases,
     GetRelease(String),
@@ -102,6 +111,10 @@ const TABLE: &[(&str, &str)] = &[
     ("/v1/releases", "GET"),
     ("/v1/groups/{fingerprint}/notes", "POST"),
     ("/v1/groups/{fingerprint}/activity", "GET"),
+    ("/v1/groups/{fingerprint}/merge", "POST, DELETE"),
+    ("/v1/groups/{fingerprint}/merge/{source}", "DELETE"),
+    ("/v1/assign-rules", "GET, PUT, POST"),
+    ("/v1/assign-rules/{id}", "DELETE"),
     ("/v1/releases/{release}", "GET"),
     ("/_bulk", "POST, PUT"),
     ("/{index}/_bulk", "POST, PUT"),
@@ -155,6 +168,14 @@ impl Route {
             Route::ListReleases => "/v1/releases",
             Route::AddGroupNote(_) => "/v1/groups/{fingerprint}/notes",
             Route::GroupActivity(_) => "/v1/groups/{fingerprint}/activity",
+            Route::MergeGroups(_) | Route::UnmergeGroups(_, None) => {
+                "/v1/groups/{fingerprint}/merge"
+            }
+            Route::UnmergeGroups(_, Some(_)) => "/v1/groups/{fingerprint}/merge/{source}",
+            Route::ListAssignRules | Route::ReplaceAssignRules | Route::AddAssignRule => {
+                "/v1/assign-rules"
+            }
+            Route::DeleteAssignRule(_) => "/v1/assign-rules/{id}",
             Route::GetRelease(_) => "/v1/releases/{release}",
             Route::ElasticBulk(None) => "/_bulk",
             Route::ElasticBulk(Some(_)) => "/{index}/_bulk",
@@ -175,10 +196,10 @@ impl Route {
             | ElasticProbe(_) => Some(Scope::Ingest),
             Metrics | ListLogs | GetLog(_) | Recent | ListGroups | GetGroup(_) | Stats
             | ListAlertRules | GetAlertRule(_) | ListAlerts | Tail | TailTicket
-            | ListSourcemaps(_) | ListReleases | GetRelease(_) | GroupActivity(_) => {
-                Some(Scope::Read)
-            }
-            AddGroupNote(_) => Some(Scope::Admin),
+            | ListSourcemaps(_) | ListReleases | GetRelease(_) | GroupActivity(_)
+            | ListAssignRules => Some(Scope::Read),
+            AddGroupNote(_) | MergeGroups(_) | UnmergeGroups(..) | ReplaceAssignRules
+            | AddAssignRule | DeleteAssignRule(_) => Some(Scope::Admin),
             ChunkUploadOptions | ChunkUpload | AssembleBundle | UploadSourcemap(_)
             | DeleteSourcemaps(_) => Some(Scope::Sourcemaps),
             CreateKey | ListKeys | RevokeKey(_) | CreateAlertRule | UpdateAlertRule(_)
@@ -264,6 +285,23 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         }
         ("GET", ["v1", "groups", fingerprint, "activity"]) if !fingerprint.is_empty() => {
             Route::GroupActivity(fingerprint.to_string())
+        }
+        ("POST", ["v1", "groups", fingerprint, "merge"]) if !fingerprint.is_empty() => {
+            Route::MergeGroups(fingerprint.to_string())
+        }
+        ("DELETE", ["v1", "groups", fingerprint, "merge"]) if !fingerprint.is_empty() => {
+            Route::UnmergeGroups(fingerprint.to_string(), None)
+        }
+        ("DELETE", ["v1", "groups", fingerprint, "merge", source])
+            if !fingerprint.is_empty() && !source.is_empty() =>
+        {
+            Route::UnmergeGroups(fingerprint.to_string(), Some(source.to_string()))
+        }
+        ("GET", ["v1", "assign-rules"]) => Route::ListAssignRules,
+        ("PUT", ["v1", "assign-rules"]) => Route::ReplaceAssignRules,
+        ("POST", ["v1", "assign-rules"]) => Route::AddAssignRule,
+        ("DELETE", ["v1", "assign-rules", id]) if !id.is_empty() => {
+            Route::DeleteAssignRule(id.to_string())
         }
         ("GET", ["v1", "releases", release]) if !release.is_empty() => {
             Route::GetRelease(percent_decoded(release))

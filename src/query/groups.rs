@@ -73,9 +73,12 @@ pub struct Group {
     /// Who works on it (free text or an e-mail address).
     #[serde(default)]
     pub assignee: Option<String>,
+    /// The group it was merged into: its events count there until it is unmerged.
+    #[serde(default)]
+    pub merged_into: Option<String>,
 }
 
-pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project, first_release, last_release, resolved_in_release, assignee";
+pub const GROUP_COLUMNS: &str = "fingerprint, title, level, count, first_seen, last_seen, environment, component, route, status, source_type, error_kind, fingerprint_reason, last_event_id, project, first_release, last_release, resolved_in_release, assignee, merged_into";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSort {
@@ -206,7 +209,8 @@ pub fn parse_group_search(
 }
 
 const GROUP_TAKES: &str = "is:, level, environment, project, component, route, source_type, \
-error_kind, fingerprint, count, first_seen, last_seen, timestamp and title text";
+error_kind, fingerprint, release, first_release, assignee, count, first_seen, last_seen, \
+timestamp and title text";
 
 /// A group field as a column of `groups` (`timestamp` is when it was last seen).
 fn groups_expr(field: &str) -> Option<&'static str> {
@@ -218,6 +222,10 @@ fn groups_expr(field: &str) -> Option<&'static str> {
         "source_type" => "source_type",
         "error_kind" => "error_kind",
         "fingerprint" => "fingerprint",
+        // A group's `release` is the release of its latest event.
+        "release" => "last_release",
+        "first_release" => "first_release",
+        "assignee" => "assignee",
         "level" | "severity" => "severity_number",
         "count" => "count",
         "first_seen" => "first_seen",
@@ -263,6 +271,7 @@ pub fn lower_for_groups(search: &Search, now: DateTime<Utc>) -> Result<Lowered, 
                 true
             }
             ("project", Some(v), _) => out.once("project", v),
+            ("first_release", Some(v), _) => out.once("first_release", v),
             ("level", _, Some((Op::Ge, v))) => out.once("min_level", v),
             ("level", _, _) => match level_names(term) {
                 Some(names) => out.once("level", names),
@@ -329,6 +338,8 @@ fn decode_group_cursor(cursor: &str) -> Result<(GroupSort, Bind, String), AppErr
 impl GroupQuery {
     pub fn to_sql(&self) -> SqlQuery {
         let mut w = Where::default();
+        // A merged group is listed as the group it was merged into.
+        w.add("merged_into IS NULL", []);
         if let Some(project) = &self.project {
             w.add("project = ?", [Bind::Text(project.clone())]);
         }
@@ -417,6 +428,7 @@ mod tests {
             last_release: None,
             resolved_in_release: None,
             assignee: None,
+            merged_into: None,
         }
     }
 
@@ -425,7 +437,7 @@ mod tests {
         let q = parse_group_query(&[]).unwrap().to_sql();
         assert!(
             q.sql
-                .ends_with("FROM groups ORDER BY last_seen DESC, fingerprint DESC LIMIT ?"),
+                .ends_with("FROM groups WHERE merged_into IS NULL ORDER BY last_seen DESC, fingerprint DESC LIMIT ?"),
             "{}",
             q.sql
         );
@@ -511,5 +523,32 @@ mod tests {
                 "{k}={v}"
             );
         }
+    }
+
+    /// `is:new_in:<r>` and `first_release:<r>` are the `first_release` parameter; `release:`
+    /// is the release of the latest event; `assignee:` takes wildcards and `has:`.
+    #[test]
+    fn release_and_assignee_terms() {
+        let now = chrono::Utc::now();
+        let by_param = parse_group_query(&params(&[("first_release", "1.4.0-RC")])).unwrap();
+        for query in ["is:new_in:1.4.0-RC", "first_release:1.4.0-RC"] {
+            let q = parse_group_search(&params(&[("query", query)]), now).unwrap();
+            assert_eq!(q.to_sql(), by_param.to_sql(), "{query}");
+        }
+        let q = parse_group_search(
+            &params(&[("query", "release:1.4.* assignee:ann* !has:assignee")]),
+            now,
+        )
+        .unwrap()
+        .to_sql();
+        assert!(q.sql.contains("last_release LIKE ?"), "{}", q.sql);
+        assert!(q.sql.contains("assignee LIKE ?"), "{}", q.sql);
+        assert!(
+            q.sql.contains("NOT coalesce(assignee IS NOT NULL, 0)"),
+            "{}",
+            q.sql
+        );
+        let err = parse_group_search(&params(&[("query", "is:new_in:")]), now).unwrap_err();
+        assert!(err.to_string().contains("needs a release"), "{err}");
     }
 }

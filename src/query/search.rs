@@ -11,6 +11,7 @@
 //! priority:>=8  level:>=warn       comparisons on numbers and levels
 //! timestamp:>-1h  timestamp:<2026-12-01T00:00:00Z    times, relative or absolute
 //! has:user_id  is:unresolved       presence; a group's status
+//! is:new_in:1.4.0  assignee:ann*   a group first seen in a release; its assignee
 //! tag[region]:eu  region:eu        tags (any key that is not a field is a tag)
 //! ```
 //!
@@ -78,6 +79,8 @@ pub const FIELDS: &[Field] = &[
     field("received_at", &["received"], Kind::Time),
     field("first_seen", &[], Kind::Time),
     field("last_seen", &[], Kind::Time),
+    field("first_release", &["firstRelease"], Kind::Text),
+    field("assignee", &["assigned"], Kind::Text),
 ];
 
 const fn field(name: &'static str, aliases: &'static [&'static str], kind: Kind) -> Field {
@@ -430,19 +433,36 @@ fn term(lx: &mut Lexer) -> Result<Term, AppError> {
             }
         }
         (None, "is") => {
-            let v = lx.value(false)?.text().to_ascii_lowercase();
-            let status = STATUSES
-                .iter()
-                .find(|(name, _)| *name == v)
-                .map(|(_, stored)| *stored)
-                .ok_or_else(|| {
-                    at(
-                        value_column,
-                        &token,
-                        "is: takes unresolved, resolved or ignored",
-                    )
-                })?;
-            Condition::Status(status)
+            let typed = lx.value(false)?.text();
+            // `is:new_in:<release>`: a group first seen in that release.
+            if let Some(release) = typed
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("new_in:"))
+                .map(|_| &typed[7..])
+            {
+                if release.is_empty() {
+                    return Err(at(value_column, &token, "is:new_in: needs a release"));
+                }
+                Condition::Field {
+                    field: "first_release",
+                    op: Op::Eq,
+                    values: vec![Pattern::literal(release)],
+                }
+            } else {
+                let v = typed.to_ascii_lowercase();
+                let status = STATUSES
+                    .iter()
+                    .find(|(name, _)| *name == v)
+                    .map(|(_, stored)| *stored)
+                    .ok_or_else(|| {
+                        at(
+                            value_column,
+                            &token,
+                            "is: takes unresolved, resolved, ignored or new_in:<release>",
+                        )
+                    })?;
+                Condition::Status(status)
+            }
         }
         (None, name) => match find_field(name) {
             Some(f) => field_condition(lx, f, value_column, &token)?,

@@ -135,6 +135,7 @@ fn binds(query: &SqlQuery) -> Vec<SqlStorageValue> {
             Bind::Text(s) => SqlStorageValue::from(s.as_str()),
             Bind::Int(n) => SqlStorageValue::from(*n as f64),
             Bind::Real(x) => SqlStorageValue::from(*x),
+            Bind::Null => SqlStorageValue::Null,
         })
         .collect()
 }

@@ -36,6 +36,7 @@ fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1Prepared
             Bind::Text(s) => text(s),
             Bind::Int(n) => num(*n),
             Bind::Real(x) => JsValue::from_f64(*x),
+            Bind::Null => JsValue::NULL,
         })
         .collect();
     statement.bind(&values)

@@ -28,7 +28,8 @@ pub async fn set_status(
         .prepare(
             "UPDATE groups SET status = ?2, resolved_in_release = ?3, resolved_in_key = ?4, resolved_after = ?5,
                ignore_until_at = NULL, ignore_until_count = NULL, ignore_count_base = NULL,
-               ignore_window_seconds = NULL, ignore_window_start = NULL, ignore_window_count = NULL
+               ignore_window_seconds = NULL, ignore_window_start = NULL, ignore_window_count = NULL,
+               ignore_until_users = NULL
              WHERE fingerprint = ?1",
         )
         .bind(&[
@@ -93,27 +94,155 @@ pub async fn activity(db: &D1Database, fingerprint: &str) -> Result<Vec<Activity
     .await
 }
 
-/// An ignored group's condition to reopen: a time, or a number of events (more than its count
-/// now, or within a window).
+/// An ignored group's condition to reopen: a time, a number of events (more than its count
+/// now, or within a window), or a number of distinct users from now on.
 pub async fn set_ignore_until(
     db: &D1Database,
     fingerprint: &str,
-    at: Option<&str>,
-    count: Option<i64>,
-    window_seconds: Option<i64>,
+    until: &crate::triage::workflow::IgnoreUntil,
 ) -> Result<()> {
-    db.prepare(
-        "UPDATE groups SET ignore_until_at = ?2, ignore_until_count = ?3, ignore_count_base = count,
-           ignore_window_seconds = ?4, ignore_window_start = NULL, ignore_window_count = 0
-         WHERE fingerprint = ?1",
+    let opt_int = |n: Option<i64>| n.map_or(Bind::Null, Bind::Int);
+    d1::batch(
+        db,
+        &[
+            SqlQuery {
+                sql: "DELETE FROM group_ignore_users WHERE fingerprint = ?".into(),
+                binds: vec![t(fingerprint)],
+            },
+            SqlQuery {
+                sql: "UPDATE groups SET ignore_until_at = ?2, ignore_until_count = ?3, ignore_count_base = count,
+                        ignore_window_seconds = ?4, ignore_window_start = NULL, ignore_window_count = 0,
+                        ignore_until_users = ?5
+                      WHERE fingerprint = ?1"
+                    .into(),
+                binds: vec![
+                    t(fingerprint),
+                    until.at.as_deref().map_or(Bind::Null, t),
+                    opt_int(until.count),
+                    opt_int(until.window_seconds),
+                    opt_int(until.users),
+                ],
+            },
+        ],
     )
-    .bind(&[
-        text(fingerprint),
-        opt_text(at),
-        count.map_or(worker::wasm_bindgen::JsValue::NULL, |n| (n as f64).into()),
-        window_seconds.map_or(worker::wasm_bindgen::JsValue::NULL, |n| (n as f64).into()),
-    ])?
-    .run()
-    .await?;
-    Ok(())
+    .await
+}
+
+fn t(s: &str) -> Bind {
+    Bind::Text(s.to_string())
+}
+
+/// Statements over the numbered parameters `?1`…: each gets the binds up to the highest it
+/// names (D1 refuses a statement given more binds than it has parameters).
+fn numbered(statements: Vec<String>, binds: &[Bind]) -> Vec<SqlQuery> {
+    statements
+        .into_iter()
+        .map(|sql| {
+            let used = (1..=binds.len())
+                .rev()
+                .find(|n| sql.contains(&format!("?{n}")))
+                .unwrap_or(0);
+            SqlQuery {
+                binds: binds[..used].to_vec(),
+                sql,
+            }
+        })
+        .collect()
+}
+
+/// Merges `source` into `target` (both unmerged, one project), as one transaction: the target
+/// takes the source's count; the merge remembers the source's own count (its count less what
+/// its own merged groups brought); those groups now point at the target; the source is hidden
+/// behind `merged_into`; both histories say so. Every statement re-checks that the source is
+/// still unmerged, so a concurrent merge of the same source changes nothing twice.
+pub fn merge_statements(target: &str, source: &str, actor: &str, now: &str) -> Vec<SqlQuery> {
+    const UNMERGED: &str =
+        "(SELECT merged_into FROM groups WHERE fingerprint = ?2) IS NULL AND (SELECT merged_into FROM groups WHERE fingerprint = ?1) IS NULL";
+    let brought =
+        "coalesce((SELECT sum(moved_count + redirected) FROM group_merges WHERE target = ?2), 0)";
+    let statements: [String; 6] = [
+        format!(
+            "UPDATE groups SET
+               count = count + (SELECT s.count FROM groups s WHERE s.fingerprint = ?2),
+               first_release = CASE WHEN (SELECT s.first_seen FROM groups s WHERE s.fingerprint = ?2) < first_seen
+                 THEN coalesce((SELECT s.first_release FROM groups s WHERE s.fingerprint = ?2), first_release) ELSE first_release END,
+               first_seen = min(first_seen, (SELECT s.first_seen FROM groups s WHERE s.fingerprint = ?2)),
+               last_seen = max(last_seen, (SELECT s.last_seen FROM groups s WHERE s.fingerprint = ?2))
+             WHERE fingerprint = ?1 AND {UNMERGED}"
+        ),
+        format!(
+            "INSERT INTO group_merges (source, target, merged_at, actor, moved_count)
+             SELECT fingerprint, ?1, ?4, ?3, count - {brought} FROM groups
+             WHERE fingerprint = ?2 AND {UNMERGED}"
+        ),
+        format!(
+            "UPDATE groups SET count = count - {brought}, merged_into = ?1
+             WHERE fingerprint = ?2 AND merged_into IS NULL
+               AND EXISTS (SELECT 1 FROM group_merges WHERE source = ?2 AND target = ?1)"
+        ),
+        "UPDATE group_merges SET target = ?1
+         WHERE target = ?2
+           AND EXISTS (SELECT 1 FROM group_merges WHERE source = ?2 AND target = ?1)"
+            .into(),
+        "UPDATE groups SET merged_into = ?1
+         WHERE merged_into = ?2"
+            .into(),
+        "INSERT INTO group_activity (fingerprint, kind, actor, detail, at)
+         SELECT ?1, 'merged', ?3, json_object('fingerprints', json_array(?2), 'events', moved_count), ?4
+         FROM group_merges WHERE source = ?2 AND target = ?1 AND merged_at = ?4
+         UNION ALL
+         SELECT ?2, 'merged', ?3, json_object('into', ?1), ?4
+         FROM group_merges WHERE source = ?2 AND target = ?1 AND merged_at = ?4"
+            .into(),
+    ];
+    numbered(statements.into(), &[t(target), t(source), t(actor), t(now)])
+}
+
+/// Splits `source` from `target` again: the target gives back what the merge moved and every
+/// event it redirected since; the source takes the redirected ones; its future events are its
+/// own again.
+pub fn unmerge_statements(target: &str, source: &str, actor: &str, now: &str) -> Vec<SqlQuery> {
+    let merge = "FROM group_merges WHERE source = ?2 AND target = ?1";
+    let statements: [String; 4] = [
+        format!(
+            "INSERT INTO group_activity (fingerprint, kind, actor, detail, at)
+             SELECT ?1, 'unmerged', ?3, json_object('fingerprints', json_array(?2), 'events', moved_count + redirected), ?4 {merge}
+             UNION ALL
+             SELECT ?2, 'unmerged', ?3, json_object('from', ?1, 'events', redirected), ?4 {merge}"
+        ),
+        format!(
+            "UPDATE groups SET count = count - (SELECT moved_count + redirected {merge})
+             WHERE fingerprint = ?1 AND EXISTS (SELECT 1 {merge})"
+        ),
+        format!(
+            "UPDATE groups SET count = count + (SELECT redirected {merge}), merged_into = NULL,
+               last_seen = max(last_seen, coalesce((SELECT last_redirected {merge}), last_seen))
+             WHERE fingerprint = ?2 AND EXISTS (SELECT 1 {merge})"
+        ),
+        format!("DELETE {merge}"),
+    ];
+    numbered(statements.into(), &[t(target), t(source), t(actor), t(now)])
+}
+
+/// A fingerprint merged into a group, with the events it brought (moved and redirected).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct MergedFingerprint {
+    pub fingerprint: String,
+    pub merged_at: String,
+    pub actor: Option<String>,
+    pub events: i64,
+}
+
+pub async fn merged_into(db: &D1Database, target: &str) -> Result<Vec<MergedFingerprint>> {
+    d1::rows(
+        db,
+        &SqlQuery {
+            sql:
+                "SELECT source AS fingerprint, merged_at, actor, moved_count + redirected AS events
+                  FROM group_merges WHERE target = ? ORDER BY merged_at, source LIMIT 500"
+                    .into(),
+            binds: vec![t(target)],
+        },
+    )
+    .await
 }

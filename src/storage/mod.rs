@@ -3,6 +3,9 @@
 pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
+pub mod assign_rules;
+
+#[cfg(target_arch = "wasm32")]
 pub mod alerts;
 #[cfg(target_arch = "wasm32")]
 pub mod d1;
@@ -18,6 +21,8 @@ pub mod kv;
 pub mod metrics;
 #[cfg(target_arch = "wasm32")]
 pub mod queue;
+#[cfg(target_arch = "wasm32")]
+pub mod releases;
 pub mod shard_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod shards;

@@ -137,7 +137,13 @@ pub fn count_once(token: &str, events_json: &str, now: &str) -> [SqlQuery; 2] {
         SqlQuery {
             // OR IGNORE, as the events table's insert had: its conflict rule reaches into the
             // triggers, so an event missing a rollup dimension is stored without that rollup row.
-            sql: "INSERT OR IGNORE INTO events_intake (data) SELECT value FROM json_each(?1)
+            // A fingerprint merged into another group is counted as that group's (`merged_from`
+            // keeps its own), in this transaction: a merge applies exactly from the batch after it.
+            sql: "INSERT OR IGNORE INTO events_intake (data)
+                  SELECT CASE WHEN m.target IS NULL THEN e.value
+                              ELSE json_set(e.value, '$.fingerprint', m.target, '$.merged_from', m.source) END
+                  FROM json_each(?1) e
+                  LEFT JOIN group_merges m ON m.source = json_extract(e.value, '$.fingerprint')
                   WHERE NOT EXISTS (SELECT 1 FROM count_ledger WHERE token = ?2)"
                 .into(),
             binds: vec![Bind::Text(events_json.into()), Bind::Text(token.into())],

@@ -12,6 +12,8 @@ pub enum Bind {
     Text(String),
     Int(i64),
     Real(f64),
+    /// SQL NULL (JSON null).
+    Null,
 }
 
 /// A statement and its binds, in order.

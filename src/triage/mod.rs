@@ -6,6 +6,7 @@
 //! someone even when logged at `error`); nothing lowers it.
 
 mod hints;
+pub mod workflow;
 
 pub use hints::{matching_hints, HintRule, RULES};
 

@@ -1,0 +1,53 @@
+//! `GET|PUT|POST /v1/assign-rules` and `DELETE /v1/assign-rules/{id}`: the ordered rules that
+//! assign each new group (by its component, route or service) to someone.
+
+use serde_json::{json, Value};
+use worker::{Env, Response};
+
+use super::{json_response, read_json_body, Incoming};
+use crate::error::AppError;
+use crate::platform::bindings;
+use crate::storage::assign_rules as store;
+use crate::triage::workflow;
+
+fn new_id() -> String {
+    format!("assign_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn read_body(req: &Incoming) -> Result<Value, AppError> {
+    serde_json::from_slice(&read_json_body(req, 64 * 1024).await?)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))
+}
+
+async fn answer(env: &Env, status: u16) -> Result<Response, AppError> {
+    let rules = store::list(&env.d1(bindings::DB)?).await?;
+    json_response(status, &json!({ "rules": rules }))
+}
+
+pub async fn list(env: &Env) -> Result<Response, AppError> {
+    answer(env, 200).await
+}
+
+/// `PUT {"rules": [...]}`: the whole list, first match wins.
+pub async fn replace(req: &Incoming, env: &Env) -> Result<Response, AppError> {
+    let rules = workflow::parse_assign_rules(&read_body(req).await?)?;
+    let now = crate::platform::clock::clock_text()?;
+    let rules: Vec<_> = rules.into_iter().map(|r| (new_id(), r)).collect();
+    store::replace(&env.d1(bindings::DB)?, &rules, &now).await?;
+    answer(env, 200).await
+}
+
+/// `POST {field, pattern, assignee, project?}`: one rule after the others.
+pub async fn append(req: &Incoming, env: &Env) -> Result<Response, AppError> {
+    let rule = workflow::parse_assign_rule(&read_body(req).await?, "rule")?;
+    let now = crate::platform::clock::clock_text()?;
+    store::append(&env.d1(bindings::DB)?, &new_id(), &rule, &now).await?;
+    answer(env, 201).await
+}
+
+pub async fn delete(id: &str, env: &Env) -> Result<Response, AppError> {
+    if !store::delete(&env.d1(bindings::DB)?, id).await? {
+        return Err(AppError::NotFound(format!("No assignment rule '{id}'.")));
+    }
+    answer(env, 200).await
+}
