@@ -29,9 +29,11 @@ before(async () => {
   const stack = "TypeError: Cannot read properties of undefined (reading 'total')\n    at renderCart (https://shop.example/assets/app.3f2a9c1b.js:10:5)\n    at checkout (https://shop.example/assets/app.3f2a9c1b.js:22:9)\n    at HTMLButtonElement.onclick (https://shop.example/assets/app.3f2a9c1b.js:40:1)";
   const seed = [
     ...Array.from({ length: 40 }, (_, i) => ({ message: `GET /api/users/${i} answered 200`, level: "info", service: "api", component: "Users", endpoint: `/api/users/${i}`, environment: "production" })),
-    ...Array.from({ length: 30 }, (_, i) => ({ message: `payment gateway timeout after ${3000 + i} ms`, level: "error", service: "api", component: "Checkout", endpoint: "/api/pay", environment: "production", tags: { region: "eu" } })),
+    ...Array.from({ length: 30 }, (_, i) => ({ message: `payment gateway timeout after ${3000 + i} ms`, level: "error", service: "api", component: "Checkout", endpoint: "/api/pay", environment: "production", release: "2.1.0", tags: { region: "eu" } })),
     ...Array.from({ length: 3 }, () => ({ message: "Cannot read properties of undefined (reading 'total')", level: "error", service: "shop-web", component: "Cart", environment: "production", error: { type: "TypeError", message: "Cannot read properties of undefined (reading 'total')", stack } })),
     { message: "disk almost full", level: "warn", service: "worker", component: "Storage", environment: "staging" },
+    { message: "cache miss storm", level: "warn", service: "worker", component: "CacheA", environment: "staging" },
+    { message: "cache eviction storm", level: "warn", service: "worker", component: "CacheB", environment: "staging" },
   ];
   assert.equal((await call("/v1/logs", { method: "POST", body: seed })).status, 202);
   await waitFor(async () => (await call("/v1/logs?limit=1000")).body.logs.length >= seed.length, {
@@ -152,6 +154,47 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   await page.locator(".facts .status-resolved").waitFor();
   const fingerprint = decodeURIComponent(new URL(page.url()).hash.split("/")[2]);
   assert.equal((await call(`/v1/groups/${fingerprint}`)).body.status, "resolved");
+
+  // The workflow on the group page: assign, resolve in the next release, ignore until a count,
+  // a note; the history says each.
+  await page.getByLabel("Assignee").fill("dana@example.com");
+  await page.getByRole("button", { name: "Assign" }).click();
+  await waitFor(async () => (await call(`/v1/groups/${fingerprint}`)).body.assignee === "dana@example.com", { what: "the assignee saved" });
+  await page.getByText("Resolve…").click();
+  await page.getByRole("button", { name: "Resolve in the next release" }).click();
+  await waitFor(async () => (await call(`/v1/groups/${fingerprint}/activity`)).body.activity[0].detail.in_next_release === true, { what: "resolved in the next release" });
+  await page.getByText("Ignore…").click();
+  await page.getByRole("button", { name: "Ignore until 100 more events" }).click();
+  await page.locator(".facts .status-ignored").waitFor();
+  assert.equal((await call(`/v1/groups/${fingerprint}`)).body.status, "ignored");
+  await page.getByLabel("Note").fill("a null cart after the 2.1 checkout change");
+  await page.getByRole("button", { name: "Add note" }).click();
+  await page.locator(".history", { hasText: "a null cart after the 2.1 checkout change" }).waitFor();
+  await page.locator(".history", { hasText: "Assigned to dana@example.com" }).waitFor();
+  await page.locator(".history", { hasText: "Status resolved → ignored" }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/dashboard-group-workflow.png`, fullPage: true });
+
+  // Merge from the list: select two groups, merge; one row stays with both counts.
+  await page.getByRole("navigation").getByRole("link", { name: "Groups" }).click();
+  await page.getByLabel("Select cache miss storm").check();
+  await page.getByLabel("Select cache eviction storm").check();
+  await page.getByRole("button", { name: "Merge selected (2)" }).click();
+  await page.getByText(/Merged 1 into/).waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll("td.title")].filter((t) => t.textContent.includes("storm")).length === 1);
+  const storms = (await call(`/v1/groups?query=${encodeURIComponent("component:[CacheA,CacheB]")}`)).body.groups;
+  assert.equal(storms.length, 1);
+  assert.equal(storms[0].count, 2);
+  assert.equal((await call(`/v1/groups/${storms[0].fingerprint}`)).body.merged.length, 1);
+
+  // Releases: the list, then a release's page with the group it introduced.
+  await page.getByRole("link", { name: "Releases" }).click();
+  const releaseRow = page.locator("table.releases tr", { hasText: "2.1.0" });
+  await releaseRow.waitFor();
+  assert.match(await releaseRow.innerText(), /30\s+30\s+100%\s+1\s+production/);
+  await releaseRow.getByRole("link", { name: "2.1.0" }).click();
+  await page.getByRole("heading", { name: "New in this release (1)" }).waitFor();
+  await page.locator(".group-list", { hasText: "payment gateway timeout" }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/dashboard-release.png`, fullPage: true });
 
   // Search with filters and full text, paged.
   await page.getByRole("link", { name: "Search" }).click();

@@ -8,11 +8,13 @@ import { GroupPage } from "./views/group.jsx";
 import { Search } from "./views/search.jsx";
 import { Stats } from "./views/stats.jsx";
 import { Alerts } from "./views/alerts.jsx";
+import { Releases, ReleasePage } from "./views/releases.jsx";
 import "./style.css";
 
 const NAV = [
   ["live", "Live"],
   ["groups", "Groups"],
+  ["releases", "Releases"],
   ["search", "Search"],
   ["stats", "Stats"],
   ["alerts", "Alerts"],
@@ -95,6 +97,9 @@ function App() {
   switch (route.view) {
     case "groups":
       view = route.arg ? <GroupPage fingerprint={route.arg} /> : <Groups params={route.params} />;
+      break;
+    case "releases":
+      view = route.arg ? <ReleasePage release={route.arg} /> : <Releases />;
       break;
     case "search":
       view = <Search params={route.params} />;

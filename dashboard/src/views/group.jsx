@@ -6,10 +6,18 @@ import { api } from "../api.js";
 import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote } from "../ui.jsx";
 import { StatusButtons } from "./groups.jsx";
 import { EventRow } from "./live.jsx";
+import { StatusMenus, Assignee, Merged, History } from "./workflow.jsx";
 
 export function GroupPage({ fingerprint }) {
   const [group, setGroup] = useState(null);
   const [error, setError] = useState(null);
+  // Bumped after each change, so that the history reloads.
+  const [version, setVersion] = useState(0);
+  const update = (patch) => {
+    setGroup((g) => ({ ...g, ...patch }));
+    setError(null);
+    setVersion((v) => v + 1);
+  };
   useEffect(() => {
     let live = true;
     api(`/v1/groups/${encodeURIComponent(fingerprint)}`)
@@ -34,11 +42,35 @@ export function GroupPage({ fingerprint }) {
         </h1>
         <AnomalyBadge anomaly={group.anomaly} />
       </div>
+      {group.merged_into && (
+        <p class="notice">
+          Merged into <a href={`#/groups/${encodeURIComponent(group.merged_into)}`}>{group.merged_into}</a>: its events count there until it is unmerged.
+        </p>
+      )}
       <dl class="facts">
         <dt>Status</dt>
         <dd>
-          <span class={`status status-${group.status}`}>{group.status}</span>{" "}
-          <StatusButtons group={group} onChange={(status) => setGroup({ ...group, status })} onError={setError} />
+          <span class={`status status-${group.status}`}>{group.status}</span>
+          {group.resolved_in_release && <span class="meta">in {group.resolved_in_release}</span>}{" "}
+          {!group.merged_into && <StatusButtons group={group} onChange={(status) => update({ status, resolved_in_release: null })} onError={setError} />}
+          {!group.merged_into && <StatusMenus group={group} onChange={update} onError={setError} />}
+        </dd>
+        <dt>Assignee</dt>
+        <dd>{group.merged_into ? group.assignee || "—" : <Assignee group={group} onChange={update} onError={setError} />}</dd>
+        <dt>Releases</dt>
+        <dd>
+          {group.first_release ? (
+            <span>
+              first in <a href={`#/releases/${encodeURIComponent(group.first_release)}`}>{group.first_release}</a>
+              {group.last_release && group.last_release !== group.first_release && (
+                <span>
+                  , latest in <a href={`#/releases/${encodeURIComponent(group.last_release)}`}>{group.last_release}</a>
+                </span>
+              )}
+            </span>
+          ) : (
+            "—"
+          )}
         </dd>
         <dt>Events</dt>
         <dd>
@@ -103,6 +135,7 @@ export function GroupPage({ fingerprint }) {
           </ul>
         </section>
       )}
+      <Merged group={group} onChange={update} onError={setError} />
       <section aria-labelledby="recent-title">
         <h2 id="recent-title">Recent events</h2>
         <ul class="events">
@@ -111,6 +144,7 @@ export function GroupPage({ fingerprint }) {
           ))}
         </ul>
       </section>
+      <History fingerprint={group.fingerprint} version={version} onError={setError} />
     </article>
   );
 }

@@ -64,11 +64,35 @@ export function Groups({ params }) {
     navigate("groups", null, next);
   };
   const update = (fp, s) => setPage({ ...page, groups: page.groups.map((g) => (g.fingerprint === fp ? { ...g, status: s } : g)) });
+  // Merge from a selection: the first selected (in list order) takes the others.
+  const [selected, setSelected] = useState([]);
+  const [merged, setMerged] = useState(null);
+  useEffect(() => setSelected([]), [page]);
+  const toggle = (fp, on) => setSelected((list) => (on ? [...list, fp] : list.filter((f) => f !== fp)));
+  const inOrder = (page ? page.groups : []).map((g) => g.fingerprint).filter((fp) => selected.includes(fp));
+  const merge = async () => {
+    const [target, ...sources] = inOrder;
+    try {
+      const answer = await api(`/v1/groups/${encodeURIComponent(target)}/merge`, { method: "POST", body: { fingerprints: sources } });
+      setMerged(`Merged ${sources.length} into “${answer.group.title}” (${answer.group.count} events).`);
+      setPage({ ...page, groups: page.groups.filter((g) => !sources.includes(g.fingerprint)).map((g) => (g.fingerprint === target ? { ...g, count: answer.group.count } : g)) });
+    } catch (e) {
+      setError(e);
+    }
+  };
 
   return (
     <section aria-labelledby="groups-title">
       <div class="bar">
         <h1 id="groups-title">Error groups</h1>
+        <button type="button" class="ghost" disabled={inOrder.length < 2} onClick={merge} title="The first selected group takes the others' events, past and future">
+          Merge selected{inOrder.length ? ` (${inOrder.length})` : ""}
+        </button>
+        {merged && (
+          <span class="meta" role="status">
+            {merged}
+          </span>
+        )}
       </div>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Group filters">
         <Choice label="Sort" value={sort} onChange={(e) => go({ sort: e.currentTarget.value })} options={[["last_seen", "last seen"], "count"]} />
@@ -80,17 +104,24 @@ export function Groups({ params }) {
       <table class="groups">
         <thead>
           <tr>
+            <th scope="col" class="pick">
+              <span class="visually-hidden">Select</span>
+            </th>
             <th scope="col">Group</th>
             <th scope="col" class="num">Events</th>
             <th scope="col">Last 24 h</th>
             <th scope="col">Trend</th>
             <th scope="col">Last seen</th>
+            <th scope="col">Assignee</th>
             <th scope="col">Status</th>
           </tr>
         </thead>
         <tbody>
           {(page ? page.groups : []).map((g) => (
             <tr key={g.fingerprint}>
+              <td class="pick">
+                <input type="checkbox" aria-label={`Select ${g.title}`} checked={selected.includes(g.fingerprint)} onChange={(e) => toggle(g.fingerprint, e.currentTarget.checked)} />
+              </td>
               <td class="title">
                 <Level level={g.level} /> <a href={`#/groups/${encodeURIComponent(g.fingerprint)}`}>{g.title}</a> <AnomalyBadge anomaly={g.anomaly} />
                 <div class="meta">{[g.environment, g.component, g.route].filter(Boolean).join(" · ")}</div>
@@ -105,6 +136,7 @@ export function Groups({ params }) {
               <td>
                 <Time iso={g.last_seen} />
               </td>
+              <td class="assignee">{g.assignee || <span class="meta">—</span>}</td>
               <td>
                 <span class={`status status-${g.status}`}>{g.status}</span> <StatusButtons group={g} onChange={(s) => update(g.fingerprint, s)} onError={setError} />
               </td>
