@@ -6,8 +6,8 @@
 -- counts a merged fingerprint's events into the target, once (the ledger guards the insert).
 -- Counts stay exact across an unmerge: a merge remembers the count it moved (`moved_count`)
 -- and how many events it redirected since (`redirected`), and an unmerge takes exactly those
--- back. Shards keep each event's own fingerprint; a group's events are read as its own and
--- its merged fingerprints'.
+-- back. Shards keep each event's own fingerprint; a group's events (and hourly series) are
+-- read as its own and its merged fingerprints'.
 ALTER TABLE groups ADD COLUMN merged_into TEXT;
 
 CREATE TABLE group_merges (
@@ -44,6 +44,18 @@ WHEN new.release IS NOT NULL AND new.environment IS NOT NULL
 BEGIN
   INSERT OR IGNORE INTO release_environments (project, release, environment)
   VALUES (coalesce(new.project, ''), new.release, new.environment);
+END;
+
+-- Hours are counted under each event's own fingerprint (`merged_from` when it was redirected):
+-- a group's series is its own and its merged fingerprints' hours, so it stays exact after an
+-- unmerge too.
+DROP TRIGGER intake_group_count;
+CREATE TRIGGER intake_group_count AFTER INSERT ON events_intake
+WHEN new.severity_number >= 13 OR new.error_kind IS NOT NULL
+BEGIN
+  INSERT INTO group_counts_hour (fingerprint, bucket, n)
+  VALUES (coalesce(json_extract(new.data, '$.merged_from'), new.fingerprint), substr(new.received_at, 1, 13), 1)
+  ON CONFLICT DO UPDATE SET n = n + 1;
 END;
 
 -- Ignore until N distinct users: the users seen while it is ignored, then one reopening.

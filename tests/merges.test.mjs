@@ -38,6 +38,7 @@ async function send(event, n = 1) {
 
 const groupOf = async (component) => (await get(w.mf, `/v1/groups?query=${encodeURIComponent(`component:${component}`)}`)).body.groups[0];
 const groupById = async (fp) => (await get(w.mf, `/v1/groups/${fp}`)).body;
+const sum = (values) => values.reduce((a, b) => a + b, 0);
 const call = async (method, path, body, headers = auth()) => {
   const res = await w.mf.dispatchFetch(`http://localhost${path}`, { method, headers: { ...headers, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
@@ -86,6 +87,8 @@ test("merge: the source's count moves, its new events count into the target, and
 
   const detail = await groupById(target);
   assert.deepEqual(detail.merged.map((m) => [m.fingerprint, m.events]), [[source, 6]]);
+  assert.equal(sum(detail.sparkline), 8, "its hourly series holds the merged fingerprint's hours");
+  assert.equal(sum((await get(w.mf, `/v1/groups?query=fingerprint:${target}`)).body.groups[0].sparkline), 8, "in the list too");
   assert.ok(detail.events.some((e) => e.component === "Beta") && detail.events.some((e) => e.component === "Alpha"), "its events include the merged fingerprint's");
 });
 
@@ -117,6 +120,8 @@ test("unmerge: each group gets back exactly its events, and future ones are its 
   await send({ message: "Beta failed", component: "Beta" });
   await waitFor(async () => (await groupById(source)).count === 7, { what: "a new Beta event counted as Beta" });
   assert.equal((await groupById(target)).count, 2);
+  assert.equal(sum((await groupById(target)).sparkline), 2, "each series is its own again");
+  assert.equal(sum((await groupById(source)).sparkline), 7);
 
   // The one-fingerprint form, and the history of both.
   assert.equal((await call("POST", `/v1/groups/${target}/merge`, { fingerprints: [source] })).body.group.count, 9);
