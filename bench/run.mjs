@@ -30,7 +30,8 @@ const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
 const SINGLE_CONNECTIONS = [...new Set([CONNECTIONS, ...(process.env.BENCH_SINGLE_CONNECTIONS ?? "64,256").split(",").filter(Boolean).map(Number)])];
 const SINGLE_REPS = Number(process.env.BENCH_SINGLE_REPS ?? 2);
-// BENCH_ONLY=single, e2e, http (both), formats or queries runs one part (the others take minutes).
+// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps or workflow runs one
+// part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
 // queueing, is what it measures; an unbounded load only grows the queue backlog).
@@ -676,6 +677,63 @@ if (!ONLY || ONLY === "sourcemaps") {
   log("sourcemaps", results.sourcemaps);
   await withMaps.dispose();
   await without.dispose();
+}
+
+// The group workflow's cost in the consumer: the same stored events counted with the workflow's
+// per-event work (the merge redirect with 20 merged fingerprints, release environments, ignore-
+// until-users, hourly series by own fingerprint, 20 assignment rules) and without it (those
+// triggers dropped, no merges), side by side, alternating rounds.
+if (!ONLY || ONLY === "workflow") {
+  const QUEUE_NAME = "edge-logger-logs";
+  const workers = {};
+  const instances = [];
+  for (const name of ["without", "with"]) {
+    const mf = ours({ queueConsumers: {}, d1Persist: join(tmp, `d1-workflow-${name}`), durableObjectsPersist: join(tmp, `do-workflow-${name}`) });
+    await mf.ready;
+    const db = await mf.getD1Database("DB");
+    await applyMigrations(db);
+    if (name === "without") {
+      await db.exec("DROP TRIGGER intake_release_environment; DROP TRIGGER intake_ignore_users; DROP TRIGGER intake_merge_redirected; DROP TRIGGER groups_auto_assign;");
+      await db.exec("DROP TRIGGER intake_group_count; CREATE TRIGGER intake_group_count AFTER INSERT ON events_intake WHEN new.severity_number >= 13 OR new.error_kind IS NOT NULL BEGIN INSERT INTO group_counts_hour (fingerprint, bucket, n) VALUES (new.fingerprint, substr(new.received_at, 1, 13), 1) ON CONFLICT DO UPDATE SET n = n + 1; END;");
+    } else {
+      const now = new Date().toISOString();
+      for (let i = 0; i < 20; i++) {
+        await db.prepare("INSERT INTO group_merges (source, target, merged_at, actor, moved_count) VALUES (?, ?, ?, 'bench', 0)").bind(`fp-${i}`, `fp-${100 + i}`, now).run();
+        await db.prepare("INSERT INTO assign_rules (id, position, field, pattern, assignee, created_at) VALUES (?, ?, 'component', ?, 'someone', ?)").bind(`rule-${i}`, i, `nothing-${i}*`, now).run();
+      }
+    }
+    workers[name] = await mf.getWorker();
+    instances.push(mf);
+  }
+  let seq = 0;
+  const batch = () =>
+    Array.from({ length: 20 }, (_, m) => {
+      const events = Array.from({ length: 100 }, (_, i) => {
+        seq += 1;
+        const id = `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`;
+        const at = new Date().toISOString();
+        return { id, event_id: id, received_at: at, timestamp: at, level: "error", severity_number: 17, message: `failure ${i % 200}`, fingerprint: `fp-${(seq * 7) % 200}`, component: `C${i % 10}`, environment: i % 2 ? "production" : "staging", release: `1.${seq % 5}.0`, user_id: `u${seq % 50}`, source_type: "backend" };
+      });
+      return { id: `wf-${seq}-${m}`, timestamp: new Date(), attempts: 1, body: new TextEncoder().encode(JSON.stringify({ project: null, events })) };
+    });
+  const round = async (worker) => {
+    let events = 0;
+    const t = performance.now();
+    for (let call = 0; call < 10; call++) {
+      const messages = batch();
+      const answer = await worker.queue(QUEUE_NAME, messages);
+      if (answer.explicitAcks.length !== messages.length) throw new Error(`workflow bench: ${messages.length - answer.explicitAcks.length} messages not stored`);
+      events += messages.length * 100;
+    }
+    return events / ((performance.now() - t) / 1000);
+  };
+  for (const w of Object.values(workers)) await round(w); // warm-up
+  const rates = { without: [], with: [] };
+  for (let r = 0; r < 3; r++) for (const name of ["without", "with"]) rates[name].push(await round(workers[name]));
+  const median = (l) => [...l].sort((a, b) => a - b)[Math.floor(l.length / 2)];
+  results.workflow = { events_per_s_with: rates.with, events_per_s_without: rates.without, ratio_with_to_without: median(rates.with) / median(rates.without) };
+  log("workflow", results.workflow);
+  for (const mf of instances) await mf.dispose();
 }
 
 // 4. native pipeline and wasm size
