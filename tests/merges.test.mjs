@@ -172,6 +172,8 @@ test("assignment rules: the first rule matching a new group's component, route o
 
   const reader = (await post(w.mf, { name: "r2", scopes: ["read"] }, { path: "/v1/keys" })).body.key;
   assert.equal((await get(w.mf, "/v1/assign-rules", auth(reader))).body.rules.length, 5);
+  const shopReader = (await post(w.mf, { name: "shop", scopes: ["read"], project: "shop" }, { path: "/v1/keys" })).body.key;
+  assert.equal((await get(w.mf, "/v1/assign-rules", auth(shopReader))).body.rules.length, 4, "another project's rule is not shown");
   const id = put.body.rules[0].id;
   assert.equal((await call("DELETE", `/v1/assign-rules/${id}`)).body.rules.length, 4);
   assertError(await call("DELETE", `/v1/assign-rules/${id}`), 404, "not_found");

@@ -7,6 +7,7 @@ use worker::{Env, Response};
 use super::{json_response, read_json_body, Incoming};
 use crate::error::AppError;
 use crate::platform::bindings;
+use crate::security::auth::{can_see, Principal};
 use crate::storage::assign_rules as store;
 use crate::triage::workflow;
 
@@ -24,8 +25,14 @@ async fn answer(env: &Env, status: u16) -> Result<Response, AppError> {
     json_response(status, &json!({ "rules": rules }))
 }
 
-pub async fn list(env: &Env) -> Result<Response, AppError> {
-    answer(env, 200).await
+/// A project-bound read key sees the rules of every project and of its own, as with alert rules.
+pub async fn list(env: &Env, principal: &Principal) -> Result<Response, AppError> {
+    let rules: Vec<_> = store::list(&env.d1(bindings::DB)?)
+        .await?
+        .into_iter()
+        .filter(|r| r.rule.project.is_none() || can_see(principal, r.rule.project.as_deref()))
+        .collect();
+    json_response(200, &json!({ "rules": rules }))
 }
 
 /// `PUT {"rules": [...]}`: the whole list, first match wins.

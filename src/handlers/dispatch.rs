@@ -231,7 +231,7 @@ async fn dispatch(
         Route::UnmergeGroups(fingerprint, source) => {
             groups::unmerge(&fingerprint, source.as_deref(), req, &url, env, principal).await
         }
-        Route::ListAssignRules => assign_rules::list(env).await,
+        Route::ListAssignRules => assign_rules::list(env, principal).await,
         Route::ReplaceAssignRules => assign_rules::replace(req, env).await,
         Route::AddAssignRule => assign_rules::append(req, env).await,
         Route::DeleteAssignRule(id) => assign_rules::delete(&id, env).await,
