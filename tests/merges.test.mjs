@@ -136,6 +136,30 @@ test("unmerge: each group gets back exactly its events, and future ones are its 
   assert.equal((await get(w.mf, `/v1/groups/${source}/activity`)).body.activity[0].detail.from, target);
 });
 
+test("a chain: a group holding a merge, merged into another, splits back exactly", async () => {
+  await send({ message: "chain a", component: "ChainA" }, 1);
+  await send({ message: "chain b", component: "ChainB" }, 2);
+  await send({ message: "chain c", component: "ChainC" }, 4);
+  const [a, b, c] = [await groupOf("ChainA"), await groupOf("ChainB"), await groupOf("ChainC")].map((g) => g.fingerprint);
+  assert.equal((await call("POST", `/v1/groups/${b}/merge`, { fingerprints: [a] })).body.group.count, 3);
+  await send({ message: "chain a", component: "ChainA" }, 1); // redirected into b
+  await waitFor(async () => (await groupById(b)).count === 4, { what: "a's event counted into b" });
+  const chained = await call("POST", `/v1/groups/${c}/merge`, { fingerprints: [b] });
+  assert.equal(chained.body.group.count, 8);
+  assert.deepEqual(chained.body.merged.map((m) => [m.fingerprint, m.events]).sort(), [[a, 2], [b, 2]], "a now points at c");
+  assert.equal((await groupById(a)).merged_into, c);
+  await send({ message: "chain a", component: "ChainA" }, 1); // redirected into c
+  await waitFor(async () => (await groupById(c)).count === 9, { what: "a's event counted into c" });
+  assert.equal(sum((await groupById(c)).sparkline), 9);
+  const noA = await call("DELETE", `/v1/groups/${c}/merge/${a}`);
+  assert.equal(noA.body.group.count, 6, "c keeps its 4 and b's 2");
+  assert.equal((await groupById(a)).count, 3, "a gets back its 1, and the 2 redirected");
+  const noB = await call("DELETE", `/v1/groups/${c}/merge/${b}`);
+  assert.equal(noB.body.group.count, 4);
+  assert.equal((await groupById(b)).count, 2);
+  for (const [fp, n] of [[a, 3], [b, 2], [c, 4]]) assert.equal(sum((await groupById(fp)).sparkline), n, "each series is its own");
+});
+
 test("assignment rules: the first rule matching a new group's component, route or service assigns it", async () => {
   const bad = await call("PUT", "/v1/assign-rules", { rules: [{ field: "level", pattern: "*", assignee: "x" }] });
   assertError(bad, 400, "invalid_parameter");
