@@ -90,6 +90,9 @@ test("merge: the source's count moves, its new events count into the target, and
   assert.equal(sum(detail.sparkline), 8, "its hourly series holds the merged fingerprint's hours");
   assert.equal(sum((await get(w.mf, `/v1/groups?query=fingerprint:${target}`)).body.groups[0].sparkline), 8, "in the list too");
   assert.ok(detail.events.some((e) => e.component === "Beta") && detail.events.some((e) => e.component === "Alpha"), "its events include the merged fingerprint's");
+  const logs = (await get(w.mf, `/v1/logs?fingerprint=${target}&limit=100`)).body.logs;
+  assert.equal(logs.length, 8, "fingerprint= on /v1/logs asks for the group: its own and the merged events");
+  assert.equal((await get(w.mf, `/v1/logs?fingerprint=${source}&limit=100`)).body.logs.length, 6, "a merged fingerprint's own events");
 });
 
 test("merge refusals: itself, twice, a merged group's status, unknown groups, a read key", async () => {

@@ -14,7 +14,6 @@ use crate::query::groups::{parse_group_search, Group};
 use crate::query::logs::{into_page, LogQuery};
 use crate::query::trends;
 use crate::security::auth::{can_see, scope_project, Principal};
-use crate::storage::sql::Bind;
 use crate::storage::{d1, groups as store};
 use crate::triage::workflow;
 
@@ -101,15 +100,14 @@ pub async fn get(
     let group = visible_group(&db, fingerprint, principal).await?;
     let merged = store::merged_into(&db, fingerprint).await?;
     // Its events are its own fingerprint's and those of the fingerprints merged into it.
-    let mut fingerprints = vec![Bind::Text(fingerprint.to_string())];
-    fingerprints.extend(merged.iter().map(|m| Bind::Text(m.fingerprint.clone())));
-    let marks = vec!["?"; fingerprints.len()].join(", ");
-    let events_query = LogQuery {
+    let mut events_query = LogQuery {
         project: group.project.clone(),
-        conditions: vec![(format!("fingerprint IN ({marks})"), fingerprints)],
+        exact: vec![("fingerprint", fingerprint.to_string())],
         limit: RECENT_EVENTS,
         ..Default::default()
     };
+    let sources: Vec<String> = merged.iter().map(|m| m.fingerprint.clone()).collect();
+    events_query.widen_fingerprint(&sources);
     let (mut events, _) = into_page(
         crate::shards::reader::page(env, &db, &events_query).await?,
         RECENT_EVENTS,

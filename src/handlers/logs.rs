@@ -35,6 +35,11 @@ pub async fn list(
     let mut query = parse_log_search(&query_pairs(url), crate::platform::clock::clock()?)?;
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
+    if let Some(fingerprint) = query.fingerprint().map(str::to_string) {
+        let merged = crate::storage::groups::merged_into(&db, &fingerprint).await?;
+        let merged: Vec<String> = merged.into_iter().map(|m| m.fingerprint).collect();
+        query.widen_fingerprint(&merged);
+    }
     let rows = crate::shards::reader::page(env, &db, &query).await?;
     let (mut logs, next_cursor) = into_page(rows, query.limit)?;
     open_events(config, &mut logs);

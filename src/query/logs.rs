@@ -92,6 +92,39 @@ pub struct LogQuery {
     pub conditions: Vec<(String, Vec<Bind>)>,
 }
 
+/// A group's events: its own fingerprint's and those merged into it, as one condition.
+pub fn any_fingerprint(fingerprints: &[String]) -> (String, Vec<Bind>) {
+    let marks = vec!["?"; fingerprints.len()].join(", ");
+    (
+        format!("fingerprint IN ({marks})"),
+        fingerprints.iter().cloned().map(Bind::Text).collect(),
+    )
+}
+
+impl LogQuery {
+    /// `fingerprint=` asks for a group: with the fingerprints merged into it, the filter becomes
+    /// all of them.
+    pub fn widen_fingerprint(&mut self, merged: &[String]) {
+        let Some(at) = self.exact.iter().position(|(k, _)| *k == "fingerprint") else {
+            return;
+        };
+        if merged.is_empty() {
+            return;
+        }
+        let (_, own) = self.exact.remove(at);
+        let all: Vec<String> = std::iter::once(own).chain(merged.iter().cloned()).collect();
+        self.conditions.push(any_fingerprint(&all));
+    }
+
+    /// The fingerprint asked for with `fingerprint=`, if any.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.exact
+            .iter()
+            .find(|(k, _)| *k == "fingerprint")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Two ways to find the newest page of full-text matches; which is fast depends on how many
 /// rows match, so the edge counts them first (bounded by `text_match_probe`).
 ///
@@ -902,5 +935,32 @@ mod tests {
         assert_eq!(decode_cursor(&next.unwrap()).unwrap().1, "id-2");
         let (events, next) = into_page(vec![row(1)], 2).unwrap();
         assert_eq!((events.len(), next), (1, None));
+    }
+
+    /// `fingerprint=` of a group with merges asks for all of its fingerprints; without merges,
+    /// or without the parameter, the query is unchanged.
+    #[test]
+    fn fingerprint_widens_to_merged_ones() {
+        let mut q = LogQuery {
+            exact: vec![("fingerprint", "t".into()), ("component", "Cart".into())],
+            ..Default::default()
+        };
+        let before = q.clone();
+        q.widen_fingerprint(&[]);
+        assert_eq!(q, before);
+        q.widen_fingerprint(&["a".into(), "b".into()]);
+        assert_eq!(q.exact, vec![("component", "Cart".to_string())]);
+        assert_eq!(
+            q.conditions,
+            vec![(
+                "fingerprint IN (?, ?, ?)".to_string(),
+                vec![
+                    Bind::Text("t".into()),
+                    Bind::Text("a".into()),
+                    Bind::Text("b".into())
+                ]
+            )]
+        );
+        assert_eq!(q.fingerprint(), None);
     }
 }
