@@ -370,3 +370,19 @@ test("shippers' own shapes: Fluent Bit's `log`, Vector's `host` and `source_type
   assert.equal(by("vector es line").context.source_type, "file");
   assert.equal(by("vector loki line").context.source_type, "kubernetes_logs");
 });
+
+test("a refusal leaves the connection usable: the next request on it is answered, not reset", async () => {
+  // The worker reads a small body it refused before answering; unread, workerd may close the
+  // connection under a keep-alive client, whose next request then fails with a reset.
+  for (let i = 0; i < 50; i++) {
+    const refused = await fetch(`${url}otlp/v1/logs`, { method: "POST", headers: { authorization: `Bearer ${ingestKey}`, "content-type": "text/plain" }, body: "{}" });
+    assert.equal(refused.status, 415);
+    await refused.arrayBuffer();
+    const unknown = await fetch(`${url}v1/logs`, { method: "POST", headers: { authorization: "Bearer nope", "content-type": "application/json" }, body: '{"message":"x"}' });
+    assert.equal(unknown.status, 401);
+    await unknown.arrayBuffer();
+    const next = await fetch(`${url}loki/api/v1/push`, { method: "POST", headers: { authorization: `Bearer ${ingestKey}`, "content-type": "application/x-protobuf" }, body: Buffer.from([0x80, 0x80, 0x80, 0x80, 0x0f, 0x00, 0x01]) });
+    assert.equal(next.status, 413);
+    await next.arrayBuffer();
+  }
+});

@@ -86,6 +86,10 @@ pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response
             error_response(&err, protobuf)
         }
     };
+    // A small body nothing read (a refusal, a probe's fixed answer): read it, so that the
+    // connection stays usable for the client's next request. Unread, workerd may close it
+    // under the client, which then sees a reset instead of its next answer.
+    req.discard_unread_body().await;
     recorder::add(
         "edge_logger_requests_total",
         &[

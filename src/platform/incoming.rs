@@ -52,11 +52,17 @@ thread_local! {
     static NAMES: js_sys::Array = PREFETCHED.iter().map(|name| JsValue::from_str(name)).collect();
 }
 
+/// The largest unread body a refusal reads before answering (see
+/// [`Incoming::discard_unread_body`]).
+const DISCARD_UP_TO: usize = 64 * 1024;
+
 pub(crate) struct Incoming {
     raw: web_sys::Request,
     headers: Headers,
     /// The values of [`PREFETCHED`], in its order.
     prefetched: Vec<Option<String>>,
+    /// Set once the body was read here: nothing is left to discard.
+    body_read: std::cell::Cell<bool>,
 }
 
 impl Incoming {
@@ -72,6 +78,7 @@ impl Incoming {
             raw,
             headers,
             prefetched,
+            body_read: std::cell::Cell::new(false),
         }
     }
 
@@ -128,6 +135,7 @@ impl Incoming {
             Some(0) => Ok(Vec::new()),
             // The runtime delivers exactly the declared length, so one read is bounded by it.
             Some(_) => {
+                self.body_read.set(true);
                 let promise = self.raw.array_buffer().map_err(js_error)?;
                 let buffer = JsFuture::from(promise).await.map_err(js_error)?;
                 let body = js_sys::Uint8Array::new(&buffer).to_vec();
@@ -142,6 +150,23 @@ impl Incoming {
         }
     }
 
+    /// Reads and drops a body of at most [`DISCARD_UP_TO`] declared bytes that nothing read
+    /// (a refusal before the body, a fixed answer to an agent's probe); larger or undeclared
+    /// ones are left to the runtime (it closes such a connection).
+    pub async fn discard_unread_body(&self) {
+        let small = self
+            .header("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .is_some_and(|n| n > 0 && n <= DISCARD_UP_TO);
+        if small && !self.body_read.get() && !self.raw.body_used() {
+            if let Ok(promise) = self.raw.array_buffer() {
+                let _ = JsFuture::from(promise).await;
+            }
+        }
+    }
+
     async fn stream_within(
         &self,
         limit: usize,
@@ -149,6 +174,7 @@ impl Incoming {
     ) -> Result<Vec<u8>, AppError> {
         // Rare (chunked uploads), so worker's stream reader is good enough here.
         // `Clone::clone` copies the reference; `Request::clone` would tee the body.
+        self.body_read.set(true);
         let mut stream = worker::Request::from(Clone::clone(&self.raw)).stream()?;
         let mut body = Vec::new();
         while let Some(chunk) = stream.next().await {
