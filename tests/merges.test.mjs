@@ -104,6 +104,9 @@ test("merge refusals: itself, twice, a merged group's status, unknown groups, a 
   assertError(await call("PUT", `/v1/groups/${source}`, { status: "resolved" }), 409, "conflict");
   assertError(await call("POST", `/v1/groups/nope/merge`, { fingerprints: [source] }), 404, "not_found");
   assertError(await call("DELETE", `/v1/groups/${target}/merge/nope`), 404, "not_found");
+  const unnamed = await call("DELETE", `/v1/groups/${target}/merge`);
+  assertError(unnamed, 400, "invalid_parameter");
+  assert.match(unnamed.body.error.message, /name what to unmerge/);
   const reader = (await post(w.mf, { name: "r", scopes: ["read"] }, { path: "/v1/keys" })).body.key;
   assert.equal((await call("POST", `/v1/groups/${target}/merge`, { fingerprints: [source] }, auth(reader))).status, 403);
   assert.equal((await call("DELETE", `/v1/groups/${target}/merge`, { fingerprints: [source] }, auth(reader))).status, 403);

@@ -220,8 +220,16 @@ pub async fn unmerge(
         (None, Some(list)) => {
             serde_json::json!({ "fingerprints": list.split(',').collect::<Vec<_>>() })
         }
-        (None, None) => serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
-            .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?,
+        (None, None) => {
+            let body = read_json_body(req, 16 * 1024).await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(AppError::InvalidParameter(
+                    "name what to unmerge: a body {\"fingerprints\": [...]}, ?fingerprints=a,b, or DELETE …/merge/{fingerprint}".into(),
+                ));
+            }
+            serde_json::from_slice(&body)
+                .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?
+        }
     };
     let sources = workflow::parse_fingerprints(&body, fingerprint)?;
     let db = env.d1(bindings::DB)?;
