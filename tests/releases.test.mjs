@@ -119,13 +119,16 @@ test("assign, note and history; a read key cannot change a group", async () => {
   assert.equal((await post(w.mf, { text: "x" }, { path: `/v1/groups/${g.fingerprint}/notes`, headers: auth(reader) })).status, 403);
 });
 
-test("ignored until a count reopens exactly at it, once, with a regression alert; until a time too", async () => {
+test("ignored until a count reopens exactly at it, once, alerting regression and new-group rules; until a time too", async () => {
   const sendOther = async (component) => {
     const res = await post(w.mf, { message: `${component} failed`, level: "error", component });
     await waitForStored(w.db, 1, "id = ?", res.body.ids[0]);
   };
   const find = async (component) => (await get(w.mf, `/v1/groups?query=${encodeURIComponent(`component:${component}`)}`)).body.groups[0];
+  const rule = await post(w.mf, { name: "new ignored", trigger: "new_group", throttle_seconds: 0, match: { component: "Ignored" }, channels: [{ type: "webhook", url: `http://127.0.0.1:${receiver.address().port}/new` }] }, { path: "/v1/alert-rules" });
+  assert.equal(rule.status, 201, JSON.stringify(rule.body));
   await sendOther("Ignored");
+  await waitFor(() => received.some((a) => a.rule?.name === "new ignored"), { what: "the new group's alert" });
   const g = await find("Ignored");
   const refused = await putStatus(g.fingerprint, { status: "ignored", until: { users: 50, count: 3 } });
   assertError({ status: refused.status, body: await refused.json() }, 400, "invalid_parameter");
@@ -138,14 +141,53 @@ test("ignored until a count reopens exactly at it, once, with a regression alert
   }
   await sendOther("Ignored");
   await waitFor(async () => (await find("Ignored")).status === "open", { what: "the third event to reopen it" });
-  await waitFor(() => received.length === alertsBefore + 1, { what: "one regression alert" });
+  await waitFor(() => received.length === alertsBefore + 2, { what: "a regression and a new-group alert", seen: () => received.slice(alertsBefore).map((a) => [a.rule?.name, a.reason, a.summary]) });
+  const back = received.slice(alertsBefore);
+  assert.deepEqual(back.map((a) => a.rule.trigger).sort(), ["new_group", "regression"]);
+  for (const alert of back) {
+    assert.equal(alert.reason, "ignore_until");
+    assert.equal(alert.group, g.fingerprint);
+    assert.match(alert.summary, /Back from ignore: Ignored failed/);
+  }
   await sendOther("Ignored");
   await waitFor(async () => (await find("Ignored")).count === 5, { what: "a later event counted" });
-  assert.equal(received.length, alertsBefore + 1, "once");
+  assert.equal(received.length, alertsBefore + 2, "once");
 
   await sendOther("Snoozed");
   const s = await find("Snoozed");
   assert.equal((await putStatus(s.fingerprint, { status: "ignored", until: { at: new Date(Date.now() - 1000).toISOString() } })).status, 200);
   await sendOther("Snoozed");
   await waitFor(async () => (await find("Snoozed")).status === "open", { what: "the time to have passed" });
+  await waitFor(() => received.some((a) => a.group === s.fingerprint && a.reason === "ignore_until"), { what: "its alert" });
+});
+
+test("ignored until a time: the scheduled run reopens it once the time has passed, with one alert, no event needed", async () => {
+  const res = await post(w.mf, { message: "Slept failed", level: "error", component: "Slept" });
+  await waitForStored(w.db, 1, "id = ?", res.body.ids[0]);
+  const find = async () => (await get(w.mf, "/v1/groups/" + fp)).body;
+  const fp = (await get(w.mf, "/v1/groups?query=component:Slept")).body.groups[0].fingerprint;
+  const inAnHour = new Date(Date.now() + 3600_000).toISOString();
+  assert.equal((await putStatus(fp, { status: "ignored", until: { at: inAnHour } })).status, 200);
+  const worker = await w.mf.getWorker();
+  const alertsBefore = received.length;
+  await worker.scheduled({ cron: "*/5 * * * *" });
+  assert.equal((await find()).status, "ignored", "the time has not come");
+  // The hour passes: the stored time is moved back rather than the clock forward.
+  await w.db.prepare("UPDATE groups SET ignore_until_at = ? WHERE fingerprint = ?").bind(new Date(Date.now() - 1000).toISOString(), fp).run();
+  await worker.scheduled({ cron: "*/5 * * * *" });
+  assert.equal((await find()).status, "open");
+  await waitFor(() => received.length === alertsBefore + 1, { what: "the regression rule's alert" });
+  const alert = received.at(-1);
+  assert.equal(alert.rule.trigger, "regression");
+  assert.equal(alert.reason, "ignore_until");
+  assert.equal(alert.group, fp);
+  const activity = (await get(w.mf, `/v1/groups/${fp}/activity`)).body.activity;
+  assert.equal(activity[0].kind, "regression");
+  assert.equal(activity[0].actor, "ignore_until");
+  assert.equal(activity[0].detail.ignored_until_met, 1);
+  await worker.scheduled({ cron: "*/5 * * * *" });
+  const again = await post(w.mf, { message: "Slept failed", level: "error", component: "Slept" });
+  await waitForStored(w.db, 1, "id = ?", again.body.ids[0]);
+  await waitFor(async () => (await find()).count === 2, { what: "the next event counted" });
+  assert.equal(received.length, alertsBefore + 1, "once");
 });

@@ -28,11 +28,17 @@ pub struct AlertNotice {
     pub group_url: Option<String>,
     /// The release of the event that fired it.
     pub release: Option<String>,
+    /// Why a group transition happened when it is not the plain one: `ignore_until` for a
+    /// group whose "ignored until" condition was met.
+    pub reason: Option<String>,
     pub sample_event: Option<StoredEvent>,
 }
 
 impl AlertNotice {
     pub fn summary(&self) -> String {
+        if self.reason.as_deref() == Some(super::rules::IGNORE_UNTIL_MET) {
+            return format!("[{}] Back from ignore: {}", self.rule_name, self.title());
+        }
         match self.trigger.as_str() {
             "new_group" => format!("[{}] New issue: {}", self.rule_name, self.title()),
             "regression" => format!("[{}] Regression: {}", self.rule_name, self.title()),
@@ -136,6 +142,7 @@ pub fn delivery_for(
                 "link": notice.link,
                 "group_url": notice.group_url,
                 "release": notice.release,
+                "reason": notice.reason,
                 "sample_event": notice.sample_event,
             })
             .to_string();
@@ -230,6 +237,7 @@ mod tests {
             link: "https://logger.example.com/v1/groups/abc".into(),
             group_url: Some("https://logger.example.com/#/groups/abc".into()),
             release: Some("1.4.0".into()),
+            reason: None,
             sample_event: Some(StoredEvent {
                 message: "boom".into(),
                 level: "error".into(),
@@ -329,6 +337,32 @@ mod tests {
             (body["to"][0].as_str(), body["from"].as_str()),
             (Some("a@b.c"), Some("alerts@example.com"))
         );
+    }
+
+    #[test]
+    fn summaries_say_what_happened() {
+        let with = |trigger: &str, reason: Option<&str>| AlertNotice {
+            trigger: trigger.into(),
+            reason: reason.map(Into::into),
+            window_seconds: None,
+            ..notice()
+        };
+        let cases = [
+            (with("new_group", None), "[errors] New issue: boom"),
+            (with("regression", None), "[errors] Regression: boom"),
+            (
+                with("regression", Some("ignore_until")),
+                "[errors] Back from ignore: boom",
+            ),
+            (
+                with("new_group", Some("ignore_until")),
+                "[errors] Back from ignore: boom",
+            ),
+            (notice(), "[errors] 5 events in 60s: boom"),
+        ];
+        for (notice, summary) in cases {
+            assert_eq!(notice.summary(), summary);
+        }
     }
 
     #[test]

@@ -68,6 +68,8 @@ struct Candidate {
     window_start: i64,
     count: i64,
     sample_event_id: Option<String>,
+    /// Why a transition happened, when not the plain one (a group back from ignore).
+    reason: Option<String>,
 }
 
 /// Runs after a batch was stored. Failures are logged, never raised: alerting must not make
@@ -103,6 +105,7 @@ async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
             window_start: c.window_start,
             count: c.count,
             sample_event_id: c.last_event_id,
+            reason: None,
         });
     }
     let transitions = store::claim_transitions(db).await?;
@@ -117,7 +120,7 @@ async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
             };
             for row in &rules {
                 let Some(rule) = row.rule() else { continue };
-                if rule.trigger.as_str() != t.kind
+                if !rule.trigger.takes_transition(&t.kind, t.reason.as_deref())
                     || !sample.as_ref().is_some_and(|e| rule.matches(e))
                 {
                     continue;
@@ -130,6 +133,7 @@ async fn try_evaluate(db: &D1Database, env: &Env) -> worker::Result<()> {
                     window_start: t.id,
                     count: 1,
                     sample_event_id: t.event_id.clone(),
+                    reason: t.reason.clone(),
                 });
             }
         }
@@ -196,6 +200,7 @@ async fn try_evaluate_rates(db: &D1Database, env: &Env) -> worker::Result<()> {
             window_start: hour_start,
             count: counts.last().copied().unwrap_or(0),
             sample_event_id: None,
+            reason: None,
             rule,
         });
     }
@@ -334,6 +339,7 @@ async fn record(
         link,
         group_url,
         release: sample.as_ref().and_then(|e| e.release.clone()),
+        reason: c.reason.clone(),
         sample_event: sample,
     };
     let channels = if c.builtin {

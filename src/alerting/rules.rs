@@ -24,6 +24,9 @@ pub const MASK: &str = "********";
 const MAX_WINDOW_SECONDS: i64 = 86_400;
 const MAX_THROTTLE_SECONDS: i64 = 7 * 86_400;
 
+/// The reason of a transition left by a group whose "ignored until" condition was met.
+pub const IGNORE_UNTIL_MET: &str = "ignore_until";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
@@ -48,6 +51,17 @@ impl Trigger {
     /// Rules judged from hourly counts by the cron rather than from events as they arrive.
     pub fn is_rate(&self) -> bool {
         matches!(self, Trigger::Spike | Trigger::Quiet)
+    }
+
+    /// Whether a rule on this trigger takes a group transition of `kind` (`new_group` or
+    /// `regression`) and `reason`: its own kind, and a group back from "ignored until" is news
+    /// to new-group rules as well as to regression rules.
+    pub fn takes_transition(&self, kind: &str, reason: Option<&str>) -> bool {
+        match self {
+            Trigger::NewGroup => kind == "new_group" || reason == Some(IGNORE_UNTIL_MET),
+            Trigger::Regression => kind == "regression",
+            _ => false,
+        }
     }
 }
 
@@ -597,6 +611,28 @@ mod tests {
         );
         let new_group = rule(r#"{"name":"new","trigger":"new_group","channels":[{"type":"slack","url":"https://hooks.slack.com/x"}]}"#).unwrap();
         assert_eq!(new_group.trigger, Trigger::NewGroup);
+    }
+
+    #[test]
+    fn which_rules_take_a_transition() {
+        let back = Some(IGNORE_UNTIL_MET);
+        let cases = [
+            (Trigger::NewGroup, "new_group", None, true),
+            (Trigger::NewGroup, "regression", None, false),
+            (Trigger::NewGroup, "regression", back, true),
+            (Trigger::Regression, "regression", None, true),
+            (Trigger::Regression, "regression", back, true),
+            (Trigger::Regression, "new_group", None, false),
+            (Trigger::Threshold, "regression", back, false),
+            (Trigger::Spike, "new_group", None, false),
+        ];
+        for (trigger, kind, reason, takes) in cases {
+            assert_eq!(
+                trigger.takes_transition(kind, reason),
+                takes,
+                "{trigger:?} {kind} {reason:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The scheduled run (`#[event(scheduled)]`, every 5 minutes): the move of events still in D1
 //! into shards; retention — a shard wholly past the longest retention is dropped whole, one
 //! partly expired is trimmed in bounded batches, each archived to R2 first when an `ARCHIVE`
-//! bucket is bound; then housekeeping of derived tables, then the spike and quiet alert rules.
+//! bucket is bound; then housekeeping of derived tables; groups ignored until a time that has
+//! passed reopen (with their alerts); then the spike and quiet alert rules.
 //! Failures are logged; the next run continues where this one stopped.
 
 use worker::{console_error, console_log, Bucket, D1Database, Env, ObjectNamespace};
@@ -107,8 +108,35 @@ pub async fn run(env: &Env) {
             );
         }
     }
+    let reopened = reopen_ignored_until(&db, env, now).await;
     crate::alerting::engine::evaluate_rates(&db, env).await;
+    if reopened > 0 {
+        console_log!("{reopened} groups ignored until a time reopened");
+    }
     console_log!("retention: {moved} events moved from D1 into shards, {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
+}
+
+/// Groups ignored until a time that has passed reopen now, not at their next event; the
+/// transitions they leave are turned into alerts at once.
+async fn reopen_ignored_until(
+    db: &D1Database,
+    env: &Env,
+    now: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    let now_text = crate::processors::timestamp::format_ts(now);
+    match crate::storage::groups::reopen_ignored_until(db, &now_text).await {
+        Ok(0) => 0,
+        Ok(n) => {
+            crate::alerting::engine::evaluate(db, env).await;
+            n
+        }
+        Err(e) => {
+            console_error!(
+                "reopening groups ignored until a time failed (the next run retries): {e}"
+            );
+            0
+        }
+    }
 }
 
 /// What retention does to one shard: drop it whole (archiving it first), or trim its expired

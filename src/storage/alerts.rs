@@ -177,6 +177,8 @@ pub struct Transition {
     pub kind: String,
     pub fingerprint: String,
     pub event_id: Option<String>,
+    /// Why a regression happened when it is not a resolved group's (`ignore_until`).
+    pub reason: Option<String>,
 }
 
 /// Claims unclaimed transitions atomically: two consumers never both get one.
@@ -184,7 +186,7 @@ pub async fn claim_transitions(db: &D1Database) -> Result<Vec<Transition>> {
     db.prepare(
         "UPDATE group_transitions SET claimed = 1
          WHERE id IN (SELECT id FROM group_transitions WHERE claimed = 0 ORDER BY id LIMIT 100)
-         RETURNING id, kind, fingerprint, event_id",
+         RETURNING id, kind, fingerprint, event_id, reason",
     )
     .all()
     .await?

@@ -128,6 +128,48 @@ pub async fn set_ignore_until(
     .await
 }
 
+/// Reopens the groups ignored until a time that has passed (`now`, as stored times are
+/// written), each once: a regression transition with reason `ignore_until` (so alert rules
+/// hear of it) and a history entry, then the status, in one transaction. Returns how many.
+pub async fn reopen_ignored_until(db: &D1Database, now: &str) -> Result<usize> {
+    const DUE: &str = "status = 'ignored' AND ignore_until_at IS NOT NULL AND ignore_until_at <= ?1 AND merged_into IS NULL";
+    let due = SqlQuery {
+        sql: format!("SELECT count(*) AS n FROM groups WHERE {DUE}"),
+        binds: vec![t(now)],
+    };
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: usize,
+    }
+    let n = d1::rows::<Count>(db, &due)
+        .await?
+        .first()
+        .map_or(0, |c| c.n);
+    if n == 0 {
+        return Ok(0);
+    }
+    let statements = [
+        format!(
+            "INSERT INTO group_transitions (kind, fingerprint, project, event_id, at, reason)
+             SELECT 'regression', fingerprint, project, last_event_id, ?1, 'ignore_until' FROM groups WHERE {DUE}"
+        ),
+        format!(
+            "INSERT INTO group_activity (fingerprint, kind, actor, detail, at)
+             SELECT fingerprint, 'regression', 'ignore_until',
+                    json_object('ignored_until_met', 1, 'at', ignore_until_at, 'release', last_release), ?1
+             FROM groups WHERE {DUE}"
+        ),
+        format!(
+            "UPDATE groups SET status = 'open', ignore_until_at = NULL, ignore_until_count = NULL,
+               ignore_count_base = NULL, ignore_window_seconds = NULL, ignore_window_start = NULL,
+               ignore_window_count = NULL, ignore_until_users = NULL
+             WHERE {DUE}"
+        ),
+    ];
+    d1::batch(db, &numbered(statements.to_vec(), &[t(now)])).await?;
+    Ok(n)
+}
+
 fn t(s: &str) -> Bind {
     Bind::Text(s.to_string())
 }
