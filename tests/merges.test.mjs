@@ -230,3 +230,22 @@ test("ignored until N users: reopens at the Nth distinct user, once, with one re
   const reopened = (await get(w.mf, `/v1/groups/${fp}/activity`)).body.activity.find((a) => a.kind === "regression");
   assert.equal(reopened.detail.users, 2);
 });
+
+test("ignored until N users within a window: users whose latest event is older than the window do not count", async () => {
+  await send({ message: "avatar broken", component: "Avatar", user_id: "u1" });
+  const fp = (await groupOf("Avatar")).fingerprint;
+  assert.equal((await call("PUT", `/v1/groups/${fp}`, { status: "ignored", until: { users: 2, window_seconds: 3600 } })).status, 200);
+  await send({ message: "avatar broken", component: "Avatar", user_id: "u1" });
+  // Two hours pass for u1: its latest time is moved back rather than the clock forward.
+  const twoHoursAgo = new Date(Date.now() - 7200_000).toISOString();
+  const moved = await w.db.prepare("UPDATE group_ignore_users SET last_at = ? WHERE fingerprint = ? AND user_id = 'u1'").bind(twoHoursAgo, fp).run();
+  assert.equal(moved.meta.changes, 1, "u1 was counted");
+  await send({ message: "avatar broken", component: "Avatar", user_id: "u2" });
+  await waitFor(async () => (await groupById(fp)).count === 3, { what: "u2's event counted" });
+  assert.equal((await groupById(fp)).status, "ignored", "u1 is outside the hour");
+  await send({ message: "avatar broken", component: "Avatar", user_id: "u1" });
+  await waitFor(async () => (await groupById(fp)).status === "open", { what: "u1 again, within the hour of u2, to reopen it" });
+  await waitFor(() => received.filter((a) => a.group === fp).length === 1, { what: "one alert" });
+  const reopened = (await get(w.mf, `/v1/groups/${fp}/activity`)).body.activity.find((a) => a.kind === "regression");
+  assert.deepEqual([reopened.detail.users, reopened.detail.window_seconds], [2, 3600]);
+});

@@ -11,8 +11,8 @@ fn bad(message: impl Into<String>) -> AppError {
     AppError::InvalidParameter(message.into())
 }
 
-/// When an ignored group reopens: at a time, after `count` more events (within
-/// `window_seconds` when set), or once `users` distinct users have hit it. None set: never.
+/// When an ignored group reopens: at a time, after `count` more events, or once `users`
+/// distinct users have hit it (either within `window_seconds` when set). None set: never.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IgnoreUntil {
     pub at: Option<String>,
@@ -21,15 +21,15 @@ pub struct IgnoreUntil {
     pub users: Option<i64>,
 }
 
-/// `{"at": time}`, `{"count": n, "window_seconds"?: s}` (a window from 60 s to 30 days) or
-/// `{"users": n}`.
+/// `{"at": time}`, `{"count": n, "window_seconds"?: s}` or `{"users": n, "window_seconds"?: s}`
+/// (a window from 60 s to 30 days).
 pub fn parse_until(u: &Map<String, Value>) -> Result<IgnoreUntil, AppError> {
     if let Some(unknown) = u
         .keys()
         .find(|k| !["at", "count", "window_seconds", "users"].contains(&k.as_str()))
     {
         return Err(bad(format!(
-            "until.{unknown} is unknown; use at, count (with an optional window_seconds) or users"
+            "until.{unknown} is unknown; use at, count or users (either with an optional window_seconds)"
         )));
     }
     let whole = |key: &str, max: i64| -> Result<Option<i64>, AppError> {
@@ -65,13 +65,15 @@ pub fn parse_until(u: &Map<String, Value>) -> Result<IgnoreUntil, AppError> {
                 .ok_or_else(|| bad("until.at must be an RFC 3339 time"))?,
         ),
     };
-    if window_seconds.is_some() && count.is_none() {
-        return Err(bad("until.window_seconds goes with until.count"));
+    if window_seconds.is_some() && count.is_none() && users.is_none() {
+        return Err(bad(
+            "until.window_seconds goes with until.count or until.users",
+        ));
     }
     let conditions = [at.is_some(), count.is_some(), users.is_some()];
     if conditions.iter().filter(|c| **c).count() != 1 {
         return Err(bad(
-            "until takes one of at, count (with an optional window_seconds) or users",
+            "until takes one of at, count or users (either with an optional window_seconds)",
         ));
     }
     Ok(IgnoreUntil {
@@ -204,6 +206,14 @@ mod tests {
         );
         assert_eq!(until(json!({"users": 50})).unwrap().users, Some(50));
         assert_eq!(
+            until(json!({"users": 50, "window_seconds": 86400})).unwrap(),
+            IgnoreUntil {
+                users: Some(50),
+                window_seconds: Some(86400),
+                ..Default::default()
+            }
+        );
+        assert_eq!(
             until(json!({"at": "2026-12-24T10:00:00+01:00"}))
                 .unwrap()
                 .at
@@ -219,7 +229,14 @@ mod tests {
             (json!({"count": 5, "users": 3}), "one of at"),
             (json!({"count": 0}), "until.count must be"),
             (json!({"users": "many"}), "until.users must be"),
-            (json!({"window_seconds": 600}), "goes with until.count"),
+            (
+                json!({"window_seconds": 600}),
+                "goes with until.count or until.users",
+            ),
+            (
+                json!({"at": "2026-12-24T10:00:00Z", "window_seconds": 600}),
+                "goes with",
+            ),
             (
                 json!({"count": 5, "window_seconds": 5}),
                 "window_seconds must be",

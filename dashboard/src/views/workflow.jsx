@@ -24,6 +24,7 @@ const IGNORE_CHOICES = [
   ["until 100 more events", () => ({ count: 100 })],
   ["until 10 events in an hour", () => ({ count: 10, window_seconds: 3600 })],
   ["until 10 users are affected", () => ({ users: 10 })],
+  ["until 10 users in a day", () => ({ users: 10, window_seconds: 24 * 3600 })],
 ];
 
 /** The resolve and ignore menus (a closed <details> each: keyboard reachable, no layout jump). */
@@ -121,8 +122,9 @@ export function Merged({ group, onChange, onError }) {
 
 function untilText(u) {
   if (u.at) return `until ${new Date(u.at).toLocaleString()}`;
-  if (u.users) return `until ${u.users} users are affected`;
-  if (u.count && u.window_seconds) return `until ${u.count} events within ${Math.round(u.window_seconds / 60)} minutes`;
+  const within = u.window_seconds ? ` within ${u.window_seconds % 3600 ? `${Math.round(u.window_seconds / 60)} minutes` : `${u.window_seconds / 3600} hours`}` : "";
+  if (u.users) return `until ${u.users} users are affected${within}`;
+  if (u.count && u.window_seconds) return `until ${u.count} events${within}`;
   if (u.count) return `until ${u.count} more events`;
   return "";
 }
