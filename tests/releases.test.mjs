@@ -113,6 +113,11 @@ test("assign, note and history; a read key cannot change a group", async () => {
   assert.deepEqual(history.filter((a) => a.kind === "regression").map((a) => a.detail.release), ["2.0.0", "1.4.0"]);
   assert.equal(history.find((a) => a.kind === "status" && a.detail.in_release === "1.4.0").actor, "admin-token");
   assert.equal((await group()).assignee, "dana@example.com");
+  // The longest note, every character an escaped surrogate pair (48 KB of JSON), is taken.
+  const longest = await post(w.mf, `{"text": "${"\\ud83d\\ude00".repeat(4000)}", "author": "dana"}`, { path: `/v1/groups/${g.fingerprint}/notes` });
+  assert.equal(longest.status, 201);
+  assert.equal([...longest.body.detail.text].length, 4000);
+  assertError(await post(w.mf, { text: "x".repeat(70_000) }, { path: `/v1/groups/${g.fingerprint}/notes` }), 413, "payload_too_large");
   const reader = (await post(w.mf, { name: "r", scopes: ["read"] }, { path: "/v1/keys" })).body.key;
   const denied = await w.mf.dispatchFetch(`http://localhost/v1/groups/${g.fingerprint}`, { method: "PUT", headers: { ...auth(reader), "content-type": "application/json" }, body: JSON.stringify({ status: "resolved" }) });
   assert.equal(denied.status, 403);

@@ -270,7 +270,7 @@ pub async fn set_status(
     env: &Env,
     principal: &Principal,
 ) -> Result<Response, AppError> {
-    let body: Value = serde_json::from_slice(&read_json_body(req, 4096).await?)
+    let body: Value = serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
     // `assignee`: a name or e-mail address, or null to unassign; alone or with a status.
     let assignee = match body.get("assignee") {
@@ -403,7 +403,9 @@ pub async fn add_note(
     env: &Env,
     principal: &Principal,
 ) -> Result<Response, AppError> {
-    let body: Value = serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
+    // 64 KiB: the longest note (4000 characters, each possibly an escaped surrogate pair of
+    // 12 bytes) and author always fit, so a valid note is never refused as too large.
+    let body: Value = serde_json::from_slice(&read_json_body(req, 64 * 1024).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
     let text = body
         .get("text")
