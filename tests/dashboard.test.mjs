@@ -167,6 +167,7 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   await page.getByRole("button", { name: "Ignore until 100 more events" }).click();
   await page.locator(".facts .status-ignored").waitFor();
   assert.equal((await call(`/v1/groups/${fingerprint}`)).body.status, "ignored");
+  await page.locator(".facts", { hasText: "until 100 more events (0 so far)" }).waitFor();
   await page.getByLabel("Note").fill("a null cart after the 2.1 checkout change");
   await page.getByRole("button", { name: "Add note" }).click();
   await page.locator(".history", { hasText: "a null cart after the 2.1 checkout change" }).waitFor();

@@ -242,7 +242,9 @@ test("ignored until N users within a window: users whose latest event is older t
   assert.equal(moved.meta.changes, 1, "u1 was counted");
   await send({ message: "avatar broken", component: "Avatar", user_id: "u2" });
   await waitFor(async () => (await groupById(fp)).count === 3, { what: "u2's event counted" });
-  assert.equal((await groupById(fp)).status, "ignored", "u1 is outside the hour");
+  const waiting = await groupById(fp);
+  assert.equal(waiting.status, "ignored", "u1 is outside the hour");
+  assert.deepEqual(waiting.ignored_until, { at: null, count: null, users: 2, window_seconds: 3600, events_so_far: null, users_so_far: 1 });
   await send({ message: "avatar broken", component: "Avatar", user_id: "u1" });
   await waitFor(async () => (await groupById(fp)).status === "open", { what: "u1 again, within the hour of u2, to reopen it" });
   await waitFor(() => received.filter((a) => a.group === fp).length === 1, { what: "one alert" });

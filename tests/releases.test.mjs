@@ -137,15 +137,21 @@ test("ignored until a count reopens exactly at it, once, alerting regression and
   const g = await find("Ignored");
   const refused = await putStatus(g.fingerprint, { status: "ignored", until: { users: 50, count: 3 } });
   assertError({ status: refused.status, body: await refused.json() }, 400, "invalid_parameter");
-  assert.equal((await putStatus(g.fingerprint, { status: "ignored", until: { count: 3 } })).status, 200);
+  const ignored = await putStatus(g.fingerprint, { status: "ignored", until: { count: 3 } });
+  assert.equal(ignored.status, 200);
+  const condition = { at: null, count: 3, users: null, window_seconds: null, users_so_far: null };
+  assert.deepEqual((await ignored.json()).ignored_until, { ...condition, events_so_far: 0 });
   const alertsBefore = received.length;
   for (const expected of [2, 3]) {
     await sendOther("Ignored");
     await waitFor(async () => (await find("Ignored")).count === expected, { what: `event ${expected} counted` });
-    assert.equal((await find("Ignored")).status, "ignored", `still ignored after ${expected - 1} of 3`);
+    const still = await find("Ignored");
+    assert.equal(still.status, "ignored", `still ignored after ${expected - 1} of 3`);
+    assert.deepEqual(still.ignored_until, { ...condition, events_so_far: expected - 1 });
   }
   await sendOther("Ignored");
   await waitFor(async () => (await find("Ignored")).status === "open", { what: "the third event to reopen it" });
+  assert.equal((await find("Ignored")).ignored_until, null);
   await waitFor(() => received.length === alertsBefore + 2, { what: "a regression and a new-group alert", seen: () => received.slice(alertsBefore).map((a) => [a.rule?.name, a.reason, a.summary]) });
   const back = received.slice(alertsBefore);
   assert.deepEqual(back.map((a) => a.rule.trigger).sort(), ["new_group", "regression"]);

@@ -392,6 +392,10 @@ pub async fn set_status(
         .await?;
         answer.status = status.to_string();
         answer.resolved_in_release = in_release;
+        // Read back: `ignored_until` (and its progress) is the database's to say.
+        if let Some(stored) = store::find(&db, &group.fingerprint).await? {
+            answer = stored;
+        }
     }
     json_response(200, &answer)
 }

@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote } from "../ui.jsx";
 import { StatusButtons } from "./groups.jsx";
 import { EventRow } from "./live.jsx";
-import { StatusMenus, Assignee, Merged, History } from "./workflow.jsx";
+import { StatusMenus, Assignee, Merged, History, untilProgress } from "./workflow.jsx";
 
 export function GroupPage({ fingerprint }) {
   const [group, setGroup] = useState(null);
@@ -51,8 +51,9 @@ export function GroupPage({ fingerprint }) {
         <dt>Status</dt>
         <dd>
           <span class={`status status-${group.status}`}>{group.status}</span>
-          {group.resolved_in_release && <span class="meta">in {group.resolved_in_release}</span>}{" "}
-          {!group.merged_into && <StatusButtons group={group} onChange={(status) => update({ status, resolved_in_release: null })} onError={setError} />}
+          {group.resolved_in_release && <span class="meta">in {group.resolved_in_release}</span>}
+          {group.status === "ignored" && group.ignored_until && <span class="meta">{untilProgress(group.ignored_until)}</span>}{" "}
+          {!group.merged_into && <StatusButtons group={group} onChange={(status) => update({ status, resolved_in_release: null, ignored_until: null })} onError={setError} />}
           {!group.merged_into && <StatusMenus group={group} onChange={update} onError={setError} />}
         </dd>
         <dt>Assignee</dt>

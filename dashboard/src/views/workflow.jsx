@@ -129,6 +129,14 @@ function untilText(u) {
   return "";
 }
 
+/** What an ignored group waits for, and how far it has got (`ignored_until` of a group). */
+export function untilProgress(u) {
+  const text = untilText(u);
+  if (u.users) return `${text} (${u.users_so_far ?? 0} so far)`;
+  if (u.count) return `${text} (${u.events_so_far ?? 0} so far)`;
+  return text;
+}
+
 function describe(a) {
   const d = a.detail || {};
   switch (a.kind) {
