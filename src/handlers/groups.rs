@@ -350,7 +350,6 @@ pub async fn set_status(
     let db = env.d1(bindings::DB)?;
     let group = unmerged_group(&db, fingerprint, principal).await?;
     let now = crate::platform::clock::clock_text()?;
-    let mut answer = group.clone();
     if let Some(assignee) = assignee {
         store::set_assignee(&db, &group.fingerprint, assignee.as_deref()).await?;
         let detail = serde_json::json!({"from": group.assignee, "to": assignee});
@@ -363,7 +362,6 @@ pub async fn set_status(
             &now,
         )
         .await?;
-        answer.assignee = assignee;
     }
     if !status.is_empty() {
         store::set_status(
@@ -372,11 +370,9 @@ pub async fn set_status(
             status,
             in_release.as_deref().map(|r| (r, key.as_deref())),
             after.as_deref(),
+            until.as_ref(),
         )
         .await?;
-        if let Some(until) = &until {
-            store::set_ignore_until(&db, &group.fingerprint, until).await?;
-        }
         let detail = serde_json::json!({
             "from": group.status, "to": status, "in_release": in_release, "in_next_release": next_release,
             "until": body.get("until"),
@@ -390,13 +386,9 @@ pub async fn set_status(
             &now,
         )
         .await?;
-        answer.status = status.to_string();
-        answer.resolved_in_release = in_release;
-        // Read back: `ignored_until` (and its progress) is the database's to say.
-        if let Some(stored) = store::find(&db, &group.fingerprint).await? {
-            answer = stored;
-        }
     }
+    // Read back: the group as stored now, `ignored_until` and its progress included.
+    let answer = store::find(&db, &group.fingerprint).await?.unwrap_or(group);
     json_response(200, &answer)
 }
 

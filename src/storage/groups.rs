@@ -15,33 +15,61 @@ pub async fn find(db: &D1Database, fingerprint: &str) -> Result<Option<Group>> {
     Ok(d1::rows::<Group>(db, &query).await?.into_iter().next())
 }
 
-/// Sets a group's status; a resolution may name the release it is resolved in (and its version
-/// key) or the time after which a new release reopens it (`in_next_release`).
+/// Clears an ignored group's condition to reopen (what `set_status` sets with `until`); the D1
+/// triggers that reopen a group clear the same columns.
+const NO_IGNORE_CONDITION: &str = "ignore_until_at = NULL, ignore_until_count = NULL, ignore_count_base = NULL,
+  ignore_window_seconds = NULL, ignore_window_start = NULL, ignore_window_count = NULL, ignore_until_users = NULL";
+
+/// Sets a group's status, in one transaction: a resolution may name the release it is resolved
+/// in (and its version key) or the time after which a new release reopens it
+/// (`in_next_release`); an ignore may carry its condition to reopen. Any earlier condition,
+/// and the users counted toward it, go.
 pub async fn set_status(
     db: &D1Database,
     fingerprint: &str,
     status: &str,
     in_release: Option<(&str, Option<&str>)>,
     resolved_after: Option<&str>,
-) -> Result<bool> {
-    let result = db
-        .prepare(
-            "UPDATE groups SET status = ?2, resolved_in_release = ?3, resolved_in_key = ?4, resolved_after = ?5,
-               ignore_until_at = NULL, ignore_until_count = NULL, ignore_count_base = NULL,
-               ignore_window_seconds = NULL, ignore_window_start = NULL, ignore_window_count = NULL,
-               ignore_until_users = NULL
-             WHERE fingerprint = ?1",
-        )
-        .bind(&[
-            text(fingerprint),
-            text(status),
-            opt_text(in_release.map(|(r, _)| r)),
-            opt_text(in_release.and_then(|(_, k)| k)),
-            opt_text(resolved_after),
-        ])?
-        .run()
-        .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    until: Option<&crate::triage::workflow::IgnoreUntil>,
+) -> Result<()> {
+    let opt = |v: Option<&str>| v.map_or(Bind::Null, t);
+    let mut statements = vec![
+        SqlQuery {
+            sql: format!(
+                "UPDATE groups SET status = ?2, resolved_in_release = ?3, resolved_in_key = ?4, resolved_after = ?5,
+                   {NO_IGNORE_CONDITION} WHERE fingerprint = ?1"
+            ),
+            binds: vec![
+                t(fingerprint),
+                t(status),
+                opt(in_release.map(|(r, _)| r)),
+                opt(in_release.and_then(|(_, k)| k)),
+                opt(resolved_after),
+            ],
+        },
+        SqlQuery {
+            sql: "DELETE FROM group_ignore_users WHERE fingerprint = ?".into(),
+            binds: vec![t(fingerprint)],
+        },
+    ];
+    if let Some(until) = until {
+        let opt_int = |n: Option<i64>| n.map_or(Bind::Null, Bind::Int);
+        statements.push(SqlQuery {
+            sql: "UPDATE groups SET ignore_until_at = ?2, ignore_until_count = ?3, ignore_count_base = count,
+                    ignore_window_seconds = ?4, ignore_window_start = NULL, ignore_window_count = 0,
+                    ignore_until_users = ?5
+                  WHERE fingerprint = ?1"
+                .into(),
+            binds: vec![
+                t(fingerprint),
+                opt(until.at.as_deref()),
+                opt_int(until.count),
+                opt_int(until.window_seconds),
+                opt_int(until.users),
+            ],
+        });
+    }
+    d1::batch(db, &statements).await
 }
 
 /// Sets (or clears) who works on a group.
@@ -94,61 +122,12 @@ pub async fn activity(db: &D1Database, fingerprint: &str) -> Result<Vec<Activity
     .await
 }
 
-/// An ignored group's condition to reopen: a time, a number of events (more than its count
-/// now, or within a window), or a number of distinct users from now on.
-pub async fn set_ignore_until(
-    db: &D1Database,
-    fingerprint: &str,
-    until: &crate::triage::workflow::IgnoreUntil,
-) -> Result<()> {
-    let opt_int = |n: Option<i64>| n.map_or(Bind::Null, Bind::Int);
-    d1::batch(
-        db,
-        &[
-            SqlQuery {
-                sql: "DELETE FROM group_ignore_users WHERE fingerprint = ?".into(),
-                binds: vec![t(fingerprint)],
-            },
-            SqlQuery {
-                sql: "UPDATE groups SET ignore_until_at = ?2, ignore_until_count = ?3, ignore_count_base = count,
-                        ignore_window_seconds = ?4, ignore_window_start = NULL, ignore_window_count = 0,
-                        ignore_until_users = ?5
-                      WHERE fingerprint = ?1"
-                    .into(),
-                binds: vec![
-                    t(fingerprint),
-                    until.at.as_deref().map_or(Bind::Null, t),
-                    opt_int(until.count),
-                    opt_int(until.window_seconds),
-                    opt_int(until.users),
-                ],
-            },
-        ],
-    )
-    .await
-}
-
 /// Reopens the groups ignored until a time that has passed (`now`, as stored times are
 /// written), each once: a regression transition with reason `ignore_until` (so alert rules
 /// hear of it) and a history entry, then the status, in one transaction. Returns how many.
 pub async fn reopen_ignored_until(db: &D1Database, now: &str) -> Result<usize> {
     const DUE: &str = "status = 'ignored' AND ignore_until_at IS NOT NULL AND ignore_until_at <= ?1 AND merged_into IS NULL";
-    let due = SqlQuery {
-        sql: format!("SELECT count(*) AS n FROM groups WHERE {DUE}"),
-        binds: vec![t(now)],
-    };
-    #[derive(serde::Deserialize)]
-    struct Count {
-        n: usize,
-    }
-    let n = d1::rows::<Count>(db, &due)
-        .await?
-        .first()
-        .map_or(0, |c| c.n);
-    if n == 0 {
-        return Ok(0);
-    }
-    let statements = [
+    let statements = vec![
         format!(
             "INSERT INTO group_transitions (kind, fingerprint, project, event_id, at, reason)
              SELECT 'regression', fingerprint, project, last_event_id, ?1, 'ignore_until' FROM groups WHERE {DUE}"
@@ -160,14 +139,13 @@ pub async fn reopen_ignored_until(db: &D1Database, now: &str) -> Result<usize> {
              FROM groups WHERE {DUE}"
         ),
         format!(
-            "UPDATE groups SET status = 'open', ignore_until_at = NULL, ignore_until_count = NULL,
-               ignore_count_base = NULL, ignore_window_seconds = NULL, ignore_window_start = NULL,
-               ignore_window_count = NULL, ignore_until_users = NULL
-             WHERE {DUE}"
+            "UPDATE groups SET status = 'open', {NO_IGNORE_CONDITION} WHERE {DUE} RETURNING fingerprint"
         ),
     ];
-    d1::batch(db, &numbered(statements.to_vec(), &[t(now)])).await?;
-    Ok(n)
+    // The UPDATE's returned rows count the groups reopened; nothing in them is read.
+    let results =
+        d1::batch_rows::<serde::de::IgnoredAny>(db, &numbered(statements, &[t(now)])).await?;
+    Ok(results.last().map_or(0, Vec::len))
 }
 
 fn t(s: &str) -> Bind {
