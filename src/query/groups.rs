@@ -605,6 +605,13 @@ mod tests {
             let q = parse_group_search(&params(&[("query", query)]), now).unwrap();
             assert_eq!(q.to_sql(), by_param.to_sql(), "{query}");
         }
+        // Empty, like every other filter of the route, is no filter.
+        assert_eq!(
+            parse_group_query(&params(&[("first_release", "")]))
+                .unwrap()
+                .to_sql(),
+            parse_group_query(&[]).unwrap().to_sql()
+        );
         let q = parse_group_search(
             &params(&[("query", "release:1.4.* assignee:ann* !has:assignee")]),
             now,
