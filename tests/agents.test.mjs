@@ -246,6 +246,8 @@ test("hostile bodies get a 4xx (a protobuf Status for protobuf OTLP), never a 5x
     ["/loki/api/v1/push", Buffer.from([0x02, 0x04, 0x08, 0x01]), protobuf, 400],
     ["/_bulk", Buffer.from("garbage\n"), { "content-type": "application/x-ndjson" }, 400],
     ["/_bulk", bomb, { "content-encoding": "gzip" }, 413],
+    // An index name Elasticsearch refuses (a leading `_`): a 400 that says why, not a 405.
+    ["/__main__/_bulk", Buffer.from('{"index":{}}\n{"message":"x"}\n'), { "content-type": "application/x-ndjson" }, 400],
   ];
   for (const [path, body, headers, status] of cases) {
     const res = await postRaw(path, body, headers);

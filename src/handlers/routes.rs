@@ -330,7 +330,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, AppError> {
         ("POST", ["v1", "archive", "restore"]) => Route::RestoreArchive,
         ("GET", ["v1", "storage"]) => Route::Storage,
         ("POST" | "PUT", ["_bulk"]) => Route::ElasticBulk(None),
-        ("POST" | "PUT", [index, "_bulk"]) if !index.is_empty() && !index.starts_with('_') => {
+        ("POST" | "PUT", [index, "_bulk"]) if !index.is_empty() => {
             // The name is checked by the handler, so a bad one is a 400 that says why.
             Route::ElasticBulk(Some(index.to_string()))
         }
@@ -492,6 +492,24 @@ mod tests {
             assert_eq!(
                 match_route(method, path).unwrap().scope(),
                 scope,
+                "{method} {path}"
+            );
+        }
+    }
+
+    /// A bad index name, `_`-prefixed too, reaches the bulk handler and its 400 that says why,
+    /// never a 405 naming the very method that was used.
+    #[test]
+    fn any_index_name_is_the_bulk_api() {
+        for (method, path) in [
+            ("PUT", "/__main__/_bulk"),
+            ("POST", "/_x/_bulk"),
+            ("POST", "/Logs/_bulk"),
+        ] {
+            let index = path.split('/').nth(1).unwrap().to_string();
+            assert_eq!(
+                match_route(method, path).unwrap(),
+                Route::ElasticBulk(Some(index)),
                 "{method} {path}"
             );
         }
