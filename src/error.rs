@@ -19,7 +19,7 @@ pub enum AppError {
     /// 404: unknown route or missing resource.
     NotFound(String),
     /// 405: known route, wrong method; carries the methods that are allowed.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// 400: the body is not JSON at all.
     InvalidJson(String),
     /// 400: the body parsed, but not one event in it is usable.
@@ -120,7 +120,7 @@ impl AppError {
     }
 
     /// Methods for an `Allow` header on 405.
-    pub fn allow(&self) -> Option<&'static str> {
+    pub fn allow(&self) -> Option<&str> {
         match self {
             AppError::MethodNotAllowed(allowed) => Some(allowed),
             _ => None,
@@ -171,7 +171,11 @@ mod tests {
             (AppError::Forbidden("no scope".into()), 403, "forbidden"),
             (AppError::Conflict("built-in".into()), 409, "conflict"),
             (AppError::NotFound("nope".into()), 404, "not_found"),
-            (AppError::MethodNotAllowed("GET"), 405, "method_not_allowed"),
+            (
+                AppError::MethodNotAllowed("GET".into()),
+                405,
+                "method_not_allowed",
+            ),
             (AppError::InvalidJson("bad".into()), 400, "invalid_json"),
             (
                 AppError::InvalidEvents {

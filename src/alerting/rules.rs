@@ -759,8 +759,7 @@ mod tests {
 
     #[test]
     fn channel_urls_are_what_the_document_declares() {
-        let doc: serde_json::Value =
-            serde_json::from_str(crate::handlers::routes::OPENAPI_JSON).unwrap();
+        let doc = crate::handlers::openapi::document();
         for channel in doc["components"]["schemas"]["Channel"]["oneOf"]
             .as_array()
             .unwrap()

@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use worker::{Env, Response, Url};
+use worker::Response;
 
-use super::{json_response, query_pairs, read_json_body, Incoming};
+use super::{json_response, query_pairs, read_json_body, Call};
 use crate::alerting::rules::{parse_rule, AlertRule};
 use crate::alerting::time_zones::IntlZones;
 use crate::error::AppError;
@@ -40,7 +40,8 @@ fn visible(principal: &Principal, rule: &AlertRule) -> bool {
     rule.project.is_none() || can_see(principal, rule.project.as_deref())
 }
 
-pub async fn list_rules(env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn list_rules(c: &Call<'_>) -> Result<Response, AppError> {
+    let (env, principal) = (c.env, c.principal());
     let rows = store::list_rules(&env.d1(bindings::DB)?).await?;
     let rules: Vec<RuleView> = rows
         .iter()
@@ -50,7 +51,8 @@ pub async fn list_rules(env: &Env, principal: &Principal) -> Result<Response, Ap
     json_response(200, &json!({ "rules": rules }))
 }
 
-pub async fn get_rule(id: &str, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn get_rule(c: &Call<'_>) -> Result<Response, AppError> {
+    let (id, env, principal) = (c.param("id"), c.env, c.principal());
     let row = store::get_rule(&env.d1(bindings::DB)?, id).await?;
     let rule = row
         .as_ref()
@@ -60,7 +62,8 @@ pub async fn get_rule(id: &str, env: &Env, principal: &Principal) -> Result<Resp
     json_response(200, &rule)
 }
 
-pub async fn create_rule(req: &Incoming, env: &Env) -> Result<Response, AppError> {
+pub async fn create_rule(c: &Call<'_>) -> Result<Response, AppError> {
+    let (req, env) = (c.req, c.env);
     let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
     rule.restore_secrets(None)?;
     let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
@@ -72,7 +75,8 @@ pub async fn create_rule(req: &Incoming, env: &Env) -> Result<Response, AppError
     json_response(201, &view(&row))
 }
 
-pub async fn update_rule(id: &str, req: &Incoming, env: &Env) -> Result<Response, AppError> {
+pub async fn update_rule(c: &Call<'_>) -> Result<Response, AppError> {
+    let (id, req, env) = (c.param("id"), c.req, c.env);
     let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
     let db = env.d1(bindings::DB)?;
     let existing = store::get_rule(&db, id)
@@ -86,7 +90,8 @@ pub async fn update_rule(id: &str, req: &Incoming, env: &Env) -> Result<Response
     json_response(200, &view(&row))
 }
 
-pub async fn delete_rule(id: &str, env: &Env) -> Result<Response, AppError> {
+pub async fn delete_rule(c: &Call<'_>) -> Result<Response, AppError> {
+    let (id, env) = (c.param("id"), c.env);
     let db = env.d1(bindings::DB)?;
     let existing = store::get_rule(&db, id)
         .await?
@@ -101,14 +106,10 @@ pub async fn delete_rule(id: &str, env: &Env) -> Result<Response, AppError> {
     json_response(200, &json!({ "id": id, "deleted": true }))
 }
 
-pub async fn list_alerts(
-    url: &Url,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn list_alerts(c: &Call<'_>) -> Result<Response, AppError> {
     let mut limit = 50i64;
     let mut project = None;
-    for (key, value) in query_pairs(url) {
+    for (key, value) in query_pairs(&c.url) {
         match key.as_str() {
             "limit" => limit = parse_limit(&value, MAX_ALERTS_LIMIT)? as i64,
             "project" => project = Some(value),
@@ -120,29 +121,30 @@ pub async fn list_alerts(
             }
         }
     }
-    let project = scope_project(principal, project)?;
+    let project = scope_project(c.principal(), project)?;
     let (alerts, deliveries) =
-        store::list_alerts(&env.d1(bindings::DB)?, project.as_deref(), limit).await?;
-    let alerts: Vec<Value> = alerts
-        .into_iter()
-        .map(|a| {
-            let channels: Vec<&store::DeliveryRow> = deliveries.iter().filter(|d| d.alert_id == a.id).collect();
-            let window = a.window_seconds.map(|seconds| json!({"start": from_millis(a.window_start * 1000).map(format_ts), "seconds": seconds}));
-            json!({
-                "id": a.id,
-                "rule": {"id": a.rule_id, "name": a.rule_name},
-                "trigger": a.trigger,
-                "project": a.project,
-                "group_key": a.group_key,
-                "count": a.count,
-                "window": window,
-                "status": a.status,
-                "suppressed": a.suppressed,
-                "sample_event_id": a.sample_event_id,
-                "created_at": a.created_at,
-                "deliveries": channels,
-            })
-        })
-        .collect();
+        store::list_alerts(&c.env.d1(bindings::DB)?, project.as_deref(), limit).await?;
+    let alerts: Vec<Value> = alerts.iter().map(|a| alert_view(a, &deliveries)).collect();
     json_response(200, &json!({ "alerts": alerts }))
+}
+
+/// An alert as `/v1/alerts` shows it, with its deliveries.
+fn alert_view(a: &store::AlertRow, deliveries: &[store::DeliveryRow]) -> Value {
+    let channels: Vec<&store::DeliveryRow> =
+        deliveries.iter().filter(|d| d.alert_id == a.id).collect();
+    let window = a.window_seconds.map(|seconds| json!({"start": from_millis(a.window_start * 1000).map(format_ts), "seconds": seconds}));
+    json!({
+        "id": a.id,
+        "rule": {"id": a.rule_id, "name": a.rule_name},
+        "trigger": a.trigger,
+        "project": a.project,
+        "group_key": a.group_key,
+        "count": a.count,
+        "window": window,
+        "status": a.status,
+        "suppressed": a.suppressed,
+        "sample_event_id": a.sample_event_id,
+        "created_at": a.created_at,
+        "deliveries": channels,
+    })
 }

@@ -4,10 +4,10 @@
 use serde_json::{json, Value};
 use worker::{Env, Response};
 
-use super::{json_response, read_json_body, Incoming};
+use super::{json_response, read_json_body, Call, Incoming};
 use crate::error::AppError;
 use crate::platform::bindings;
-use crate::security::auth::{can_see, Principal};
+use crate::security::auth::can_see;
 use crate::storage::assign_rules as store;
 use crate::triage::workflow;
 
@@ -26,7 +26,8 @@ async fn answer(env: &Env, status: u16) -> Result<Response, AppError> {
 }
 
 /// A project-bound read key sees the rules of every project and of its own, as with alert rules.
-pub async fn list(env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
+    let (env, principal) = (c.env, c.principal());
     let rules: Vec<_> = store::list(&env.d1(bindings::DB)?)
         .await?
         .into_iter()
@@ -36,7 +37,8 @@ pub async fn list(env: &Env, principal: &Principal) -> Result<Response, AppError
 }
 
 /// `PUT {"rules": [...]}`: the whole list, first match wins.
-pub async fn replace(req: &Incoming, env: &Env) -> Result<Response, AppError> {
+pub async fn replace(c: &Call<'_>) -> Result<Response, AppError> {
+    let (req, env) = (c.req, c.env);
     let rules = workflow::parse_assign_rules(&read_body(req).await?)?;
     let now = crate::platform::clock::clock_text()?;
     let rules: Vec<_> = rules.into_iter().map(|r| (new_id(), r)).collect();
@@ -45,14 +47,16 @@ pub async fn replace(req: &Incoming, env: &Env) -> Result<Response, AppError> {
 }
 
 /// `POST {field, pattern, assignee, project?}`: one rule after the others.
-pub async fn append(req: &Incoming, env: &Env) -> Result<Response, AppError> {
+pub async fn append(c: &Call<'_>) -> Result<Response, AppError> {
+    let (req, env) = (c.req, c.env);
     let rule = workflow::parse_assign_rule(&read_body(req).await?, "rule")?;
     let now = crate::platform::clock::clock_text()?;
     store::append(&env.d1(bindings::DB)?, &new_id(), &rule, &now).await?;
     answer(env, 201).await
 }
 
-pub async fn delete(id: &str, env: &Env) -> Result<Response, AppError> {
+pub async fn delete(c: &Call<'_>) -> Result<Response, AppError> {
+    let (id, env) = (c.param("id"), c.env);
     if !store::delete(&env.d1(bindings::DB)?, id).await? {
         return Err(AppError::NotFound(format!("No assignment rule '{id}'.")));
     }

@@ -1,16 +1,17 @@
 //! `GET /v1/dead-letters` and `POST /v1/dead-letters/replay` (admin).
 
-use serde_json::{json, Value};
-use worker::{Env, Response, Url};
+use serde_json::json;
+use worker::Response;
 
-use super::{json_response, query_pairs, read_json_body, Incoming};
+use super::{json_response, query_pairs, read_json_body, Call};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::query::logs::{parse_limit, MAX_DEAD_LETTERS_LIMIT};
 use crate::storage::dead_letters as store;
 use crate::storage::queue::send_bytes;
 
-pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
+pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
+    let (url, env) = (&c.url, c.env);
     let mut include_replayed = false;
     let mut limit = 100i64;
     for (key, value) in query_pairs(url) {
@@ -36,48 +37,18 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response, AppError> {
 }
 
 /// Re-enqueues dead letters (all unreplayed, or `{"ids": [...]}`) onto the queue they failed in.
-pub async fn replay(req: &Incoming, env: &Env) -> Result<Response, AppError> {
-    let body = read_json_body(req, 64 * 1024).await?;
-    let ids: Option<Vec<String>> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
-        if !value.is_object() {
-            return Err(AppError::InvalidParameter(
-                "The body is an object: {\"ids\": [...]}, or empty for every dead letter.".into(),
-            ));
-        }
-        match value.get("ids") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(ids)) => Some(
-                ids.iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| AppError::InvalidParameter("ids must be strings".into()))
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            Some(_) => {
-                return Err(AppError::InvalidParameter(
-                    "ids must be an array of dead-letter ids".into(),
-                ))
-            }
-        }
-    };
-    let db = env.d1(bindings::DB)?;
+pub async fn replay(c: &Call<'_>) -> Result<Response, AppError> {
+    let ids = crate::ops::dead_letters::replay_ids(&read_json_body(c.req, 64 * 1024).await?)?;
+    let db = c.env.d1(bindings::DB)?;
     let letters = store::replayable(&db, ids.as_deref(), 100).await?;
     let now = crate::platform::clock::clock_text()?;
     let mut replayed = Vec::new();
     for letter in letters {
-        let binding = if letter.queue.contains("alerts") {
-            "ALERTS"
-        } else {
-            "LOGS"
-        };
+        let queue = c
+            .env
+            .queue(crate::ops::dead_letters::replay_binding(&letter.queue))?;
         // One send per letter: a message holds at most 120 KB, so each fits a batch on its own.
-        send_bytes(&env.queue(binding)?, &[letter.body.as_bytes()]).await.map_err(|e| AppError::Unavailable { message: format!("The queue refused the replay: {e}. Nothing was marked replayed after this one."), retry_after: 5 })?;
+        send_bytes(&queue, &[letter.body.as_bytes()]).await.map_err(|e| AppError::Unavailable { message: format!("The queue refused the replay: {e}. Nothing was marked replayed after this one."), retry_after: 5 })?;
         store::mark_replayed(&db, &letter.id, &now).await?;
         replayed.push(letter.id);
     }

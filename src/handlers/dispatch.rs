@@ -6,13 +6,16 @@ use worker::{console_error, console_warn, Env, Response};
 
 pub(crate) use crate::platform::incoming::Incoming;
 
-use super::routes::{match_route, Route};
-use super::{
-    alerts, archive, assign_rules, dead_letters, elastic, groups, health, ingest, keys, logs,
-    metrics, releases, sourcemaps, stats, storage, tail,
-};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use super::routes::{match_route, Access, Matched, Routed};
+use super::{elastic, ingest};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::ingest::formats::otlp;
 use crate::model::StoredEvent;
 use crate::ops::recorder;
 use crate::platform::bindings;
@@ -45,59 +48,62 @@ enum Cors {
     NoHeaders,
 }
 
+/// One request on its way to a handler: the route's row and parameters, the caller, and the
+/// platform's handles. Every handler of the route table takes one.
+pub(crate) struct Call<'a> {
+    pub req: &'a Incoming,
+    pub env: &'a Env,
+    pub ctx: &'a worker::Context,
+    pub url: worker::Url,
+    pub config: Rc<Config>,
+    pub caller: Caller,
+    pub route: Matched,
+    /// A Sentry tunnel's envelope, read before authentication (its key is inside).
+    pub sentry_body: Cell<Option<Vec<u8>>>,
+}
+
+impl Call<'_> {
+    pub fn principal(&self) -> &Principal {
+        &self.caller.principal
+    }
+
+    /// The value of the pattern's `{name}` segment.
+    pub fn param(&self, name: &str) -> &str {
+        self.route.param(name)
+    }
+}
+
+/// A route table's handler (see `routes::ROUTES`).
+pub(crate) type Handler =
+    for<'a> fn(&'a Call<'a>) -> Pin<Box<dyn Future<Output = Result<Response, AppError>> + 'a>>;
+
 pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response {
     let origin = req.header("origin").ok().flatten();
     // Parsed and routed once; the route also labels the request's metrics.
     let routed = req
         .url()
-        .and_then(|url| match_route(&req.method(), url.path()).map(|route| (url, route)));
-    let route = routed.as_ref().ok().map(|(_, route)| route.clone());
-    let route_label = route.as_ref().map_or("unmatched", Route::pattern);
+        .and_then(|url| match_route(&req.method(), url.path()).map(|routed| (url, routed)));
+    let route_label = routed.as_ref().map_or("unmatched", |(_, r)| r.label());
     let mut cors = Cors::Unchecked;
     let outcome = match routed {
-        Ok((url, route)) => {
-            dispatch(&req, env, ctx, url, route, origin.as_deref(), &mut cors).await
+        Ok((_, Routed::Preflight)) => {
+            // A preflight sets its own headers, and none when it refuses.
+            cors = Cors::NoHeaders;
+            preflight(&req, env, origin.as_deref()).await
+        }
+        Ok((url, Routed::Route(matched))) => {
+            dispatch(&req, env, ctx, url, matched, origin.as_deref(), &mut cors).await
         }
         Err(err) => Err(err),
     };
-    let response = match outcome {
-        Ok(response) => response,
-        Err(err) => {
-            if route == Some(Route::IngestLogs) {
-                let events = match &err {
-                    AppError::InvalidEvents { errors, .. } if !errors.is_empty() => errors.len(),
-                    _ => 1,
-                };
-                recorder::add(
-                    "edge_logger_events_rejected_total",
-                    &[("reason", err.code())],
-                    events as f64,
-                );
-            }
-            if matches!(err, AppError::RateLimited { .. }) {
-                recorder::add("edge_logger_rate_limited_total", &[], 1.0);
-            }
-            // OTLP/HTTP answers a protobuf request's failure as a protobuf `google.rpc.Status`.
-            let protobuf = route == Some(Route::IngestOtlp)
-                && crate::ingest::formats::otlp::Encoding::of(
-                    req.header("content-type").ok().flatten().as_deref(),
-                )
-                .is_ok_and(|e| e == crate::ingest::formats::otlp::Encoding::Protobuf);
-            error_response(&err, protobuf)
-        }
-    };
+    let response = outcome.unwrap_or_else(|err| failure(&req, route_label, &err));
     // A small body nothing read (a refusal, a probe's fixed answer): read it, so that the
     // connection stays usable for the client's next request. Unread, workerd may close it
     // under the client, which then sees a reset instead of its next answer.
     req.discard_unread_body().await;
-    recorder::add(
-        "edge_logger_requests_total",
-        &[
-            ("route", route_label),
-            ("status", &response.status_code().to_string()),
-        ],
-        1.0,
-    );
+    let status = response.status_code().to_string();
+    let labels = [("route", route_label), ("status", status.as_str())];
+    recorder::add("edge_logger_requests_total", &labels, 1.0);
     recorder::flush_later(env, ctx);
     let allow_origin = match (cors, origin) {
         (Cors::Allowed(origin), _) => Some(origin),
@@ -109,6 +115,18 @@ pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response
         _ => None,
     };
     with_cors(response, allow_origin)
+}
+
+/// A failed request's answer: the contract's JSON error, or for an OTLP protobuf request a
+/// protobuf `google.rpc.Status`, as OTLP/HTTP says.
+fn failure(req: &Incoming, route_label: &str, err: &AppError) -> Response {
+    if matches!(err, AppError::RateLimited { .. }) {
+        recorder::add("edge_logger_rate_limited_total", &[], 1.0);
+    }
+    let protobuf = route_label == otlp::PATH
+        && otlp::Encoding::of(req.header("content-type").ok().flatten().as_deref())
+            .is_ok_and(|e| e == otlp::Encoding::Protobuf);
+    error_response(err, protobuf)
 }
 
 fn with_cors(mut response: Response, allow_origin: Option<String>) -> Response {
@@ -131,129 +149,85 @@ async fn preflight_allows(env: &Env, origin: &str) -> bool {
     }
 }
 
+/// Authenticates the caller as the row's access says, checks the origin and the rate limit
+/// where it asks for them, and calls the row's handler.
 async fn dispatch(
     req: &Incoming,
     env: &Env,
     ctx: &worker::Context,
     url: worker::Url,
-    route: Route,
+    route: Matched,
     origin: Option<&str>,
     cors: &mut Cors,
 ) -> Result<Response, AppError> {
-    match route {
-        Route::Root => return root(req),
-        Route::Health => return health::health(env).await,
-        Route::OpenApi => return openapi(env, &req.url()?).await,
-        Route::Preflight => {
-            // A preflight sets its own headers, and none when it refuses.
-            *cors = Cors::NoHeaders;
-            return preflight(req, env, origin).await;
-        }
-        Route::Metrics => {
-            // Scraped by Prometheus: no origin check or rate limit, only the key's scope.
-            let config = Config::get(env);
-            let caller = authenticate(req, &url, env, &config, &route, None).await?;
-            require_scope(&route, &caller.principal)?;
-            return metrics::serve(env).await;
-        }
-        _ => {}
-    }
     let config = Config::get(env);
+    let row = route.row;
+    let (caller, sentry_body) = identify(req, &url, env, &config, row.access).await?;
+    if !matches!(row.access, Access::Public | Access::Scrape(_)) {
+        *cors = Cors::NoHeaders;
+        // Only a request with an Origin has one to compare (most ingest comes from servers).
+        let own_origin = match origin {
+            Some(_) => url.origin().ascii_serialization(),
+            None => String::new(),
+        };
+        if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
+            *cors = Cors::Allowed(allowed);
+        }
+        rate_limit(env, &caller.principal).await?;
+    }
+    if let Some(scope) = row.scope() {
+        caller.principal.require(scope)?;
+    }
+    let sentry_body = Cell::new(sentry_body);
+    let call = Call {
+        req,
+        env,
+        ctx,
+        url,
+        config,
+        caller,
+        route,
+        sentry_body,
+    };
+    (row.handler)(&call).await
+}
+
+/// The caller as the row's access says, and a Sentry tunnel's envelope when it had to be read
+/// to find the key.
+async fn identify(
+    req: &Incoming,
+    url: &worker::Url,
+    env: &Env,
+    config: &Config,
+    access: Access,
+) -> Result<(Caller, Option<Vec<u8>>), AppError> {
+    if access == Access::Public {
+        let principal = Principal::anonymous();
+        return Ok((
+            Caller {
+                principal,
+                key_in_query: false,
+            },
+            None,
+        ));
+    }
     // A Sentry `tunnel` sends no auth header: its DSN key is inside the envelope, so the body
     // is read here, once, and handed to the handler.
-    let mut sentry_body = None;
-    let mut tunnel_key = None;
-    if route == Route::SentryEnvelope && !has_credential(req, &url)? {
+    let (mut tunnel_key, mut sentry_body) = (None, None);
+    if access == Access::EnvelopeKey && !has_credential(req, url)? {
         let body = ingest::read_request_body(req).await?;
         tunnel_key = crate::ingest::formats::sentry::envelope_dsn_key(&body);
         sentry_body = Some(body);
     }
-    let caller = authenticate(req, &url, env, &config, &route, tunnel_key).await?;
-    *cors = Cors::NoHeaders;
-    // Only a request with an Origin has one to compare (most ingest comes from servers).
-    let own_origin = match origin {
-        Some(_) => url.origin().ascii_serialization(),
-        None => String::new(),
-    };
-    if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
-        *cors = Cors::Allowed(allowed);
-    }
-    rate_limit(env, &caller.principal).await?;
-
-    let principal = &caller.principal;
-    require_scope(&route, principal)?;
-    match route {
-        Route::Root | Route::Health | Route::OpenApi | Route::Metrics | Route::Preflight => {
-            unreachable!("answered above")
-        }
-        Route::ElasticBulk(index) => {
-            ingest::ingest_bulk(req, env, ctx, &config, &caller, index.as_deref()).await
-        }
-        Route::ElasticProbe(answer) => elastic::answer(answer),
-        Route::IngestLogs => ingest::ingest(req, env, ctx, &config, &caller).await,
-        Route::IngestOtlp => ingest::ingest_otlp(req, env, ctx, &config, &caller).await,
-        Route::IngestLoki => ingest::ingest_loki(req, env, ctx, &config, &caller).await,
-        Route::SentryEnvelope => {
-            ingest::ingest_sentry(req, env, ctx, &config, &caller, sentry_body).await
-        }
-        Route::ListLogs => logs::list(&url, env, principal, &config).await,
-        Route::GetLog(id) => logs::get(&id, env, principal, &config).await,
-        Route::Recent => logs::recent(&url, env, principal, &config).await,
-        Route::ListGroups => groups::list(&url, env, principal).await,
-        Route::GetGroup(fingerprint) => groups::get(&config, &fingerprint, env, principal).await,
-        Route::SetGroupStatus(fingerprint) => {
-            groups::set_status(&fingerprint, req, env, principal).await
-        }
-        Route::Stats => stats::stats(&url, env, principal).await,
-        Route::CreateKey => keys::create(req, env).await,
-        Route::ListKeys => keys::list(env).await,
-        Route::RevokeKey(id) => keys::revoke(&id, env).await,
-        Route::ListAlertRules => alerts::list_rules(env, principal).await,
-        Route::GetAlertRule(id) => alerts::get_rule(&id, env, principal).await,
-        Route::CreateAlertRule => alerts::create_rule(req, env).await,
-        Route::UpdateAlertRule(id) => alerts::update_rule(&id, req, env).await,
-        Route::DeleteAlertRule(id) => alerts::delete_rule(&id, env).await,
-        Route::ListAlerts => alerts::list_alerts(&url, env, principal).await,
-        Route::ListDeadLetters => dead_letters::list(&url, env).await,
-        Route::ReplayDeadLetters => dead_letters::replay(req, env).await,
-        Route::RestoreArchive => archive::restore(req, env).await,
-        Route::Storage => storage::report(env, &config).await,
-        Route::Tail => tail::connect(req, &url, env, principal).await,
-        Route::TailTicket => tail::ticket(&config, principal),
-        Route::ChunkUploadOptions => sourcemaps::chunk_options(&url),
-        Route::ChunkUpload => sourcemaps::upload_chunks(req, env).await,
-        Route::AssembleBundle => sourcemaps::assemble(req, env, principal).await,
-        Route::UploadSourcemap(release) => sourcemaps::upload(req, env, principal, &release).await,
-        Route::ListSourcemaps(release) => sourcemaps::list(env, principal, &release).await,
-        Route::DeleteSourcemaps(release) => sourcemaps::delete(env, principal, &release).await,
-        Route::ListReleases => releases::list(&url, env, principal).await,
-        Route::AddGroupNote(fingerprint) => {
-            groups::add_note(&fingerprint, req, env, principal).await
-        }
-        Route::GroupActivity(fingerprint) => groups::activity(&fingerprint, env, principal).await,
-        Route::MergeGroups(fingerprint) => groups::merge(&fingerprint, req, env, principal).await,
-        Route::UnmergeGroups(fingerprint, source) => {
-            groups::unmerge(&fingerprint, source.as_deref(), req, &url, env, principal).await
-        }
-        Route::ListAssignRules => assign_rules::list(env, principal).await,
-        Route::ReplaceAssignRules => assign_rules::replace(req, env).await,
-        Route::AddAssignRule => assign_rules::append(req, env).await,
-        Route::DeleteAssignRule(id) => assign_rules::delete(&id, env).await,
-        Route::GetRelease(release) => releases::get(&release, &url, env, principal).await,
-    }
-}
-
-/// The route table's scope for this route, required of the caller.
-fn require_scope(route: &Route, principal: &Principal) -> Result<(), AppError> {
-    route
-        .scope()
-        .map_or(Ok(()), |scope| principal.require(scope))
+    let caller = authenticate(req, url, env, config, access, tunnel_key).await?;
+    Ok((caller, sentry_body))
 }
 
 /// `GET /`: someone who opens the domain in a browser lands on the dashboard; any other client
 /// gets where the API is, in the shape Elasticsearch answers (its clients ask `GET /` for the
 /// version and the product header before they send to `_bulk`).
-fn root(req: &Incoming) -> Result<Response, AppError> {
+pub(crate) async fn root(c: &Call<'_>) -> Result<Response, AppError> {
+    let req = c.req;
     let browser = req
         .header("accept")?
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html"));
@@ -269,15 +243,16 @@ fn root(req: &Incoming) -> Result<Response, AppError> {
 
 /// `/openapi.json` is a static asset, served before the worker runs; this answers only where
 /// the worker is asked first (`run_worker_first`), from the same file.
-async fn openapi(env: &Env, url: &worker::Url) -> Result<Response, AppError> {
-    let assets = env
+pub(crate) async fn openapi(c: &Call<'_>) -> Result<Response, AppError> {
+    let assets = c
+        .env
         .assets(bindings::ASSETS)
         .map_err(|_| AppError::Unavailable {
             message: "The static assets (ASSETS) are not bound, so /openapi.json is not deployed."
                 .into(),
             retry_after: 60,
         })?;
-    Ok(assets.fetch(url.to_string(), None).await?)
+    Ok(assets.fetch(c.url.to_string(), None).await?)
 }
 
 /// Opens the sealed fields of events served to an authorised reader (see `Config`).
@@ -305,61 +280,65 @@ async fn authenticate(
     url: &worker::Url,
     env: &Env,
     config: &Config,
-    route: &Route,
+    access: Access,
     tunnel_key: Option<String>,
 ) -> Result<Caller, AppError> {
-    let authorization = req.header("authorization")?;
-    let api_key = req.header("x-api-key")?;
-    let query = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    if *route == Route::Tail {
+    let query = |name: &str| query_value(url, name);
+    if access == Access::KeyOrTicket {
         if let Some(ticket) = query("ticket") {
+            let principal = ticket_principal(&ticket, env, config).await?;
             return Ok(Caller {
-                principal: ticket_principal(&ticket, env, config).await?,
+                principal,
                 key_in_query: false,
             });
         }
     }
-    let sentry = if *route == Route::SentryEnvelope {
-        crate::security::auth::sentry_credential(
-            req.header("x-sentry-auth")?.as_deref(),
-            query("sentry_key").as_deref(),
-        )
-    } else {
-        None
-    };
-    let credential = sentry
-        .or_else(|| {
-            extract_credential(
-                authorization.as_deref(),
-                api_key.as_deref(),
-                query("key").as_deref(),
-            )
-        })
-        .or_else(|| tunnel_key.map(Credential::Query))
-        .ok_or_else(unauthorized_missing)?;
+    let credential = credential(req, url, access, tunnel_key)?;
     let key_in_query = matches!(credential, Credential::Query(_));
-    if let Some(principal) = match_admin_token(&credential, config.admin_token.as_deref())? {
-        return Ok(Caller {
-            principal,
-            key_in_query,
-        });
-    }
-    let prefix = lookup_prefix(credential.token()).ok_or_else(unauthorized_unknown)?;
-    let record = crate::storage::keys::find_by_prefix(
-        &env.d1(bindings::DB)?,
-        &env.kv(bindings::HOT)?,
-        prefix,
-    )
-    .await?;
-    let principal = authorize_key(&credential, record.as_ref())?;
+    let principal = match match_admin_token(&credential, config.admin_token.as_deref())? {
+        Some(admin) => admin,
+        None => {
+            let prefix = lookup_prefix(credential.token()).ok_or_else(unauthorized_unknown)?;
+            let (db, kv) = (env.d1(bindings::DB)?, env.kv(bindings::HOT)?);
+            let record = crate::storage::keys::find_by_prefix(&db, &kv, prefix).await?;
+            authorize_key(&credential, record.as_ref())?
+        }
+    };
     Ok(Caller {
         principal,
         key_in_query,
     })
+}
+
+fn query_value(url: &worker::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The request's credential: Sentry's own places first on the envelope route, then a header
+/// or `?key=`, then a tunnel's key read from the envelope.
+fn credential(
+    req: &Incoming,
+    url: &worker::Url,
+    access: Access,
+    tunnel_key: Option<String>,
+) -> Result<Credential, AppError> {
+    let sentry = match access {
+        Access::EnvelopeKey => crate::security::auth::sentry_credential(
+            req.header("x-sentry-auth")?.as_deref(),
+            query_value(url, "sentry_key").as_deref(),
+        ),
+        _ => None,
+    };
+    let (authorization, api_key) = (req.header("authorization")?, req.header("x-api-key")?);
+    let key = query_value(url, "key");
+    sentry
+        .or_else(|| {
+            extract_credential(authorization.as_deref(), api_key.as_deref(), key.as_deref())
+        })
+        .or_else(|| tunnel_key.map(Credential::Query))
+        .ok_or_else(unauthorized_missing)
 }
 
 /// Seconds to wait after a refusal: the period of the rate-limiting bindings.

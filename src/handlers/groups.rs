@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use worker::{D1Database, Env, Response, Url};
+use worker::{D1Database, Response};
 
-use super::{json_response, open_events, query_pairs, read_json_body, Incoming};
-use crate::config::Config;
+use super::{json_response, open_events, query_pairs, read_json_body, Call};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock;
@@ -74,7 +73,8 @@ async fn analyse_groups(
         .collect())
 }
 
-pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
+    let (url, env, principal) = (&c.url, c.env, c.principal());
     let mut query = parse_group_search(&query_pairs(url), crate::platform::clock::clock()?)?;
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
@@ -90,12 +90,9 @@ pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Respons
     )
 }
 
-pub async fn get(
-    config: &Config,
-    fingerprint: &str,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn get(c: &Call<'_>) -> Result<Response, AppError> {
+    let (config, fingerprint, env, principal) =
+        (&*c.config, c.param("fingerprint"), c.env, c.principal());
     let db = env.d1(bindings::DB)?;
     let group = visible_group(&db, fingerprint, principal).await?;
     let merged = store::merged_into(&db, fingerprint).await?;
@@ -159,12 +156,8 @@ async fn unmerged_group(
 
 /// `POST /v1/groups/{fingerprint}/merge` `{"fingerprints": [...]}`: those groups' events,
 /// past and future, count into this one until they are unmerged.
-pub async fn merge(
-    fingerprint: &str,
-    req: &Incoming,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn merge(c: &Call<'_>) -> Result<Response, AppError> {
+    let (fingerprint, req, env, principal) = (c.param("fingerprint"), c.req, c.env, c.principal());
     let body: Value = serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
     let sources = workflow::parse_fingerprints(&body, fingerprint)?;
@@ -203,36 +196,19 @@ pub async fn merge(
 /// `DELETE /v1/groups/{fingerprint}/merge` `{"fingerprints": [...]}` (or `?fingerprints=a,b`),
 /// and `DELETE /v1/groups/{fingerprint}/merge/{source}`: those fingerprints' future events are
 /// their own groups' again, and this group gives back every event they brought.
-pub async fn unmerge(
-    fingerprint: &str,
-    source: Option<&str>,
-    req: &Incoming,
-    url: &Url,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
-    let listed = query_pairs(url)
+pub async fn unmerge(c: &Call<'_>) -> Result<Response, AppError> {
+    let (fingerprint, principal) = (c.param("fingerprint"), c.principal());
+    let in_path = c.route.optional_param("source");
+    let listed = query_pairs(&c.url)
         .into_iter()
         .find(|(k, _)| k == "fingerprints")
         .map(|(_, v)| v);
-    let body: Value = match (source, listed) {
-        (Some(source), _) => serde_json::json!({ "fingerprints": [source] }),
-        (None, Some(list)) => {
-            serde_json::json!({ "fingerprints": list.split(',').collect::<Vec<_>>() })
-        }
-        (None, None) => {
-            let body = read_json_body(req, 16 * 1024).await?;
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Err(AppError::InvalidParameter(
-                    "name what to unmerge: a body {\"fingerprints\": [...]}, ?fingerprints=a,b, or DELETE …/merge/{fingerprint}".into(),
-                ));
-            }
-            serde_json::from_slice(&body)
-                .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?
-        }
+    let body = match in_path.is_none() && listed.is_none() {
+        true => read_json_body(c.req, 16 * 1024).await?,
+        false => Vec::new(),
     };
-    let sources = workflow::parse_fingerprints(&body, fingerprint)?;
-    let db = env.d1(bindings::DB)?;
+    let sources = workflow::unmerge_sources(fingerprint, in_path, listed.as_deref(), &body)?;
+    let db = c.env.d1(bindings::DB)?;
     let target = unmerged_group(&db, fingerprint, principal).await?;
     let merged = store::merged_into(&db, &target.fingerprint).await?;
     if let Some(missing) = sources
@@ -264,128 +240,37 @@ async fn merged_answer(db: &D1Database, fingerprint: &str) -> Result<Response, A
     )
 }
 
-pub async fn set_status(
-    fingerprint: &str,
-    req: &Incoming,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
-    let body: Value = serde_json::from_slice(&read_json_body(req, 16 * 1024).await?)
+pub async fn set_status(c: &Call<'_>) -> Result<Response, AppError> {
+    let body: Value = serde_json::from_slice(&read_json_body(c.req, 16 * 1024).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
-    // `assignee`: a name or e-mail address, or null to unassign; alone or with a status.
-    let assignee = match body.get("assignee") {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::String(a)) if !a.trim().is_empty() && a.chars().count() <= 200 => {
-            Some(Some(a.trim().to_string()))
-        }
-        Some(_) => {
-            return Err(AppError::InvalidParameter(
-                "assignee must be a name or e-mail address (1 to 200 characters), or null".into(),
-            ))
-        }
-    };
-    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
-    let only_assignee = body.get("status").is_none() && assignee.is_some();
-    if !(matches!(status, "open" | "resolved" | "ignored") || only_assignee) {
-        return Err(AppError::InvalidParameter(
-            "status must be open, resolved or ignored (it may be left out when assignee is set)"
-                .into(),
-        ));
-    }
-    // Resolved in a release: events of older releases leave the group resolved.
-    let in_release = match body.get("in_release") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(r)) if !r.trim().is_empty() && r.chars().count() <= 200 => {
-            Some(r.trim().to_string())
-        }
-        Some(_) => {
-            return Err(AppError::InvalidParameter(
-                "in_release must be a release name (1 to 200 characters)".into(),
-            ))
-        }
-    };
-    let next_release = match body.get("in_next_release") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::Bool(true)) => true,
-        Some(_) => {
-            return Err(AppError::InvalidParameter(
-                "in_next_release must be true or false".into(),
-            ))
-        }
-    };
-    // Ignored until: {"at": time} | {"count": n, "window_seconds"?: s} | {"users": n}; none is
-    // forever.
-    let until = match body.get("until") {
-        None | Some(Value::Null) => None,
-        Some(_) if status != "ignored" => {
-            return Err(AppError::InvalidParameter(
-                "until goes with status ignored".into(),
-            ))
-        }
-        Some(Value::Object(u)) => Some(workflow::parse_until(u)?),
-        Some(_) => {
-            return Err(AppError::InvalidParameter(
-                "until must be an object: {\"at\": time}, {\"count\": n, \"window_seconds\": s} or {\"users\": n}"
-                    .into(),
-            ))
-        }
-    };
-    if (in_release.is_some() || next_release) && status != "resolved" {
-        return Err(AppError::InvalidParameter(
-            "in_release and in_next_release go with status resolved".into(),
-        ));
-    }
-    if in_release.is_some() && next_release {
-        return Err(AppError::InvalidParameter(
-            "use in_release or in_next_release, not both".into(),
-        ));
-    }
-    let key = in_release
-        .as_deref()
-        .and_then(crate::processors::release::release_key);
-    let after = next_release
+    let change = workflow::parse_status_change(&body)?;
+    let resolved_after = change
+        .in_next_release
         .then(crate::platform::clock::clock_text)
         .transpose()?;
-    let db = env.d1(bindings::DB)?;
-    let group = unmerged_group(&db, fingerprint, principal).await?;
+    let db = c.env.d1(bindings::DB)?;
+    let group = unmerged_group(&db, c.param("fingerprint"), c.principal()).await?;
     let now = crate::platform::clock::clock_text()?;
-    if let Some(assignee) = assignee {
+    let by = &c.principal().key_id;
+    if let Some(assignee) = &change.assignee {
         store::set_assignee(&db, &group.fingerprint, assignee.as_deref()).await?;
         let detail = serde_json::json!({"from": group.assignee, "to": assignee});
-        store::add_activity(
-            &db,
-            &group.fingerprint,
-            "assigned",
-            &principal.key_id,
-            &detail,
-            &now,
-        )
-        .await?;
+        store::add_activity(&db, &group.fingerprint, "assigned", by, &detail, &now).await?;
     }
-    if !status.is_empty() {
-        store::set_status(
-            &db,
-            &group.fingerprint,
-            status,
-            in_release.as_deref().map(|r| (r, key.as_deref())),
-            after.as_deref(),
-            until.as_ref(),
-        )
-        .await?;
+    if let Some(status) = change.status {
+        let key = change
+            .in_release
+            .as_deref()
+            .and_then(crate::processors::release::release_key);
+        let in_release = change.in_release.as_deref().map(|r| (r, key.as_deref()));
+        let until = change.until.as_ref();
+        let (fp, after) = (&group.fingerprint, resolved_after.as_deref());
+        store::set_status(&db, fp, status.as_str(), in_release, after, until).await?;
         let detail = serde_json::json!({
-            "from": group.status, "to": status, "in_release": in_release, "in_next_release": next_release,
-            "until": body.get("until"),
+            "from": group.status, "to": status, "in_release": change.in_release,
+            "in_next_release": change.in_next_release, "until": body.get("until"),
         });
-        store::add_activity(
-            &db,
-            &group.fingerprint,
-            "status",
-            &principal.key_id,
-            &detail,
-            &now,
-        )
-        .await?;
+        store::add_activity(&db, &group.fingerprint, "status", by, &detail, &now).await?;
     }
     // Read back: the group as stored now, `ignored_until` and its progress included.
     let answer = store::find(&db, &group.fingerprint).await?.unwrap_or(group);
@@ -393,12 +278,8 @@ pub async fn set_status(
 }
 
 /// `POST /v1/groups/{fingerprint}/notes` `{"text", "author"?}`: a note in the group's history.
-pub async fn add_note(
-    fingerprint: &str,
-    req: &Incoming,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn add_note(c: &Call<'_>) -> Result<Response, AppError> {
+    let (fingerprint, req, env, principal) = (c.param("fingerprint"), c.req, c.env, c.principal());
     // 64 KiB: the longest note (4000 characters, each possibly an escaped surrogate pair of
     // 12 bytes) and author always fit, so a valid note is never refused as too large.
     let body: Value = serde_json::from_slice(&read_json_body(req, 64 * 1024).await?)
@@ -434,11 +315,8 @@ pub async fn add_note(
 }
 
 /// `GET /v1/groups/{fingerprint}/activity`: its history, newest first.
-pub async fn activity(
-    fingerprint: &str,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn activity(c: &Call<'_>) -> Result<Response, AppError> {
+    let (fingerprint, env, principal) = (c.param("fingerprint"), c.env, c.principal());
     let db = env.d1(bindings::DB)?;
     let group = visible_group(&db, fingerprint, principal).await?;
     let rows = store::activity(&db, &group.fingerprint).await?;

@@ -3,12 +3,15 @@
 use serde_json::{json, Value};
 use worker::{Env, Response};
 
-use super::json_response;
+use super::{json_response, Call};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::storage::{d1, kv};
 
-fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
+/// A dependency's check, timed: whether it passed, and its JSON.
+async fn timed(check: impl std::future::Future<Output = Result<(), String>>) -> (bool, Value) {
+    let started = crate::platform::clock::millis();
+    let result = check.await;
     let latency_ms = crate::platform::clock::millis().saturating_sub(started);
     match result {
         Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
@@ -16,6 +19,40 @@ fn check(started: u64, result: Result<(), String>) -> (bool, Value) {
             false,
             json!({"status": "error", "latency_ms": latency_ms, "error": error}),
         ),
+    }
+}
+
+async fn d1_answers(env: &Env) -> Result<(), String> {
+    let db = env
+        .d1(bindings::DB)
+        .map_err(|e| format!("binding DB: {e}"))?;
+    d1::ping(&db).await.map_err(|e| e.to_string())
+}
+
+async fn kv_answers(env: &Env) -> Result<(), String> {
+    let store = env
+        .kv(bindings::HOT)
+        .map_err(|e| format!("binding HOT: {e}"))?;
+    kv::read_hot_feed(&store, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A queue cannot be read without consuming it; the producer binding being present is what
+/// the worker itself depends on. Enqueue failures show up as 503s and in the logs.
+async fn queue_bound(env: &Env) -> Result<(), String> {
+    env.queue(bindings::LOGS)
+        .map(|_| ())
+        .map_err(|e| format!("binding {}: {e}", bindings::LOGS))
+}
+
+/// A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
+fn encryption_check(env: &Env) -> (bool, Option<Value>) {
+    match &crate::config::Config::get(env).encryption {
+        Ok(None) => (true, None),
+        Ok(Some(_)) => (true, Some(json!({"status": "ok"}))),
+        Err(problem) => (false, Some(json!({"status": "error", "error": problem}))),
     }
 }
 
@@ -41,54 +78,19 @@ async fn newest_shard(env: &Env) -> Result<(), String> {
     .map(|_| ())
 }
 
-pub async fn health(env: &Env) -> Result<Response, AppError> {
-    let started = crate::platform::clock::millis();
-    let d1_result = match env.d1(bindings::DB) {
-        Ok(db) => d1::ping(&db).await.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("binding DB: {e}")),
-    };
-    let (d1_ok, d1_check) = check(started, d1_result);
-
-    let started = crate::platform::clock::millis();
-    let kv_result = match env.kv(bindings::HOT) {
-        Ok(store) => kv::read_hot_feed(&store, None)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(format!("binding HOT: {e}")),
-    };
-    let (kv_ok, kv_check) = check(started, kv_result);
-
-    // A queue cannot be read without consuming it; the producer binding being present is what
-    // the worker itself depends on. Enqueue failures show up as 503s and in the logs.
-    let started = crate::platform::clock::millis();
-    let queue_result = env
-        .queue(bindings::LOGS)
-        .map(|_| ())
-        .map_err(|e| format!("binding {}: {e}", bindings::LOGS));
-    let (queue_ok, queue_check) = check(started, queue_result);
-
-    let started = crate::platform::clock::millis();
-    let (shards_ok, shards_check) = check(started, newest_shard(env).await);
-
-    // A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
-    let mut checks =
-        json!({"d1": d1_check, "kv": kv_check, "queue": queue_check, "shards": shards_check});
-    let encryption_ok = match &crate::config::Config::get(env).encryption {
-        Ok(None) => true,
-        Ok(Some(_)) => {
-            checks["encryption"] = json!({"status": "ok"});
-            true
-        }
-        Err(problem) => {
-            checks["encryption"] = json!({"status": "error", "error": problem});
-            false
-        }
-    };
-    let status = if d1_ok && kv_ok && queue_ok && shards_ok && encryption_ok {
-        "ok"
-    } else {
-        "degraded"
+pub async fn health(c: &Call<'_>) -> Result<Response, AppError> {
+    let (d1_ok, d1) = timed(d1_answers(c.env)).await;
+    let (kv_ok, kv) = timed(kv_answers(c.env)).await;
+    let (queue_ok, queue) = timed(queue_bound(c.env)).await;
+    let (shards_ok, shards) = timed(newest_shard(c.env)).await;
+    let mut checks = json!({"d1": d1, "kv": kv, "queue": queue, "shards": shards});
+    let (encryption_ok, encryption) = encryption_check(c.env);
+    if let Some(encryption) = encryption {
+        checks["encryption"] = encryption;
+    }
+    let status = match d1_ok && kv_ok && queue_ok && shards_ok && encryption_ok {
+        true => "ok",
+        false => "degraded",
     };
     json_response(200, &json!({"status": status, "checks": checks}))
 }

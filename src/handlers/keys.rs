@@ -1,9 +1,9 @@
 //! `POST/GET /v1/keys`, `DELETE /v1/keys/{id}` (admin only).
 
 use serde::Serialize;
-use worker::{Env, Response};
+use worker::Response;
 
-use super::{json_response, read_json_body, Incoming};
+use super::{json_response, read_json_body, Call};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock_text;
@@ -26,7 +26,8 @@ struct CreatedKey {
     key: String,
 }
 
-pub async fn create(req: &Incoming, env: &Env) -> Result<Response, AppError> {
+pub async fn create(c: &Call<'_>) -> Result<Response, AppError> {
+    let (req, env) = (c.req, c.env);
     let new_key = parse_new_key(&read_json_body(req, 16 * 1024).await?)?;
     let (plain, prefix, hash) = generate_key(random_bytes());
     let id = format!("key_{}", uuid::Uuid::new_v4().simple());
@@ -41,7 +42,8 @@ pub async fn create(req: &Incoming, env: &Env) -> Result<Response, AppError> {
     )
 }
 
-pub async fn list(env: &Env) -> Result<Response, AppError> {
+pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
+    let env = c.env;
     let keys: Vec<KeyView> = store::list(&env.d1(bindings::DB)?)
         .await?
         .iter()
@@ -50,7 +52,8 @@ pub async fn list(env: &Env) -> Result<Response, AppError> {
     json_response(200, &serde_json::json!({ "keys": keys }))
 }
 
-pub async fn revoke(id: &str, env: &Env) -> Result<Response, AppError> {
+pub async fn revoke(c: &Call<'_>) -> Result<Response, AppError> {
+    let (id, env) = (c.param("id"), c.env);
     let record = store::revoke(
         &env.d1(bindings::DB)?,
         &env.kv(bindings::HOT)?,

@@ -2,15 +2,14 @@
 //! (KV only).
 
 use serde::Serialize;
-use worker::{console_warn, Env, Response, Url};
+use worker::{console_warn, Response};
 
-use super::{json_response, open_events, query_pairs};
-use crate::config::Config;
+use super::{json_response, open_events, query_pairs, Call};
 use crate::error::AppError;
 use crate::model::{DetailedEvent, StoredEvent};
 use crate::platform::bindings;
 use crate::query::logs::{into_page, parse_limit, parse_log_search};
-use crate::security::auth::{can_see, scope_project, Principal};
+use crate::security::auth::{can_see, scope_project};
 use crate::storage::{kv, HOT_FEED_SIZE};
 
 #[derive(Serialize)]
@@ -26,12 +25,8 @@ struct RecentFeed {
     source: &'static str,
 }
 
-pub async fn list(
-    url: &Url,
-    env: &Env,
-    principal: &Principal,
-    config: &Config,
-) -> Result<Response, AppError> {
+pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
+    let (url, env, principal, config) = (&c.url, c.env, c.principal(), &*c.config);
     let mut query = parse_log_search(&query_pairs(url), crate::platform::clock::clock()?)?;
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
@@ -46,12 +41,8 @@ pub async fn list(
     json_response(200, &LogsPage { logs, next_cursor })
 }
 
-pub async fn get(
-    id: &str,
-    env: &Env,
-    principal: &Principal,
-    config: &Config,
-) -> Result<Response, AppError> {
+pub async fn get(c: &Call<'_>) -> Result<Response, AppError> {
+    let (id, env, principal, config) = (c.param("id"), c.env, c.principal(), &*c.config);
     let not_found = || AppError::NotFound(format!("No event with id '{id}'."));
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
@@ -76,12 +67,8 @@ pub async fn get(
     json_response(200, &DetailedEvent::from(event))
 }
 
-pub async fn recent(
-    url: &Url,
-    env: &Env,
-    principal: &Principal,
-    config: &Config,
-) -> Result<Response, AppError> {
+pub async fn recent(c: &Call<'_>) -> Result<Response, AppError> {
+    let (url, env, principal, config) = (&c.url, c.env, c.principal(), &*c.config);
     let mut limit = HOT_FEED_SIZE;
     for (key, value) in query_pairs(url) {
         match key.as_str() {

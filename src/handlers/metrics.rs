@@ -1,6 +1,7 @@
 //! `GET /metrics`: the service's own counters in the Prometheus text format.
 
-use worker::{Env, Response};
+use super::Call;
+use worker::Response;
 
 use crate::error::AppError;
 use crate::ops::metrics::render;
@@ -8,7 +9,8 @@ use crate::ops::recorder;
 use crate::platform::bindings;
 use crate::storage::metrics as store;
 
-pub async fn serve(env: &Env) -> Result<Response, AppError> {
+pub async fn serve(c: &Call<'_>) -> Result<Response, AppError> {
+    let env = c.env;
     recorder::flush_now(env).await;
     let rows = store::read_all(&env.d1(bindings::DB)?).await?;
     let mut response = Response::ok(render(&rows))?;

@@ -1,5 +1,7 @@
 //! The HTTP adapter: the route table (pure) and one file per group of routes (wasm-only).
 
+#[cfg(test)]
+pub mod openapi;
 pub mod routes;
 
 #[cfg(target_arch = "wasm32")]

@@ -2,9 +2,9 @@
 //! what regressed in it, its error rate against the release before it.
 
 use serde_json::json;
-use worker::{Env, Response, Url};
+use worker::{Response, Url};
 
-use super::{json_response, query_pairs};
+use super::{json_response, query_pairs, Call};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::platform::bindings;
 use crate::security::auth::{scope_project, Principal};
@@ -42,7 +42,8 @@ fn project_of(url: &Url, principal: &Principal) -> Result<String, AppError> {
 }
 
 /// `GET /v1/releases`: newest first (by first event), 100 at most.
-pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
+    let (url, env, principal) = (&c.url, c.env, c.principal());
     let project = project_of(url, principal)?;
     let rows = store::list(&env.d1(bindings::DB)?, &project).await?;
     json_response(
@@ -53,12 +54,8 @@ pub async fn list(url: &Url, env: &Env, principal: &Principal) -> Result<Respons
 
 /// `GET /v1/releases/{release}`: the release, the groups it introduced and those that
 /// regressed in it, and the release before it for comparison.
-pub async fn get(
-    release: &str,
-    url: &Url,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn get(c: &Call<'_>) -> Result<Response, AppError> {
+    let (release, url, env, principal) = (c.param("release"), &c.url, c.env, c.principal());
     let project = project_of(url, principal)?;
     let db = env.d1(bindings::DB)?;
     let row = store::find(&db, &project, release)

@@ -1,14 +1,14 @@
 //! `GET /v1/stats`: time buckets × one dimension, summed from the count rollups.
 
 use serde::Deserialize;
-use worker::{Env, Response, Url};
+use worker::Response;
 
-use super::{json_response, query_pairs};
+use super::{json_response, query_pairs, Call};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock;
 use crate::query::stats::parse_stats_search;
-use crate::security::auth::{scope_project, Principal};
+use crate::security::auth::scope_project;
 use crate::storage::d1;
 
 #[derive(Deserialize)]
@@ -18,7 +18,8 @@ struct CountRow {
     n: i64,
 }
 
-pub async fn stats(url: &Url, env: &Env, principal: &Principal) -> Result<Response, AppError> {
+pub async fn stats(c: &Call<'_>) -> Result<Response, AppError> {
+    let (url, env, principal) = (&c.url, c.env, c.principal());
     let now = clock()?;
     let mut query = parse_stats_search(&query_pairs(url), now)?;
     query.project = scope_project(principal, query.project.take())?;

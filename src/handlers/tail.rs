@@ -2,21 +2,16 @@
 //! `POST /v1/tail/ticket` (a short-lived ticket, for browsers, which cannot set headers on a
 //! WebSocket).
 
-use worker::{Env, Headers, Method, Request, RequestInit, Response, Url};
+use worker::{Headers, Method, Request, RequestInit, Response};
 
-use super::{json_response, query_pairs, Incoming};
-use crate::config::Config;
+use super::{json_response, query_pairs, Call};
 use crate::error::AppError;
 use crate::platform::clock::millis;
-use crate::security::auth::{scope_project, Principal};
+use crate::security::auth::scope_project;
 use crate::tail::{feed, hub_name, issue_ticket, parse_tail_request, Viewer, TICKET_MS};
 
-pub async fn connect(
-    req: &Incoming,
-    url: &Url,
-    env: &Env,
-    principal: &Principal,
-) -> Result<Response, AppError> {
+pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
+    let (req, url, env, principal) = (c.req, &c.url, c.env, c.principal());
     let asked = parse_tail_request(&query_pairs(url))?;
     let project = scope_project(principal, asked.project.clone())?;
     let upgrade = req.header("upgrade")?;
@@ -38,28 +33,39 @@ pub async fn connect(
         asked.limit,
         millis() as i64,
     );
-    let headers = Headers::new();
-    headers.set("upgrade", "websocket")?;
-    headers.set(
-        "x-tail-viewer",
-        &serde_json::to_string(&viewer).map_err(|e| AppError::Internal(e.to_string()))?,
-    )?;
-    if let Some(project) = &project {
-        headers.set("x-tail-project", project)?;
-    }
-    if let Some(cursor) = asked.cursor {
-        headers.set("x-tail-cursor", &cursor.text())?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init("https://hub.internal/connect", &init)?;
+    let request = hub_request(&viewer, project.as_deref(), asked.cursor.map(|c| c.text()))?;
     Ok(hubs
         .get_by_name(&hub_name(project.as_deref()))?
         .fetch_with_request(request)
         .await?)
 }
 
-pub fn ticket(config: &Config, principal: &Principal) -> Result<Response, AppError> {
+/// The WebSocket upgrade a tail hub takes: the viewer, its project and where to resume.
+fn hub_request(
+    viewer: &Viewer,
+    project: Option<&str>,
+    cursor: Option<String>,
+) -> Result<Request, AppError> {
+    let headers = Headers::new();
+    headers.set("upgrade", "websocket")?;
+    let viewer = serde_json::to_string(viewer).map_err(|e| AppError::Internal(e.to_string()))?;
+    headers.set("x-tail-viewer", &viewer)?;
+    if let Some(project) = project {
+        headers.set("x-tail-project", project)?;
+    }
+    if let Some(cursor) = cursor {
+        headers.set("x-tail-cursor", &cursor)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    Ok(Request::new_with_init(
+        "https://hub.internal/connect",
+        &init,
+    )?)
+}
+
+pub async fn ticket(c: &Call<'_>) -> Result<Response, AppError> {
+    let (config, principal) = (&*c.config, c.principal());
     let secret = config
         .admin_token
         .as_deref()

@@ -1,5 +1,6 @@
 //! The R2 archive of expired events: gzipped NDJSON objects partitioned by day, written by the
-//! retention run before it deletes, read back by `POST /v1/archive/restore`. Pure.
+//! retention run before it deletes, read back by `POST /v1/archive/restore`. The format is pure; `restore_day` (wasm) runs a
+//! restore.
 //!
 //! Object keys: `events/<YYYY-MM-DD>/<band>-<first seq>-<last seq>.ndjson.gz`, one per day and
 //! retention batch; each line is a stored event exactly as D1 held it.
@@ -68,6 +69,61 @@ pub fn read_ndjson_gz(bytes: &[u8]) -> Result<Vec<String>, String> {
 /// `YYYY-MM-DD`, a real date.
 pub fn valid_day(day: &str) -> bool {
     chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok() && day.len() == 10
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use runner::restore_day;
+
+#[cfg(target_arch = "wasm32")]
+mod runner {
+    use super::{day_prefix, read_ndjson_gz};
+    use crate::error::AppError;
+    use crate::ingest::queue_message::pack;
+    use crate::platform::bindings;
+    use crate::storage::queue::send_bytes;
+
+    /// Sends every archived event of `day` back through the queue, whose consumer stores each
+    /// once; returns the objects and events read.
+    pub async fn restore_day(env: &worker::Env, day: &str) -> Result<(usize, usize), AppError> {
+        let bucket = env.bucket(bindings::ARCHIVE).map_err(|_| {
+            AppError::NotFound(
+                "This deployment has no ARCHIVE bucket; nothing was archived.".into(),
+            )
+        })?;
+        let queue = env.queue(bindings::LOGS)?;
+        let (mut objects, mut events) = (0usize, 0usize);
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = bucket.list().prefix(day_prefix(day));
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await?;
+            for object in page.objects() {
+                let Some(found) = bucket.get(object.key()).execute().await? else {
+                    continue;
+                };
+                let Some(body) = found.body() else {
+                    continue;
+                };
+                let lines = read_ndjson_gz(&body.bytes().await?)
+                    .map_err(|e| AppError::Internal(format!("{}: {e}", object.key())))?;
+                events += lines.len();
+                objects += 1;
+                let (batches, _) = pack(None, lines.into_iter().enumerate().collect());
+                for batch in batches {
+                    send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>())
+                        .await
+                        .map_err(|e| AppError::Unavailable { message: format!("The queue refused the restore ({e}); run it again, restoring is idempotent."), retry_after: 5 })?;
+                }
+            }
+            match (page.truncated(), page.cursor()) {
+                (true, Some(next)) => cursor = Some(next),
+                _ => break,
+            }
+        }
+        Ok((objects, events))
+    }
 }
 
 #[cfg(test)]

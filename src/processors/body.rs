@@ -44,6 +44,19 @@ pub fn mime_type(content_type: Option<&str>) -> String {
         .to_ascii_lowercase()
 }
 
+/// `?key=` exists for navigator.sendBeacon, which sends text/plain; everything else can send a
+/// header, which keeps keys out of URLs and logs.
+pub fn beacon_key_allowed(key_in_query: bool, content_type: Option<&str>) -> Result<(), AppError> {
+    let plain = content_type
+        .unwrap_or("text/plain")
+        .to_ascii_lowercase()
+        .starts_with("text/plain");
+    match key_in_query && !plain {
+        true => Err(AppError::UnsupportedMediaType("A key in ?key= is accepted only with text/plain bodies (navigator.sendBeacon); send other bodies with an Authorization header.".into())),
+        false => Ok(()),
+    }
+}
+
 /// Reads the `Content-Type` header. Only UTF-8 is accepted as a charset.
 pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, AppError> {
     let Some(header) = content_type.map(str::trim).filter(|h| !h.is_empty()) else {

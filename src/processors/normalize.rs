@@ -56,28 +56,10 @@ pub fn client_event_uuid(name: &[u8], client_unix_ms: Option<i64>) -> Uuid {
     }
 }
 
-/// The event fields of the contract (anything else lands in `context`).
-pub(crate) const KNOWN_FIELDS: &[&str] = &[
-    "message",
-    "level",
-    "timestamp",
-    "event_id",
-    "environment",
-    "service",
-    "release",
-    "source_type",
-    "component",
-    "endpoint",
-    "error",
-    "trace_id",
-    "span_id",
-    "request_id",
-    "user_id",
-    "session_id",
-    "tags",
-    "context",
-    "fingerprint",
-];
+/// Whether a key is an event field of the contract (anything else lands in `context`).
+pub(crate) fn is_known_field(key: &str) -> bool {
+    crate::model::fields::names(crate::model::fields::role::SENT).any(|f| f == key)
+}
 
 /// What the edge knows about the request that the pure pipeline needs.
 #[derive(Debug, Clone)]
@@ -221,7 +203,7 @@ pub fn normalize_fields(
 
     // Whatever is left is unknown to the contract: keep it under `context` (context's own keys win).
     for (key, value) in obj {
-        if !KNOWN_FIELDS.contains(&key.as_str()) {
+        if !is_known_field(&key) {
             context.entry(key).or_insert(value);
         }
     }

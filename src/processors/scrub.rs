@@ -11,7 +11,7 @@
 //!   default, switchable per deployment) e-mail and IP addresses, inside any string: message,
 //!   exception message and stack, endpoint, context, tags.
 //!
-//! Correlation fields (`user_id`, `session_id`, `trace_id`, …) are left as sent: they are
+//! Correlation fields (`user_id`, `trace_id`, …: `role::CORRELATION` in `model::fields`) are left as sent: they are
 //! identifiers the sender chose to attach, and masking them would break lookups.
 
 use regex::{Regex, RegexSet};

@@ -175,7 +175,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
                 }
             }
             "status" => {
-                if !matches!(value, "open" | "resolved" | "ignored") {
+                if crate::triage::workflow::GroupStatus::parse(value).is_none() {
                     return Err(bad(format!(
                         "status '{value}' is unknown; use open, resolved or ignored"
                     )));

@@ -39,21 +39,10 @@ pub fn parse_limit(value: &str, max: usize) -> Result<usize, AppError> {
         })
 }
 
-/// Exact-match filters: query parameter → generated column of `events`.
-const EXACT_FILTERS: &[(&str, &str)] = &[
-    ("service", "service"),
-    ("source_type", "source_type"),
-    ("component", "component"),
-    ("endpoint", "endpoint"),
-    ("route", "route"),
-    ("fingerprint", "fingerprint"),
-    ("error_kind", "error_kind"),
-    ("trace_id", "trace_id"),
-    ("request_id", "request_id"),
-    ("user_id", "user_id"),
-    ("session_id", "session_id"),
-    ("release", "release"),
-];
+/// Whether a query parameter is an exact-match filter (on the generated column of its name).
+fn is_filter(name: &str) -> bool {
+    crate::model::fields::names(crate::model::fields::role::FILTER).any(|f| f == name)
+}
 
 /// Parameters that are not filters but are allowed on every route (`key` is auth's).
 const OTHER_PARAMS: &[&str] = &[
@@ -222,7 +211,9 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             q.tags.push((tag.to_string(), value.to_string()));
             continue;
         }
-        if let Some((_, column)) = EXACT_FILTERS.iter().find(|(name, _)| name == key) {
+        if let Some(column) =
+            crate::model::fields::names(crate::model::fields::role::FILTER).find(|name| name == key)
+        {
             if !value.is_empty() {
                 q.exact.push((column, value.to_string()));
             }
@@ -253,11 +244,10 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
             "cursor" if !value.is_empty() => q.cursor = Some(decode_cursor(value)?),
             k if OTHER_PARAMS.contains(&k) => {}
             other => {
-                let known: Vec<&str> = EXACT_FILTERS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .chain(OTHER_PARAMS.iter().copied().filter(|p| *p != "key"))
-                    .collect();
+                let known: Vec<&str> =
+                    crate::model::fields::names(crate::model::fields::role::FILTER)
+                        .chain(OTHER_PARAMS.iter().copied().filter(|p| *p != "key"))
+                        .collect();
                 return Err(bad(format!(
                     "unknown query parameter '{other}'; known: {}, tag.<name>",
                     known.join(", ")
@@ -294,8 +284,7 @@ pub fn logs_expr(field: &str) -> Option<&'static str> {
         "timestamp" => "ts",
         "span_id" => "json_extract(data, '$.span_id')",
         "count" | "first_seen" | "last_seen" => return None,
-        other => crate::query::search::FIELDS
-            .iter()
+        other => crate::query::search::fields()
             .find(|f| f.name == other)
             .map(|f| f.name)?,
     })
@@ -361,7 +350,7 @@ pub fn lower_for_logs(search: &Search, now: DateTime<Utc>) -> Result<Lowered, Ap
         };
         let plain = plain_value(term);
         let taken = match (field, &plain, bound(term)) {
-            (f, Some(v), _) if EXACT_FILTERS.iter().any(|(n, _)| *n == f) => {
+            (f, Some(v), _) if is_filter(f) => {
                 out.params.push((f.to_string(), v.clone()));
                 true
             }

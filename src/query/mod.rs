@@ -21,12 +21,12 @@ mod contract {
         MAX_LIMIT,
     };
     use super::stats::STATS_PARAMS;
-    use crate::handlers::routes::OPENAPI_JSON;
+
     use crate::processors::level::Level;
     use crate::storage::HOT_FEED_SIZE;
 
     fn doc() -> Value {
-        serde_json::from_str(OPENAPI_JSON).unwrap()
+        crate::handlers::openapi::document()
     }
 
     fn params(path: &str) -> Vec<Value> {

@@ -31,59 +31,19 @@ use crate::storage::sql::Bind;
 pub const MAX_QUERY_CHARS: usize = 2000;
 pub const MAX_TERMS: usize = 32;
 
-/// What a field holds, which decides the operators it takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Text compared exactly, or with `*` wildcards.
-    Text,
-    /// A level name: equality, or comparison by severity band.
-    Level,
-    /// A whole number: equality or comparison.
-    Number,
-    /// A time: comparison with an absolute or relative time.
-    Time,
-}
+use crate::model::fields::{role, EVENT_FIELDS};
+pub use crate::model::fields::{Field, Kind};
 
-/// A field of the language: its name, the other names it answers to, and its kind.
-pub struct Field {
-    pub name: &'static str,
-    pub aliases: &'static [&'static str],
-    pub kind: Kind,
-}
-
-/// Every field the language knows. Routes apply the ones they hold (see each route's table);
-/// any other key is a tag.
-pub const FIELDS: &[Field] = &[
-    field("service", &["service.name"], Kind::Text),
-    field("environment", &["env"], Kind::Text),
-    field("project", &[], Kind::Text),
-    field("release", &["service.version"], Kind::Text),
-    field("source_type", &["source"], Kind::Text),
-    field("component", &[], Kind::Text),
-    field("endpoint", &["url.path"], Kind::Text),
-    field("route", &[], Kind::Text),
-    field("fingerprint", &[], Kind::Text),
-    field("error_kind", &[], Kind::Text),
-    field("error_type", &["error.type", "error"], Kind::Text),
-    field("trace_id", &["trace", "trace.id"], Kind::Text),
-    field("span_id", &["span.id"], Kind::Text),
-    field("request_id", &[], Kind::Text),
-    field("user_id", &["user", "user.id"], Kind::Text),
-    field("session_id", &[], Kind::Text),
-    field("event_id", &["id"], Kind::Text),
-    field("level", &[], Kind::Level),
-    field("severity", &["severity_number"], Kind::Number),
-    field("priority", &[], Kind::Number),
-    field("count", &["times_seen"], Kind::Number),
-    field("timestamp", &["time"], Kind::Time),
-    field("received_at", &["received"], Kind::Time),
-    field("first_seen", &[], Kind::Time),
-    field("last_seen", &[], Kind::Time),
-    field("first_release", &["firstRelease"], Kind::Text),
-    field("assignee", &["assigned"], Kind::Text),
+/// Fields of groups rather than events (`/v1/groups` applies them).
+const GROUP_FIELDS: &[Field] = &[
+    group_field("count", &["times_seen"], Kind::Number),
+    group_field("first_seen", &[], Kind::Time),
+    group_field("last_seen", &[], Kind::Time),
+    group_field("first_release", &["firstRelease"], Kind::Text),
+    group_field("assignee", &["assigned"], Kind::Text),
 ];
 
-const fn field(name: &'static str, aliases: &'static [&'static str], kind: Kind) -> Field {
+const fn group_field(name: &'static str, aliases: &'static [&'static str], kind: Kind) -> Field {
     Field {
         name,
         aliases,
@@ -91,9 +51,17 @@ const fn field(name: &'static str, aliases: &'static [&'static str], kind: Kind)
     }
 }
 
+/// Every field the language knows: the searchable event fields of `model::fields`, then the
+/// groups' own. Routes apply the ones they hold (see each route's table); any other key is a
+/// tag.
+pub fn fields() -> impl Iterator<Item = &'static Field> {
+    let events = EVENT_FIELDS.iter().filter(|f| f.is(role::SEARCH));
+    events.map(|f| &f.field).chain(GROUP_FIELDS.iter())
+}
+
 /// The field a key names (by name or alias, case-insensitive).
 pub fn find_field(key: &str) -> Option<&'static Field> {
-    FIELDS.iter().find(|f| {
+    fields().find(|f| {
         f.name.eq_ignore_ascii_case(key) || f.aliases.iter().any(|a| a.eq_ignore_ascii_case(key))
     })
 }
@@ -941,31 +909,8 @@ fn tag_text(e: &StoredEvent, name: &str) -> Option<String> {
 
 /// A field of an event as text (numbers as digits); `None` where the event has none.
 pub fn event_value(e: &StoredEvent, field: &str) -> Option<String> {
-    let text = |o: &Option<String>| o.clone();
-    match field {
-        "service" => text(&e.service),
-        "environment" => Some(e.environment.clone()),
-        "project" => text(&e.project),
-        "release" => text(&e.release),
-        "source_type" => Some(e.source_type.clone()),
-        "component" => text(&e.component),
-        "endpoint" => text(&e.endpoint),
-        "route" => text(&e.route),
-        "fingerprint" => Some(e.fingerprint.clone()),
-        "error_kind" => text(&e.error_kind),
-        "error_type" => e.error.as_ref().and_then(|x| x.kind.clone()),
-        "trace_id" => text(&e.trace_id),
-        "span_id" => text(&e.span_id),
-        "request_id" => text(&e.request_id),
-        "user_id" => text(&e.user_id),
-        "session_id" => text(&e.session_id),
-        "event_id" => Some(e.event_id.clone()),
-        "level" | "severity" => Some(e.severity_number.to_string()),
-        "priority" => Some(e.priority.to_string()),
-        "timestamp" => Some(e.timestamp.clone()),
-        "received_at" => Some(e.received_at.clone()),
-        _ => None,
-    }
+    let field = crate::model::fields::event_field(field).filter(|f| f.is(role::SEARCH))?;
+    (field.value)(e)
 }
 
 fn value_matches(field: &str, actual: &str, op: Op, p: &Pattern, now: DateTime<Utc>) -> bool {

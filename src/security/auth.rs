@@ -67,6 +67,17 @@ impl Principal {
         }
     }
 
+    /// The caller of a public route: no key, no scope, no project.
+    pub fn anonymous() -> Self {
+        Principal {
+            key_id: "anonymous".into(),
+            scopes: Vec::new(),
+            project: None,
+            allowed_origins: Vec::new(),
+            rate_limit: "default".into(),
+        }
+    }
+
     /// `admin` may do everything; otherwise the scope must be held.
     pub fn require(&self, scope: Scope) -> Result<(), AppError> {
         if self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin) {

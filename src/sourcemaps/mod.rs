@@ -17,6 +17,7 @@ use sourcemap::{SourceMap, SourceView};
 use crate::model::{ErrorInfo, MinifiedFrame, SourceFrame, Symbolication};
 use crate::processors::stack::is_in_app;
 
+pub mod assembly;
 pub mod bundle;
 #[cfg(target_arch = "wasm32")]
 pub mod resolve;

@@ -11,6 +11,137 @@ fn bad(message: impl Into<String>) -> AppError {
     AppError::InvalidParameter(message.into())
 }
 
+/// What to unmerge from `target`: one fingerprint named in the path, a list in
+/// `?fingerprints=a,b`, or a JSON body `{"fingerprints": [...]}`, in that order.
+pub fn unmerge_sources(
+    target: &str,
+    in_path: Option<&str>,
+    listed: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<String>, AppError> {
+    let request = match (in_path, listed) {
+        (Some(source), _) => serde_json::json!({ "fingerprints": [source] }),
+        (None, Some(list)) => serde_json::json!({ "fingerprints": list.split(',').collect::<Vec<_>>() }),
+        (None, None) if body.iter().all(u8::is_ascii_whitespace) => {
+            return Err(bad(
+                "name what to unmerge: a body {\"fingerprints\": [...]}, ?fingerprints=a,b, or DELETE …/merge/{fingerprint}",
+            ))
+        }
+        (None, None) => serde_json::from_slice(body)
+            .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?,
+    };
+    parse_fingerprints(&request, target)
+}
+
+/// Where a group stands in triage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupStatus {
+    #[default]
+    Open,
+    Resolved,
+    Ignored,
+}
+
+impl GroupStatus {
+    pub const ALL: [GroupStatus; 3] = [
+        GroupStatus::Open,
+        GroupStatus::Resolved,
+        GroupStatus::Ignored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Open => "open",
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GroupStatus> {
+        GroupStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A `PUT /v1/groups/{fingerprint}` body: a status (with how it ends), an assignee, or both.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StatusChange {
+    pub status: Option<GroupStatus>,
+    /// `Some(None)` unassigns.
+    pub assignee: Option<Option<String>>,
+    /// Resolved in a release: events of older releases leave the group resolved.
+    pub in_release: Option<String>,
+    /// Resolved until an event of a release first seen after now.
+    pub in_next_release: bool,
+    pub until: Option<IgnoreUntil>,
+}
+
+/// A name of 1 to 200 characters, trimmed.
+fn short_name(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty() && trimmed.chars().count() <= 200).then(|| trimmed.to_string())
+}
+
+/// Reads a status change, naming the first field that is wrong.
+pub fn parse_status_change(body: &Value) -> Result<StatusChange, AppError> {
+    let assignee = match body.get("assignee") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(a)) if short_name(a).is_some() => Some(short_name(a)),
+        Some(_) => {
+            return Err(bad(
+                "assignee must be a name or e-mail address (1 to 200 characters), or null",
+            ))
+        }
+    };
+    let status = match body.get("status") {
+        None if assignee.is_some() => None,
+        status => Some(status.and_then(Value::as_str).and_then(GroupStatus::parse).ok_or_else(
+            || bad("status must be open, resolved or ignored (it may be left out when assignee is set)"),
+        )?),
+    };
+    let in_release = match body.get("in_release") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if short_name(r).is_some() => short_name(r),
+        Some(_) => {
+            return Err(bad(
+                "in_release must be a release name (1 to 200 characters)",
+            ))
+        }
+    };
+    let in_next_release = match body.get("in_next_release") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(bad("in_next_release must be true or false")),
+    };
+    // {"at": time} | {"count": n, "window_seconds"?: s} | {"users": n}; none is forever.
+    let until = match body.get("until") {
+        None | Some(Value::Null) => None,
+        Some(_) if status != Some(GroupStatus::Ignored) => {
+            return Err(bad("until goes with status ignored"))
+        }
+        Some(Value::Object(u)) => Some(parse_until(u)?),
+        Some(_) => return Err(bad(
+            "until must be an object: {\"at\": time}, {\"count\": n, \"window_seconds\": s} or {\"users\": n}",
+        )),
+    };
+    if (in_release.is_some() || in_next_release) && status != Some(GroupStatus::Resolved) {
+        return Err(bad(
+            "in_release and in_next_release go with status resolved",
+        ));
+    }
+    if in_release.is_some() && in_next_release {
+        return Err(bad("use in_release or in_next_release, not both"));
+    }
+    Ok(StatusChange {
+        status,
+        assignee,
+        in_release,
+        in_next_release,
+        until,
+    })
+}
+
 /// When an ignored group reopens: at a time, after `count` more events, or once `users`
 /// distinct users have hit it (either within `window_seconds` when set). None set: never.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -298,5 +429,71 @@ mod tests {
             let message = parse_assign_rules(&body).unwrap_err().to_string();
             assert!(message.contains(says), "{body}: {message}");
         }
+    }
+
+    #[test]
+    fn status_changes_name_the_field_that_is_wrong() {
+        use serde_json::json;
+        let ok =
+            parse_status_change(&json!({"status": "resolved", "in_release": " 1.4.0 "})).unwrap();
+        assert_eq!(ok.status, Some(GroupStatus::Resolved));
+        assert_eq!(ok.in_release.as_deref(), Some("1.4.0"));
+        let assign = parse_status_change(&json!({"assignee": null})).unwrap();
+        assert_eq!((assign.status, assign.assignee), (None, Some(None)));
+        let ignored =
+            parse_status_change(&json!({"status": "ignored", "until": {"count": 5}})).unwrap();
+        assert_eq!(ignored.until.unwrap().count, Some(5));
+        let cases = [
+            (json!({}), "status"),
+            (json!({"status": "closed"}), "status"),
+            (json!({"status": "open", "assignee": 3}), "assignee"),
+            (json!({"status": "open", "in_release": "1.0"}), "in_release"),
+            (
+                json!({"status": "resolved", "in_release": ""}),
+                "in_release",
+            ),
+            (
+                json!({"status": "resolved", "in_next_release": "yes"}),
+                "in_next_release",
+            ),
+            (
+                json!({"status": "resolved", "in_release": "1", "in_next_release": true}),
+                "not both",
+            ),
+            (json!({"status": "open", "until": {"count": 1}}), "until"),
+            (json!({"status": "ignored", "until": 5}), "until"),
+        ];
+        for (body, named) in cases {
+            let err = parse_status_change(&body).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+            assert!(err.message().contains(named), "{body}: {}", err.message());
+        }
+    }
+
+    #[test]
+    fn unmerge_names_come_from_the_path_the_query_or_the_body() {
+        let (a, b) = ("a".repeat(16), "b".repeat(16));
+        let t = "c".repeat(16);
+        assert_eq!(
+            unmerge_sources(&t, Some(&a), Some(&b), b"").unwrap(),
+            vec![a.clone()]
+        );
+        assert_eq!(
+            unmerge_sources(&t, None, Some(&format!("{a},{b}")), b"").unwrap(),
+            vec![a.clone(), b.clone()]
+        );
+        let body = format!(r#"{{"fingerprints":["{b}"]}}"#);
+        assert_eq!(
+            unmerge_sources(&t, None, None, body.as_bytes()).unwrap(),
+            vec![b]
+        );
+        assert_eq!(
+            unmerge_sources(&t, None, None, b"  ").unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            unmerge_sources(&t, None, None, b"{").unwrap_err().code(),
+            "invalid_json"
+        );
     }
 }

@@ -17,7 +17,6 @@ use crate::error::AppError;
 use crate::model::{ItemError, RejectReason};
 use crate::processors::body::{RawItem, AGENT_MAX_EVENTS};
 use crate::processors::fields::{EventJson, Fields};
-use crate::processors::normalize::KNOWN_FIELDS;
 
 /// The version we answer with; a Beat or Logstash newer than this is answered with its own
 /// version, because they refuse an Elasticsearch older than themselves.
@@ -301,7 +300,9 @@ pub fn ecs_to_event(mut doc: Fields, index: &str, id: Option<&str>) -> Fields {
     }
     // Our own fields, when the document was written for us: the scalar ones (objects such as
     // an ECS `error` are not ours), and never `source_type`, which shippers use for their own.
-    for field in KNOWN_FIELDS.iter().filter(|f| **f != "source_type") {
+    for field in crate::model::fields::names(crate::model::fields::role::SENT)
+        .filter(|f| *f != "source_type")
+    {
         if matches!(doc.get(field), Some(Value::String(_) | Value::Number(_))) {
             if let Some(v) = doc.remove(field) {
                 event.insert_if_absent(field.to_string(), v);

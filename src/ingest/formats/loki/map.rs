@@ -18,7 +18,6 @@ use crate::processors::body::{RawItem, AGENT_MAX_EVENTS};
 const LEVEL_LABELS: &[&str] = &["level", "severity", "detected_level"];
 const ENV_LABELS: &[&str] = &["env", "environment", "deployment_environment"];
 const SERVICE_LABELS: &[&str] = &["service", "service_name", "app", "job"];
-const METADATA_FIELDS: &[&str] = &["trace_id", "span_id", "user_id", "request_id", "session_id"];
 
 fn first_label(labels: &mut Map<String, Value>, names: &[&str]) -> Option<Value> {
     let found = names.iter().find_map(|n| labels.get(*n).cloned());
@@ -194,8 +193,8 @@ fn map_entry(entry: Entry, labels: &Map<String, Value>) -> Map<String, Value> {
         }
     }
     let mut metadata = entry.metadata;
-    for field in METADATA_FIELDS {
-        if let Some(v) = metadata.remove(*field) {
+    for field in crate::model::fields::names(crate::model::fields::role::CORRELATION) {
+        if let Some(v) = metadata.remove(field) {
             event.entry(field.to_string()).or_insert(v);
         }
     }

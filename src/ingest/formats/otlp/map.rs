@@ -171,13 +171,11 @@ fn map_record(record: LogRecord, resource: &Resource, scope: Option<&str>) -> Fi
             json!({"type": exception_type, "message": exception_message, "stack": exception_stack}),
         );
     }
-    for (convention, ours) in [
-        ("http.route", "endpoint"),
-        ("url.path", "endpoint"),
-        ("user.id", "user_id"),
-        ("session.id", "session_id"),
-        ("event.id", "event_id"),
-    ] {
+    // The semantic conventions' attributes that fill our fields (`model::fields`).
+    let conventions = crate::model::fields::EVENT_FIELDS
+        .iter()
+        .flat_map(|f| f.otel.iter().map(move |c| (*c, f.field.name)));
+    for (convention, ours) in conventions {
         if let Some(v) = text(&mut attrs, convention) {
             event.insert_if_absent(ours.to_string(), v);
         }

@@ -21,6 +21,9 @@ pub enum Encoding {
     Json,
 }
 
+/// The route OTLP/HTTP exporters send logs to.
+pub const PATH: &str = "/otlp/v1/logs";
+
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 
 impl Encoding {

@@ -1,5 +1,7 @@
 //! Protocol types: the stored event (what queues carry and queries return) and per-event errors.
 
+pub mod fields;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
