@@ -17,6 +17,9 @@ cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
 log "cargo test (native, pure core)"
 cargo test --quiet
 
+log "fuzz targets: type-checked, so they keep building as the code moves (fuzzing itself runs on nightly)"
+(cd fuzz && CARGO_TARGET_DIR=../target/fuzz cargo check --quiet --bins)
+
 log "SDK: unit tests, types, size"
 (cd sdk && node --test test/*.test.mjs)
 npx --no-install tsc --noEmit --strict --target es2022 --module nodenext --moduleResolution nodenext sdk/test/types.check.ts
@@ -27,11 +30,11 @@ log "clients: Python (unittest) and Ruby (minitest) unit tests"
 (cd clients/ruby && ruby -Ilib -e 'Dir["test/test_*.rb"].each { |f| require_relative f }')
 
 bash scripts/build.sh
-# The wasm budget of BENCHMARKS.md ("Build and size"): a worker that grows past it fails here,
-# not at deploy time. 1.2 MB gzipped is 40 % of the Workers Free plan's 3 MB limit.
+# The wasm budget (docs/decisions.md, "Build and size"): a worker that grows past it fails
+# here, not at deploy time. 1.3 MB gzipped is 43 % of the Workers Free plan's 3 MB limit.
 wasm_gz=$(gzipped build/index_bg.wasm)
 if [ "$wasm_gz" -gt 1300000 ]; then
-  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 1,200,000-byte budget"
+  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 1,300,000-byte budget"
   exit 1
 fi
 

@@ -1,7 +1,7 @@
 //! The one error type of the service and its mapping onto the contract's JSON error body.
 //!
-//! Every handler returns `Result<_, AppError>`; `handlers::respond` turns an `AppError` into a
-//! response in exactly one place. Messages are human sentences written for API users: never a
+//! Every handler returns `Result<_, AppError>`; `handlers::dispatch::error_response` turns an
+//! `AppError` into a response in exactly one place. Messages are human sentences written for API users: never a
 //! `Debug` dump, never an internal cause (5xx causes are logged, not returned).
 
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 #![no_main]
 
 use chrono::{TimeZone, Utc};
-use edge_logger::storage::{groups::parse_group_query, query::parse_log_query, stats::parse_stats_query};
+use edge_logger::query::{groups::parse_group_query, logs::parse_log_query, stats::parse_stats_query};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -193,7 +193,7 @@ pub trait TimeZones {
     fn local(&self, tz: &str, at: DateTime<Utc>) -> Option<(Weekday, NaiveTime)>;
 }
 
-/// Parses and validates a rule body (`POST`/`PUT /v1/alert-rules`).
+/// Parses and validates a rule body (as created or replaced).
 pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;

@@ -1,4 +1,5 @@
-//! `GET/POST /v1/alert-rules`, `GET/PUT/DELETE /v1/alert-rules/{id}` and `GET /v1/alerts`.
+//! The alert rules' routes (list, create, read, update, delete) and the fired alerts' list;
+//! their paths are rows of the route table.
 
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -21,7 +21,7 @@ use crate::ops::recorder;
 use crate::platform::bindings;
 use crate::security::auth::{
     authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
-    unauthorized_unknown, Credential, Principal,
+    unauthorized_unknown, Credential, Principal, RateTier,
 };
 use crate::security::keys::{lookup_prefix, origin_allowed};
 
@@ -347,10 +347,10 @@ const RATE_LIMIT_PERIOD_SECONDS: u32 = 10;
 /// Per key, with the platform's rate-limiting binding of the key's tier. A deployment without
 /// the binding is not limited (and says so in its logs).
 async fn rate_limit(env: &Env, principal: &Principal) -> Result<(), AppError> {
-    let binding = match principal.rate_limit.as_str() {
-        "low" => bindings::RATE_LIMIT_LOW,
-        "high" => bindings::RATE_LIMIT_HIGH,
-        _ => bindings::RATE_LIMIT,
+    let binding = match principal.rate_limit {
+        RateTier::Low => bindings::RATE_LIMIT_LOW,
+        RateTier::High => bindings::RATE_LIMIT_HIGH,
+        RateTier::Default => bindings::RATE_LIMIT,
     };
     let Ok(limiter) = env.rate_limiter(binding) else {
         console_warn!("rate limiting is off: no {binding} binding");

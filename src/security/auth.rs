@@ -17,6 +17,32 @@ pub enum Scope {
     Admin,
 }
 
+/// A key's rate-limit tier: which of the platform's rate-limiting bindings counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateTier {
+    #[default]
+    Default,
+    Low,
+    High,
+}
+
+impl RateTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateTier::Default => "default",
+            RateTier::Low => "low",
+            RateTier::High => "high",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RateTier> {
+        [RateTier::Default, RateTier::Low, RateTier::High]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
+
 impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,8 +78,7 @@ pub struct Principal {
     pub project: Option<String>,
     /// Origins a browser may call from with this key (empty: not from browsers).
     pub allowed_origins: Vec<String>,
-    /// Rate-limit tier: `default`, `low` or `high`.
-    pub rate_limit: String,
+    pub rate_limit: RateTier,
 }
 
 impl Principal {
@@ -63,7 +88,7 @@ impl Principal {
             scopes: vec![Scope::Ingest, Scope::Read, Scope::Admin],
             project: None,
             allowed_origins: Vec::new(),
-            rate_limit: "high".into(),
+            rate_limit: RateTier::High,
         }
     }
 
@@ -74,7 +99,7 @@ impl Principal {
             scopes: Vec::new(),
             project: None,
             allowed_origins: Vec::new(),
-            rate_limit: "default".into(),
+            rate_limit: RateTier::Default,
         }
     }
 
@@ -407,7 +432,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             project: Some("shop".into()),
             allowed_origins: vec![],
-            rate_limit: "default".into(),
+            rate_limit: RateTier::Default,
             created_at: "2026-01-01T00:00:00.000Z".into(),
             revoked_at: None,
         }

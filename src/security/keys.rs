@@ -18,8 +18,7 @@ pub const KEY_PREFIX: &str = "elk_";
 pub const LOOKUP_PREFIX_LEN: usize = 12;
 const MAX_ORIGINS: usize = 50;
 
-/// Rate-limit tiers a key can be put in; each maps to one platform rate-limiting binding.
-pub const RATE_TIERS: &[&str] = &["default", "low", "high"];
+pub use crate::security::auth::RateTier;
 
 /// What `api_keys` holds for a key (and what the KV cache holds, hash included).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +30,7 @@ pub struct KeyRecord {
     pub scopes: Vec<String>,
     pub project: Option<String>,
     pub allowed_origins: Vec<String>,
-    pub rate_limit: String,
+    pub rate_limit: RateTier,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
@@ -62,7 +61,8 @@ impl From<KeyRow> for KeyRecord {
             scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
             project: row.project,
             allowed_origins: serde_json::from_str(&row.allowed_origins).unwrap_or_default(),
-            rate_limit: row.rate_limit,
+            // A tier this build does not know limits like the default one.
+            rate_limit: RateTier::parse(&row.rate_limit).unwrap_or_default(),
             created_at: row.created_at,
             revoked_at: row.revoked_at,
         }
@@ -102,7 +102,7 @@ pub struct KeyView {
     pub scopes: Vec<String>,
     pub project: Option<String>,
     pub allowed_origins: Vec<String>,
-    pub rate_limit: String,
+    pub rate_limit: RateTier,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
@@ -116,7 +116,7 @@ impl From<&KeyRecord> for KeyView {
             scopes: r.scopes.clone(),
             project: r.project.clone(),
             allowed_origins: r.allowed_origins.clone(),
-            rate_limit: r.rate_limit.clone(),
+            rate_limit: r.rate_limit,
             created_at: r.created_at.clone(),
             revoked_at: r.revoked_at.clone(),
         }
@@ -130,7 +130,7 @@ pub struct NewKey {
     pub scopes: Vec<Scope>,
     pub project: Option<String>,
     pub allowed_origins: Vec<String>,
-    pub rate_limit: String,
+    pub rate_limit: RateTier,
 }
 
 pub fn parse_new_key(body: &[u8]) -> Result<NewKey, AppError> {
@@ -216,14 +216,11 @@ pub fn parse_new_key(body: &[u8]) -> Result<NewKey, AppError> {
         ));
     }
     let rate_limit = match obj.get("rate_limit") {
-        None | Some(Value::Null) => "default".to_string(),
-        Some(Value::String(t)) if RATE_TIERS.contains(&t.as_str()) => t.clone(),
-        Some(_) => {
-            return Err(bad(format!(
-                "rate_limit must be one of {}",
-                RATE_TIERS.join(", ")
-            )))
+        None | Some(Value::Null) => RateTier::Default,
+        Some(Value::String(t)) if RateTier::parse(t).is_some() => {
+            RateTier::parse(t).unwrap_or_default()
         }
+        Some(_) => return Err(bad("rate_limit must be one of default, low, high")),
     };
     Ok(NewKey {
         name: name.to_string(),
@@ -350,7 +347,7 @@ impl KeyRecord {
             scopes,
             project: self.project.clone(),
             allowed_origins: self.allowed_origins.clone(),
-            rate_limit: self.rate_limit.clone(),
+            rate_limit: self.rate_limit,
         }
     }
 }
@@ -367,13 +364,13 @@ mod tests {
             ok.allowed_origins,
             vec!["https://app.example.com", "https://*.example.org"]
         );
-        assert_eq!(ok.rate_limit, "default");
+        assert_eq!(ok.rate_limit, RateTier::Default);
         let reader = parse_new_key(
             br#"{"name":"grafana","scopes":["read","read"],"project":"shop","rate_limit":"high"}"#,
         )
         .unwrap();
         assert_eq!(reader.scopes, vec![Scope::Read]);
-        assert_eq!(reader.rate_limit, "high");
+        assert_eq!(reader.rate_limit, RateTier::High);
 
         let bad_bodies: &[(&[u8], &str)] = &[
             (b"{", "JSON"),
@@ -479,7 +476,7 @@ mod tests {
             scopes: vec!["ingest".into()],
             project: Some("shop".into()),
             allowed_origins: vec![],
-            rate_limit: "default".into(),
+            rate_limit: RateTier::Default,
             created_at: "2026-01-01T00:00:00.000Z".into(),
             revoked_at: None,
         };

@@ -62,7 +62,7 @@ pub async fn insert(db: &D1Database, kv: &KvStore, record: &KeyRecord) -> worker
         text(&json(&record.scopes)),
         opt_text(record.project.as_deref()),
         text(&json(&record.allowed_origins)),
-        text(&record.rate_limit),
+        text(record.rate_limit.as_str()),
         text(&record.created_at),
     ])?
     .run()
