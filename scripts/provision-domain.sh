@@ -7,7 +7,7 @@
 # Creates the queues (logs, alerts and their dead-letter queues), the D1 database and the KV
 # namespace with wrangler (log in first: npx wrangler login), then prints the [env.<name>] block
 # to paste into wrangler.toml, ids filled in. With --print-only it creates nothing and prints
-# the block with placeholder ids. Then: migrations, secrets and deploy, as the README says.
+# the block with placeholder ids. Then: migrations, secrets and deploy, as docs/manual/deploy.md says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false

@@ -22,7 +22,7 @@ use crate::storage::sourcemaps::{self as store, SourcemapRow};
 fn no_bucket() -> AppError {
     AppError::Unavailable {
         message:
-            "Source maps are not deployed: bind the ARTIFACTS R2 bucket (README, Source maps)."
+            "Source maps are not deployed: bind the ARTIFACTS R2 bucket (docs/manual/sourcemaps.md)."
                 .into(),
         retry_after: 60,
     }

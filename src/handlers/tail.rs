@@ -22,7 +22,7 @@ pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
     }
     let hubs = feed::namespace(env).ok_or_else(|| AppError::Unavailable {
         message:
-            "Live tail is not deployed: bind the TAIL_HUBS Durable Object (README, Live tail)."
+            "Live tail is not deployed: bind the TAIL_HUBS Durable Object (docs/manual/search.md, Live tail)."
                 .into(),
         retry_after: 60,
     })?;
