@@ -5,10 +5,9 @@
 //! [`Config::from_vars`] is pure and tested natively; the edge hands it the platform's lookup
 //! (a secret first, then a plain variable; unset and empty are both "not set").
 
-use crate::alerting::rules::Channel;
-use crate::ops::retention::RetentionDays;
 use crate::processors::scrub::ScrubConfig;
 use crate::security::encryption::Sealer;
+use crate::shards::retention::RetentionDays;
 
 /// The deployment's settings.
 pub struct Config {
@@ -36,9 +35,9 @@ pub struct Config {
 pub struct AlertSettings {
     /// `BUILTIN_ALERTS`: alerts for events triaged `alert` (default on).
     pub builtin_enabled: bool,
-    /// `ALERT_CHANNELS`: a JSON array of channels for the built-in alerts. `Err` when it is not
-    /// one (built-in alerts are then recorded but not sent).
-    pub default_channels: Result<Vec<Channel>, String>,
+    /// `ALERT_CHANNELS`: a JSON array of channels for the built-in alerts, as set; the alert
+    /// engine reads it (`alerting::rules::default_channels`).
+    pub channels_json: Option<String>,
     /// `PUBLIC_URL`: makes links in alerts absolute (no trailing slash).
     pub public_url: String,
     /// `EMAIL_API_URL`, `EMAIL_API_KEY` (secret): an HTTP e-mail provider.
@@ -77,12 +76,7 @@ impl Config {
             retention: RetentionDays::from_vars(text),
             alerts: AlertSettings {
                 builtin_enabled: switch_on(text("BUILTIN_ALERTS")),
-                default_channels: match text("ALERT_CHANNELS") {
-                    None => Ok(Vec::new()),
-                    Some(json) => serde_json::from_str(&json).map_err(|e| {
-                        format!("ALERT_CHANNELS is not a JSON array of channels ({e})")
-                    }),
-                },
+                channels_json: text("ALERT_CHANNELS"),
                 public_url: text("PUBLIC_URL")
                     .unwrap_or_default()
                     .trim_end_matches('/')
@@ -141,9 +135,6 @@ mod edge {
                     if config.admin_token.is_none() {
                         console_error!("ADMIN_TOKEN is not set: only API keys are accepted. Set it with `wrangler secret put ADMIN_TOKEN`.");
                     }
-                    if let Err(problem) = &config.alerts.default_channels {
-                        console_error!("{problem}; built-in alerts are recorded but not sent");
-                    }
                     Rc::new(config)
                 })
                 .clone()
@@ -173,7 +164,7 @@ mod tests {
         assert!(matches!(c.encryption, Ok(None)));
         assert_eq!(c.retention, RetentionDays::default());
         assert!(c.alerts.builtin_enabled);
-        assert!(matches!(&c.alerts.default_channels, Ok(v) if v.is_empty()));
+        assert_eq!(c.alerts.channels_json, None);
         assert_eq!(c.alerts.public_url, "");
         assert_eq!(c.alerts.email_from, "alerts@edge-logger.invalid");
         assert_eq!(c.alerts.retry_base_seconds, 5);
@@ -224,15 +215,14 @@ mod tests {
         assert_eq!(c.default_environment, "staging");
         assert_eq!(c.retention.debug, 3);
         assert_eq!(c.alerts.public_url, "https://logger.example.com");
-        assert_eq!(c.alerts.default_channels.as_ref().map(Vec::len), Ok(1));
+        assert!(c.alerts.channels_json.is_some());
         assert_eq!(c.alerts.retry_base_seconds, 2);
         assert_eq!(c.alerts.email_from, "ops@example.com");
     }
 
     #[test]
     fn unusable_values_are_reported_not_ignored() {
-        let c = config(&[("ENCRYPTION_KEY", "short"), ("ALERT_CHANNELS", "{")]);
+        let c = config(&[("ENCRYPTION_KEY", "short")]);
         assert!(c.encryption.is_err());
-        assert!(c.alerts.default_channels.is_err());
     }
 }

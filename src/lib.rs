@@ -7,9 +7,11 @@
 
 pub mod alerting;
 pub mod config;
+pub mod dead_letters;
 pub mod error;
 pub mod handlers;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod processors;
@@ -66,7 +68,9 @@ mod entry {
         if queue.ends_with("-dlq") {
             crate::ingest::consumer::consume_dead_letters(batch, &env).await;
         } else if queue.contains("alerts") {
-            crate::alerting::delivery::deliver(batch, &env).await;
+            let report: crate::alerting::delivery::ReportEvent =
+                |env, event| Box::pin(crate::ingest::accept::report_event(env, event));
+            crate::alerting::delivery::deliver(batch, &env, report).await;
         } else {
             crate::ingest::consumer::consume(batch, &env).await;
         }

@@ -1,6 +1,7 @@
 import { h, render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, session } from "./api.js";
+import { useRoute } from "./route.js";
 import { ErrorNote } from "./ui.jsx";
 import { LiveFeed } from "./views/live.jsx";
 import { Groups } from "./views/groups.jsx";
@@ -19,28 +20,6 @@ const NAV = [
   ["stats", "Stats"],
   ["alerts", "Alerts"],
 ];
-
-function parseHash() {
-  const raw = location.hash.replace(/^#\/?/, "");
-  const [path, qs = ""] = raw.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-  return { view: parts[0] || "live", arg: parts[1], params: new URLSearchParams(qs) };
-}
-
-export function navigate(view, arg, params) {
-  const qs = params && params.toString();
-  location.hash = `#/${view}${arg ? `/${encodeURIComponent(arg)}` : ""}${qs ? `?${qs}` : ""}`;
-}
-
-function useRoute() {
-  const [route, setRoute] = useState(parseHash);
-  useEffect(() => {
-    const on = () => setRoute(parseHash());
-    addEventListener("hashchange", on);
-    return () => removeEventListener("hashchange", on);
-  }, []);
-  return route;
-}
 
 function useTheme() {
   const [theme, setTheme] = useState(() => localStorage.getItem("edge-logger:theme") || "auto");

@@ -2,6 +2,8 @@
 //! a timeout, acks what succeeded and retries the rest with backoff; a delivery that fails for
 //! the last time becomes an internal `warn` event.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -13,18 +15,24 @@ use worker::{
 
 use super::engine::{describe, now, Settings};
 use crate::alerting::channels::{Delivery, EMAIL_BINDING};
+use crate::alerting::store;
 use crate::platform::bindings;
-use crate::storage::alerts as store;
-use crate::storage::queue::{decode_body, send_bytes};
+use crate::storage::queue::decode_body;
 
 /// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
 /// attempt's retry lands the message in the dead-letter queue.
 pub const MAX_ATTEMPTS: i64 = 5;
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How an internal event reaches the log: the ingest pipeline's, handed in by the worker's
+/// entry so that alerting does not depend on ingest (which depends on alerting).
+pub type ReportEvent =
+    for<'a> fn(&'a Env, serde_json::Value) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
+
 /// The `ALERTS` queue consumer: one HTTP call per message, with a timeout; success acks,
-/// failure retries with backoff until the last attempt, which goes to the dead-letter queue.
-pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
+/// failure retries with backoff until the last attempt, which goes to the dead-letter queue
+/// and is reported as an internal `warn` event through `report`.
+pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEvent) {
     let s = Settings::of(env);
     let db = match env.d1(bindings::DB) {
         Ok(db) => db,
@@ -81,9 +89,9 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env) {
                     delivery.delivery_id,
                     delivery.channel_type
                 );
-                log_failed_delivery(env, &delivery, &reason, attempts).await;
+                report(env, failed_delivery_event(&delivery, &reason, attempts)).await;
                 if let Ok(kv) = env.kv(bindings::HOT) {
-                    crate::storage::dead_letters::remember_failure(
+                    crate::dead_letters::store::remember_failure(
                         &kv,
                         &message.id(),
                         &format!("delivery failed after {attempts} attempts: {reason}"),
@@ -162,28 +170,12 @@ async fn send(delivery: &Delivery) -> Result<(), String> {
 }
 
 /// A failed delivery becomes an internal `warn` event, so it shows up where people look.
-async fn log_failed_delivery(env: &Env, delivery: &Delivery, reason: &str, attempts: i64) {
-    let (now, _) = now();
-    let ctx = crate::processors::normalize::IngestContext::new(now, "production");
-    let event = serde_json::json!({
+fn failed_delivery_event(delivery: &Delivery, reason: &str, attempts: i64) -> serde_json::Value {
+    serde_json::json!({
         "message": format!("alert delivery failed: {} to {} after {attempts} attempts: {reason}", delivery.channel_type, delivery.url),
         "level": "warn",
         "service": "edge-logger",
         "component": "AlertDelivery",
         "context": {"alert_id": delivery.alert_id, "delivery_id": delivery.delivery_id, "channel_type": delivery.channel_type},
-    });
-    let Ok(event) = crate::ingest::pipeline::process_event(event, &ctx, uuid::Uuid::new_v4())
-    else {
-        return;
-    };
-    let (batches, _) = crate::ingest::queue_message::pack(None, vec![(0, event.to_compact_json())]);
-    if let Ok(queue) = env.queue(bindings::LOGS) {
-        for batch in batches {
-            if let Err(e) =
-                send_bytes(&queue, &batch.iter().map(|m| &m.body).collect::<Vec<_>>()).await
-            {
-                console_warn!("could not log the failed delivery as an event: {e}");
-            }
-        }
-    }
+    })
 }

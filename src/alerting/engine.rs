@@ -9,13 +9,13 @@ use worker::{console_error, console_warn, D1Database, Env};
 
 use crate::alerting::channels::{delivery_for, AlertNotice, Delivery, EmailProvider};
 use crate::alerting::rules::{decide, AlertRule, Channel, Decision, Trigger};
+use crate::alerting::store;
 use crate::config::{AlertSettings, Config};
 use crate::model::StoredEvent;
 use crate::platform::bindings;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::query::analysis::{AnomalyKind, HourlySeries, BASELINE_HOURS};
 use crate::query::trends;
-use crate::storage::alerts as store;
 use crate::storage::d1;
 use crate::storage::queue::send_bytes;
 
@@ -27,6 +27,8 @@ const LOOKBACK_SECONDS: i64 = 2 * 86_400;
 pub(super) struct Settings {
     config: Rc<Config>,
     email: EmailProvider,
+    /// `ALERT_CHANNELS`, read; empty (and logged) when unreadable.
+    default_channels: Vec<Channel>,
 }
 
 impl Settings {
@@ -39,7 +41,16 @@ impl Settings {
             from: a.email_from.clone(),
             binding: env.send_email(bindings::SEND_EMAIL).is_ok(),
         };
-        Settings { config, email }
+        let default_channels = crate::alerting::rules::default_channels(a.channels_json.as_deref())
+            .unwrap_or_else(|problem| {
+                console_error!("{problem}; built-in alerts are recorded but not sent");
+                Vec::new()
+            });
+        Settings {
+            config,
+            email,
+            default_channels,
+        }
     }
 
     pub(super) fn alerts(&self) -> &AlertSettings {
@@ -170,7 +181,7 @@ async fn try_evaluate_rates(db: &D1Database, env: &Env) -> worker::Result<()> {
     // Every rule's series in one D1 round trip.
     let queries: Vec<_> = rules
         .iter()
-        .map(|(_, rule)| trends::rule_query(rule, &keys))
+        .map(|(_, rule)| crate::alerting::series::rule_query(rule, &keys))
         .collect();
     let series: Vec<Vec<trends::CountRow>> = d1::batch_rows(db, &queries).await?;
     let mut candidates = Vec::new();
@@ -343,8 +354,7 @@ async fn record(
         sample_event: sample,
     };
     let channels = if c.builtin {
-        // Unreadable ALERT_CHANNELS were reported when the config was read.
-        s.alerts().default_channels.as_deref().unwrap_or(&[])
+        &s.default_channels
     } else {
         &c.rule.channels
     };

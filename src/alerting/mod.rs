@@ -6,10 +6,13 @@
 pub mod channels;
 pub mod query_counts;
 pub mod rules;
+pub mod series;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod delivery;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod engine;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod store;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod time_zones;

@@ -193,6 +193,16 @@ pub trait TimeZones {
     fn local(&self, tz: &str, at: DateTime<Utc>) -> Option<(Weekday, NaiveTime)>;
 }
 
+/// The built-in alerts' channels from `ALERT_CHANNELS` as set (a JSON array); `Err` names
+/// the problem when it is not one (built-in alerts are then recorded but not sent).
+pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, String> {
+    match raw {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| format!("ALERT_CHANNELS is not a JSON array of channels ({e})")),
+    }
+}
+
 /// Parses and validates a rule body (as created or replaced).
 pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppError> {
     let value: Value = serde_json::from_slice(body)
@@ -842,5 +852,17 @@ mod tests {
             message: "fine".into(),
             ..event.clone()
         }));
+    }
+
+    #[test]
+    fn default_channels_come_from_alert_channels() {
+        assert_eq!(default_channels(None), Ok(Vec::new()));
+        let one = default_channels(Some(
+            r#"[{"type":"webhook","url":"https://example.com/h"}]"#,
+        ));
+        assert_eq!(one.map(|c| c.len()), Ok(1));
+        assert!(default_channels(Some("{"))
+            .unwrap_err()
+            .contains("ALERT_CHANNELS"));
     }
 }

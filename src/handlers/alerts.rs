@@ -7,6 +7,7 @@ use worker::Response;
 
 use super::{json_response, query_pairs, read_json_body, Call};
 use crate::alerting::rules::{parse_rule, AlertRule};
+use crate::alerting::store::{self as store, RuleRow};
 use crate::alerting::time_zones::IntlZones;
 use crate::error::AppError;
 use crate::platform::bindings;
@@ -14,7 +15,6 @@ use crate::platform::clock::clock_text;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::query::logs::{parse_limit, MAX_ALERTS_LIMIT};
 use crate::security::auth::{can_see, scope_project, Principal};
-use crate::storage::alerts::{self as store, RuleRow};
 
 #[derive(Serialize)]
 struct RuleView {

@@ -8,7 +8,7 @@ use super::{json_response, read_json_body, Call, Incoming};
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::security::auth::can_see;
-use crate::storage::assign_rules as store;
+use crate::triage::assign_store as store;
 use crate::triage::workflow;
 
 fn new_id() -> String {

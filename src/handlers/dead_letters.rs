@@ -4,10 +4,10 @@ use serde_json::json;
 use worker::Response;
 
 use super::{json_response, query_pairs, read_json_body, Call};
+use crate::dead_letters::store;
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::query::logs::{parse_limit, MAX_DEAD_LETTERS_LIMIT};
-use crate::storage::dead_letters as store;
 use crate::storage::queue::send_bytes;
 
 pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
@@ -38,7 +38,7 @@ pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
 
 /// Re-enqueues dead letters (all unreplayed, or `{"ids": [...]}`) onto the queue they failed in.
 pub async fn replay(c: &Call<'_>) -> Result<Response, AppError> {
-    let ids = crate::ops::dead_letters::replay_ids(&read_json_body(c.req, 64 * 1024).await?)?;
+    let ids = crate::dead_letters::replay_ids(&read_json_body(c.req, 64 * 1024).await?)?;
     let db = c.env.d1(bindings::DB)?;
     let letters = store::replayable(&db, ids.as_deref(), 100).await?;
     let now = crate::platform::clock::clock_text()?;
@@ -46,7 +46,7 @@ pub async fn replay(c: &Call<'_>) -> Result<Response, AppError> {
     for letter in letters {
         let queue = c
             .env
-            .queue(crate::ops::dead_letters::replay_binding(&letter.queue))?;
+            .queue(crate::dead_letters::replay_binding(&letter.queue))?;
         // One send per letter: a message holds at most 120 KB, so each fits a batch on its own.
         send_bytes(&queue, &[letter.body.as_bytes()]).await.map_err(|e| AppError::Unavailable { message: format!("The queue refused the replay: {e}. Nothing was marked replayed after this one."), retry_after: 5 })?;
         store::mark_replayed(&db, &letter.id, &now).await?;

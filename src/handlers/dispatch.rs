@@ -16,8 +16,8 @@ use super::{elastic, ingest};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::ingest::formats::otlp;
+use crate::metrics::recorder;
 use crate::model::StoredEvent;
-use crate::ops::recorder;
 use crate::platform::bindings;
 use crate::security::auth::{
     authorize_key, check_origin, extract_credential, match_admin_token, unauthorized_missing,
@@ -143,7 +143,7 @@ async fn preflight_allows(env: &Env, origin: &str) -> bool {
     let (Ok(db), Ok(kv)) = (env.d1(bindings::DB), env.kv(bindings::HOT)) else {
         return false;
     };
-    match crate::storage::keys::allowed_origins(&db, &kv).await {
+    match crate::security::store::allowed_origins(&db, &kv).await {
         Ok(allowed) => origin_allowed(origin, &allowed),
         Err(_) => false,
     }
@@ -300,7 +300,7 @@ async fn authenticate(
         None => {
             let prefix = lookup_prefix(credential.token()).ok_or_else(unauthorized_unknown)?;
             let (db, kv) = (env.d1(bindings::DB)?, env.kv(bindings::HOT)?);
-            let record = crate::storage::keys::find_by_prefix(&db, &kv, prefix).await?;
+            let record = crate::security::store::find_by_prefix(&db, &kv, prefix).await?;
             authorize_key(&credential, record.as_ref())?
         }
     };
@@ -375,7 +375,7 @@ async fn preflight(req: &Incoming, env: &Env, origin: Option<&str>) -> Result<Re
     let origin = origin
         .ok_or_else(|| AppError::InvalidParameter("A preflight needs an Origin header.".into()))?;
     let allowed =
-        crate::storage::keys::allowed_origins(&env.d1(bindings::DB)?, &env.kv(bindings::HOT)?)
+        crate::security::store::allowed_origins(&env.d1(bindings::DB)?, &env.kv(bindings::HOT)?)
             .await?;
     if !origin_allowed(origin, &allowed) {
         return Err(AppError::Forbidden(format!(
@@ -495,10 +495,10 @@ async fn ticket_principal(ticket: &str, env: &Env, config: &Config) -> Result<Pr
     if key_id == Principal::admin_token().key_id {
         return Ok(Principal::admin_token());
     }
-    crate::storage::keys::find_by_id(&env.d1(bindings::DB)?, &key_id)
+    crate::security::store::find_by_id(&env.d1(bindings::DB)?, &key_id)
         .await?
         .filter(|r| r.revoked_at.is_none())
-        .map(|r| r.principal())
+        .map(|r| Principal::of_key(&r))
         .ok_or_else(|| {
             AppError::Unauthorized("The key this tail ticket was issued to is revoked.".into())
         })

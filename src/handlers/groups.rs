@@ -10,10 +10,11 @@ use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock;
 use crate::query::groups::{parse_group_search, Group};
+use crate::query::groups_store as store;
 use crate::query::logs::{into_page, LogQuery};
 use crate::query::trends;
 use crate::security::auth::{can_see, scope_project, Principal};
-use crate::storage::{d1, groups as store};
+use crate::storage::d1;
 use crate::triage::workflow;
 
 /// How many recent events the group page shows.
@@ -41,7 +42,7 @@ struct GroupDetail {
     group: AnalysedGroup,
     /// The fingerprints merged into it, with the events each brought.
     merged: Vec<store::MergedFingerprint>,
-    events: Vec<crate::model::DetailedEvent>,
+    events: Vec<crate::query::logs::DetailedEvent>,
 }
 
 /// Adds sparkline, trend and anomaly to each group, from one read of `group_counts_hour`.

@@ -62,7 +62,7 @@ async fn newest_shard(env: &Env) -> Result<(), String> {
     let ns = crate::shards::client::namespace(env)
         .map_err(|e| format!("binding {}: {e}", bindings::EVENT_SHARDS))?;
     let db = env.d1(bindings::DB).map_err(|e| e.to_string())?;
-    let (shards, _) = crate::storage::shards::catalogue(&db, None)
+    let (shards, _) = crate::shards::catalogue::catalogue(&db, None)
         .await
         .map_err(|e| format!("shard catalogue: {e}"))?;
     // The catalogue comes newest first.

@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::platform::bindings;
 use crate::platform::clock::clock_text;
 use crate::security::keys::{generate_key, parse_new_key, KeyView};
-use crate::storage::keys as store;
+use crate::security::store;
 
 /// 256 bits from the platform's CSPRNG (`crypto.getRandomValues`, through uuid's v4).
 fn random_bytes() -> [u8; 32] {
@@ -67,7 +67,7 @@ pub async fn revoke(c: &Call<'_>) -> Result<Response, AppError> {
         Some(project) => vec![Some(project.clone())],
         None => {
             let mut all: Vec<Option<String>> =
-                crate::storage::shards::projects(&env.d1(bindings::DB)?).await?;
+                crate::shards::catalogue::projects(&env.d1(bindings::DB)?).await?;
             all.push(None);
             all.sort();
             all.dedup();

@@ -6,8 +6,9 @@ use worker::{console_warn, Response};
 
 use super::{json_response, open_events, query_pairs, Call};
 use crate::error::AppError;
-use crate::model::{DetailedEvent, StoredEvent};
+use crate::model::StoredEvent;
 use crate::platform::bindings;
+use crate::query::logs::DetailedEvent;
 use crate::query::logs::{into_page, parse_limit, parse_log_search};
 use crate::security::auth::{can_see, scope_project};
 use crate::storage::{kv, HOT_FEED_SIZE};
@@ -31,7 +32,7 @@ pub async fn list(c: &Call<'_>) -> Result<Response, AppError> {
     query.project = scope_project(principal, query.project.take())?;
     let db = env.d1(bindings::DB)?;
     if let Some(fingerprint) = query.fingerprint().map(str::to_string) {
-        let merged = crate::storage::groups::merged_into(&db, &fingerprint).await?;
+        let merged = crate::query::groups_store::merged_into(&db, &fingerprint).await?;
         let merged: Vec<String> = merged.into_iter().map(|m| m.fingerprint).collect();
         query.widen_fingerprint(&merged);
     }

@@ -4,10 +4,10 @@ use super::Call;
 use worker::Response;
 
 use crate::error::AppError;
-use crate::ops::metrics::render;
-use crate::ops::recorder;
+use crate::metrics::recorder;
+use crate::metrics::render;
+use crate::metrics::store;
 use crate::platform::bindings;
-use crate::storage::metrics as store;
 
 pub async fn serve(c: &Call<'_>) -> Result<Response, AppError> {
     let env = c.env;

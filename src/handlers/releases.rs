@@ -7,8 +7,8 @@ use worker::{Response, Url};
 use super::{json_response, query_pairs, Call};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::platform::bindings;
+use crate::query::releases_store::{self as store, ReleaseRow};
 use crate::security::auth::{scope_project, Principal};
-use crate::storage::releases::{self as store, ReleaseRow};
 
 fn view(r: &ReleaseRow) -> serde_json::Value {
     json!({

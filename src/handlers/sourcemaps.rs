@@ -16,8 +16,8 @@ use crate::sourcemaps::assembly::{
     self, valid_sha1, AssembleRequest, Target, CHUNKS_PER_REQUEST, CHUNK_SIZE, MAX_REQUEST_BYTES,
 };
 use crate::sourcemaps::bundle::{sha1_hex, MAX_BUNDLE_BYTES};
+use crate::sourcemaps::store::{self as store, SourcemapRow};
 use crate::sourcemaps::MAX_MAP_BYTES;
-use crate::storage::sourcemaps::{self as store, SourcemapRow};
 
 fn no_bucket() -> AppError {
     AppError::Unavailable {

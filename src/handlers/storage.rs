@@ -6,8 +6,9 @@ use worker::Response;
 use super::{json_response, Call};
 use crate::error::AppError;
 use crate::platform::bindings;
+use crate::shards::catalogue;
 use crate::shards::storage_report;
-use crate::storage::{d1, shards as catalogue};
+use crate::storage::d1;
 
 pub async fn report(c: &Call<'_>) -> Result<Response, AppError> {
     let (env, config) = (c.env, &*c.config);

@@ -57,8 +57,8 @@ mod runner {
     use crate::config::Config;
     use crate::error::AppError;
     use crate::ingest::pipeline::{enrich_all, ingest_answer, prepare_items, IngestOutcome};
+    use crate::metrics::recorder;
     use crate::model::RejectReason;
-    use crate::ops::recorder;
     use crate::processors::body::RawItem;
     use crate::processors::normalize::IngestContext;
 
@@ -128,6 +128,30 @@ mod runner {
             unqueued: delivery.unqueued,
             first_event_id,
         })
+    }
+
+    /// An event the service itself reports (a failed alert delivery), through the pipeline and
+    /// onto the queue like any other; a failure is logged, never raised.
+    pub async fn report_event(env: &Env, event: serde_json::Value) {
+        let Ok(now) = crate::platform::clock::clock() else {
+            return;
+        };
+        let ctx = IngestContext::new(now, "production");
+        let Ok(event) = crate::ingest::pipeline::process_event(event, &ctx, uuid::Uuid::new_v4())
+        else {
+            return;
+        };
+        let json = event.to_compact_json();
+        let (batches, _) = crate::ingest::queue_message::pack(None, vec![(0, json)]);
+        let Ok(queue) = env.queue(crate::platform::bindings::LOGS) else {
+            return;
+        };
+        for batch in batches {
+            let bodies: Vec<_> = batch.iter().map(|m| &m.body).collect();
+            if let Err(e) = crate::storage::queue::send_bytes(&queue, &bodies).await {
+                worker::console_warn!("could not report an internal event: {e}");
+            }
+        }
     }
 
     /// `edge_logger_events_rejected_total` by reason.

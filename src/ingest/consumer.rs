@@ -15,10 +15,11 @@ use crate::alerting::query_counts::{self, QueryRule};
 use crate::ingest::queue_message::read_envelope;
 use crate::model::StoredEvent;
 use crate::platform::bindings;
+use crate::shards::catalogue as shards;
 use crate::shards::writer::{self, MessageEvents};
 use crate::storage::queue::decode_body;
 use crate::storage::sql::SqlQuery;
-use crate::storage::{d1, kv, shards, HOT_FEED_SIZE};
+use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let db = match env.d1(bindings::DB) {
@@ -103,7 +104,7 @@ async fn store(
     let config = crate::config::Config::get(env);
     let now = crate::platform::clock::clock_text().unwrap_or_default();
     // Read before anything is written: without them the batch could not be counted right.
-    let query_rules = match crate::storage::alerts::query_rules(db).await {
+    let query_rules = match crate::alerting::store::query_rules(db).await {
         Ok(rules) => rules,
         Err(e) => {
             for message in messages {
@@ -197,7 +198,7 @@ fn count_statements(c: &writer::ToCount, rules: &[QueryRule], now: &str) -> Vec<
         statements.extend(
             query_counts::count(rules, &events)
                 .iter()
-                .map(|q| crate::storage::alerts::count_query_rule(&c.token, q)),
+                .map(|q| crate::alerting::store::count_query_rule(&c.token, q)),
         );
     }
     statements.push(ledger);
@@ -221,7 +222,7 @@ async fn record_batch_metrics(
     stored: usize,
     write_seconds: f64,
 ) {
-    use crate::ops::metrics::{increment, labels, observe_histogram, D1_WRITE_BUCKETS};
+    use crate::metrics::{increment, labels, observe_histogram, D1_WRITE_BUCKETS};
     let mut statements = vec![
         increment(
             "edge_logger_queue_batches_total",
@@ -255,7 +256,7 @@ async fn record_batch_metrics(
 /// Keeps the reason of a failure for the dead-letter record, should the retries run out.
 async fn remember(env: &Env, message_id: &str, reason: &str) {
     if let Ok(kv) = env.kv(bindings::HOT) {
-        crate::storage::dead_letters::remember_failure(&kv, message_id, reason).await;
+        crate::dead_letters::store::remember_failure(&kv, message_id, reason).await;
     }
 }
 
@@ -277,8 +278,8 @@ pub async fn consume_dead_letters(batch: MessageBatch<JsValue>, env: &Env) {
                 .ok()
                 .map(|v| v.len() as i64)
         });
-        let error = crate::storage::dead_letters::failure_reason(&kv, &id).await;
-        let record = crate::storage::dead_letters::NewDeadLetter {
+        let error = crate::dead_letters::store::failure_reason(&kv, &id).await;
+        let record = crate::dead_letters::store::NewDeadLetter {
             id: &format!("dl_{}", uuid::Uuid::new_v4().simple()),
             queue: &original_queue,
             message_id: &id,
@@ -287,7 +288,7 @@ pub async fn consume_dead_letters(batch: MessageBatch<JsValue>, env: &Env) {
             events,
             received_at: &now,
         };
-        match crate::storage::dead_letters::insert(&db, &record).await {
+        match crate::dead_letters::store::insert(&db, &record).await {
             Ok(()) => {
                 console_warn!(
                     "dead letter {id} from {original_queue} stored ({} events): {}",

@@ -162,7 +162,7 @@ mod tests {
     /// Each exact filter is a generated column of the shards' `events` table.
     #[test]
     fn every_filter_is_a_generated_column() {
-        let schema = crate::storage::shard_sql::SCHEMA;
+        let schema = crate::shards::sql::SCHEMA;
         for name in names(FILTER) {
             let column = format!("\n  {name} ");
             assert!(schema.contains(&column), "no generated column {name}");

@@ -189,31 +189,6 @@ impl ItemError {
     }
 }
 
-/// An event as the detail routes answer it (`GET /v1/logs/{id}`, a group's recent events): the
-/// stored event plus its stack parsed into frames, innermost first. Frames are parsed when read,
-/// not stored: they are derived from `error.stack`, and a detail page reads a few events at most.
-#[derive(Debug, Serialize)]
-pub struct DetailedEvent {
-    #[serde(flatten)]
-    pub event: StoredEvent,
-    pub stack_frames: Vec<crate::processors::stack::Frame>,
-}
-
-impl From<StoredEvent> for DetailedEvent {
-    fn from(event: StoredEvent) -> Self {
-        let stack_frames = event
-            .error
-            .as_ref()
-            .and_then(|e| e.stack.as_deref())
-            .map(crate::processors::stack::parse_stack)
-            .unwrap_or_default();
-        DetailedEvent {
-            event,
-            stack_frames,
-        }
-    }
-}
-
 impl StoredEvent {
     /// The event as stored and queued: absent values left out (`None`, empty maps and lists,
     /// a false `message_truncated`), fields in declaration order. API answers use serde's
@@ -648,7 +623,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let detail = serde_json::to_value(DetailedEvent::from(event)).unwrap();
+        let detail = serde_json::to_value(crate::query::logs::DetailedEvent::from(event)).unwrap();
         assert_eq!(
             detail["error"]["type"], "TypeError",
             "stored fields flattened"
@@ -658,7 +633,10 @@ mod tests {
         assert_eq!(detail["stack_frames"][0]["in_app"], true);
         assert_eq!(detail["stack_frames"].as_array().unwrap().len(), 2);
 
-        let plain = serde_json::to_value(DetailedEvent::from(StoredEvent::default())).unwrap();
+        let plain = serde_json::to_value(crate::query::logs::DetailedEvent::from(
+            StoredEvent::default(),
+        ))
+        .unwrap();
         assert_eq!(plain["stack_frames"], serde_json::json!([]));
     }
 }

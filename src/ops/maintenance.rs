@@ -8,15 +8,16 @@
 use worker::{console_error, console_log, Bucket, D1Database, Env, ObjectNamespace};
 
 use crate::ops::archive::{by_day, gzip_ndjson, object_key, ExpiringRow};
-use crate::ops::retention::{
+use crate::platform::bindings;
+use crate::shards::client::{call, namespace};
+use crate::shards::retention::{
     delete_seqs, event_deletes, expiring_selects, housekeeping, RetentionDays, DELETE_BATCH,
     MAX_BATCHES_PER_RUN,
 };
-use crate::platform::bindings;
-use crate::shards::client::{call, namespace};
+use crate::shards::{catalogue, sql as shard_sql};
 use crate::shards::{retention_of, ChangeAnswer, ShardCall, ShardInfo, ShardRetention};
+use crate::storage::d1;
 use crate::storage::sql::{Bind, SqlQuery};
-use crate::storage::{d1, shard_sql, shards as catalogue};
 
 /// Where expired events are: D1 (events from before the shards) or one shard.
 enum Source<'a> {
@@ -124,7 +125,7 @@ async fn reopen_ignored_until(
     now: chrono::DateTime<chrono::Utc>,
 ) -> usize {
     let now_text = crate::processors::timestamp::format_ts(now);
-    match crate::storage::groups::reopen_ignored_until(db, &now_text).await {
+    match crate::query::groups_store::reopen_ignored_until(db, &now_text).await {
         Ok(0) => 0,
         Ok(n) => {
             crate::alerting::engine::evaluate(db, env).await;

@@ -1,14 +1,8 @@
-//! Operations: the retention plan (`retention`), the R2 archive format (`archive`), dead-letter
-//! replays (`dead_letters`), the
-//! service's own metrics (`metrics`, counted per isolate by `recorder`), and the scheduled run
-//! that applies retention and housekeeping (`maintenance`).
+//! Operations: the R2 archive format and its restore (`archive`), and the scheduled run that
+//! applies retention (`shards::retention`) and housekeeping (`maintenance`). The service's own
+//! metrics are `crate::metrics`, dead letters `crate::dead_letters`.
 
 pub mod archive;
-pub mod dead_letters;
-pub mod metrics;
-pub mod retention;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod maintenance;
-#[cfg(target_arch = "wasm32")]
-pub(crate) mod recorder;

@@ -572,6 +572,31 @@ pub fn into_page(
     Ok((events, next))
 }
 
+/// An event as the detail routes answer it (`GET /v1/logs/{id}`, a group's recent events): the
+/// stored event plus its stack parsed into frames, innermost first. Frames are parsed when read,
+/// not stored: they are derived from `error.stack`, and a detail page reads a few events at most.
+#[derive(Debug, serde::Serialize)]
+pub struct DetailedEvent {
+    #[serde(flatten)]
+    pub event: StoredEvent,
+    pub stack_frames: Vec<crate::processors::stack::Frame>,
+}
+
+impl From<StoredEvent> for DetailedEvent {
+    fn from(event: StoredEvent) -> Self {
+        let stack_frames = event
+            .error
+            .as_ref()
+            .and_then(|e| e.stack.as_deref())
+            .map(crate::processors::stack::parse_stack)
+            .unwrap_or_default();
+        DetailedEvent {
+            event,
+            stack_frames,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

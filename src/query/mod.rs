@@ -4,7 +4,11 @@
 
 pub mod analysis;
 pub mod groups;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod groups_store;
 pub mod logs;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod releases_store;
 pub mod search;
 pub mod stats;
 pub mod trends;

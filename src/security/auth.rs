@@ -8,51 +8,7 @@ use subtle::ConstantTimeEq;
 use crate::error::AppError;
 use crate::security::keys::KeyRecord;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Ingest,
-    Read,
-    /// Upload and remove source maps (a CI job's token for `sentry-cli`).
-    Sourcemaps,
-    Admin,
-}
-
-/// A key's rate-limit tier: which of the platform's rate-limiting bindings counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RateTier {
-    #[default]
-    Default,
-    Low,
-    High,
-}
-
-impl RateTier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RateTier::Default => "default",
-            RateTier::Low => "low",
-            RateTier::High => "high",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RateTier> {
-        [RateTier::Default, RateTier::Low, RateTier::High]
-            .into_iter()
-            .find(|t| t.as_str() == text)
-    }
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Ingest => "ingest",
-            Scope::Read => "read",
-            Scope::Sourcemaps => "sourcemaps",
-            Scope::Admin => "admin",
-        }
-    }
-}
+pub use crate::security::scopes::{RateTier, Scope};
 
 /// Where the credential came from: the query string only suits ingest-scoped keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +45,21 @@ impl Principal {
             project: None,
             allowed_origins: Vec::new(),
             rate_limit: RateTier::High,
+        }
+    }
+
+    /// The caller an API key stands for.
+    pub fn of_key(record: &KeyRecord) -> Self {
+        Principal {
+            key_id: record.id.clone(),
+            scopes: record
+                .scopes
+                .iter()
+                .filter_map(|s| Scope::parse(s))
+                .collect(),
+            project: record.project.clone(),
+            allowed_origins: record.allowed_origins.clone(),
+            rate_limit: record.rate_limit,
         }
     }
 
@@ -235,7 +206,7 @@ pub fn authorize_key(
     let record = record
         .filter(|r| r.revoked_at.is_none() && r.matches(credential.token()))
         .ok_or_else(unauthorized_unknown)?;
-    let principal = record.principal();
+    let principal = Principal::of_key(record);
     if matches!(credential, Credential::Query(_)) && principal.scopes != [Scope::Ingest] {
         return Err(AppError::Unauthorized(
             "Only ingest-only keys may be sent as ?key=; send this key in the Authorization header.".into(),

@@ -11,14 +11,14 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{invalid_parameter as bad, AppError};
-use crate::security::auth::{Principal, Scope};
+use crate::security::scopes::Scope;
 
 pub const KEY_PREFIX: &str = "elk_";
 /// Characters of the key that are stored in clear to find its record.
 pub const LOOKUP_PREFIX_LEN: usize = 12;
 const MAX_ORIGINS: usize = 50;
 
-pub use crate::security::auth::RateTier;
+pub use crate::security::scopes::RateTier;
 
 /// What `api_keys` holds for a key (and what the KV cache holds, hash included).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,27 +329,6 @@ impl KeyRecord {
         let computed = hash_key(presented);
         computed.as_bytes().ct_eq(self.hash.as_bytes()).into()
     }
-
-    pub fn principal(&self) -> Principal {
-        let scopes = self
-            .scopes
-            .iter()
-            .filter_map(|s| match s.as_str() {
-                "ingest" => Some(Scope::Ingest),
-                "read" => Some(Scope::Read),
-                "sourcemaps" => Some(Scope::Sourcemaps),
-                "admin" => Some(Scope::Admin),
-                _ => None,
-            })
-            .collect();
-        Principal {
-            key_id: self.id.clone(),
-            scopes,
-            project: self.project.clone(),
-            allowed_origins: self.allowed_origins.clone(),
-            rate_limit: self.rate_limit,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -483,7 +462,7 @@ mod tests {
         assert!(record.matches(&plain));
         assert!(!record.matches(&format!("{plain}x")));
         assert!(!record.matches("elk_AAAAAAAA"));
-        let p = record.principal();
+        let p = crate::security::auth::Principal::of_key(&record);
         assert_eq!(
             (p.scopes, p.project.as_deref()),
             (vec![Scope::Ingest], Some("shop"))

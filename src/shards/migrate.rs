@@ -9,7 +9,8 @@ use serde_json::value::RawValue;
 use worker::{console_error, D1Database, Env};
 
 use super::writer::{write, MessageEvents};
-use crate::storage::{d1, shards as catalogue};
+use crate::shards::catalogue;
+use crate::storage::d1;
 
 /// Events per batch: ≈1 MB read from D1 and one shard call per day they span.
 const BATCH: i64 = 500;
@@ -85,7 +86,7 @@ async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, Stri
         return Err(reason.clone());
     }
     let mut statements = written.catalogue;
-    statements.push(crate::ops::retention::delete_seqs(&seqs));
+    statements.push(crate::shards::retention::delete_seqs(&seqs));
     d1::batch(db, &statements)
         .await
         .map_err(|e| e.to_string())?;

@@ -21,10 +21,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::ops::retention::RetentionDays;
 use crate::processors::timestamp::{format_ts, parse_text};
+use crate::shards::retention::RetentionDays;
 use crate::storage::sql::SqlQuery;
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod catalogue;
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 #[cfg(target_arch = "wasm32")]
@@ -33,6 +35,8 @@ pub mod migrate;
 pub mod object;
 #[cfg(target_arch = "wasm32")]
 pub mod reader;
+pub mod retention;
+pub mod sql;
 #[cfg(target_arch = "wasm32")]
 pub mod writer;
 

@@ -18,7 +18,7 @@ use super::{
     json_array, ChangeAnswer, GroupAnswer, PageAnswer, Placement, ShardCall, ShardStats,
     WriteAnswer, WriteGroup,
 };
-use crate::storage::shard_sql as sql;
+use crate::shards::sql;
 use crate::storage::sql::{Bind, SqlQuery};
 
 #[durable_object(fetch)]

@@ -9,8 +9,9 @@ use super::client::{call_all, namespace};
 use super::{day_rounds, merge_pages, plan_reads, PageAnswer, ReadBounds, ShardCall, ShardInfo};
 use crate::error::AppError;
 use crate::query::logs::{text_match_probe, LogQuery, TextPlan, WALK_NEWEST_ABOVE};
+use crate::shards::catalogue;
+use crate::storage::d1;
 use crate::storage::sql::{Bind, SqlQuery};
-use crate::storage::{d1, shards as catalogue};
 
 fn unavailable(what: &str, reason: String) -> AppError {
     console_error!("{what}: {reason}");

@@ -13,7 +13,7 @@ use super::{
     count_token, day_before, day_of, first_hop, next_hop, shard_name, Placement, ShardCall,
     ShardInfo, WriteAnswer, WriteGroup,
 };
-use crate::storage::shards as catalogue;
+use crate::shards::catalogue;
 use crate::storage::sql::SqlQuery;
 
 /// A seal moves events one shard on; a write never needs more hops than shards filled at once.

@@ -117,8 +117,8 @@ mod runner {
     use crate::error::{invalid_parameter as bad, AppError};
     use crate::platform::clock::clock_text;
     use crate::sourcemaps::bundle::{read_bundle, sha1_hex};
+    use crate::sourcemaps::store::{self as store, SourcemapRow};
     use crate::sourcemaps::{index_url, MAX_MAP_BYTES};
-    use crate::storage::sourcemaps::{self as store, SourcemapRow};
 
     fn chunk_key(chunk: &str) -> String {
         format!("chunks/{chunk}")

@@ -21,6 +21,8 @@ pub mod assembly;
 pub mod bundle;
 #[cfg(target_arch = "wasm32")]
 pub mod resolve;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod store;
 
 /// Lines of original source kept before and after a frame's line, and the longest line kept.
 pub const CONTEXT_LINES: usize = 3;

@@ -18,7 +18,7 @@ use super::{js_frames, original_position, parse_map, symbolicate, url_keys, MapL
 use crate::model::{SourceFrame, StoredEvent};
 use crate::platform::bindings;
 use crate::platform::clock::millis;
-use crate::storage::sourcemaps::{self as store, SourcemapRow};
+use crate::sourcemaps::store::{self as store, SourcemapRow};
 
 /// The most bytes of maps (as uploaded) kept parsed per isolate.
 const CACHE_BYTES: usize = 48 * 1024 * 1024;

@@ -3,31 +3,11 @@
 pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
-pub mod assign_rules;
-
-#[cfg(target_arch = "wasm32")]
-pub mod alerts;
-#[cfg(target_arch = "wasm32")]
 pub mod d1;
-#[cfg(target_arch = "wasm32")]
-pub mod dead_letters;
-#[cfg(target_arch = "wasm32")]
-pub mod groups;
-#[cfg(target_arch = "wasm32")]
-pub mod keys;
 #[cfg(target_arch = "wasm32")]
 pub mod kv;
 #[cfg(target_arch = "wasm32")]
-pub mod metrics;
-#[cfg(target_arch = "wasm32")]
 pub mod queue;
-#[cfg(target_arch = "wasm32")]
-pub mod releases;
-pub mod shard_sql;
-#[cfg(target_arch = "wasm32")]
-pub mod shards;
-#[cfg(target_arch = "wasm32")]
-pub mod sourcemaps;
 
 /// The KV key of the hot feed: the latest events, refreshed once per consumer batch.
 pub const HOT_FEED_KEY: &str = "recent:v1";

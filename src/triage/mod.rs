@@ -5,6 +5,8 @@
 //! `escalate`; notice and below → `aggregate`. A hint rule may raise it (a full disk pages
 //! someone even when logged at `error`); nothing lowers it.
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod assign_store;
 mod hints;
 pub mod workflow;
 

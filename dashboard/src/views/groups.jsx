@@ -4,7 +4,7 @@ import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
 import { Level, Time, Sparkline, TrendArrow, AnomalyBadge, ErrorNote, Empty, Pager, Choice, Field } from "../ui.jsx";
-import { navigate } from "../main.jsx";
+import { navigate } from "../route.js";
 
 export async function setStatus(fingerprint, status) {
   return api(`/v1/groups/${encodeURIComponent(fingerprint)}`, { method: "PUT", body: { status } });

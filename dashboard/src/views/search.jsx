@@ -4,7 +4,7 @@ import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
 import { Level, Time, ErrorNote, Empty, LevelSelect, Pager, Choice, Field } from "../ui.jsx";
-import { navigate } from "../main.jsx";
+import { navigate } from "../route.js";
 
 const TEXT_FIELDS = [
   ["query", "Search", "level:>=error service:checkout !env:staging"],

@@ -6,7 +6,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, query } from "../api.js";
 import { TrendArrow, AnomalyBadge, ErrorNote, Empty, Choice, Field } from "../ui.jsx";
-import { navigate } from "../main.jsx";
+import { navigate } from "../route.js";
 
 const RANGES = { "1h": [3600, "1m"], "24h": [86400, "1h"], "7d": [7 * 86400, "1h"], "30d": [30 * 86400, "1d"] };
 const COLORS = ["#3b82f6", "#ef4444", "#f59e0b", "#10b981", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b", "#a3e635", "#f97316"];

@@ -1,5 +1,9 @@
-//! Dead letters (events and alert deliveries the queues gave up on): what a replay request
-//! names. Pure; `storage::dead_letters` keeps them and the handler replays them.
+//! Dead letters: events and alert deliveries the queues gave up on. What a replay request names
+//! (pure, here); `store` keeps them in D1 with the reason each failed, and the handler replays
+//! them.
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod store;
 
 use serde_json::Value;
 

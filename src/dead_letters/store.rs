@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, KvStore};
 
-use super::d1::{num, opt_num, opt_text, text};
+use crate::storage::d1::{num, opt_num, opt_text, text};
 
 /// How long a failure reason waits in KV for its message to reach the dead-letter queue.
 const REASON_TTL_SECONDS: u64 = 86_400;

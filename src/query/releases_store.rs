@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
-use super::d1;
-use super::sql::{Bind, SqlQuery};
 use crate::query::groups::{Group, GROUP_COLUMNS};
+use crate::storage::d1;
+use crate::storage::sql::{Bind, SqlQuery};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReleaseRow {

@@ -1,12 +1,12 @@
 //! The isolate's own counters (requests, accepted and rejected events, rate-limit hits): summed
-//! here between flushes and added to D1 after responses, never delaying one (`crate::ops::metrics`
+//! here between flushes and added to D1 after responses, never delaying one (`crate::metrics`
 //! says why this is exact enough).
 
 use std::cell::RefCell;
 
 use worker::{console_warn, Context, Env};
 
-use crate::ops::metrics::{labels, Recorder};
+use crate::metrics::{labels, Recorder};
 use crate::platform::bindings;
 use crate::platform::clock::millis;
 use crate::storage::d1;

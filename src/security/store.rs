@@ -7,7 +7,7 @@
 
 use worker::{D1Database, KvStore};
 
-use super::d1::{opt_text, text};
+use crate::storage::d1::{opt_text, text};
 
 use crate::security::keys::{KeyRecord, KeyRow};
 

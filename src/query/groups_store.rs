@@ -3,9 +3,9 @@
 
 use worker::{D1Database, Result};
 
-use super::d1::{self, opt_text, text};
-use super::sql::{Bind, SqlQuery};
 use crate::query::groups::{Group, GROUP_COLUMNS};
+use crate::storage::d1::{self, opt_text, text};
+use crate::storage::sql::{Bind, SqlQuery};
 
 pub async fn find(db: &D1Database, fingerprint: &str) -> Result<Option<Group>> {
     let query = SqlQuery {

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
-use super::d1::{num, opt_num, opt_text, text};
-use super::sql::{Bind, SqlQuery};
 use crate::alerting::query_counts::{QueryCount, QueryRule};
 use crate::alerting::rules::AlertRule;
+use crate::storage::d1::{num, opt_num, opt_text, text};
+use crate::storage::sql::{Bind, SqlQuery};
 
 /// A rule as stored and as the API lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
-use super::d1;
-use super::sql::{Bind, SqlQuery};
+use crate::storage::d1;
+use crate::storage::sql::{Bind, SqlQuery};
 use crate::triage::workflow::AssignRule;
 
 #[derive(Debug, Serialize, Deserialize)]

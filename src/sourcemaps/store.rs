@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use worker::{Bucket, D1Database, Env, Result};
 
-use super::d1;
-use super::sql::{Bind, SqlQuery};
 use crate::platform::bindings;
+use crate::storage::d1;
+use crate::storage::sql::{Bind, SqlQuery};
 
 /// The bucket, if bound (without it uploads answer 503 and events keep their stacks as sent).
 pub fn bucket(env: &Env) -> Option<Bucket> {

@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
-use super::d1;
-use super::sql::{Bind, SqlQuery};
 use crate::shards::ShardInfo;
+use crate::storage::d1;
+use crate::storage::sql::{Bind, SqlQuery};
 
 const CATALOGUE_COLUMNS: &str = "name, project, day, seq, version, events, bytes, min_received, max_received, min_ts, max_ts, sealed_after";
 

@@ -12,6 +12,11 @@
 //!   flushes, which loses at most its last 10 seconds. Workers Analytics Engine would avoid even
 //!   that, but it cannot be read back without the account's API token, nor locally.
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod recorder;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod store;
+
 use std::collections::BTreeMap;
 
 use crate::storage::sql::{Bind, SqlQuery};
