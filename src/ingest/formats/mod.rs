@@ -27,3 +27,6 @@ pub(crate) fn take_array(value: &mut Value, key: &str) -> Option<Vec<Value>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod snapshots;
