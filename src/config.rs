@@ -6,7 +6,7 @@
 //! (a secret first, then a plain variable; unset and empty are both "not set").
 
 use crate::processors::scrub::ScrubConfig;
-use crate::security::encryption::Sealer;
+use crate::security::encryption::{KeyError, Sealer};
 use crate::shards::retention::RetentionDays;
 
 /// The deployment's settings.
@@ -21,7 +21,7 @@ pub struct Config {
     pub scrub: ScrubConfig,
     /// `ENCRYPTION_KEY` (secret): 32 bytes as 64 hex characters or base64. `Ok(None)`: not set;
     /// `Err`: set but unusable (ingest then refuses rather than store plaintext).
-    pub encryption: Result<Option<Sealer>, String>,
+    pub encryption: Result<Option<Sealer>, KeyError>,
     /// `RETENTION_{DEBUG,INFO,WARN,ERROR}_DAYS`: how long events are kept, by level.
     pub retention: RetentionDays,
     /// The alert engine's settings.

@@ -6,6 +6,53 @@
 
 use serde_json::{json, Value};
 
+/// Declares a small error type of one concern that carries one sentence: why something failed,
+/// for a log line or an answer. Each concern names its own (`processors::Invalid`,
+/// `sourcemaps::MapError`, …), so a signature says what can go wrong where.
+macro_rules! message_error {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        // Each type gets the same three accessors; a concern uses the ones it needs.
+        #[allow(dead_code)]
+        impl $name {
+            pub fn new(message: impl Into<String>) -> Self {
+                $name(message.into())
+            }
+
+            pub fn message(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_message(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// A sentence built where the failure is found (`format!`), taken as this error.
+        impl From<String> for $name {
+            fn from(message: String) -> Self {
+                $name(message)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(message: &str) -> Self {
+                $name(message.to_string())
+            }
+        }
+    };
+}
+pub(crate) use message_error;
+
 use crate::model::{ItemError, RejectReason};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -19,6 +19,11 @@ use crate::alerting::store;
 use crate::platform::bindings;
 use crate::storage::queue::decode_body;
 
+crate::error::message_error!(
+    /// Why a delivery failed: the receiver's status, a network failure or the timeout.
+    DeliveryError
+);
+
 /// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
 /// attempt's retry lands the message in the dead-letter queue.
 pub const MAX_ATTEMPTS: i64 = 5;
@@ -59,7 +64,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             send(&delivery).await
         };
         let (_, now_text) = now();
-        let error = outcome.as_ref().err().map(String::as_str);
+        let error = outcome.as_ref().err().map(DeliveryError::message);
         let attempts = match store::record_attempt(
             &db,
             &delivery.delivery_id,
@@ -89,7 +94,11 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
                     delivery.delivery_id,
                     delivery.channel_type
                 );
-                report(env, failed_delivery_event(&delivery, &reason, attempts)).await;
+                report(
+                    env,
+                    failed_delivery_event(&delivery, reason.message(), attempts),
+                )
+                .await;
                 if let Ok(kv) = env.kv(bindings::HOT) {
                     crate::dead_letters::store::remember_failure(
                         &kv,
@@ -119,7 +128,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
 
 /// E-mail through the Cloudflare `send_email` binding (destinations must be verified addresses
 /// of the zone's Email Routing; the sender an address of the zone).
-async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), String> {
+async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), DeliveryError> {
     #[derive(serde::Deserialize)]
     struct Mail {
         from: String,
@@ -127,11 +136,11 @@ async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), String>
         subject: String,
         text: String,
     }
-    let mail: Mail =
-        serde_json::from_str(&delivery.body).map_err(|e| format!("bad e-mail payload: {e}"))?;
+    let mail: Mail = serde_json::from_str(&delivery.body)
+        .map_err(|e| DeliveryError::new(format!("bad e-mail payload: {e}")))?;
     let binding = env
         .send_email("SEND_EMAIL")
-        .map_err(|e| format!("SEND_EMAIL binding: {e}"))?;
+        .map_err(|e| DeliveryError::new(format!("SEND_EMAIL binding: {e}")))?;
     let message =
         worker::SendEmailBuilder::builder_with_str_and_slice(&mail.from, &mail.to, &mail.subject)
             .text(&mail.text)
@@ -140,31 +149,39 @@ async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), String>
         .send_with_builder(&message)
         .await
         .map(|_| ())
-        .map_err(|e| format!("send_email failed: {e:?}"))
+        .map_err(|e| DeliveryError::new(format!("send_email failed: {e:?}")))
 }
 
-async fn send(delivery: &Delivery) -> Result<(), String> {
+async fn send(delivery: &Delivery) -> Result<(), DeliveryError> {
     let headers = Headers::new();
     for (name, value) in &delivery.headers {
-        headers.set(name, value).map_err(|e| e.to_string())?;
+        headers
+            .set(name, value)
+            .map_err(|e| DeliveryError::new(e.to_string()))?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(JsValue::from_str(&delivery.body)));
-    let request =
-        Request::new_with_init(&delivery.url, &init).map_err(|e| format!("bad request: {e}"))?;
+    let request = Request::new_with_init(&delivery.url, &init)
+        .map_err(|e| DeliveryError::new(format!("bad request: {e}")))?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let call = Box::pin(async move { Fetch::Request(request).send_with_signal(&signal).await });
     let timeout = Box::pin(Delay::from(DELIVERY_TIMEOUT));
     match select(call, timeout).await {
         Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => Ok(()),
-        Either::Left((Ok(response), _)) => Err(format!("HTTP {}", response.status_code())),
-        Either::Left((Err(e), _)) => Err(format!("fetch failed: {e}")),
+        Either::Left((Ok(response), _)) => Err(DeliveryError::new(format!(
+            "HTTP {}",
+            response.status_code()
+        ))),
+        Either::Left((Err(e), _)) => Err(DeliveryError::new(format!("fetch failed: {e}"))),
         Either::Right(_) => {
             controller.abort();
-            Err(format!("timed out after {}s", DELIVERY_TIMEOUT.as_secs()))
+            Err(DeliveryError::new(format!(
+                "timed out after {}s",
+                DELIVERY_TIMEOUT.as_secs()
+            )))
         }
     }
 }

@@ -193,13 +193,21 @@ pub trait TimeZones {
     fn local(&self, tz: &str, at: DateTime<Utc>) -> Option<(Weekday, NaiveTime)>;
 }
 
+crate::error::message_error!(
+    /// Why `ALERT_CHANNELS` cannot be read (built-in alerts are then recorded but not sent).
+    ChannelsError
+);
+
 /// The built-in alerts' channels from `ALERT_CHANNELS` as set (a JSON array); `Err` names
 /// the problem when it is not one (built-in alerts are then recorded but not sent).
-pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, String> {
+pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, ChannelsError> {
     match raw {
         None => Ok(Vec::new()),
-        Some(json) => serde_json::from_str(json)
-            .map_err(|e| format!("ALERT_CHANNELS is not a JSON array of channels ({e})")),
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            ChannelsError::new(format!(
+                "ALERT_CHANNELS is not a JSON array of channels ({e})"
+            ))
+        }),
     }
 }
 
@@ -863,6 +871,7 @@ mod tests {
         assert_eq!(one.map(|c| c.len()), Ok(1));
         assert!(default_channels(Some("{"))
             .unwrap_err()
+            .message()
             .contains("ALERT_CHANNELS"));
     }
 }

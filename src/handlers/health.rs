@@ -8,8 +8,19 @@ use crate::error::AppError;
 use crate::platform::bindings;
 use crate::storage::{d1, kv};
 
+crate::error::message_error!(
+    /// Why a dependency's check failed, as `/health` shows it.
+    Unhealthy
+);
+
+impl From<crate::platform::objects::CallError> for Unhealthy {
+    fn from(e: crate::platform::objects::CallError) -> Self {
+        Unhealthy::new(e.into_message())
+    }
+}
+
 /// A dependency's check, timed: whether it passed, and its JSON.
-async fn timed(check: impl std::future::Future<Output = Result<(), String>>) -> (bool, Value) {
+async fn timed(check: impl std::future::Future<Output = Result<(), Unhealthy>>) -> (bool, Value) {
     let started = crate::platform::clock::millis();
     let result = check.await;
     let latency_ms = crate::platform::clock::millis().saturating_sub(started);
@@ -17,34 +28,36 @@ async fn timed(check: impl std::future::Future<Output = Result<(), String>>) -> 
         Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
         Err(error) => (
             false,
-            json!({"status": "error", "latency_ms": latency_ms, "error": error}),
+            json!({"status": "error", "latency_ms": latency_ms, "error": error.message()}),
         ),
     }
 }
 
-async fn d1_answers(env: &Env) -> Result<(), String> {
+async fn d1_answers(env: &Env) -> Result<(), Unhealthy> {
     let db = env
         .d1(bindings::DB)
-        .map_err(|e| format!("binding DB: {e}"))?;
-    d1::ping(&db).await.map_err(|e| e.to_string())
+        .map_err(|e| Unhealthy::new(format!("binding DB: {e}")))?;
+    d1::ping(&db)
+        .await
+        .map_err(|e| Unhealthy::new(e.to_string()))
 }
 
-async fn kv_answers(env: &Env) -> Result<(), String> {
+async fn kv_answers(env: &Env) -> Result<(), Unhealthy> {
     let store = env
         .kv(bindings::HOT)
-        .map_err(|e| format!("binding HOT: {e}"))?;
+        .map_err(|e| Unhealthy::new(format!("binding HOT: {e}")))?;
     kv::read_hot_feed(&store, None)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| Unhealthy::new(e.to_string()))
 }
 
 /// A queue cannot be read without consuming it; the producer binding being present is what
 /// the worker itself depends on. Enqueue failures show up as 503s and in the logs.
-async fn queue_bound(env: &Env) -> Result<(), String> {
+async fn queue_bound(env: &Env) -> Result<(), Unhealthy> {
     env.queue(bindings::LOGS)
         .map(|_| ())
-        .map_err(|e| format!("binding {}: {e}", bindings::LOGS))
+        .map_err(|e| Unhealthy::new(format!("binding {}: {e}", bindings::LOGS)))
 }
 
 /// A set but unusable ENCRYPTION_KEY makes ingest refuse events: an operator must see it.
@@ -52,19 +65,24 @@ fn encryption_check(env: &Env) -> (bool, Option<Value>) {
     match &crate::config::Config::get(env).encryption {
         Ok(None) => (true, None),
         Ok(Some(_)) => (true, Some(json!({"status": "ok"}))),
-        Err(problem) => (false, Some(json!({"status": "error", "error": problem}))),
+        Err(problem) => (
+            false,
+            Some(json!({"status": "error", "error": problem.message()})),
+        ),
     }
 }
 
 /// The shard that takes today's writes answers (the newest in the catalogue); with no shard yet,
 /// the binding is there. A shard that cannot be reached is named in the error.
-async fn newest_shard(env: &Env) -> Result<(), String> {
+async fn newest_shard(env: &Env) -> Result<(), Unhealthy> {
     let ns = crate::shards::client::namespace(env)
-        .map_err(|e| format!("binding {}: {e}", bindings::EVENT_SHARDS))?;
-    let db = env.d1(bindings::DB).map_err(|e| e.to_string())?;
+        .map_err(|e| Unhealthy::new(format!("binding {}: {e}", bindings::EVENT_SHARDS)))?;
+    let db = env
+        .d1(bindings::DB)
+        .map_err(|e| Unhealthy::new(e.to_string()))?;
     let (shards, _) = crate::shards::catalogue::catalogue(&db, None)
         .await
-        .map_err(|e| format!("shard catalogue: {e}"))?;
+        .map_err(|e| Unhealthy::new(format!("shard catalogue: {e}")))?;
     // The catalogue comes newest first.
     let Some(newest) = shards.first() else {
         return Ok(());
@@ -76,6 +94,7 @@ async fn newest_shard(env: &Env) -> Result<(), String> {
     )
     .await
     .map(|_| ())
+    .map_err(Unhealthy::from)
 }
 
 pub async fn health(c: &Call<'_>) -> Result<Response, AppError> {

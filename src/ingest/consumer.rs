@@ -6,6 +6,7 @@
 //! or retried by itself, and a message that keeps failing goes to the dead-letter queue after
 //! `max_retries`.
 
+use crate::ingest::formats::Malformed;
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, D1Database, Env, MessageBatch, MessageExt, RawMessage};
 
@@ -36,11 +37,11 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let mut projects: Vec<Option<String>> = Vec::new();
     for message in batch.raw_iter() {
         let decoded = decode_body(&message.body())
-            .ok_or_else(|| "not bytes or text".to_string())
+            .ok_or_else(|| Malformed::new("not bytes or text"))
             .and_then(|body| {
                 let envelope = read_envelope(&body)?;
                 let events = serde_json::from_str(envelope.events.get())
-                    .map_err(|e| format!("events: {e}"))?;
+                    .map_err(|e| Malformed::new(format!("events: {e}")))?;
                 Ok((envelope.project, events, body))
             });
         match decoded {
@@ -137,7 +138,7 @@ async fn store(
                         message.ack();
                         stored.push(index);
                     }
-                    Err(reason) => retry(env, message, reason).await,
+                    Err(reason) => retry(env, message, reason.message()).await,
                 }
             }
             writer::counted(counted);
@@ -158,7 +159,7 @@ async fn store(
                 let counts = match counts {
                     Ok(counts) => counts,
                     Err(reason) => {
-                        retry(env, message, reason).await;
+                        retry(env, message, reason.message()).await;
                         continue;
                     }
                 };

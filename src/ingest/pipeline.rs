@@ -2,6 +2,7 @@
 //! triage. Pure: the clock and the ids come in as values, so it runs the same natively and in
 //! the worker.
 
+use crate::processors::Invalid;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -30,7 +31,7 @@ pub fn process_event(
     value: Value,
     ctx: &IngestContext,
     random_id: Uuid,
-) -> Result<StoredEvent, String> {
+) -> Result<StoredEvent, Invalid> {
     prepare_event(value, ctx, random_id).map(enrich)
 }
 
@@ -39,7 +40,7 @@ fn prepare_event(
     value: Value,
     ctx: &IngestContext,
     random_id: Uuid,
-) -> Result<StoredEvent, String> {
+) -> Result<StoredEvent, Invalid> {
     normalize_event(value, ctx, random_id).map(|mut event| {
         // Scrub first: no later step, and nothing queued or stored, ever sees the secrets.
         scrub(&mut event, &ctx.scrub);
@@ -52,7 +53,7 @@ pub fn process_fields(
     fields: Fields,
     ctx: &IngestContext,
     random_id: Uuid,
-) -> Result<StoredEvent, String> {
+) -> Result<StoredEvent, Invalid> {
     prepare_fields(fields, ctx, random_id).map(enrich)
 }
 
@@ -60,7 +61,7 @@ fn prepare_fields(
     fields: Fields,
     ctx: &IngestContext,
     random_id: Uuid,
-) -> Result<StoredEvent, String> {
+) -> Result<StoredEvent, Invalid> {
     normalize_fields(fields, ctx, random_id).map(|mut event| {
         scrub(&mut event, &ctx.scrub);
         event
@@ -142,11 +143,11 @@ pub fn prepare_items(
         };
         match processed {
             Ok(event) => outcome.accepted.push((index, event)),
-            Err(message) => {
-                outcome
-                    .errors
-                    .push(ItemError::new(index, RejectReason::InvalidEvent, message))
-            }
+            Err(message) => outcome.errors.push(ItemError::new(
+                index,
+                RejectReason::InvalidEvent,
+                message.into_message(),
+            )),
         }
     }
     if outcome.accepted.is_empty() {

@@ -10,6 +10,7 @@
 //! and the consumer can hand it to D1's `json_each(?, '$.events')` without parsing the events.
 //! All events of a message come from one request, hence one key and one project.
 
+use crate::ingest::formats::Malformed;
 use crate::model::{ItemError, RejectReason};
 
 pub const MESSAGE_BUDGET_BYTES: usize = 120_000;
@@ -130,11 +131,13 @@ pub struct MessageEnvelope<'a> {
     pub events: &'a serde_json::value::RawValue,
 }
 
-pub fn read_envelope(body: &str) -> Result<MessageEnvelope<'_>, String> {
+pub fn read_envelope(body: &str) -> Result<MessageEnvelope<'_>, Malformed> {
     let envelope: MessageEnvelope =
         serde_json::from_str(body).map_err(|e| format!("not an event message: {e}"))?;
     if !envelope.events.get().starts_with('[') {
-        return Err("not an event message: events is not an array".into());
+        return Err(Malformed::new(
+            "not an event message: events is not an array",
+        ));
     }
     Ok(envelope)
 }

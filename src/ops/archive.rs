@@ -13,6 +13,11 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Deserialize;
 
+crate::error::message_error!(
+    /// An archive object that could not be read back (not gzip, not NDJSON).
+    ArchiveError
+);
+
 /// A row about to expire.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ExpiringRow {
@@ -54,11 +59,11 @@ pub fn gzip_ndjson(rows: &[&ExpiringRow]) -> Vec<u8> {
 }
 
 /// The events of one archive object, as JSON lines.
-pub fn read_ndjson_gz(bytes: &[u8]) -> Result<Vec<String>, String> {
+pub fn read_ndjson_gz(bytes: &[u8]) -> Result<Vec<String>, ArchiveError> {
     let mut text = String::new();
     GzDecoder::new(bytes)
         .read_to_string(&mut text)
-        .map_err(|e| format!("not a gzipped NDJSON object: {e}"))?;
+        .map_err(|e| ArchiveError::new(format!("not a gzipped NDJSON object: {e}")))?;
     Ok(text
         .lines()
         .filter(|l| !l.trim().is_empty())

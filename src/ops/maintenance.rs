@@ -19,6 +19,17 @@ use crate::shards::{retention_of, ChangeAnswer, ShardCall, ShardInfo, ShardReten
 use crate::storage::d1;
 use crate::storage::sql::{Bind, SqlQuery};
 
+crate::error::message_error!(
+    /// A retention or archive step that failed: the D1 or shard call, or the R2 write.
+    RetentionError
+);
+
+impl From<crate::platform::objects::CallError> for RetentionError {
+    fn from(e: crate::platform::objects::CallError) -> Self {
+        RetentionError::new(e.into_message())
+    }
+}
+
 /// Where expired events are: D1 (events from before the shards) or one shard.
 enum Source<'a> {
     D1(&'a D1Database),
@@ -34,9 +45,11 @@ impl Source<'_> {
         }
     }
 
-    async fn rows(&self, query: &SqlQuery) -> Result<Vec<ExpiringRow>, String> {
+    async fn rows(&self, query: &SqlQuery) -> Result<Vec<ExpiringRow>, RetentionError> {
         match self {
-            Source::D1(db) => d1::rows(db, query).await.map_err(|e| e.to_string()),
+            Source::D1(db) => d1::rows(db, query)
+                .await
+                .map_err(|e| RetentionError::new(e.to_string())),
             Source::Shard(ns, shard) => {
                 let rows: Vec<serde_json::Value> = call(
                     ns,
@@ -47,15 +60,19 @@ impl Source<'_> {
                 )
                 .await?;
                 rows.into_iter()
-                    .map(|r| serde_json::from_value(r).map_err(|e| e.to_string()))
+                    .map(|r| {
+                        serde_json::from_value(r).map_err(|e| RetentionError::new(e.to_string()))
+                    })
                     .collect()
             }
         }
     }
 
-    async fn execute(&self, query: &SqlQuery) -> Result<usize, String> {
+    async fn execute(&self, query: &SqlQuery) -> Result<usize, RetentionError> {
         match self {
-            Source::D1(db) => d1::execute(db, query).await.map_err(|e| e.to_string()),
+            Source::D1(db) => d1::execute(db, query)
+                .await
+                .map_err(|e| RetentionError::new(e.to_string())),
             Source::Shard(ns, shard) => {
                 let answer: ChangeAnswer = call(
                     ns,
@@ -208,7 +225,7 @@ async fn refresh_catalogue(db: &D1Database, ns: &ObjectNamespace, shard: &ShardI
 }
 
 /// Every row of a shard into R2, one object per day and page; nothing is deleted here.
-async fn archive_whole(source: &Source<'_>, bucket: &Bucket) -> Result<(), String> {
+async fn archive_whole(source: &Source<'_>, bucket: &Bucket) -> Result<(), RetentionError> {
     let mut after = 0i64;
     loop {
         let query = SqlQuery {
@@ -226,7 +243,7 @@ async fn archive_whole(source: &Source<'_>, bucket: &Bucket) -> Result<(), Strin
                 .put(&key, gzip_ndjson(&day_rows))
                 .execute()
                 .await
-                .map_err(|e| format!("writing {key}: {e}"))?;
+                .map_err(|e| RetentionError::new(format!("writing {key}: {e}")))?;
         }
         if (rows.len() as i64) < DELETE_BATCH {
             return Ok(());

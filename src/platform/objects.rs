@@ -2,6 +2,11 @@
 //! shards and the tail hubs. A refusal (any status but 200) is an error carrying the text.
 
 use worker::wasm_bindgen::JsValue;
+
+crate::error::message_error!(
+    /// A Durable Object call that failed or was refused, with the object's name and answer.
+    CallError
+);
 use worker::{Method, ObjectNamespace, Request, RequestInit};
 
 pub(crate) async fn post(
@@ -9,23 +14,27 @@ pub(crate) async fn post(
     name: &str,
     url: &str,
     body: JsValue,
-) -> Result<String, String> {
+) -> Result<String, CallError> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body));
-    let request = Request::new_with_init(url, &init).map_err(|e| format!("{name}: {e}"))?;
+    let request =
+        Request::new_with_init(url, &init).map_err(|e| CallError::new(format!("{name}: {e}")))?;
     let stub = namespace
         .get_by_name(name)
-        .map_err(|e| format!("{name}: {e}"))?;
+        .map_err(|e| CallError::new(format!("{name}: {e}")))?;
     let mut response = stub
         .fetch_with_request(request)
         .await
-        .map_err(|e| format!("{name} failed: {e}"))?;
-    let text = response.text().await.map_err(|e| format!("{name}: {e}"))?;
+        .map_err(|e| CallError::new(format!("{name} failed: {e}")))?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| CallError::new(format!("{name}: {e}")))?;
     if response.status_code() != 200 {
-        return Err(format!(
+        return Err(CallError::new(format!(
             "{name} answered {}: {text}",
             response.status_code()
-        ));
+        )));
     }
     Ok(text)
 }

@@ -12,6 +12,7 @@
 //! | 10–12  | notice    |   | 21–23  | fatal     |
 //! | 13–16  | warn      |   | 24     | emergency |
 
+use crate::processors::Invalid;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,12 +128,12 @@ impl Level {
 
 /// Reads the `level` field: a name, an alias, a number 1–24, or a numeric string.
 /// `None` (absent or null) is `info`. Errors are sentences for the per-event error list.
-pub fn parse_level(value: Option<&Value>) -> Result<Severity, String> {
-    let from_number = |n: f64| -> Result<Severity, String> {
+pub fn parse_level(value: Option<&Value>) -> Result<Severity, Invalid> {
+    let from_number = |n: f64| -> Result<Severity, Invalid> {
         if n.fract() != 0.0 || !(1.0..=24.0).contains(&n) {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "level {n} is not an OpenTelemetry severity number (a whole number from 1 to 24)"
-            ));
+            )));
         }
         let number = n as u8;
         let level = Level::from_severity_number(number).expect("1..=24 always maps");
@@ -153,14 +154,14 @@ pub fn parse_level(value: Option<&Value>) -> Result<Severity, String> {
             }
             match s.trim().parse::<f64>() {
                 Ok(n) => from_number(n),
-                Err(_) => Err(format!(
+                Err(_) => Err(Invalid::new(format!(
                     "level '{}' is unknown; use one of {} or a severity number 1-24",
                     truncate_for_message(s),
                     Level::names()
-                )),
+                ))),
             }
         }
-        Some(_) => Err("level must be a string or a number".to_string()),
+        Some(_) => Err(Invalid::new("level must be a string or a number")),
     }
 }
 
@@ -238,7 +239,7 @@ mod tests {
         ];
         for input in cases {
             let err = parse_level(Some(&input)).expect_err(&input.to_string());
-            assert!(err.contains("level"), "{err}");
+            assert!(err.message().contains("level"), "{err}");
         }
     }
 

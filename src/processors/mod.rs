@@ -15,6 +15,12 @@ pub mod scrub;
 pub mod stack;
 pub mod timestamp;
 
+crate::error::message_error!(
+    /// Why an event was refused: one sentence for its sender that names the field (it becomes
+    /// the per-event error of the 202 answer, code `invalid_event`).
+    Invalid
+);
+
 /// `word` trimmed and ASCII-lowercased in `buf`, for matching against a table of short names
 /// without allocating; `None` when longer than any such name.
 pub(crate) fn short_lowercase<'a>(word: &str, buf: &'a mut [u8; 16]) -> Option<&'a str> {

@@ -4,6 +4,7 @@
 //! is expected (`"user_id": 42`), structures are not. Unknown top-level fields are kept under
 //! `context`. Derived fields (source type, route, fingerprint, triage) are filled by later steps.
 
+use crate::processors::Invalid;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -94,12 +95,12 @@ pub fn normalize_event(
     value: Value,
     ctx: &IngestContext,
     random_id: Uuid,
-) -> Result<StoredEvent, String> {
+) -> Result<StoredEvent, Invalid> {
     let Value::Object(map) = value else {
-        return Err(format!(
+        return Err(Invalid::new(format!(
             "an event must be a JSON object, not {}",
             kind_of(&value)
-        ));
+        )));
     };
     normalize_fields(Fields::new(map), ctx, random_id)
 }
@@ -109,19 +110,24 @@ pub fn normalize_fields(
     mut obj: Fields,
     ctx: &IngestContext,
     random_id: Uuid,
-) -> Result<StoredEvent, String> {
+) -> Result<StoredEvent, Invalid> {
     super::aliases::apply_aliases(&mut obj);
 
     let error = take_error(&mut obj)?;
     let message = match obj.remove("message") {
         None | Some(Value::Null) => derive_message(error.as_ref())
-            .ok_or_else(|| "message is required (a non-empty string)".to_string())?,
+            .ok_or_else(|| Invalid::new("message is required (a non-empty string)"))?,
         Some(Value::String(s)) => s,
         Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-        Some(other) => return Err(format!("message must be a string, not {}", kind_of(&other))),
+        Some(other) => {
+            return Err(Invalid::new(format!(
+                "message must be a string, not {}",
+                kind_of(&other)
+            )))
+        }
     };
     if message.trim().is_empty() {
-        return Err("message is required (a non-empty string)".into());
+        return Err(Invalid::new("message is required (a non-empty string)"));
     }
     let (message, message_truncated) = truncate_utf8(message, MAX_MESSAGE_BYTES);
 
@@ -154,9 +160,9 @@ pub fn normalize_fields(
         Some(s) => match super::short_lowercase(&s, &mut [0; 16]) {
             Some(t @ ("ui" | "logic" | "backend")) => t.to_string(),
             _ => {
-                return Err(format!(
+                return Err(Invalid::new(format!(
                     "source_type '{s}' is unknown; use ui, logic or backend"
-                ))
+                )))
             }
         },
     };
@@ -166,10 +172,10 @@ pub fn normalize_fields(
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(other) => {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "context must be an object, not {}",
                 kind_of(&other)
-            ))
+            )))
         }
     };
     let fingerprint = take_client_fingerprint(&mut obj)?;
@@ -227,19 +233,26 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// A string field: scalars coerced to text, blank is absent, structures and over-long values rejected.
-fn take_string(obj: &mut Fields, key: &str, max_chars: usize) -> Result<Option<String>, String> {
+fn take_string(obj: &mut Fields, key: &str, max_chars: usize) -> Result<Option<String>, Invalid> {
     let s = match obj.remove(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s,
         Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-        Some(other) => return Err(format!("{key} must be a string, not {}", kind_of(&other))),
+        Some(other) => {
+            return Err(Invalid::new(format!(
+                "{key} must be a string, not {}",
+                kind_of(&other)
+            )))
+        }
     };
     let trimmed = s.trim();
     if trimmed.is_empty() {
         return Ok(None);
     }
     if trimmed.chars().count() > max_chars {
-        return Err(format!("{key} is longer than {max_chars} characters"));
+        return Err(Invalid::new(format!(
+            "{key} is longer than {max_chars} characters"
+        )));
     }
     // Most values need no trimming: keep the parsed String rather than copying it.
     Ok(Some(if trimmed.len() == s.len() {
@@ -249,7 +262,7 @@ fn take_string(obj: &mut Fields, key: &str, max_chars: usize) -> Result<Option<S
     }))
 }
 
-fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
+fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, Invalid> {
     let mut fields = match obj.remove("error") {
         None | Some(Value::Null) => return Ok(None),
         // `"error": "boom"`: an error with only a message.
@@ -262,15 +275,16 @@ fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
         }
         Some(Value::Object(m)) => Fields::new(m),
         Some(other) => {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "error must be an object {{type, message, stack}}, not {}",
                 kind_of(&other)
-            ))
+            )))
         }
     };
     let kind = take_string(&mut fields, "type", MAX_NAME_CHARS)
-        .map_err(|e| format!("error.{e}"))?
-        .or(take_string(&mut fields, "name", MAX_NAME_CHARS).map_err(|e| format!("error.{e}"))?);
+        .map_err(|e| Invalid::new(format!("error.{e}")))?
+        .or(take_string(&mut fields, "name", MAX_NAME_CHARS)
+            .map_err(|e| Invalid::new(format!("error.{e}")))?);
     let message = match fields.remove("message") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
@@ -278,10 +292,10 @@ fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
         }
         Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
         Some(other) => {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "error.message must be a string, not {}",
                 kind_of(&other)
-            ))
+            )))
         }
     };
     let stack = match fields
@@ -297,20 +311,20 @@ fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
                 match line {
                     Value::String(s) => joined.push(s),
                     other => {
-                        return Err(format!(
+                        return Err(Invalid::new(format!(
                             "error.stack lines must be strings, not {}",
                             kind_of(&other)
-                        ))
+                        )))
                     }
                 }
             }
             Some(joined.join("\n"))
         }
         Some(other) => {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "error.stack must be a string, not {}",
                 kind_of(&other)
-            ))
+            )))
         }
     }
     .filter(|s| !s.trim().is_empty())
@@ -339,20 +353,20 @@ fn take_error(obj: &mut Fields) -> Result<Option<ErrorInfo>, String> {
 /// them: a UUID, maybe with an age suffix).
 fn take_debug_ids(
     fields: &mut Fields,
-) -> Result<std::collections::BTreeMap<String, String>, String> {
+) -> Result<std::collections::BTreeMap<String, String>, Invalid> {
     let mut out = std::collections::BTreeMap::new();
     let map = match fields.remove("debug_ids") {
         None | Some(Value::Null) => return Ok(out),
         Some(Value::Object(map)) => map,
         Some(other) => {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "error.debug_ids must be an object of file URL to debug id, not {}",
                 kind_of(&other)
-            ))
+            )))
         }
     };
     if map.len() > 100 {
-        return Err("error.debug_ids holds at most 100 files".into());
+        return Err(Invalid::new("error.debug_ids holds at most 100 files"));
     }
     for (url, id) in map {
         let id = match id {
@@ -360,10 +374,10 @@ fn take_debug_ids(
                 id.to_ascii_lowercase()
             }
             _ => {
-                return Err(format!(
+                return Err(Invalid::new(format!(
                     "error.debug_ids['{}'] is not a debug id (a UUID)",
                     truncate_utf8(url, 100).0
-                ))
+                )))
             }
         };
         out.insert(url, id);
@@ -387,46 +401,46 @@ fn derive_message(error: Option<&ErrorInfo>) -> Option<String> {
     }
 }
 
-fn take_tags(obj: &mut Fields) -> Result<Map<String, Value>, String> {
+fn take_tags(obj: &mut Fields) -> Result<Map<String, Value>, Invalid> {
     let raw = match obj.remove("tags") {
         None | Some(Value::Null) => return Ok(Map::new()),
         Some(Value::Object(m)) => m,
         Some(other) => {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "tags must be an object of strings, not {}",
                 kind_of(&other)
-            ))
+            )))
         }
     };
     if raw.len() > MAX_TAGS {
-        return Err(format!(
+        return Err(Invalid::new(format!(
             "tags has {} entries; the limit is {MAX_TAGS}",
             raw.len()
-        ));
+        )));
     }
     let mut tags = Map::new();
     for (key, value) in raw {
         let key_trimmed = key.trim();
         if key_trimmed.is_empty() || key_trimmed.chars().count() > MAX_TAG_KEY_CHARS {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "tag names must be 1 to {MAX_TAG_KEY_CHARS} characters"
-            ));
+            )));
         }
         let text = match value {
             Value::Null => continue,
             Value::String(s) => s,
             v @ (Value::Number(_) | Value::Bool(_)) => v.to_string(),
             other => {
-                return Err(format!(
+                return Err(Invalid::new(format!(
                     "tags.{key_trimmed} must be a string, not {}",
                     kind_of(&other)
-                ))
+                )))
             }
         };
         if text.chars().count() > MAX_TAG_VALUE_CHARS {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "tags.{key_trimmed} is longer than {MAX_TAG_VALUE_CHARS} characters"
-            ));
+            )));
         }
         tags.insert(key_trimmed.to_string(), Value::String(text));
     }
@@ -434,7 +448,7 @@ fn take_tags(obj: &mut Fields) -> Result<Map<String, Value>, String> {
 }
 
 /// A client-chosen grouping key (Sentry's `fingerprint`): a string or an array of strings.
-fn take_client_fingerprint(obj: &mut Fields) -> Result<Option<String>, String> {
+fn take_client_fingerprint(obj: &mut Fields) -> Result<Option<String>, Invalid> {
     match obj.remove("fingerprint") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -446,13 +460,17 @@ fn take_client_fingerprint(obj: &mut Fields) -> Result<Option<String>, String> {
                     Value::String(s) if s.len() <= 256 => out.push(s),
                     v @ Value::Number(_) => out.push(v.to_string()),
                     _ => {
-                        return Err("fingerprint parts must be strings of at most 256 bytes".into())
+                        return Err(Invalid::new(
+                            "fingerprint parts must be strings of at most 256 bytes",
+                        ))
                     }
                 }
             }
             Ok(Some(out.join("\u{1f}")))
         }
-        Some(_) => Err("fingerprint must be a string or an array of up to 32 strings".into()),
+        Some(_) => Err(Invalid::new(
+            "fingerprint must be a string or an array of up to 32 strings",
+        )),
     }
 }
 
@@ -489,7 +507,7 @@ mod tests {
         )
     }
 
-    fn norm(v: Value) -> Result<StoredEvent, String> {
+    fn norm(v: Value) -> Result<StoredEvent, Invalid> {
         normalize_event(v, &ctx(), Uuid::from_u128(1))
     }
 
@@ -708,12 +726,13 @@ mod tests {
         ];
         for (input, expected) in cases {
             let err = norm(input.clone()).expect_err(&input.to_string());
-            assert!(err.contains(expected), "{input} -> {err}");
+            assert!(err.message().contains(expected), "{input} -> {err}");
         }
         let many_tags: Map<String, Value> =
             (0..65).map(|i| (format!("t{i}"), json!("v"))).collect();
         assert!(norm(json!({"message": "x", "tags": many_tags}))
             .unwrap_err()
+            .message()
             .contains("limit"));
     }
 

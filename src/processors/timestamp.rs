@@ -3,6 +3,7 @@
 //! Stored times are `YYYY-MM-DDTHH:MM:SS.mmmZ`: fixed width, so comparing the text compares
 //! the instants, which lets D1 index and range-scan them as plain TEXT.
 
+use crate::processors::Invalid;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::Value;
 
@@ -85,7 +86,7 @@ fn in_range(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// Reads the event's `timestamp` field; `None` (absent or null) means "use the time received".
-pub fn parse_timestamp(value: Option<&Value>) -> Result<Option<DateTime<Utc>>, String> {
+pub fn parse_timestamp(value: Option<&Value>) -> Result<Option<DateTime<Utc>>, Invalid> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
@@ -93,16 +94,20 @@ pub fn parse_timestamp(value: Option<&Value>) -> Result<Option<DateTime<Utc>>, S
                 .and_then(from_epoch_number)
                 .map(Some)
                 .ok_or_else(|| {
-                    format!("timestamp {n} is not a Unix epoch time in seconds or milliseconds")
+                    Invalid::new(format!(
+                        "timestamp {n} is not a Unix epoch time in seconds or milliseconds"
+                    ))
                 })
         }
         Some(Value::String(s)) => parse_text(s).map(Some).ok_or_else(|| {
-            format!(
+            Invalid::new(format!(
                 "timestamp '{}' is not RFC 3339 (e.g. 2024-05-01T12:00:00Z) or a Unix epoch",
                 super::level::truncate_for_message(s)
-            )
+            ))
         }),
-        Some(_) => Err("timestamp must be an RFC 3339 string or a Unix epoch number".to_string()),
+        Some(_) => Err(Invalid::new(
+            "timestamp must be an RFC 3339 string or a Unix epoch number",
+        )),
     }
 }
 
@@ -163,7 +168,7 @@ mod tests {
         ];
         for input in cases {
             let err = parse_timestamp(Some(&input)).expect_err(&input.to_string());
-            assert!(err.contains("timestamp"), "{err}");
+            assert!(err.message().contains("timestamp"), "{err}");
         }
     }
 

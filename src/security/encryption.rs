@@ -17,6 +17,11 @@ use serde_json::{Map, Value};
 
 use crate::model::StoredEvent;
 
+crate::error::message_error!(
+    /// Why `ENCRYPTION_KEY` cannot be used (its length or encoding).
+    KeyError
+);
+
 const CONTEXT_FIELD: &str = "$encrypted";
 const STACK_PREFIX: &str = "$encrypted:";
 const VERSION: &str = "v1.";
@@ -27,7 +32,7 @@ pub struct Sealer {
 
 impl Sealer {
     /// From the secret's text: 64 hex characters or base64 of 32 bytes.
-    pub fn from_secret(secret: &str) -> Result<Sealer, String> {
+    pub fn from_secret(secret: &str) -> Result<Sealer, KeyError> {
         let secret = secret.trim();
         let bytes = if secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             (0..64)
@@ -41,13 +46,13 @@ impl Sealer {
                 .map_err(|_| "ENCRYPTION_KEY is neither 64 hex characters nor base64".to_string())?
         };
         if bytes.len() != 32 {
-            return Err(format!(
+            return Err(KeyError::new(format!(
                 "ENCRYPTION_KEY must be 32 bytes, not {}",
                 bytes.len()
-            ));
+            )));
         }
         Ok(Sealer {
-            cipher: Aes256Gcm::new_from_slice(&bytes).map_err(|e| e.to_string())?,
+            cipher: Aes256Gcm::new_from_slice(&bytes).map_err(|e| KeyError::new(e.to_string()))?,
         })
     }
 

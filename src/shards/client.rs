@@ -1,5 +1,6 @@
 //! Calls to event shards: one JSON call per shard, and rounds of at most six at once.
 
+use crate::platform::objects::CallError;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
@@ -18,7 +19,7 @@ pub async fn call<T: DeserializeOwned>(
     namespace: &ObjectNamespace,
     shard: &str,
     call: &ShardCall,
-) -> Result<T, String> {
+) -> Result<T, CallError> {
     read(shard, call_text(namespace, shard, call).await)
 }
 
@@ -27,7 +28,7 @@ pub async fn call<T: DeserializeOwned>(
 pub async fn call_all<T: DeserializeOwned>(
     namespace: &ObjectNamespace,
     calls: &[(String, ShardCall)],
-) -> Vec<Result<T, String>> {
+) -> Vec<Result<T, CallError>> {
     let mut answers = Vec::with_capacity(calls.len());
     for round in calls.chunks(MAX_PARALLEL_CALLS) {
         let texts = join_all(
@@ -46,8 +47,9 @@ pub async fn call_all<T: DeserializeOwned>(
     answers
 }
 
-fn read<T: DeserializeOwned>(shard: &str, text: Result<String, String>) -> Result<T, String> {
-    serde_json::from_str(&text?).map_err(|e| format!("shard {shard}: unreadable answer: {e}"))
+fn read<T: DeserializeOwned>(shard: &str, text: Result<String, CallError>) -> Result<T, CallError> {
+    serde_json::from_str(&text?)
+        .map_err(|e| CallError::new(format!("shard {shard}: unreadable answer: {e}")))
 }
 
 /// The call itself, the same code for every answer type (the wasm stays small).
@@ -55,8 +57,8 @@ async fn call_text(
     namespace: &ObjectNamespace,
     shard: &str,
     call: &ShardCall,
-) -> Result<String, String> {
-    let body = serde_json::to_string(call).map_err(|e| e.to_string())?;
+) -> Result<String, CallError> {
+    let body = serde_json::to_string(call).map_err(|e| CallError::new(e.to_string()))?;
     crate::platform::objects::post(
         namespace,
         shard,
@@ -64,5 +66,5 @@ async fn call_text(
         JsValue::from_str(&body),
     )
     .await
-    .map_err(|e| format!("shard {e}"))
+    .map_err(|e| CallError::new(format!("shard {e}")))
 }

@@ -4,6 +4,7 @@
 //! deleted is written again next time and the shards ignore what they hold; reads ask D1 and
 //! the shards until D1 is empty, and keep an event found in both once.
 
+use crate::platform::objects::CallError;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use worker::{console_error, D1Database, Env};
@@ -53,15 +54,15 @@ pub async fn run(env: &Env, db: &D1Database, max_events: u64) -> usize {
 
 /// One batch: read, write into shards, then delete from D1 with the catalogue's reports in one
 /// D1 transaction. An empty D1 marks the move done.
-async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, String> {
-    let now = crate::platform::clock::clock_text().map_err(|e| format!("{e:?}"))?;
+async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, CallError> {
+    let now = crate::platform::clock::clock_text().map_err(|e| CallError::new(format!("{e:?}")))?;
     let rows: Vec<LegacyRow> = d1::rows(db, &catalogue::legacy_page(BATCH))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CallError::new(e.to_string()))?;
     if rows.is_empty() {
         d1::execute(db, &catalogue::legacy_done(&now))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CallError::new(e.to_string()))?;
         return Ok(0);
     }
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
@@ -69,7 +70,7 @@ async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, Stri
         .into_iter()
         .map(|r| RawValue::from_string(r.data))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("an event in D1 is not JSON: {e}"))?;
+        .map_err(|e| CallError::new(format!("an event in D1 is not JSON: {e}")))?;
     let written = write(
         env,
         db,
@@ -89,6 +90,6 @@ async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, Stri
     statements.push(crate::shards::retention::delete_seqs(&seqs));
     d1::batch(db, &statements)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CallError::new(e.to_string()))?;
     Ok(seqs.len())
 }

@@ -3,6 +3,7 @@
 //! the newest shards first. While D1 still holds events from before the shards, it is asked
 //! too and its rows merged in (an event in both while it moves is kept once).
 
+use crate::platform::objects::CallError;
 use worker::{console_error, D1Database, Env};
 
 use super::client::{call_all, namespace};
@@ -13,7 +14,7 @@ use crate::shards::catalogue;
 use crate::storage::d1;
 use crate::storage::sql::{Bind, SqlQuery};
 
-fn unavailable(what: &str, reason: String) -> AppError {
+fn unavailable(what: &str, reason: CallError) -> AppError {
     console_error!("{what}: {reason}");
     AppError::Unavailable {
         message: format!("{what}: a storage shard did not answer; try again shortly."),
@@ -63,7 +64,7 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
     if plan.is_empty() || query.match_nothing {
         return Ok(merge_pages(pages, keep));
     }
-    let ns = namespace(env).map_err(|e| unavailable("reading events", e.to_string()))?;
+    let ns = namespace(env).map_err(|e| unavailable("reading events", e.to_string().into()))?;
     let call = page_call(query);
     let mut found = 0;
     for round in day_rounds(plan) {
@@ -110,7 +111,7 @@ pub async fn by_id(
     if ordered.is_empty() {
         return Ok(None);
     }
-    let ns = namespace(env).map_err(|e| unavailable("reading an event", e.to_string()))?;
+    let ns = namespace(env).map_err(|e| unavailable("reading an event", e.to_string().into()))?;
     let query = SqlQuery {
         sql: "SELECT data FROM events WHERE id = ?".into(),
         binds: vec![Bind::Text(id.to_string())],

@@ -2,6 +2,7 @@
 //! shard gets one call with every message's group (one transaction there), and what a sealed
 //! shard hands back goes to the next shard of the day.
 
+use crate::platform::objects::CallError;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -37,7 +38,7 @@ pub struct ToCount {
 pub struct Written {
     /// Per message: what D1 must count, or why the message could not be written (it is then
     /// retried whole).
-    pub counts: Vec<Result<Vec<ToCount>, String>>,
+    pub counts: Vec<Result<Vec<ToCount>, CallError>>,
     /// The catalogue reports of every shard written, newest report per shard.
     pub catalogue: Vec<SqlQuery>,
 }
@@ -69,7 +70,7 @@ pub async fn write(
     max_events: u64,
     now: &str,
 ) -> Written {
-    let mut counts: Vec<Result<Vec<ToCount>, String>> =
+    let mut counts: Vec<Result<Vec<ToCount>, CallError>> =
         messages.iter().map(|_| Ok(Vec::new())).collect();
     let mut written = Written {
         counts: Vec::new(),
@@ -94,7 +95,7 @@ pub async fn write(
                     });
                 }
                 _ => {
-                    counts[index] = Err("an event without received_at".into());
+                    counts[index] = Err(CallError::new("an event without received_at"));
                 }
             }
         }
@@ -102,7 +103,7 @@ pub async fn write(
     let ns = match namespace(env) {
         Ok(ns) => ns,
         Err(e) => {
-            let reason = format!("the EVENT_SHARDS binding is missing: {e}");
+            let reason = CallError::new(format!("the EVENT_SHARDS binding is missing: {e}"));
             written.counts = counts.into_iter().map(|_| Err(reason.clone())).collect();
             return written;
         }
@@ -118,7 +119,7 @@ pub async fn write(
     let known: Vec<ShardInfo> = match catalogue::days(db, &days).await {
         Ok(rows) => rows,
         Err(e) => {
-            let reason = format!("reading the shard catalogue failed: {e}");
+            let reason = CallError::new(format!("reading the shard catalogue failed: {e}"));
             written.counts = counts.into_iter().map(|_| Err(reason.clone())).collect();
             return written;
         }
@@ -240,10 +241,10 @@ pub async fn write(
         }
     }
     for p in pending {
-        counts[p.message] = Err(format!(
+        counts[p.message] = Err(CallError::new(format!(
             "more than {MAX_HOPS} sealed shards in a row for {} {}",
             p.project, p.day
-        ));
+        )));
     }
     written.catalogue = reports
         .values()

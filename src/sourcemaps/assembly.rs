@@ -155,7 +155,7 @@ mod runner {
         }
         let files = match read_bundle(&bytes) {
             Ok(files) => files,
-            Err(e) => return Ok(answer("error", &[], Some(&e))),
+            Err(e) => return Ok(answer("error", &[], Some(e.message()))),
         };
         let release = request.version.unwrap_or_default();
         let dist = request.dist.unwrap_or_default();
@@ -211,7 +211,7 @@ mod runner {
         map: &[u8],
         minified: Option<&[u8]>,
     ) -> Result<SourcemapRow, AppError> {
-        let url = index_url(url).map_err(bad)?;
+        let url = index_url(url).map_err(|e| bad(e.into_message()))?;
         if map.len() > MAX_MAP_BYTES {
             return Err(AppError::PayloadTooLarge(format!(
                 "the map of {url} is {} bytes; at most {MAX_MAP_BYTES} are kept",

@@ -5,6 +5,7 @@
 //! already uses): a few dozen lines against a crate and its features in the wasm.
 //! Also the chunk checksums of the upload protocol (SHA-1, as sentry-cli computes them).
 
+use crate::sourcemaps::MapError;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -56,8 +57,9 @@ fn u32_at(b: &[u8], at: usize) -> Option<usize> {
 
 /// The entries of a ZIP archive (name → contents), read through its central directory. Data
 /// before the archive (the bundle's header) is allowed, as ZIP readers allow it.
-pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let bad = |what: &str| format!("the bundle is not a readable ZIP archive ({what})");
+pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, MapError> {
+    let bad =
+        |what: &str| MapError::new(format!("the bundle is not a readable ZIP archive ({what})"));
     let search_from = bytes.len().saturating_sub(22 + 65_535);
     let eocd = (search_from..bytes.len().saturating_sub(21))
         .rev()
@@ -94,7 +96,9 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
             continue;
         }
         if size > MAX_FILE_BYTES || total + size > MAX_BUNDLE_BYTES {
-            return Err(format!("{name} is larger than a bundle may hold"));
+            return Err(MapError::new(format!(
+                "{name} is larger than a bundle may hold"
+            )));
         }
         if bytes.get(local..local + 4) != Some(&[0x50, 0x4b, 0x03, 0x04]) {
             return Err(bad("a local header is broken"));
@@ -117,13 +121,15 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
                 out
             }
             other => {
-                return Err(format!(
+                return Err(MapError::new(format!(
                     "{name} uses compression method {other}; only stored and deflate are read"
-                ))
+                )))
             }
         };
         if contents.len() != size {
-            return Err(format!("{name} is not the size its entry says"));
+            return Err(MapError::new(format!(
+                "{name} is not the size its entry says"
+            )));
         }
         total += size;
         out.insert(name, contents);
@@ -132,7 +138,7 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
 }
 
 /// The files of an artifact bundle, with their manifest entries.
-pub fn read_bundle(bytes: &[u8]) -> Result<Vec<BundleFile>, String> {
+pub fn read_bundle(bytes: &[u8]) -> Result<Vec<BundleFile>, MapError> {
     let mut entries = read_zip(bytes)?;
     let manifest: Manifest = serde_json::from_slice(
         &entries
@@ -270,10 +276,12 @@ mod tests {
     fn refuses_what_is_not_a_bundle() {
         assert!(read_bundle(b"not a zip at all")
             .unwrap_err()
+            .message()
             .contains("not a readable ZIP"));
         let no_manifest = zip(b"", &[("a.js", b"x", false)]);
         assert!(read_bundle(&no_manifest)
             .unwrap_err()
+            .message()
             .contains("manifest.json"));
         let mut truncated = zip(b"", &[("manifest.json", b"{}", true)]);
         truncated.drain(10..20);

@@ -17,6 +17,12 @@ use sourcemap::{SourceMap, SourceView};
 use crate::model::{ErrorInfo, MinifiedFrame, SourceFrame, Symbolication};
 use crate::processors::stack::is_in_app;
 
+crate::error::message_error!(
+    /// Why a source map or a bundle could not be used: missing, malformed, too large, or a URL
+    /// that names no file.
+    MapError
+);
+
 pub mod assembly;
 pub mod bundle;
 #[cfg(target_arch = "wasm32")]
@@ -92,10 +98,12 @@ pub fn url_keys(url: &str) -> Vec<String> {
 
 /// The name an upload's file URL is indexed under: as given without query or fragment;
 /// a bare path (`assets/app.js`, `/assets/app.js`) as `~/assets/app.js`.
-pub fn index_url(url: &str) -> Result<String, String> {
+pub fn index_url(url: &str) -> Result<String, MapError> {
     let bare = url.split(['?', '#']).next().unwrap_or(url).trim();
     if bare.is_empty() || bare.len() > 2048 || bare.chars().any(char::is_control) {
-        return Err("the file URL is empty, too long or has control characters".into());
+        return Err(MapError::new(
+            "the file URL is empty, too long or has control characters",
+        ));
     }
     Ok(if bare.starts_with('~') || bare.contains("://") {
         bare.to_string()
@@ -109,11 +117,11 @@ pub fn index_url(url: &str) -> Result<String, String> {
 pub enum MapLookup<'a> {
     Found(&'a SourceMap, Option<&'a SourceView>),
     /// No map was uploaded for this file (a vendor script, a file of another build…).
-    NoMap(String),
+    NoMap(MapError),
     /// A map is there but could not be used (not stored any more, too large, malformed).
-    Failed(String),
+    Failed(MapError),
     /// The frame already looked up (the runner remembers frames: the same error repeats).
-    Resolved(Result<SourceFrame, String>),
+    Resolved(Result<SourceFrame, MapError>),
 }
 
 /// Rewrites an error's stack with its maps. Returns whether anything changed; `error.frames`,
@@ -167,6 +175,7 @@ pub fn symbolicate<'a>(
                 out.push(frame);
             }
             Err(reason) => {
+                let reason = reason.into_message();
                 if !reasons.contains(&reason) {
                     reasons.push(reason.clone());
                 }
@@ -209,7 +218,7 @@ pub fn original_position(
     minified_source: Option<&SourceView>,
     f: &JsFrame,
     context: bool,
-) -> Result<SourceFrame, String> {
+) -> Result<SourceFrame, MapError> {
     let (line, column) = (f.line.saturating_sub(1), f.column.saturating_sub(1));
     let token = map
         .lookup_token(line, column)
@@ -269,20 +278,22 @@ pub fn original_position(
 }
 
 /// Parses a map, refusing what is too large or is not a source map (an index map is read too).
-pub fn parse_map(bytes: &[u8]) -> Result<SourceMap, String> {
+pub fn parse_map(bytes: &[u8]) -> Result<SourceMap, MapError> {
     if bytes.len() > MAX_MAP_BYTES {
-        return Err(format!(
+        return Err(MapError::new(format!(
             "the map is {} bytes; at most {MAX_MAP_BYTES} are read",
             bytes.len()
-        ));
+        )));
     }
     match sourcemap::decode_slice(bytes) {
         Ok(sourcemap::DecodedMap::Regular(map)) => Ok(map),
         Ok(sourcemap::DecodedMap::Index(index)) => index
             .flatten()
-            .map_err(|e| format!("the index map cannot be flattened: {e}")),
-        Ok(_) => Err("not a source map (a Hermes or other map is not read)".into()),
-        Err(e) => Err(format!("the map is malformed: {e}")),
+            .map_err(|e| MapError::new(format!("the index map cannot be flattened: {e}"))),
+        Ok(_) => Err(MapError::new(
+            "not a source map (a Hermes or other map is not read)",
+        )),
+        Err(e) => Err(MapError::new(format!("the map is malformed: {e}"))),
     }
 }
 
@@ -353,7 +364,7 @@ mod tests {
             if f.url.contains("app.3f9a") {
                 MapLookup::Found(&map, None)
             } else {
-                MapLookup::NoMap(format!("no source map for {}", f.url))
+                MapLookup::NoMap(format!("no source map for {}", f.url).into())
             }
         });
         assert!(changed);
@@ -430,9 +441,13 @@ mod tests {
         );
         assert!(error.raw_stack.is_none());
         assert_eq!(error.symbolication.unwrap().status, "unsymbolicated");
-        assert!(parse_map(b"{not json").unwrap_err().contains("malformed"));
+        assert!(parse_map(b"{not json")
+            .unwrap_err()
+            .message()
+            .contains("malformed"));
         assert!(parse_map(&vec![b' '; MAX_MAP_BYTES + 1])
             .unwrap_err()
+            .message()
             .contains("at most"));
     }
 }

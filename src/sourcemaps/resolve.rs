@@ -11,6 +11,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::sourcemaps::MapError;
+
 use sourcemap::{SourceMap, SourceView};
 use worker::{console_warn, Env};
 
@@ -45,12 +47,12 @@ struct Cache {
     bytes: usize,
     tick: u64,
     /// Map keys that failed to load or parse, with why, until when.
-    failed: HashMap<String, (String, u64)>,
+    failed: HashMap<String, (MapError, u64)>,
     /// Whether the deployment holds any map, until when.
     any: Option<(bool, u64)>,
     /// Frames already mapped, by map, position and minified name: an error repeats, and its
     /// frames with it.
-    frames: HashMap<String, Result<SourceFrame, String>>,
+    frames: HashMap<String, Result<SourceFrame, MapError>>,
     /// Errors already rewritten: their stack, raw stack, frames and outcome, until when.
     rewrites: HashMap<String, (Rc<Rewrite>, u64)>,
     /// Index rows by what an event asked (project, release, URL keys, debug ids), until when:
@@ -236,7 +238,7 @@ async fn apply_one(env: &Env, event: &mut StoredEvent, context: bool) -> bool {
             .iter()
             .find_map(|k| rows.iter().find(|r| r.release == release && &r.url == k))
     };
-    let mut loaded: HashMap<String, Result<Rc<Loaded>, String>> = HashMap::new();
+    let mut loaded: HashMap<String, Result<Rc<Loaded>, MapError>> = HashMap::new();
     for f in &frames {
         if let Some(row) = row_for(&f.url) {
             if !loaded.contains_key(&row.map_key) {
@@ -273,12 +275,14 @@ async fn apply_one(env: &Env, event: &mut StoredEvent, context: bool) -> bool {
                 }))
             }
             Some(Err(reason)) => MapLookup::Failed(reason.clone()),
-            None => MapLookup::Failed(format!("no source map loaded for {}", f.url)),
+            None => MapLookup::Failed(format!("no source map loaded for {}", f.url).into()),
         },
         None => MapLookup::NoMap(match (&release, debug_id_of(&f.url)) {
-            (_, Some(id)) => format!("no source map with debug id {id} for {}", f.url),
-            (Some(r), None) => format!("no source map for {} in release {r}", f.url),
-            (None, None) => format!("no release or debug id to find a source map for {}", f.url),
+            (_, Some(id)) => format!("no source map with debug id {id} for {}", f.url).into(),
+            (Some(r), None) => format!("no source map for {} in release {r}", f.url).into(),
+            (None, None) => {
+                format!("no release or debug id to find a source map for {}", f.url).into()
+            }
         }),
     });
     let rewrite = Rc::new((
@@ -298,7 +302,7 @@ async fn apply_one(env: &Env, event: &mut StoredEvent, context: bool) -> bool {
 }
 
 /// A map (and its minified file) from the cache, or from R2 into it.
-async fn load(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>, String> {
+async fn load(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>, MapError> {
     let now = millis();
     let cached = CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -350,7 +354,7 @@ async fn load(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>,
     result
 }
 
-async fn fetch(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>, String> {
+async fn fetch(bucket: &worker::Bucket, row: &SourcemapRow) -> Result<Rc<Loaded>, MapError> {
     let bytes = store::get_object(bucket, &row.map_key)
         .await
         .map_err(|e| format!("the map of {} could not be read ({e})", row.url))?

@@ -3,6 +3,7 @@
 //! by any request), so a slow or failing hub can neither slow nor fail ingestion; a push that
 //! fails is logged and dropped (viewers miss it, storage has it).
 
+use crate::platform::objects::CallError;
 use std::cell::Cell;
 use std::time::Duration;
 
@@ -58,7 +59,7 @@ pub async fn call(
     hub: &str,
     path: &str,
     body: Vec<u8>,
-) -> Result<String, String> {
+) -> Result<String, CallError> {
     let body = JsValue::from(js_sys::Uint8Array::from(body.as_slice()));
     crate::platform::objects::post(hubs, hub, &format!("https://hub.internal/{path}"), body).await
 }

@@ -1,5 +1,11 @@
 //! Other tools' wire formats, mapped into our one event model.
 
+crate::error::message_error!(
+    /// Why part of another tool's request could not be read (a Loki entry, an OTLP record, a
+    /// label set): a sentence naming the part, which becomes that item's rejection.
+    Malformed
+);
+
 pub mod elastic;
 pub mod loki;
 pub mod otlp;

@@ -8,6 +8,7 @@
 //! `user_id`, `request_id` onto our fields. A line that is a JSON object is read as an event
 //! (so structured logs keep their message, level and fields); any other line is the message.
 
+use crate::ingest::formats::Malformed;
 use serde_json::{json, Map, Value};
 
 use super::{Entry, Stream};
@@ -46,22 +47,26 @@ pub fn json_streams(body: &[u8]) -> Result<Vec<Stream>, AppError> {
         .collect())
 }
 
-fn json_entry(entry: Value) -> Result<Entry, String> {
+fn json_entry(entry: Value) -> Result<Entry, Malformed> {
     let Value::Array(parts) = entry else {
-        return Err(
-            "a value must be [timestamp_ns, line] or [timestamp_ns, line, metadata]".into(),
-        );
+        return Err(Malformed::new(
+            "a value must be [timestamp_ns, line] or [timestamp_ns, line, metadata]",
+        ));
     };
     let mut parts = parts.into_iter();
     let ts = match parts.next() {
         Some(Value::String(ts)) => ts,
-        _ => return Err("the timestamp must be a string of nanoseconds".into()),
+        _ => {
+            return Err(Malformed::new(
+                "the timestamp must be a string of nanoseconds",
+            ))
+        }
     };
     let nanos = ts
         .parse()
         .map_err(|_| format!("timestamp '{ts}' is not nanoseconds since the epoch"))?;
     let Some(Value::String(line)) = parts.next() else {
-        return Err("the log line must be a string".into());
+        return Err(Malformed::new("the log line must be a string"));
     };
     let metadata = match parts.next() {
         Some(Value::Object(metadata)) => metadata,
@@ -115,9 +120,11 @@ pub fn streams_to_items(streams: Vec<Stream>) -> Result<Vec<RawItem>, AppError> 
                     }
                     RawItem::Event(Value::Object(event))
                 }
-                Err(message) => {
-                    RawItem::Rejected(ItemError::new(index, RejectReason::InvalidEvent, message))
-                }
+                Err(message) => RawItem::Rejected(ItemError::new(
+                    index,
+                    RejectReason::InvalidEvent,
+                    message.into_message(),
+                )),
             });
         }
     }

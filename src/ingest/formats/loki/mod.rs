@@ -7,6 +7,7 @@
 pub mod map;
 pub mod proto;
 
+use crate::ingest::formats::Malformed;
 use prost::Message;
 use serde_json::{Map, Value};
 
@@ -17,7 +18,7 @@ use crate::processors::body::{decode_snappy, RawItem, AGENT_MAX_BODY_BYTES};
 #[derive(Debug, Default, PartialEq)]
 pub struct Stream {
     pub labels: Map<String, Value>,
-    pub entries: Vec<Result<Entry, String>>,
+    pub entries: Vec<Result<Entry, Malformed>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -90,7 +91,7 @@ fn protobuf_streams(body: &[u8]) -> Result<Vec<Stream>, AppError> {
         .collect())
 }
 
-fn protobuf_entry(entry: proto::EntryAdapter) -> Result<Entry, String> {
+fn protobuf_entry(entry: proto::EntryAdapter) -> Result<Entry, Malformed> {
     let ts = entry.timestamp.unwrap_or_default();
     let nanos = u64::try_from(ts.seconds)
         .ok()
@@ -120,8 +121,8 @@ fn protobuf_entry(entry: proto::EntryAdapter) -> Result<Entry, String> {
 }
 
 /// Prometheus' label text, `{name="value", …}`, with `\"`, `\\` and `\n` escapes in values.
-pub fn parse_labels(text: &str) -> Result<Map<String, Value>, String> {
-    let bad = |why: &str| format!("labels {text:?} are malformed: {why}");
+pub fn parse_labels(text: &str) -> Result<Map<String, Value>, Malformed> {
+    let bad = |why: &str| Malformed::new(format!("labels {text:?} are malformed: {why}"));
     let inner = text
         .trim()
         .strip_prefix('{')

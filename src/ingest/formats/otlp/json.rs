@@ -4,6 +4,7 @@
 //! Fields of the wrong type are skipped rather than refused, as protobuf decoders skip what
 //! they do not know; a log record that is not an object is reported, not mapped.
 
+use crate::ingest::formats::Malformed;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{Map, Value as Json};
@@ -18,7 +19,7 @@ use crate::error::AppError;
 /// in the request as an empty record, so that indexes keep their place).
 pub struct Decoded {
     pub request: ExportLogsServiceRequest,
-    pub malformed: Vec<(usize, String)>,
+    pub malformed: Vec<(usize, Malformed)>,
 }
 
 pub fn decode(body: &[u8]) -> Result<Decoded, AppError> {
@@ -68,9 +69,9 @@ pub fn decode(body: &[u8]) -> Result<Decoded, AppError> {
     })
 }
 
-fn log_record(record: Json) -> Result<LogRecord, String> {
+fn log_record(record: Json) -> Result<LogRecord, Malformed> {
     let Json::Object(mut record) = record else {
-        return Err("a log record must be an object".into());
+        return Err(Malformed::new("a log record must be an object"));
     };
     Ok(LogRecord {
         time_unix_nano: unsigned(record.get("timeUnixNano")),

@@ -77,7 +77,7 @@ struct Resource {
 /// the decoder could not read (by index), which are rejected alone.
 pub fn request_to_items(
     request: ExportLogsServiceRequest,
-    malformed: &[(usize, String)],
+    malformed: &[(usize, crate::ingest::formats::Malformed)],
 ) -> Result<Vec<RawItem>, AppError> {
     let records: usize = request
         .resource_logs
@@ -115,7 +115,7 @@ pub fn request_to_items(
                     Some((_, reason)) => RawItem::Rejected(ItemError::new(
                         index,
                         RejectReason::InvalidEvent,
-                        reason.clone(),
+                        reason.message().to_string(),
                     )),
                     None => RawItem::Object(map_record(record, &resource, scope.as_deref())),
                 });
