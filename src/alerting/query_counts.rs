@@ -1,7 +1,7 @@
 //! Threshold counts of alert rules with `match.query`. The D1 trigger that counts the other
 //! rules cannot evaluate the search language, so the consumer counts these in memory, with the
 //! live tail's matcher, and writes the counts in the same transaction and under the same ledger
-//! guard as the trigger's (`storage::alerts::count_query_rule`). Pure.
+//! guard as the trigger's (`alerting::store::count_query_rule`). Pure.
 
 use std::collections::BTreeMap;
 

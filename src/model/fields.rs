@@ -5,7 +5,7 @@
 //! this table; tests hold the storage schema and the compact JSON writer to it.
 //!
 //! Adding a field: a row here, the member of `StoredEvent` (and its line in the compact
-//! writer), and its generated column in the shards' schema (`storage/shard_sql.rs`) if it is a filter.
+//! writer), and its generated column in the shards' schema (`shards/sql.rs`) if it is a filter.
 
 use super::StoredEvent;
 

@@ -1,6 +1,6 @@
 //! What people decide about a group, read from their requests: when an ignored group reopens,
 //! which fingerprints to merge, and the rules that assign new groups. Pure: the handler runs
-//! these, `storage::groups` and `storage::assign_rules` write them, the group triggers apply them.
+//! these, `query::groups_store` and `triage::assign_store` write them, the group triggers apply them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
