@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { waitFor, startWranglerDev, DEV_ADMIN_TOKEN } from "./helpers.mjs";
+import { waitFor, startWranglerDev, DEV_ADMIN_TOKEN, awayFromHourBoundary } from "./helpers.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SHOTS = `${ROOT}test-artifacts`;
@@ -26,6 +26,8 @@ before(async () => {
   server = await startWranglerDev("dash-");
   url = server.url;
   readKey = (await call("/v1/keys", { method: "POST", body: { name: "dashboard reader", scopes: ["read"] } })).body.key;
+  // The burst below must be read as a spike in the hour it was sent in.
+  await awayFromHourBoundary();
   const stack = "TypeError: Cannot read properties of undefined (reading 'total')\n    at renderCart (https://shop.example/assets/app.3f2a9c1b.js:10:5)\n    at checkout (https://shop.example/assets/app.3f2a9c1b.js:22:9)\n    at HTMLButtonElement.onclick (https://shop.example/assets/app.3f2a9c1b.js:40:1)";
   const seed = [
     ...Array.from({ length: 40 }, (_, i) => ({ message: `GET /api/users/${i} answered 200`, level: "info", service: "api", component: "Users", endpoint: `/api/users/${i}`, environment: "production" })),

@@ -163,6 +163,16 @@ export const TIMEOUT_SCALE = Math.max(1, Number(process.env.EDGE_LOGGER_TEST_TIM
  * (× TIMEOUT_SCALE) saying what it waited for and what it last saw: `seen()` when given, else
  * the last value `check()` returned.
  */
+/**
+ * Waits, when the current UTC hour has less than `marginMs` left, until the next one begins:
+ * for a test whose assertions read the hourly rollups of events it sends now (a burst is a
+ * spike only within its own hour). The outcome never depends on when the test runs.
+ */
+export async function awayFromHourBoundary(marginMs = 180_000) {
+  const left = 3_600_000 - (Date.now() % 3_600_000);
+  if (left < marginMs) await new Promise((resolve) => setTimeout(resolve, left + 1000));
+}
+
 export async function waitFor(check, { timeoutMs = 20000, intervalMs = 100, what = "condition", seen } = {}) {
   const limit = timeoutMs * TIMEOUT_SCALE;
   const deadline = Date.now() + limit;
