@@ -7,7 +7,9 @@
 //      for ours and for the baseline build (bench/baseline.mjs: events in one D1);
 //   3. queries over BENCH_EVENTS (1,000,000) stored events over 30 days: p50/p95 of each
 //      query and of a 7-day cursor walk, ours (day shards) against the baseline (one D1);
-//   4. the native pipeline cost per event and the wasm size, raw and gzipped.
+//   4. the native pipeline cost per event and the wasm size, raw and gzipped;
+//   5. hostile: the peak memory of workerd for the worst request of each format against a
+//      plain request of the same size (bodies that share one value among many events).
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
 import protobuf from "protobufjs";
@@ -30,7 +32,7 @@ const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
 const SINGLE_CONNECTIONS = [...new Set([CONNECTIONS, ...(process.env.BENCH_SINGLE_CONNECTIONS ?? "64,256").split(",").filter(Boolean).map(Number)])];
 const SINGLE_REPS = Number(process.env.BENCH_SINGLE_REPS ?? 2);
-// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps or workflow runs one
+// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow or hostile runs one
 // part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
@@ -734,6 +736,49 @@ if (!ONLY || ONLY === "workflow") {
   results.workflow = { events_per_s_with: rates.with, events_per_s_without: rates.without, ratio_with_to_without: median(rates.with) / median(rates.without) };
   log("workflow", results.workflow);
   for (const mf of instances) await mf.dispose();
+}
+
+// 5. hostile: the worst request of each format (a value shared by every event, events at the
+// size limit) and a plain request of about the same size, each on a fresh workerd: the peak
+// resident memory of the process (VmHWM) over its memory before, as a multiple of the body.
+if (!ONLY || ONLY === "hostile") {
+  const { readdirSync } = await import("node:fs");
+  const workerdPids = () =>
+    new Set(readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("workerd");
+      } catch {
+        return false;
+      }
+    }));
+  const status = (pid, field) => Number((readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+)`)) ?? [])[1]) * 1024;
+  const json = (o) => ({ body: Buffer.from(JSON.stringify(o)), type: "application/json" });
+  const lines = (n, f) => Array.from({ length: n }, (_, i) => f(i));
+  const cases = {
+    loki_shared_label: json({ streams: [{ stream: { service: "api", big: "x".repeat(40 * 1024) }, values: lines(10_000, (i) => [`${1764842400000000000 + i}`, `line ${i}`]) }] }),
+    loki_plain: json({ streams: [{ stream: { service: "api" }, values: lines(10_000, (i) => [`${1764842400000000000 + i}`, `line ${i} ${"p".repeat(26)}`]) }] }),
+    otlp_shared_resource: json({ resourceLogs: [{ resource: { attributes: [{ key: "big", value: { stringValue: "z".repeat(60 * 1024) } }] }, scopeLogs: [{ logRecords: lines(300, (i) => ({ severityNumber: 9, body: { stringValue: `record ${i}` } })) }] }] }),
+    otlp_plain: json({ resourceLogs: [{ resource: { attributes: [] }, scopeLogs: [{ logRecords: lines(300, (i) => ({ severityNumber: 9, body: { stringValue: `record ${i} ${"r".repeat(200)}` } })) }] }] }),
+    bulk_large_documents: { body: Buffer.from(lines(60, () => `{"index":{}}\n${JSON.stringify({ message: "b".repeat(70 * 1024) })}\n`).join("")), type: "application/x-ndjson" },
+    bulk_plain: { body: Buffer.from(lines(4000, (i) => `{"index":{}}\n${JSON.stringify({ message: `doc ${i} ${"d".repeat(1000)}` })}\n`).join("")), type: "application/x-ndjson" },
+  };
+  const paths = { loki: "/loki/api/v1/push", otlp: "/otlp/v1/logs", bulk: "/_bulk" };
+  results.hostile = {};
+  for (const [name, { body, type }] of Object.entries(cases)) {
+    const before = workerdPids();
+    const mf = ours({ queueConsumers: {} });
+    const base = await mf.ready;
+    await applyMigrations(await mf.getD1Database("DB"));
+    const pid = [...workerdPids()].find((p) => !before.has(p));
+    await fetch(`${base}health`);
+    const rss = status(pid, "VmRSS");
+    const res = await fetch(`${base}${paths[name.split("_")[0]].slice(1)}`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": type }, body });
+    await res.arrayBuffer();
+    const peak = status(pid, "VmHWM");
+    results.hostile[name] = { body_bytes: body.length, status: res.status, peak_growth_bytes: peak - rss, multiple_of_body: Number(((peak - rss) / body.length).toFixed(1)) };
+    log("hostile", name, results.hostile[name]);
+    await mf.dispose();
+  }
 }
 
 // 4. native pipeline and wasm size

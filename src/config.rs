@@ -47,6 +47,9 @@ pub struct AlertSettings {
     pub email_from: String,
     /// `ALERT_RETRY_BASE_SECONDS`: the first delay of a failed delivery's backoff (default 5).
     pub retry_base_seconds: u32,
+    /// `ALERT_ALLOW_LOOPBACK`: alerts may go to loopback receivers (local development and
+    /// tests only; off unless set to `true`). Private and metadata addresses never.
+    pub allow_loopback: bool,
 }
 
 /// A switch: on unless set to `false`, `0`, `off` or `no`.
@@ -88,6 +91,8 @@ impl Config {
                 retry_base_seconds: text("ALERT_RETRY_BASE_SECONDS")
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(5),
+                allow_loopback: text("ALERT_ALLOW_LOOPBACK")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             },
             shard_max_events: text("SHARD_MAX_EVENTS")
                 .and_then(|v| v.trim().parse().ok())
@@ -168,6 +173,10 @@ mod tests {
         assert_eq!(c.alerts.public_url, "");
         assert_eq!(c.alerts.email_from, "alerts@edge-logger.invalid");
         assert_eq!(c.alerts.retry_base_seconds, 5);
+        assert!(
+            !c.alerts.allow_loopback,
+            "loopback receivers only when asked for"
+        );
         assert_eq!(c.shard_max_events, 1_000_000);
     }
 

@@ -58,7 +58,7 @@ export async function startWorker({ consumer = true, bindings = {}, rateLimits =
     compatibilityDate: "2026-04-20",
     // Workers static assets, as deployed: the dashboard and /openapi.json.
     assets: { directory: `${ROOT}dashboard/dist`, binding: "ASSETS", routerConfig: { has_user_worker: true } },
-    bindings: { ADMIN_TOKEN, DEFAULT_ENVIRONMENT: "production", ...bindings },
+    bindings: { ADMIN_TOKEN, DEFAULT_ENVIRONMENT: "production", ALERT_ALLOW_LOOPBACK: "true", ...bindings },
     d1Databases: { DB: `db-${suffix}` },
     d1Persist: false,
     durableObjects: { EVENT_SHARDS: { className: "EventShard", useSQLite: true }, TAIL_HUBS: { className: "TailHub", useSQLite: true } },

@@ -4,13 +4,10 @@
 // against the worker in workerd with real local D1 and R2.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import vm from "node:vm";
-import { build } from "esbuild";
 import { startWorker, post, get, auth, waitFor, waitForStored, assertError, ADMIN_TOKEN } from "./helpers.mjs";
+import { bundle, sentryCli as runSentryCli } from "./sourcemap_tools.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const FIXTURE = `${ROOT}tests/fixtures/sourcemaps`;
@@ -25,15 +22,6 @@ after(async () => {
   await w?.mf.dispose();
 });
 
-/** Builds the fixture app, minified with linked maps, into a fresh directory; `banner`
- *  changes the content (and so the hash) without changing the code. */
-async function bundle(banner) {
-  const outdir = mkdtempSync(join(tmpdir(), "sm-"));
-  await build({ entryPoints: [`${FIXTURE}/src/index.js`], bundle: true, minify: true, sourcemap: true, format: "iife", outdir, entryNames: "[name].[hash]", banner: { js: `/* ${banner} */` }, logLevel: "silent" });
-  const js = readdirSync(outdir).find((f) => f.endsWith(".js"));
-  return { outdir, js, path: join(outdir, js) };
-}
-
 /** Runs a built file as the page would load it from `https://shop.example/assets/`, calls the
  *  app, and returns the TypeError it throws (a real V8 stack with the minified positions). */
 function crash(file, name) {
@@ -47,18 +35,6 @@ function crash(file, name) {
   throw new Error("the app did not throw");
 }
 
-function sentryCli(args, token = ADMIN_TOKEN) {
-  return new Promise((resolve) => {
-    const child = spawn(`${ROOT}node_modules/.bin/sentry-cli`, args, {
-      env: { ...process.env, SENTRY_URL: url, SENTRY_AUTH_TOKEN: token, SENTRY_ORG: "acme", SENTRY_PROJECT: "shop", SENTRY_LOG_LEVEL: "warn" },
-    });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    child.on("close", (code) => resolve({ code, out }));
-  });
-}
-
 async function sendError(error, extra = {}) {
   const res = await post(w.mf, { level: "error", error: { type: error.type, message: error.message, stack: error.stack, ...(extra.debug_ids ? { debug_ids: extra.debug_ids } : {}) }, ...extra.event });
   assert.equal(res.status, 202, JSON.stringify(res.body));
@@ -66,6 +42,8 @@ async function sendError(error, extra = {}) {
   await waitForStored(w.db, 1, "id = ?", id);
   return (await get(w.mf, `/v1/logs/${id}`)).body;
 }
+
+const sentryCli = (args, token = ADMIN_TOKEN) => runSentryCli(url, args, token);
 
 const top = (event) => event.error.frames[0];
 

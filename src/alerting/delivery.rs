@@ -10,11 +10,12 @@ use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     console_error, console_warn, AbortController, Delay, Env, Fetch, Headers, MessageBatch,
-    MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit,
+    MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit, RequestRedirect,
 };
 
 use super::engine::{describe, now, Settings};
 use crate::alerting::channels::{Delivery, EMAIL_BINDING};
+use crate::alerting::destinations::Destinations;
 use crate::alerting::store;
 use crate::platform::bindings;
 use crate::storage::queue::decode_body;
@@ -58,10 +59,13 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             message.retry();
             continue;
         };
+        let allowed = crate::alerting::destinations::Destinations {
+            allow_loopback: s.alerts().allow_loopback,
+        };
         let outcome = if delivery.channel_type == EMAIL_BINDING {
             send_with_binding(env, &delivery).await
         } else {
-            send(&delivery).await
+            send(&delivery, allowed).await
         };
         let (_, now_text) = now();
         let error = outcome.as_ref().err().map(DeliveryError::message);
@@ -152,7 +156,10 @@ async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), Deliver
         .map_err(|e| DeliveryError::new(format!("send_email failed: {e:?}")))
 }
 
-async fn send(delivery: &Delivery) -> Result<(), DeliveryError> {
+/// One HTTP call to a public receiver (checked again here: a rule saved before the check
+/// existed may name another), never following a redirect.
+async fn send(delivery: &Delivery, allowed: Destinations) -> Result<(), DeliveryError> {
+    crate::alerting::destinations::check(&delivery.url, allowed).map_err(DeliveryError::new)?;
     let headers = Headers::new();
     for (name, value) in &delivery.headers {
         headers
@@ -161,6 +168,7 @@ async fn send(delivery: &Delivery) -> Result<(), DeliveryError> {
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
+        .with_redirect(RequestRedirect::Manual)
         .with_headers(headers)
         .with_body(Some(JsValue::from_str(&delivery.body)));
     let request = Request::new_with_init(&delivery.url, &init)

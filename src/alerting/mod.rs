@@ -4,6 +4,7 @@
 //! the runtime's `Intl` (`time_zones`).
 
 pub mod channels;
+pub mod destinations;
 pub mod query_counts;
 pub mod rules;
 pub mod series;

@@ -198,6 +198,14 @@ crate::error::message_error!(
     ChannelsError
 );
 
+/// A credential URL as shown: its scheme and host, the rest masked
+/// (`https://hooks.slack.com/********`).
+pub fn masked_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{host}/{MASK}")
+}
+
 /// The built-in alerts' channels from `ALERT_CHANNELS` as set (a JSON array); `Err` names
 /// the problem when it is not one (built-in alerts are then recorded but not sent).
 pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, ChannelsError> {
@@ -398,6 +406,16 @@ fn validate_channel(channel: &Channel) -> Result<(), AppError> {
     Ok(())
 }
 
+impl Channel {
+    /// The URL the channel calls, if it calls one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Channel::Webhook { url, .. } | Channel::Slack { url } => Some(url),
+            Channel::Email { .. } => None,
+        }
+    }
+}
+
 impl AlertRule {
     /// The severity number at or above which events count.
     pub fn min_severity(&self) -> u8 {
@@ -481,13 +499,14 @@ impl AlertRule {
         })
     }
 
-    /// Puts back stored secrets where an update repeated the mask for the same URL; a mask
-    /// that cannot be restored is an error (it would sign with the mask itself).
+    /// Puts back stored secrets where an update repeated the mask: a webhook's secret for the
+    /// same URL, a Slack URL whose masked form is the one shown. A mask that cannot be restored
+    /// is an error (it would sign with, or call, the mask itself).
     pub fn restore_secrets(&mut self, stored: Option<&AlertRule>) -> Result<(), AppError> {
         let old_channels = stored.map(|r| r.channels.as_slice()).unwrap_or_default();
         for channel in &mut self.channels {
-            if let Channel::Webhook { url, secret } = channel {
-                if secret.as_deref() == Some(MASK) {
+            match channel {
+                Channel::Webhook { url, secret } if secret.as_deref() == Some(MASK) => {
                     let kept = old_channels.iter().find_map(|c| match c {
                         Channel::Webhook {
                             url: old_url,
@@ -499,21 +518,48 @@ impl AlertRule {
                         bad("a webhook secret is the mask; send the real secret")
                     })?);
                 }
+                Channel::Slack { url } if url.ends_with(MASK) => {
+                    let kept = old_channels.iter().find_map(|c| match c {
+                        Channel::Slack { url: old } if masked_url(old) == *url => Some(old.clone()),
+                        _ => None,
+                    });
+                    *url = kept.ok_or_else(|| {
+                        bad("a slack url is the mask; send the real incoming webhook url")
+                    })?;
+                }
+                _ => {}
             }
         }
         Ok(())
     }
 
-    /// The copy of the rule the API shows: webhook secrets masked.
+    /// Every channel URL names a public receiver (`destinations`); the first that does not is
+    /// a 400 naming it.
+    pub fn check_destinations(
+        &self,
+        allowed: crate::alerting::destinations::Destinations,
+    ) -> Result<(), AppError> {
+        for channel in &self.channels {
+            if let Some(url) = channel.url() {
+                crate::alerting::destinations::check(url, allowed)
+                    .map_err(|why| bad(format!("channels: {why}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The copy of the rule the API shows: webhook secrets and Slack webhook URLs (each a
+    /// credential: whoever has one can post to the channel) masked.
     pub fn redacted(&self) -> AlertRule {
         let mut shown = self.clone();
         for channel in &mut shown.channels {
-            if let Channel::Webhook {
-                secret: Some(secret),
-                ..
-            } = channel
-            {
-                *secret = MASK.into();
+            match channel {
+                Channel::Webhook {
+                    secret: Some(secret),
+                    ..
+                } => *secret = MASK.into(),
+                Channel::Slack { url } => *url = masked_url(url),
+                _ => {}
             }
         }
         shown
@@ -873,5 +919,21 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("ALERT_CHANNELS"));
+    }
+
+    #[test]
+    fn slack_urls_are_credentials_masked_and_restored() {
+        let stored = rule(r#"{"name":"s","channels":[{"type":"slack","url":"https://hooks.slack.com/services/T0/B0/secretpart"}]}"#).unwrap();
+        let shown = serde_json::to_string(&stored.redacted()).unwrap();
+        assert!(!shown.contains("secretpart"), "{shown}");
+        assert!(
+            shown.contains("https://hooks.slack.com/********"),
+            "{shown}"
+        );
+        let mut update = stored.redacted();
+        update.restore_secrets(Some(&stored)).unwrap();
+        assert_eq!(update, stored);
+        let mut fresh = stored.redacted();
+        assert_eq!(fresh.restore_secrets(None).unwrap_err().status(), 400);
     }
 }

@@ -63,9 +63,19 @@ pub async fn get_rule(c: &Call<'_>) -> Result<Response, AppError> {
     json_response(200, &rule)
 }
 
+/// A rule body read and checked: its form, then that it sends only to public receivers.
+async fn read_rule(c: &Call<'_>) -> Result<crate::alerting::rules::AlertRule, AppError> {
+    let rule = parse_rule(&read_json_body(c.req, 64 * 1024).await?, &IntlZones)?;
+    let allowed = crate::alerting::destinations::Destinations {
+        allow_loopback: c.config.alerts.allow_loopback,
+    };
+    rule.check_destinations(allowed)?;
+    Ok(rule)
+}
+
 pub async fn create_rule(c: &Call<'_>) -> Result<Response, AppError> {
-    let (req, env) = (c.req, c.env);
-    let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
+    let env = c.env;
+    let mut rule = read_rule(c).await?;
     rule.restore_secrets(None)?;
     let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
     let db = env.d1(bindings::DB)?;
@@ -77,8 +87,8 @@ pub async fn create_rule(c: &Call<'_>) -> Result<Response, AppError> {
 }
 
 pub async fn update_rule(c: &Call<'_>) -> Result<Response, AppError> {
-    let (id, req, env) = (c.param("id"), c.req, c.env);
-    let mut rule = parse_rule(&read_json_body(req, 64 * 1024).await?, &IntlZones)?;
+    let (id, env) = (c.param("id"), c.env);
+    let mut rule = read_rule(c).await?;
     let db = env.d1(bindings::DB)?;
     let existing = store::get_rule(&db, id)
         .await?

@@ -165,19 +165,12 @@ async fn dispatch(
     let (caller, sentry_body) = identify(req, &url, env, &config, row.access).await?;
     if !matches!(row.access, Access::Public | Access::Scrape(_)) {
         *cors = Cors::NoHeaders;
-        // Only a request with an Origin has one to compare (most ingest comes from servers).
-        let own_origin = match origin {
-            Some(_) => url.origin().ascii_serialization(),
-            None => String::new(),
-        };
-        if let Some(allowed) = check_origin(origin, &own_origin, &caller.principal)? {
+        if let Some(allowed) = origin_allowed_for(origin, &url, &caller.principal)? {
             *cors = Cors::Allowed(allowed);
         }
         rate_limit(env, &caller.principal).await?;
     }
-    if let Some(scope) = row.scope() {
-        caller.principal.require(scope)?;
-    }
+    permitted(row.access, &caller.principal)?;
     let sentry_body = Cell::new(sentry_body);
     let call = Call {
         req,
@@ -190,6 +183,34 @@ async fn dispatch(
         sentry_body,
     };
     (row.handler)(&call).await
+}
+
+/// The browser origin a cross-origin request may be answered to (`None`: same origin or none).
+fn origin_allowed_for(
+    origin: Option<&str>,
+    url: &worker::Url,
+    principal: &Principal,
+) -> Result<Option<String>, AppError> {
+    // Only a request with an Origin has one to compare (most ingest comes from servers).
+    let own_origin = match origin {
+        Some(_) => url.origin().ascii_serialization(),
+        None => String::new(),
+    };
+    check_origin(origin, &own_origin, principal)
+}
+
+/// The row's scope, held by the caller; the metrics, which count every project, only for a
+/// key bound to none.
+fn permitted(access: Access, principal: &Principal) -> Result<(), AppError> {
+    if let Some(scope) = access.scope() {
+        principal.require(scope)?;
+    }
+    if matches!(access, Access::Scrape(_)) && principal.project.is_some() {
+        return Err(AppError::Forbidden(
+            "/metrics covers every project; scrape it with a key bound to no project.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The caller as the row's access says, and a Sentry tunnel's envelope when it had to be read
@@ -295,6 +316,11 @@ async fn authenticate(
     }
     let credential = credential(req, url, access, tunnel_key)?;
     let key_in_query = matches!(credential, Credential::Query(_));
+    if key_in_query && !matches!(access, Access::Beacon | Access::EnvelopeKey) {
+        return Err(AppError::Unauthorized(
+            "A key in ?key= is accepted only by POST /v1/logs (navigator.sendBeacon); send it in an Authorization or X-Api-Key header.".into(),
+        ));
+    }
     let principal = match match_admin_token(&credential, config.admin_token.as_deref())? {
         Some(admin) => admin,
         None => {

@@ -14,6 +14,10 @@ pub enum Access {
     Key(Scope),
     /// A key with this scope, neither origin-checked nor rate-limited (Prometheus scrapes).
     Scrape(Scope),
+    /// An ingest key in a header or, for `navigator.sendBeacon` (which can set no header), in
+    /// `?key=` with a `text/plain` body. `?key=` is refused everywhere else: a key in a URL
+    /// lands in logs and histories.
+    Beacon,
     /// An ingest key in the usual places or, for a Sentry `tunnel`, inside the envelope.
     EnvelopeKey,
     /// A read key, or a short-lived tail ticket in `?ticket=` (browsers' WebSockets).
@@ -33,10 +37,17 @@ pub struct RouteRow {
 impl RouteRow {
     /// The scope a caller needs; `None` for the public routes, which take no key.
     pub fn scope(&self) -> Option<Scope> {
-        match self.access {
+        self.access.scope()
+    }
+}
+
+impl Access {
+    /// The scope a caller needs; `None` for the public routes, which take no key.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
             Access::Public => None,
             Access::Key(scope) | Access::Scrape(scope) => Some(scope),
-            Access::EnvelopeKey => Some(Scope::Ingest),
+            Access::Beacon | Access::EnvelopeKey => Some(Scope::Ingest),
             Access::KeyOrTicket => Some(Scope::Read),
         }
     }
@@ -55,7 +66,7 @@ macro_rules! route_table {
     };
 }
 
-use Access::{EnvelopeKey, Key, KeyOrTicket, Public, Scrape};
+use Access::{Beacon, EnvelopeKey, Key, KeyOrTicket, Public, Scrape};
 use Scope::{Admin, Ingest, Read, Sourcemaps};
 
 route_table! {
@@ -63,7 +74,7 @@ route_table! {
     GET    "/health"                      Public => |c| super::health::health(c);
     GET    "/openapi.json"                Public => |c| super::openapi(c);
     GET    "/metrics"                     Scrape(Read) => |c| super::metrics::serve(c);
-    POST   "/v1/logs"                     Key(Ingest) => |c| super::ingest::ingest(c);
+    POST   "/v1/logs"                     Beacon => |c| super::ingest::ingest(c);
     POST   "/otlp/v1/logs"                Key(Ingest) => |c| super::ingest::ingest_otlp(c);
     POST   "/loki/api/v1/push"            Key(Ingest) => |c| super::ingest::ingest_loki(c);
     POST   "/api/{project}/envelope"      EnvelopeKey => |c| super::ingest::ingest_sentry(c);

@@ -14,6 +14,9 @@ pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
     let (req, url, env, principal) = (c.req, &c.url, c.env, c.principal());
     let asked = parse_tail_request(&query_pairs(url))?;
     let project = scope_project(principal, asked.project.clone())?;
+    if let Some(name) = project.as_deref().filter(|_| principal.project.is_none()) {
+        known_project(env, name).await?;
+    }
     let upgrade = req.header("upgrade")?;
     if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return Err(AppError::UpgradeRequired(
@@ -38,6 +41,20 @@ pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
         .get_by_name(&hub_name(project.as_deref()))?
         .fetch_with_request(request)
         .await?)
+}
+
+/// A key bound to no project may tail any project that exists: one with stored events or a key
+/// of its own. A made-up name would open a hub (a Durable Object) for nothing.
+async fn known_project(env: &worker::Env, project: &str) -> Result<(), AppError> {
+    let db = env.d1(crate::platform::bindings::DB)?;
+    let known = crate::shards::catalogue::has_project(&db, project).await?
+        || crate::security::store::project_has_key(&db, project).await?;
+    match known {
+        true => Ok(()),
+        false => Err(AppError::NotFound(format!(
+            "No project '{project}': nothing was stored for it and no key is bound to it."
+        ))),
+    }
 }
 
 /// The WebSocket upgrade a tail hub takes: the viewer, its project and where to resume.

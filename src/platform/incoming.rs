@@ -41,10 +41,16 @@ export function headerValues(headers, names) {
   }
   return out;
 }
+// A multipart body already read (within its limit) parsed by the runtime.
+export function formDataOf(bytes, contentType) {
+  return new Response(bytes, { headers: { "content-type": contentType } }).formData();
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = headerValues)]
     fn header_values(headers: &web_sys::Headers, names: &js_sys::Array) -> String;
+    #[wasm_bindgen(js_name = formDataOf)]
+    fn form_data_of(bytes: &js_sys::Uint8Array, content_type: &str) -> js_sys::Promise;
 }
 
 thread_local! {
@@ -98,7 +104,9 @@ impl Incoming {
         Url::parse(&self.raw.url()).map_err(|e| AppError::Internal(format!("request URL: {e}")))
     }
 
-    /// A `multipart/form-data` body, parsed by the runtime; refused past `limit` bytes declared.
+    /// A `multipart/form-data` body, parsed by the runtime; refused past `limit` bytes, declared
+    /// or (for a body of undeclared length) counted as it streams in, before the runtime parses
+    /// anything.
     pub async fn form_data(
         &self,
         limit: usize,
@@ -107,10 +115,16 @@ impl Incoming {
         let declared = self
             .header("content-length")?
             .and_then(|v| v.trim().parse::<usize>().ok());
-        if let Some(length) = declared.filter(|l| *l > limit) {
-            return Err(too_large(length));
-        }
-        let promise = self.raw.form_data().map_err(js_error)?;
+        let promise = match declared {
+            Some(length) if length > limit => return Err(too_large(length)),
+            // The runtime delivers exactly the declared length.
+            Some(_) => self.raw.form_data().map_err(js_error)?,
+            None => {
+                let body = self.body_within(limit, too_large).await?;
+                let content_type = self.header("content-type")?.unwrap_or_default();
+                form_data_of(&js_sys::Uint8Array::from(body.as_slice()), &content_type)
+            }
+        };
         let value = JsFuture::from(promise).await.map_err(|_| {
             AppError::InvalidParameter(
                 "The body is not multipart/form-data the runtime can read.".into(),

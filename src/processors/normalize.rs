@@ -41,6 +41,16 @@ pub fn time_ordered_id(unix_ms: i64, random: Uuid) -> Uuid {
     uuid::Builder::from_unix_timestamp_millis(unix_ms.max(0) as u64, &tail).into_uuid()
 }
 
+/// The name a client `event_id` is hashed under: the project length-prefixed, then the
+/// event_id (`5:shop|x`), or `:x` without a project. No two (project, event_id) pairs share a
+/// name, whatever characters an event_id holds, so no event can take another project's id.
+pub fn event_id_name(project: Option<&str>, event_id: &str) -> Vec<u8> {
+    match project {
+        Some(project) => format!("{}:{project}|{event_id}", project.len()).into_bytes(),
+        None => format!(":{event_id}").into_bytes(),
+    }
+}
+
 /// The id of an event with a client `event_id` (`name`: the project and the event_id): the
 /// same on every retry. With the client's own timestamp, which a retry repeats, it leads with
 /// that time like [`time_ordered_id`] (version 8, the rest from the name's SHA-1 hash);
@@ -140,12 +150,9 @@ pub fn normalize_fields(
 
     let event_id = take_string(&mut obj, "event_id", MAX_EVENT_ID_CHARS)?;
     let client_ms = client_time.map(|t| t.timestamp_millis());
-    let id = match (&event_id, &ctx.project) {
-        (Some(eid), None) => client_event_uuid(eid.as_bytes(), client_ms),
-        (Some(eid), Some(project)) => {
-            client_event_uuid(format!("{project}\u{1f}{eid}").as_bytes(), client_ms)
-        }
-        (None, _) => time_ordered_id(ctx.received_at.timestamp_millis(), random_id),
+    let id = match &event_id {
+        Some(eid) => client_event_uuid(&event_id_name(ctx.project.as_deref(), eid), client_ms),
+        None => time_ordered_id(ctx.received_at.timestamp_millis(), random_id),
     }
     .to_string();
 
@@ -587,7 +594,7 @@ mod tests {
         assert_eq!(e.event_id, "evt-1");
         assert_eq!(
             e.id,
-            client_event_uuid(b"evt-1", Some(1_714_564_800_000)).to_string(),
+            client_event_uuid(&event_id_name(None, "evt-1"), Some(1_714_564_800_000)).to_string(),
             "derived from the event_id, led by the client's timestamp"
         );
         let err = e.error.unwrap();
@@ -753,5 +760,21 @@ mod tests {
     fn client_fingerprint_is_kept_for_the_fingerprint_step() {
         let e = norm(json!({"message": "x", "fingerprint": ["checkout", "card"]})).unwrap();
         assert_eq!(e.fingerprint, "checkout\u{1f}card");
+    }
+
+    #[test]
+    fn event_ids_of_different_projects_never_share_an_id() {
+        let names = [
+            event_id_name(Some("shop"), "x"),
+            event_id_name(None, "shop\u{1f}x"),
+            event_id_name(None, "4:shop|x"),
+            event_id_name(Some("sho"), "p|x"),
+            event_id_name(Some("shop|"), "x"),
+        ];
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 }

@@ -4,12 +4,14 @@
 //!
 //! Two kinds of rules, both data:
 //! - key names: any value under a key that names a secret (`password`, `token`, `cookie`, …),
-//!   anywhere in `context` or `tags`, is replaced whole;
-//! - patterns: bearer tokens, JWTs, private keys, secrets in URL query strings, cloud access
-//!   keys, Luhn-valid card numbers, pairs written into text whose key names a secret
+//!   at any depth of `context` or `tags`, is replaced whole, and so is the value of a `[name,
+//!   value]` pair whose name does;
+//! - patterns: bearer tokens, JWTs, private keys, passwords in URLs and connection strings,
+//!   secrets in URL query strings, the token shapes of the major providers, Luhn-valid card
+//!   numbers (in text and as JSON numbers), pairs written into text whose key names a secret
 //!   (`password=…`, `token: …`, `"api_key": "…"`: the key stays, the value goes), and (on by
 //!   default, switchable per deployment) e-mail and IP addresses, inside any string: message,
-//!   exception message and stack, endpoint, context, tags.
+//!   exception type, message and stack, endpoint, context, tags.
 //!
 //! Correlation fields (`user_id`, `trace_id`, …: `role::CORRELATION` in `model::fields`) are left as sent: they are
 //! identifiers the sender chose to attach, and masking them would break lookups.
@@ -39,8 +41,11 @@ impl Default for ScrubConfig {
     }
 }
 
-/// Key names whose values are secrets, matched case-insensitively anywhere in the key.
-const SECRET_KEY_PATTERN: &str = r"(?i)pass(word|wd)?$|^pwd$|secret|token|api[-_]?key|auth(orization)?$|cookie|session|credential|private[-_]?key|access[-_]?key|signature|csrf|xsrf|^ssn$|card[-_]?(number|no)|^cvv|^pin$";
+/// Key names whose values are secrets, matched case-insensitively: a word anywhere in the key
+/// (`password_confirmation`, `new_password2`, `passphrase`, `X-Api-Key`), or a short name that
+/// must stand alone as a key or one of its parts (`pwd`, `pass`, `pin`, `ssn`: so that
+/// `passenger`, `spinner` and `compass` stay).
+const SECRET_KEY_PATTERN: &str = r"(?i)passw(or)?d|passphrase|secret|token|api[-_.]?key|auth(orization)?$|cookie|session|credential|private[-_.]?key|access[-_.]?key|signature|csrf|xsrf|card[-_.]?(number|no)|(^|[-_.])(pass|pwd|pin|ssn|cvv|cvc|otp)([-_.]?\d*)$";
 
 struct PatternRule {
     name: &'static str,
@@ -81,6 +86,16 @@ const PATTERNS: &[PatternRule] = &[
         rewrite: None,
     },
     PatternRule {
+        // The password of a URL or connection string (`postgres://admin:pw@db`,
+        // `redis://:pw@cache`, `https://user:pw@host`): the user and host stay.
+        name: "url_password",
+        pattern: r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]*:)([^\s@/]+)(@)",
+        replacement: "${1}[Filtered]${3}",
+        switch: None,
+        confirm: None,
+        rewrite: None,
+    },
+    PatternRule {
         name: "url_secret",
         pattern: r#"(?i)([?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|password|passwd|secret|client_secret|signature|sig|code|auth)=)[^&#\s)'"<>]+"#,
         replacement: "${1}[Filtered]",
@@ -102,8 +117,12 @@ const PATTERNS: &[PatternRule] = &[
         rewrite: Some(secret_pair),
     },
     PatternRule {
+        // The token shapes the major providers issue, each with its own prefix: AWS, Stripe
+        // (secret and restricted), GitHub (classic and fine-grained), GitLab, Slack, Google API
+        // keys and OAuth tokens, OpenAI and Anthropic, npm, PyPI, SendGrid, Shopify,
+        // DigitalOcean, Twilio, Mailgun, Square, Heroku-style `HRKU-`.
         name: "cloud_access_key",
-        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bsk_(?:live|test)_[0-9A-Za-z]{16,}\b|\bgh[pousr]_[0-9A-Za-z]{30,}\b|\bxox[abpr]-[0-9A-Za-z-]{10,}",
+        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}\b|\bgh[pousr]_[0-9A-Za-z]{30,}\b|\bgithub_pat_[0-9A-Za-z_]{30,}|\bglpat-[0-9A-Za-z_-]{20,}|\bxox[abpre]-[0-9A-Za-z-]{10,}|\bAIza[0-9A-Za-z_-]{30,}|\bya29\.[0-9A-Za-z_-]{20,}|\bsk-(?:proj-|ant-|svcacct-)?[0-9A-Za-z_-]{20,}|\bnpm_[0-9A-Za-z]{30,}|\bpypi-[0-9A-Za-z_-]{40,}|\bSG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}|\bshp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}\b|\bdo[por]_v1_[0-9a-f]{64}\b|\bSK[0-9a-fA-F]{32}\b|\bkey-[0-9a-zA-Z]{32}\b|\bsq0(?:atp|csp)-[0-9A-Za-z_-]{22,}|\bHRKU-[0-9A-Za-z_-]{20,}",
         replacement: "[Access key]",
         switch: None,
         confirm: None,
@@ -159,6 +178,9 @@ fn compiled() -> &'static Compiled {
 pub fn card_number(candidate: &str) -> bool {
     let digits: String = candidate.chars().filter(char::is_ascii_digit).collect();
     let n = digits.len();
+    if !(13..=19).contains(&n) {
+        return false;
+    }
     let prefix = |len: usize| digits[..len].parse::<u32>().unwrap_or(0);
     let issued = match digits.as_bytes()[0] {
         b'4' => matches!(n, 13 | 16 | 19),                     // Visa
@@ -274,36 +296,58 @@ fn scrub_string(text: &mut String, config: &ScrubConfig, fired: &mut BTreeSet<&'
     }
 }
 
-fn scrub_value(
-    value: &mut Value,
+/// Scrubs every string under `root`, at any depth, with an explicit stack (a hostile body
+/// cannot exhaust the call stack): values under a key that names a secret are replaced whole,
+/// so are the second items of `[name, value]` pairs whose name does (Sentry's headers and query
+/// strings, pair lists in `context`), and integers that are card numbers.
+fn scrub_tree(
+    root: &mut Map<String, Value>,
     config: &ScrubConfig,
     fired: &mut BTreeSet<&'static str>,
-    depth: usize,
 ) {
-    match value {
-        Value::String(s) => scrub_string(s, config, fired),
-        Value::Array(items) if depth < 32 => items
-            .iter_mut()
-            .for_each(|v| scrub_value(v, config, fired, depth + 1)),
-        Value::Object(map) if depth < 32 => scrub_map(map, config, fired, depth + 1),
-        _ => {}
+    let secret_key = &compiled().secret_key;
+    let mut stack: Vec<&mut Value> = Vec::new();
+    let filter = |value: &mut Value, fired: &mut BTreeSet<&'static str>| {
+        if !matches!(value, Value::Null) && value.as_str() != Some(FILTERED) {
+            *value = Value::String(FILTERED.into());
+            fired.insert("secret_key");
+        }
+    };
+    for (key, value) in root.iter_mut() {
+        match secret_key.is_match(key) {
+            true => filter(value, fired),
+            false => stack.push(value),
+        }
     }
-}
-
-fn scrub_map(
-    map: &mut Map<String, Value>,
-    config: &ScrubConfig,
-    fired: &mut BTreeSet<&'static str>,
-    depth: usize,
-) {
-    for (key, value) in map.iter_mut() {
-        if compiled().secret_key.is_match(key) && !matches!(value, Value::Null) {
-            if value.as_str() != Some(FILTERED) {
-                *value = Value::String(FILTERED.into());
-                fired.insert("secret_key");
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(text) => scrub_string(text, config, fired),
+            Value::Number(n) => {
+                if n.as_u64().is_some_and(|n| card_number(&n.to_string())) {
+                    *value = Value::String("[Card]".into());
+                    fired.insert("credit_card");
+                }
             }
-        } else {
-            scrub_value(value, config, fired, depth);
+            Value::Array(items) => {
+                let pair_name = match items.as_slice() {
+                    [Value::String(name), _] => Some(secret_key.is_match(name)),
+                    _ => None,
+                };
+                if pair_name == Some(true) {
+                    filter(&mut items[1], fired);
+                } else {
+                    stack.extend(items.iter_mut());
+                }
+            }
+            Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    match secret_key.is_match(key) {
+                        true => filter(child, fired),
+                        false => stack.push(child),
+                    }
+                }
+            }
+            Value::Bool(_) | Value::Null => {}
         }
     }
 }
@@ -313,15 +357,16 @@ pub fn scrub(event: &mut StoredEvent, config: &ScrubConfig) {
     let mut fired = BTreeSet::new();
     scrub_string(&mut event.message, config, &mut fired);
     if let Some(error) = &mut event.error {
-        for field in [&mut error.message, &mut error.stack].into_iter().flatten() {
+        let fields = [&mut error.kind, &mut error.message, &mut error.stack];
+        for field in fields.into_iter().flatten() {
             scrub_string(field, config, &mut fired);
         }
     }
     if let Some(endpoint) = &mut event.endpoint {
         scrub_string(endpoint, config, &mut fired);
     }
-    scrub_map(&mut event.tags, config, &mut fired, 0);
-    scrub_map(&mut event.context, config, &mut fired, 0);
+    scrub_tree(&mut event.tags, config, &mut fired);
+    scrub_tree(&mut event.context, config, &mut fired);
     event.scrubbed = fired.into_iter().map(str::to_string).collect();
 }
 
@@ -494,6 +539,88 @@ mod tests {
             "12345",
         ] {
             assert!(!luhn_valid(invalid), "{invalid}");
+        }
+    }
+
+    /// What hostile probing found stored in clear: each is scrubbed now.
+    #[test]
+    fn provider_tokens_connection_strings_and_userinfo() {
+        let on = ScrubConfig::default();
+        let cases: Vec<(&str, &str, &[&str])> = vec![
+            ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRS leaked", "pat [Access key] leaked", &["cloud_access_key"]),
+            ("stripe rk_live_51H8abcdefghijklmnopqrstu used", "stripe [Access key] used", &["cloud_access_key"]),
+            ("maps AIzaSyD-abcdefghijklmnopqrstuvwxyz12345 quota", "maps [Access key] quota", &["cloud_access_key"]),
+            ("gitlab glpat-abcdefghij0123456789 ok", "gitlab [Access key] ok", &["cloud_access_key"]),
+            ("openai sk-proj-abcdefghijklmnopqrstuvwxyz0123 ok", "openai [Access key] ok", &["cloud_access_key"]),
+            ("db postgres://admin:s3cr3t!@db.internal:5432/shop down", "db postgres://admin:[Filtered]@db.internal:5432/shop down", &["url_password"]),
+            ("cache redis://:p4ss@cache:6379/0 down", "cache redis://:[Filtered]@cache:6379/0 down", &["url_password"]),
+            ("GET https://user:pw123@api.example.com/x", "GET https://user:[Filtered]@api.example.com/x", &["url_password"]),
+            ("see https://example.com:8443/path ok", "see https://example.com:8443/path ok", &[]),
+        ];
+        for (input, expected, rules) in cases {
+            let (out, fired) = scrubbed_message(input, on);
+            assert_eq!(out, expected, "{input}");
+            assert_eq!(
+                fired,
+                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_pairs_numbers_and_depth() {
+        let mut deep = json!({"password": "deep-secret"});
+        for _ in 0..40 {
+            deep = json!({ "next": deep });
+        }
+        let mut e = StoredEvent {
+            message: "x".into(),
+            context: json!({
+                "password_confirmation": "a1", "passphrase": "a2", "new_password2": "a3",
+                "passenger": "kept", "compass": "kept", "spinner": "kept", "pin": "1234",
+                "card": 4111111111111111u64, "order": 4111111111111112u64, "ts": 1714564800123u64,
+                "headers": [["X-Api-Key", "k-1"], ["Cookie", "sid=2"], ["Accept", "json"]],
+                "query_string": [["token", "t-3"], ["page", "2"]],
+                "deep": deep,
+                "extra": {"dsn": "mysql://root:rootpw@db/app"},
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            error: Some(ErrorInfo {
+                kind: Some("AuthError ghp_abcdefghijklmnopqrstuvwxyz0123456789".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        scrub(&mut e, &ScrubConfig::default());
+        let stored = serde_json::to_string(&e).unwrap();
+        for secret in [
+            "a1\"",
+            "a2\"",
+            "a3\"",
+            "1234",
+            "4111111111111111",
+            "k-1",
+            "sid=2",
+            "t-3",
+            "deep-secret",
+            "rootpw",
+            "ghp_abc",
+        ] {
+            assert!(!stored.contains(secret), "{secret} leaked: {stored}");
+        }
+        for kept in [
+            "\"passenger\":\"kept\"",
+            "\"compass\":\"kept\"",
+            "\"spinner\":\"kept\"",
+            "4111111111111112",
+            "1714564800123",
+            "[\"Accept\",\"json\"]",
+            "[\"page\",\"2\"]",
+        ] {
+            assert!(stored.contains(kept), "{kept} was lost: {stored}");
         }
     }
 }

@@ -6,7 +6,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::logs::{
-    parse_level_list, parse_limit, parse_time_param, refuse_empty, split_cursor, MAX_LIMIT,
+    parse_level_list, parse_limit, parse_time_param, refuse_unusable, split_cursor, MAX_LIMIT,
 };
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
@@ -158,7 +158,7 @@ pub fn parse_group_query(params: &[(String, String)]) -> Result<GroupQuery, AppE
     let mut cursor_text = None;
     for (key, value) in params {
         let value = value.trim();
-        refuse_empty(key, value)?;
+        refuse_unusable(key, value)?;
         if value.is_empty() && key != "key" {
             continue;
         }

@@ -182,9 +182,20 @@ pub const TYPED_PARAMS: &[&str] = &[
 ];
 
 /// `Err` for an empty value of a [`TYPED_PARAMS`] parameter.
-pub fn refuse_empty(key: &str, value: &str) -> Result<(), AppError> {
+/// A parameter no route can use: an empty typed value, or a control character (a NUL would
+/// reach SQLite's full-text parser, which cannot take it).
+pub fn refuse_unusable(key: &str, value: &str) -> Result<(), AppError> {
     if value.is_empty() && TYPED_PARAMS.contains(&key) {
         return Err(bad(format!("{key} is empty; leave it out for no {key}")));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(bad(format!(
+            "{key} holds the control character U+{:04X}; send text without it",
+            c as u32
+        )));
     }
     Ok(())
 }
@@ -196,7 +207,7 @@ pub fn parse_log_query(params: &[(String, String)]) -> Result<LogQuery, AppError
     };
     for (key, value) in params {
         let value = value.trim();
-        refuse_empty(key, value)?;
+        refuse_unusable(key, value)?;
         if let Some(tag) = key.strip_prefix("tag.") {
             if tag.is_empty()
                 || tag.len() > 128
@@ -976,5 +987,26 @@ mod tests {
             )]
         );
         assert_eq!(q.fingerprint(), None);
+    }
+
+    fn fixed_now() -> DateTime<Utc> {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 0, 0, 0).unwrap()
+    }
+
+    /// Found by hostile probing: each was a 5xx from SQLite; now a 400 that names the problem.
+    #[test]
+    fn input_sqlite_cannot_take_is_a_400() {
+        let nul = parse_log_search(&params(&[("q", "a\u{0}b")]), fixed_now()).unwrap_err();
+        assert_eq!(nul.status(), 400);
+        assert!(nul.message().contains("U+0000"), "{}", nul.message());
+        let stars = format!("component:*{}b", "a*".repeat(26));
+        let many = parse_log_search(&params(&[("query", &stars)]), fixed_now()).unwrap_err();
+        assert_eq!(many.status(), 400);
+        assert!(many.message().contains("wildcards"), "{}", many.message());
+        assert!(parse_log_search(
+            &params(&[("query", "component:*a*b*c*")]),
+            chrono::Utc::now()
+        )
+        .is_ok());
     }
 }

@@ -30,6 +30,9 @@ use crate::storage::sql::Bind;
 /// The longest query accepted, in characters, and the most terms.
 pub const MAX_QUERY_CHARS: usize = 2000;
 pub const MAX_TERMS: usize = 32;
+/// The most `*` in one value: each is a step of SQLite's `LIKE`, which refuses patterns past
+/// its complexity limit (and a matcher's work grows with them).
+pub const MAX_WILDCARDS: usize = 8;
 
 use crate::model::fields::{role, EVENT_FIELDS};
 pub use crate::model::fields::{Field, Kind};
@@ -258,7 +261,7 @@ impl Lexer {
                     }
                 }
             }
-            return Ok(Pattern(pieces));
+            return self.within_wildcards(start, pieces);
         }
         while let Some(c) = self.peek() {
             if c.is_whitespace() || (in_list && (c == ',' || c == ']')) {
@@ -281,6 +284,17 @@ impl Lexer {
                 c => pieces.last_mut().unwrap().push(c),
             }
             self.pos += 1;
+        }
+        self.within_wildcards(start, pieces)
+    }
+
+    fn within_wildcards(&self, start: usize, pieces: Vec<String>) -> Result<Pattern, AppError> {
+        if pieces.len() > MAX_WILDCARDS + 1 {
+            return Err(at(
+                start + 1,
+                &self.token_from(start),
+                format!("more than {MAX_WILDCARDS} wildcards (*) in one value"),
+            ));
         }
         Ok(Pattern(pieces))
     }

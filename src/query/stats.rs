@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Map, Value};
 
-use super::logs::{parse_level_list, parse_time, refuse_empty};
+use super::logs::{parse_level_list, parse_time, refuse_unusable};
 use crate::error::{invalid_parameter as bad, AppError};
 use crate::processors::environment::normalize_environment;
 use crate::processors::level::Level;
@@ -119,7 +119,7 @@ pub fn parse_stats_query(
     let mut project = None;
     for (key, value) in params {
         let value = value.trim();
-        refuse_empty(key, value)?;
+        refuse_unusable(key, value)?;
         if value.is_empty() {
             continue;
         }

@@ -84,6 +84,15 @@ pub async fn list(db: &D1Database) -> worker::Result<Vec<KeyRecord>> {
 }
 
 /// A key by its id (for tail tickets, which name the key they were issued to).
+/// Whether some active key is bound to `project`.
+pub async fn project_has_key(db: &D1Database, project: &str) -> worker::Result<bool> {
+    let query = crate::storage::sql::SqlQuery {
+        sql: "SELECT count(*) AS n FROM (SELECT 1 FROM api_keys WHERE project = ? AND revoked_at IS NULL LIMIT 1)".into(),
+        binds: vec![crate::storage::sql::Bind::Text(project.into())],
+    };
+    Ok(crate::storage::d1::count(db, &query).await? > 0)
+}
+
 pub async fn find_by_id(db: &D1Database, id: &str) -> worker::Result<Option<KeyRecord>> {
     let row: Option<KeyRow> = db
         .prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))

@@ -54,6 +54,15 @@ pub async fn catalogue(db: &D1Database, project: Option<&str>) -> Result<(Vec<Sh
 
 /// Whether D1 still holds events from before the shards.
 /// Every project that has events (`None`: events sent without one).
+/// Whether any event of `project` was ever stored.
+pub async fn has_project(db: &D1Database, project: &str) -> Result<bool> {
+    let query = SqlQuery {
+        sql: "SELECT count(*) AS n FROM (SELECT 1 FROM shards WHERE project = ? LIMIT 1)".into(),
+        binds: vec![Bind::Text(project.into())],
+    };
+    Ok(d1::count(db, &query).await? > 0)
+}
+
 pub async fn projects(db: &D1Database) -> Result<Vec<Option<String>>> {
     #[derive(Deserialize)]
     struct Row {

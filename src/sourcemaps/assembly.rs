@@ -132,7 +132,7 @@ mod runner {
         request: AssembleRequest,
     ) -> Result<serde_json::Value, AppError> {
         let (checksum, chunks) = checked(&request)?;
-        if store::bundle_known(db, &checksum).await? {
+        if store::bundle_known(db, project, &checksum).await? {
             return Ok(answer("ok", &[], None));
         }
         let mut missing = Vec::new();
@@ -185,7 +185,7 @@ mod runner {
             .iter()
             .map(|r| store::upsert(r, Some(&checksum)))
             .collect();
-        statements.push(store::record_bundle(&checksum, rows.len(), &now));
+        statements.push(store::record_bundle(project, &checksum, rows.len(), &now));
         store::write(db, &statements).await?;
         for chunk in &chunks {
             let _ = store::delete_object(bucket, &chunk_key(chunk)).await;

@@ -212,19 +212,22 @@ pub async fn any(db: &D1Database) -> Result<bool> {
 }
 
 /// Records an assembled bundle; whether it was already.
-pub fn record_bundle(checksum: &str, files: usize, now: &str) -> SqlQuery {
+/// Remembers a bundle assembled for a project (`''` for keys bound to none).
+pub fn record_bundle(project: &str, checksum: &str, files: usize, now: &str) -> SqlQuery {
     SqlQuery {
-        sql: "INSERT OR REPLACE INTO sourcemap_bundles (checksum, files, created_at) VALUES (?, ?, ?)".into(),
-        binds: vec![Bind::Text(checksum.into()), Bind::Int(files as i64), Bind::Text(now.into())],
+        sql: "INSERT OR REPLACE INTO sourcemap_bundles (project, checksum, files, created_at) VALUES (?, ?, ?, ?)".into(),
+        binds: vec![Bind::Text(project.into()), Bind::Text(checksum.into()), Bind::Int(files as i64), Bind::Text(now.into())],
     }
 }
 
-pub async fn bundle_known(db: &D1Database, checksum: &str) -> Result<bool> {
+/// Whether this project already assembled the bundle.
+pub async fn bundle_known(db: &D1Database, project: &str, checksum: &str) -> Result<bool> {
     Ok(d1::count(
         db,
         &SqlQuery {
-            sql: "SELECT count(*) AS n FROM sourcemap_bundles WHERE checksum = ?".into(),
-            binds: vec![Bind::Text(checksum.into())],
+            sql: "SELECT count(*) AS n FROM sourcemap_bundles WHERE project = ? AND checksum = ?"
+                .into(),
+            binds: vec![Bind::Text(project.into()), Bind::Text(checksum.into())],
         },
     )
     .await?

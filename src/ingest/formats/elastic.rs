@@ -96,6 +96,7 @@ pub fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Bulk, AppErro
         )));
     }
     let default_index = path_index.unwrap_or(DEFAULT_INDEX);
+    let mut budget = super::budget::MappedBudget::for_body(body.len());
     while let Some((number, line)) = lines.next() {
         if actions.len() >= AGENT_MAX_EVENTS {
             return Err(AppError::PayloadTooLarge(format!(
@@ -159,7 +160,7 @@ pub fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Bulk, AppErro
                 "'{other}' is not supported: events are immutable once stored; send index or create."
             )),
         };
-        items.push(item);
+        items.push(budget.admit(index, item)?);
         actions.push(Action {
             kind,
             index: target,

@@ -6,6 +6,7 @@ crate::error::message_error!(
     Malformed
 );
 
+pub mod budget;
 pub mod elastic;
 pub mod loki;
 pub mod otlp;

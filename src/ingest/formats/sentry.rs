@@ -34,6 +34,7 @@ pub fn envelope_dsn_key(body: &[u8]) -> Option<String> {
 
 /// The event items of an envelope, each mapped onto our event model.
 pub fn envelope_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
+    let mut budget = super::budget::MappedBudget::for_body(body.len());
     let mut rest = body;
     let header_line = next_line(&mut rest)
         .ok_or_else(|| AppError::InvalidJson("The envelope is empty.".into()))?;
@@ -72,7 +73,7 @@ pub fn envelope_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
             )));
         }
         let index = items.len();
-        items.push(match serde_json::from_slice::<Value>(payload) {
+        let item = match serde_json::from_slice::<Value>(payload) {
             Ok(Value::Object(event)) => {
                 RawItem::Event(Value::Object(map_event(event, &envelope_header)))
             }
@@ -86,7 +87,8 @@ pub fn envelope_to_items(body: &[u8]) -> Result<Vec<RawItem>, AppError> {
                 RejectReason::InvalidJson,
                 format!("event item: {e}"),
             )),
-        });
+        };
+        items.push(budget.admit(index, item)?);
     }
     Ok(items)
 }

@@ -80,7 +80,8 @@ fn json_entry(entry: Value) -> Result<Entry, Malformed> {
 }
 
 /// Streams into raw items for the pipeline, in order.
-pub fn streams_to_items(streams: Vec<Stream>) -> Result<Vec<RawItem>, AppError> {
+pub fn streams_to_items(streams: Vec<Stream>, body_bytes: usize) -> Result<Vec<RawItem>, AppError> {
+    let mut budget = crate::ingest::formats::budget::MappedBudget::for_body(body_bytes);
     let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
     if lines > AGENT_MAX_EVENTS {
         return Err(AppError::PayloadTooLarge(format!(
@@ -105,7 +106,7 @@ pub fn streams_to_items(streams: Vec<Stream>) -> Result<Vec<RawItem>, AppError> 
         let component = labels.remove("component");
         for entry in entries {
             let index = items.len();
-            items.push(match entry {
+            let item = match entry {
                 Ok(entry) => {
                     let mut event = map_entry(entry, &labels);
                     for (field, value) in [
@@ -125,7 +126,8 @@ pub fn streams_to_items(streams: Vec<Stream>) -> Result<Vec<RawItem>, AppError> 
                     RejectReason::InvalidEvent,
                     message.into_message(),
                 )),
-            });
+            };
+            items.push(budget.admit(index, item)?);
         }
     }
     Ok(items)
@@ -277,14 +279,17 @@ mod tests {
         let line = |fields: Value| {
             let mut event = Map::new();
             let text = fields.to_string();
-            let items = streams_to_items(vec![Stream {
-                labels: Map::new(),
-                entries: vec![Ok(Entry {
-                    nanos: 1,
-                    line: text,
-                    metadata: Map::new(),
-                })],
-            }])
+            let items = streams_to_items(
+                vec![Stream {
+                    labels: Map::new(),
+                    entries: vec![Ok(Entry {
+                        nanos: 1,
+                        line: text,
+                        metadata: Map::new(),
+                    })],
+                }],
+                1_000,
+            )
             .unwrap();
             if let RawItem::Event(Value::Object(e)) = &items[0] {
                 event = e.clone();

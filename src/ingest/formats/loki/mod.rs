@@ -60,11 +60,14 @@ pub fn undo_content_encoding(encoding: Encoding, content_encoding: Option<&str>)
 
 /// The body, once any other `Content-Encoding` is undone, into raw items.
 pub fn loki_push_to_items(body: &[u8], encoding: Encoding) -> Result<Vec<RawItem>, AppError> {
-    let streams = match encoding {
-        Encoding::Json => map::json_streams(body)?,
-        Encoding::SnappyProtobuf => protobuf_streams(&decode_snappy(body, AGENT_MAX_BODY_BYTES)?)?,
+    let (streams, decoded_bytes) = match encoding {
+        Encoding::Json => (map::json_streams(body)?, body.len()),
+        Encoding::SnappyProtobuf => {
+            let decoded = decode_snappy(body, AGENT_MAX_BODY_BYTES)?;
+            (protobuf_streams(&decoded)?, decoded.len())
+        }
     };
-    map::streams_to_items(streams)
+    map::streams_to_items(streams, decoded_bytes)
 }
 
 fn protobuf_streams(body: &[u8]) -> Result<Vec<Stream>, AppError> {

@@ -78,7 +78,9 @@ struct Resource {
 pub fn request_to_items(
     request: ExportLogsServiceRequest,
     malformed: &[(usize, crate::ingest::formats::Malformed)],
+    body_bytes: usize,
 ) -> Result<Vec<RawItem>, AppError> {
+    let mut budget = crate::ingest::formats::budget::MappedBudget::for_body(body_bytes);
     let records: usize = request
         .resource_logs
         .iter()
@@ -111,14 +113,15 @@ pub fn request_to_items(
             let scope = sl.scope.map(|s| s.name).filter(|s| !s.is_empty());
             for record in sl.log_records {
                 let index = items.len();
-                items.push(match malformed.next_if(|(i, _)| *i == index) {
+                let item = match malformed.next_if(|(i, _)| *i == index) {
                     Some((_, reason)) => RawItem::Rejected(ItemError::new(
                         index,
                         RejectReason::InvalidEvent,
                         reason.message().to_string(),
                     )),
                     None => RawItem::Object(map_record(record, &resource, scope.as_deref())),
-                });
+                };
+                items.push(budget.admit(index, item)?);
             }
         }
     }

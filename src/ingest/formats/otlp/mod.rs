@@ -56,11 +56,11 @@ pub fn otlp_logs_to_items(body: &[u8], encoding: Encoding) -> Result<Vec<RawItem
                     "The body is not a valid OTLP ExportLogsServiceRequest (protobuf): {e}."
                 ))
             })?;
-            map::request_to_items(request, &[])
+            map::request_to_items(request, &[], body.len())
         }
         Encoding::Json => {
             let decoded = json::decode(body)?;
-            map::request_to_items(decoded.request, &decoded.malformed)
+            map::request_to_items(decoded.request, &decoded.malformed, body.len())
         }
     }
 }
