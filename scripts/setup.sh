@@ -111,6 +111,38 @@ ensure_otel_python() {
   "$venv/bin/pip" install --quiet "opentelemetry-sdk==$OTEL_PYTHON_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_PYTHON_VERSION"
 }
 
+# The real shippers the integration tests run (tests/shippers.test.mjs), from Debian's packages:
+# syslog-ng with its HTTP module and SCL (elasticsearch-http()), and Prometheus (promtool
+# included). rsyslog conflicts with syslog-ng as a package (both are the system's log daemon),
+# so its packages are unpacked into .tools/rsyslog and run from there, never installed.
+RSYSLOG_VERSION="8.2302.0"
+ensure_shippers() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  local missing=()
+  [ -x /usr/sbin/syslog-ng ] && [ -d /usr/share/syslog-ng/include/scl/elasticsearch ] || missing+=(syslog-ng-core syslog-ng-mod-http syslog-ng-scl)
+  [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
+  local rsyslog=".tools/rsyslog"
+  local have_rsyslog=0
+  if "$rsyslog/usr/sbin/rsyslogd" -v 2>/dev/null | grep -q "$RSYSLOG_VERSION"; then have_rsyslog=1; fi
+  if [ $have_rsyslog = 0 ]; then missing+=(libestr0 libfastjson4 liblognorm5 libcurl4); fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian's ${missing[*]} for the shippers' tests (once per machine)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ $have_rsyslog = 0 ]; then
+    log "unpacking Debian's rsyslog and rsyslog-elasticsearch into $rsyslog"
+    local debs
+    debs="$(mktemp -d)"
+    chmod 755 "$debs"
+    (cd "$debs" && apt-get download rsyslog rsyslog-elasticsearch >/dev/null)
+    rm -rf "$rsyslog" && mkdir -p "$rsyslog"
+    for deb in "$debs"/*.deb; do dpkg -x "$deb" "$rsyslog"; done
+    rm -rf "$debs"
+  fi
+}
+
 ensure_dev_vars() {
   if [ ! -f .dev.vars ]; then
     cp .dev.vars.example .dev.vars

@@ -7,6 +7,7 @@ ensure_chromium
 ensure_client_runtimes
 ensure_schemathesis
 ensure_otel_python
+ensure_shippers
 started=$(date +%s)
 
 log "cargo fmt --check; clippy (native and wasm32: the platform edge only builds for wasm)"

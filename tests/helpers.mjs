@@ -219,7 +219,7 @@ export function assertError(res, status, code) {
 /** The local admin token, as `npm start` reads it (.dev.vars, else the example). */
 export const DEV_ADMIN_TOKEN = (readFileSync(`${ROOT}${existsSync(`${ROOT}.dev.vars`) ? ".dev.vars" : ".dev.vars.example"}`, "utf8").match(/ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/) || [])[1];
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, "127.0.0.1", () => {
       const { port } = s.address();

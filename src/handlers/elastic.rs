@@ -33,3 +33,24 @@ pub async fn probe(c: &Call<'_>) -> Result<Response, AppError> {
         None => Err(AppError::NotFound(format!("No route {}.", c.url.path()))),
     }
 }
+
+/// `GET /_cat/health`: green, in the cat API's text or, with `format=json`, JSON.
+pub async fn cat_health(c: &Call<'_>) -> Result<Response, AppError> {
+    let pairs = super::query_pairs(&c.url);
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let json = param("format") == Some("json");
+    let header = param("v").is_some_and(|v| v != "false");
+    let epoch = (crate::platform::clock::millis() / 1000) as i64;
+    let body = crate::ingest::formats::elastic::cat_health(json, header, epoch);
+    let content_type = if json {
+        "application/json"
+    } else {
+        "text/plain; charset=UTF-8"
+    };
+    as_elasticsearch(bytes_response(200, content_type, body.into_bytes())?)
+}

@@ -6,7 +6,7 @@ use worker::Response;
 use super::{bytes_response, json_response, Call, Incoming};
 use crate::error::AppError;
 use crate::ingest::accept::{
-    accept, accept_items, count_rejected, ingest_context, ENQUEUE_RETRY_AFTER,
+    accept, accept_items, count_rejected, ingest_context, Accepted, ENQUEUE_RETRY_AFTER,
 };
 use crate::ingest::formats::elastic::{bulk_response, parse_bulk, ItemOutcome};
 use crate::ingest::formats::loki::{self, loki_push_to_items};
@@ -59,7 +59,7 @@ async fn ingest_logs(c: &Call<'_>) -> Result<Response, AppError> {
 async fn accept_mapped(
     c: &Call<'_>,
     items: Vec<crate::processors::body::RawItem>,
-) -> Result<crate::ingest::accept::Accepted, AppError> {
+) -> Result<Accepted, AppError> {
     let project = c.principal().project.clone();
     accept_items(c.env, c.ctx, &c.config, project, items).await
 }
@@ -104,7 +104,15 @@ pub async fn ingest_bulk(c: &Call<'_>) -> Result<Response, AppError> {
     let started = js_sys::Date::now();
     let body = read_agent_body(c.req, true).await?;
     let bulk = parse_bulk(&body, c.route.optional_param("index"))?;
-    let accepted = accept_mapped(c, bulk.items).await?;
+    // Nothing usable is still Elasticsearch's 200 with each item's error: shippers read
+    // `items`, drop what was refused and go on (an error of ours would stall them).
+    let accepted = match accept_mapped(c, bulk.items).await {
+        Err(AppError::InvalidEvents { errors, .. }) if !errors.is_empty() => Accepted {
+            errors,
+            ..Default::default()
+        },
+        other => other?,
+    };
     let mut outcomes = vec![ItemOutcome::Retry; bulk.actions.len()];
     for (index, id) in accepted.queued {
         outcomes[index] = ItemOutcome::Created(id);

@@ -128,6 +128,8 @@ impl Recorder {
     }
 
     /// The upserts to run now, if a flush is due; the pending counts are handed over.
+    /// The upserts of the pending counts when a flush is due: `FLUSH_INTERVAL_MS` after the
+    /// last one, or at `FLUSH_SERIES` series.
     pub fn flush_due(&mut self, now_ms: u64) -> Option<Vec<SqlQuery>> {
         if self.pending.is_empty() {
             return None;
@@ -141,7 +143,16 @@ impl Recorder {
         {
             return None;
         }
+        self.flush_all(now_ms)
+    }
+
+    /// The upserts of every pending count now (a scrape), the next flush due an interval after
+    /// `now_ms`.
+    pub fn flush_all(&mut self, now_ms: u64) -> Option<Vec<SqlQuery>> {
         self.last_flush_ms = now_ms;
+        if self.pending.is_empty() {
+            return None;
+        }
         Some(
             std::mem::take(&mut self.pending)
                 .into_iter()
@@ -323,5 +334,30 @@ mod tests {
         for (name, _, _) in METRICS {
             assert!(text.contains(&format!("# HELP {name} ")));
         }
+    }
+
+    /// A scrape flushes everything, and counting goes on after it: the next flush is due an
+    /// interval after the scrape, not never.
+    #[test]
+    fn counting_goes_on_after_a_scrape() {
+        let mut r = Recorder::default();
+        r.add("edge_logger_requests_total", "a".into(), 1.0);
+        assert_eq!(
+            r.flush_due(1_000),
+            None,
+            "the first request starts the clock"
+        );
+        assert_eq!(r.flush_all(2_000).map(|s| s.len()), Some(1));
+        r.add("edge_logger_requests_total", "a".into(), 1.0);
+        assert_eq!(r.flush_due(2_000 + FLUSH_INTERVAL_MS - 1), None);
+        assert_eq!(
+            r.flush_due(2_000 + FLUSH_INTERVAL_MS).map(|s| s.len()),
+            Some(1)
+        );
+        r.add("edge_logger_requests_total", "a".into(), 1.0);
+        assert_eq!(
+            r.flush_due(2_000 + 2 * FLUSH_INTERVAL_MS).map(|s| s.len()),
+            Some(1)
+        );
     }
 }

@@ -31,17 +31,15 @@ pub fn flush_later(env: &Env, ctx: &Context) {
 
 /// Writes this isolate's pending counts now, so a scrape sees everything up to now.
 pub async fn flush_now(env: &Env) {
-    if let Some(statements) = RECORDER.with(|r| r.borrow_mut().flush_due(u64::MAX)) {
+    if let Some(statements) = RECORDER.with(|r| r.borrow_mut().flush_all(millis())) {
         write(env, statements).await;
     }
 }
 
+/// One D1 batch (one round trip, one transaction) for all of a flush's upserts.
 async fn write(env: &Env, statements: Vec<SqlQuery>) {
     let Ok(db) = env.d1(bindings::DB) else { return };
-    for statement in statements {
-        if let Err(e) = d1::execute(&db, &statement).await {
-            console_warn!("metrics flush failed (these counts are lost): {e}");
-            return;
-        }
+    if let Err(e) = d1::batch(&db, &statements).await {
+        console_warn!("metrics flush failed (these counts are lost): {e}");
     }
 }

@@ -2,14 +2,18 @@
 //! structlog, Python's `logging` JSON formatters and Elastic's ECS arrives well-formed. Our own
 //! names always win; an alias only fills a field that is absent.
 //!
-//! - message: `msg` (pino, bunyan, zap, logrus), `event` (structlog), `body` (a string)
+//! - message: `msg` (pino, bunyan, zap, logrus), `event` (structlog), `body` (a string),
+//!   `MESSAGE` (syslog-ng)
 //! - timestamp: `@timestamp` (ECS), `time` (pino, bunyan, logrus), `ts` (zap), `dt`, `_time`,
-//!   `asctime` (Python; its `2024-05-01 12:00:00,123` comma is read as a decimal point)
-//! - level: `severity`, `log.level` (ECS, dotted or nested), `levelname` (Python), `status`
-//!   when it is a level name; whole numbers from 25 to 60 — or up to 60 in a pino-shaped record
-//!   (`msg`, `time`, `pid`, `hostname`) — are on pino's and bunyan's scale: 10 trace, 20 debug,
-//!   30 info, 40 warn, 50 error, 60 fatal
-//! - service: `service.name` (OpenTelemetry, ECS; dotted or nested)
+//!   `asctime` (Python; its `2024-05-01 12:00:00,123` comma is read as a decimal point),
+//!   `ISODATE` (syslog-ng), `timereported` (rsyslog's default template)
+//! - level: `severity`, `log.level` (ECS, dotted or nested), `levelname` (Python), and when it
+//!   is a level name `status`, `PRIORITY` (syslog-ng) or `priority` (rsyslog: `err`,
+//!   `warning`, …); whole numbers from 25 to 60 — or up to 60 in a pino-shaped record (`pid`
+//!   and `hostname`, pino's default bindings, or `msg` and `time`) — are on pino's and
+//!   bunyan's scale: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal
+//! - service: `service.name` (OpenTelemetry, ECS; dotted or nested), `PROGRAM` (syslog-ng)
+//! - host: `HOST` (syslog-ng) and `fromhost` (rsyslog) become the `host` tag
 //! - error: ECS `error.type`, `error.message`, `error.stack_trace` (dotted or nested)
 
 use serde_json::{Map, Value};
@@ -17,15 +21,76 @@ use serde_json::{Map, Value};
 use super::fields::Fields;
 use super::level::Level;
 
+/// Shippers' names for our fields, as `(theirs, ours)`: syslog-ng's default template, rsyslog's,
+/// pino's and winston's. Each fills our field when it is absent, in this order. `PRIORITY` and
+/// `priority` fill `level` only when they name a level (`err`, `warning`, …).
+const SHIPPER_NAMES: [(&str, &str); 10] = [
+    ("msg", "message"),
+    ("MESSAGE", "message"),
+    ("time", "timestamp"),
+    ("ISODATE", "timestamp"),
+    ("timereported", "timestamp"),
+    ("severity", "level"),
+    ("levelname", "level"),
+    ("PRIORITY", "level"),
+    ("priority", "level"),
+    ("PROGRAM", "service"),
+];
+
+/// What a record's shape says before any field is moved: a pino level (pino's default
+/// bindings `pid` and `hostname`, or `msg` with `time`, make 10–60 pino's scale rather than
+/// OpenTelemetry's 1–24), and syslog's field names. Run first by [`apply_aliases`], and by the
+/// Elasticsearch mapper on a whole document before it splits it.
+pub fn shipper_shapes(obj: &mut Fields) {
+    let pino_shaped = (obj.contains_key("pid") && obj.contains_key("hostname"))
+        || (obj.contains_key("msg") && obj.contains_key("time"));
+    if let Some(n) = obj.get("level").and_then(Value::as_f64) {
+        // pino's scale ends at 60 (fatal); beyond it, or a fraction, the number stays as sent
+        // and is refused by the level parser with a clear error.
+        let on_pino_scale =
+            n.fract() == 0.0 && n <= 60.0 && (n > 24.0 || (pino_shaped && n >= 1.0));
+        if on_pino_scale {
+            obj.insert("level".into(), Value::String(pino_level(n).as_str().into()));
+        }
+    }
+    for (theirs, ours) in SHIPPER_NAMES {
+        let usable = match obj.get(theirs) {
+            Some(Value::String(v)) => {
+                !theirs.eq_ignore_ascii_case("priority") || Level::from_name(v).is_some()
+            }
+            // An epoch number is a time, and a number a level.
+            Some(Value::Number(_)) => matches!(ours, "timestamp" | "level"),
+            _ => false,
+        };
+        if usable && !obj.contains_key(ours) {
+            let value = obj.remove(theirs).expect("checked");
+            obj.insert(ours.into(), value);
+        }
+    }
+    // The sending host, as a tag (syslog-ng's `HOST`, rsyslog's `fromhost`).
+    let host = ["HOST", "fromhost"]
+        .iter()
+        .find_map(|k| obj.get(k).filter(|h| h.is_string()).cloned());
+    if let Some(host) = host {
+        match obj.get_mut("tags") {
+            Some(Value::Object(tags)) => {
+                tags.entry("host".to_string()).or_insert(host);
+            }
+            Some(_) => {}
+            None => {
+                obj.insert("tags".into(), serde_json::json!({ "host": host }));
+            }
+        }
+    }
+}
+
 /// Rewrites known aliases in place, before normalisation.
 pub fn apply_aliases(obj: &mut Fields) {
     // Most events use our names: one look at the keys instead of twenty lookups.
     if !obj.iter().any(|(key, value)| may_be_alias(key, value)) {
         return;
     }
-    let pino_shaped = obj.contains_key("pid")
-        && obj.contains_key("hostname")
-        && (obj.contains_key("msg") || obj.contains_key("time"));
+    shipper_shapes(obj);
 
     if !obj.contains_key("message") {
         for key in ["msg", "event", "body"] {
@@ -38,7 +103,16 @@ pub fn apply_aliases(obj: &mut Fields) {
     }
 
     if !obj.contains_key("timestamp") {
-        for key in ["@timestamp", "time", "ts", "dt", "_time", "asctime"] {
+        for key in [
+            "@timestamp",
+            "time",
+            "ts",
+            "dt",
+            "_time",
+            "asctime",
+            "ISODATE",
+            "timereported",
+        ] {
             if let Some(v) = obj.remove(key) {
                 let v = match v {
                     // Python's logging writes milliseconds after a comma.
@@ -78,16 +152,6 @@ pub fn apply_aliases(obj: &mut Fields) {
             obj.remove("log");
         }
     }
-    if let Some(n) = obj.get("level").and_then(Value::as_f64) {
-        // pino's scale ends at 60 (fatal); beyond it, or a fraction, the number stays as sent
-        // and is refused by the level parser with a clear error.
-        let on_pino_scale =
-            n.fract() == 0.0 && n <= 60.0 && (n > 24.0 || (pino_shaped && n >= 1.0));
-        if on_pino_scale {
-            obj.insert("level".into(), Value::String(pino_level(n).as_str().into()));
-        }
-    }
-
     if !obj.get("service").is_some_and(Value::is_string) {
         let nested = obj
             .get_mut("service")
@@ -137,7 +201,8 @@ fn may_be_alias(key: &str, value: &Value) -> bool {
     match key {
         "msg" | "event" | "body" | "@timestamp" | "time" | "ts" | "dt" | "_time" | "asctime"
         | "log" | "severity" | "log.level" | "levelname" | "status" | "service.name"
-        | "error.type" | "error.message" | "error.stack_trace" => true,
+        | "error.type" | "error.message" | "error.stack_trace" | "MESSAGE" | "ISODATE"
+        | "timereported" | "PRIORITY" | "priority" | "PROGRAM" | "HOST" | "fromhost" => true,
         "level" => value.is_number(),
         "service" | "error" => value.is_object(),
         _ => false,

@@ -53,13 +53,17 @@ pub enum ItemOutcome {
 const ACTIONS: &[&str] = &["index", "create", "update", "delete"];
 
 /// The action of a line, if it is one: `{"index": {"_index": …, "_id": …}}`.
+/// An action line: one action key and its metadata. Keys that are no action beside it are
+/// ignored, as Elasticsearch does (winston-elasticsearch adds `"attempts": 0`).
 fn action_line(line: &[u8]) -> Option<(String, Map<String, Value>)> {
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(line) else {
         return None;
     };
-    let mut entries = object.into_iter();
-    let (kind, meta) = entries.next()?;
-    if entries.next().is_some() || !ACTIONS.contains(&kind.as_str()) {
+    let mut actions = object
+        .into_iter()
+        .filter(|(key, _)| ACTIONS.contains(&key.as_str()));
+    let (kind, meta) = actions.next()?;
+    if actions.next().is_some() {
         return None;
     }
     match meta {
@@ -238,6 +242,9 @@ fn scalar_text(v: Value) -> Option<Value> {
 /// An ECS document into an event. The document is read into fields (no map is built for its
 /// top level) and the event is built as fields, as our own bodies are.
 pub fn ecs_to_event(mut doc: Fields, index: &str, id: Option<&str>) -> Fields {
+    // Other loggers' names (pino's, syslog's) while the document is whole: its shape is what
+    // tells a pino level from an OpenTelemetry severity number.
+    crate::processors::aliases::shipper_shapes(&mut doc);
     let mut event = Fields::with_capacity(12);
     let mut tags = Map::new();
     for (ecs, ours) in [
@@ -424,6 +431,25 @@ fn probed_object<'a>(segments: &[&'a str]) -> Option<&'a str> {
     .filter(|name| !name.is_empty())
 }
 
+/// `GET /_cat/health` as Elasticsearch's cat API answers it: one line of text (a header line
+/// first with `v`), or a JSON array with `format=json`. `epoch` is the caller's clock.
+pub fn cat_health(json: bool, header: bool, epoch_seconds: i64) -> String {
+    let time = chrono::DateTime::from_timestamp(epoch_seconds, 0)
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_default();
+    if json {
+        return format!(
+            r#"[{{"epoch":"{epoch_seconds}","timestamp":"{time}","cluster":"edge-logger","status":"green","node.total":"1","node.data":"1","shards":"1","pri":"1","relo":"0","init":"0","unassign":"0","pending_tasks":"0","max_task_wait_time":"-","active_shards_percent":"100.0%"}}]"#
+        );
+    }
+    let head = if header {
+        "epoch      timestamp cluster     status node.total node.data shards pri relo init unassign pending_tasks max_task_wait_time active_shards_percent\n"
+    } else {
+        ""
+    };
+    format!("{head}{epoch_seconds} {time} edge-logger green 1 1 1 1 0 0 0 0 - 100.0%\n")
+}
+
 /// The answer to what Beats, Logstash and Vector ask before they send, as JSON text:
 /// `GET /_license`, `/_xpack`, `/_cluster/health`, and `GET`/`PUT`/`DELETE` of the objects
 /// above. `None`: not a path we answer.
@@ -434,6 +460,9 @@ pub fn probe_answer(method: &str, segments: &[&str]) -> Option<String> {
         }
         ("GET", ["_xpack"]) => {
             r#"{"build":{"hash":"edge-logger","date":"2026-01-01T00:00:00Z"},"license":{"uid":"edge-logger","type":"basic","mode":"basic","status":"active"},"features":{"ilm":{"available":true,"enabled":true}}}"#
+        }
+        ("GET" | "POST", ["_refresh"] | [_, "_refresh"]) => {
+            r#"{"_shards":{"total":1,"successful":1,"failed":0}}"#
         }
         ("GET", ["_cluster", "health"]) => {
             r#"{"cluster_name":"edge-logger","status":"green","timed_out":false,"number_of_nodes":1,"number_of_data_nodes":1,"active_shards_percent_as_number":100.0}"#
@@ -734,5 +763,59 @@ mod tests {
         assert_eq!(probe_answer("GET", &["_ilm"]), None);
         assert_eq!(probe_answer("POST", &["_template", "x"]), None);
         assert_eq!(probe_answer("GET", &["_ingest", "pipeline", ""]), None);
+    }
+
+    /// What real shippers send, read as Elasticsearch would: winston-elasticsearch's action
+    /// lines with extra keys, syslog-ng's default template, rsyslog's default template, and
+    /// pino-elasticsearch's numeric levels.
+    #[test]
+    fn shippers_documents_as_they_send_them() {
+        let body = concat!(
+            r#"{"index":{"_index":"logs-2026.12.07","pipeline":null},"attempts":0}"#,
+            "\n",
+            r#"{"@timestamp":"2026-12-07T10:00:00.000Z","message":"winston line","severity":"warn"}"#,
+            "\n",
+            r#"{"index":{"_index":"syslog-ng"}}"#,
+            "\n",
+            r#"{"PROGRAM":"sshd","PRIORITY":"err","MESSAGE":"auth failed","HOST":"web-1","FACILITY":"auth","ISODATE":"2026-12-07T10:00:01+00:00","@timestamp":"2026-12-07T10:00:01+00:00"}"#,
+            "\n",
+            r#"{"index":{"_index":"rsyslog"}}"#,
+            "\n",
+            r#"{"message":"disk full","fromhost":"db-1","facility":"daemon","priority":"crit","timereported":"2026-12-07T10:00:02+00:00","timegenerated":"2026-12-07T10:00:02+00:00"}"#,
+            "\n",
+            r#"{"index":{"_index":"pino"}}"#,
+            "\n",
+            r#"{"level":20,"time":1765101603000,"pid":42,"hostname":"app-1","msg":"cache warm"}"#,
+            "\n",
+            r#"{"index":{"_index":"pino"}}"#,
+            "\n",
+            r#"{"level":10,"@timestamp":"2026-12-07T10:00:04.000Z","pid":42,"hostname":"app-1","msg":"tracing"}"#,
+            "\n",
+        );
+        let bulk = parse_bulk(body.as_bytes(), None).unwrap();
+        assert_eq!(bulk.actions.len(), 5);
+        let events: Vec<Map<String, Value>> = bulk.items.iter().map(event).collect();
+        assert_eq!(
+            (events[0]["message"].as_str(), events[0]["level"].as_str()),
+            (Some("winston line"), Some("warn"))
+        );
+        let syslog = &events[1];
+        assert_eq!(syslog["message"], "auth failed");
+        assert_eq!(syslog["level"], "err");
+        assert_eq!(syslog["service"], "sshd");
+        assert_eq!(syslog["timestamp"], "2026-12-07T10:00:01+00:00");
+        assert_eq!(syslog["tags"]["host"], "web-1");
+        let rsyslog = &events[2];
+        assert_eq!(
+            (rsyslog["level"].as_str(), rsyslog["timestamp"].as_str()),
+            (Some("crit"), Some("2026-12-07T10:00:02+00:00"))
+        );
+        assert_eq!(rsyslog["tags"]["host"], "db-1");
+        assert_eq!(
+            (events[3]["level"].as_str(), events[3]["message"].as_str()),
+            (Some("debug"), Some("cache warm"))
+        );
+        assert_eq!(events[3]["timestamp"], 1765101603000u64);
+        assert_eq!(events[4]["level"], "trace");
     }
 }

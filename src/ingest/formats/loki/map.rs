@@ -115,8 +115,20 @@ pub fn streams_to_items(streams: Vec<Stream>, body_bytes: usize) -> Result<Vec<R
                         ("service", &service),
                         ("component", &component),
                     ] {
-                        if let Some(v) = value {
-                            event.entry(field.to_string()).or_insert_with(|| v.clone());
+                        // A line's own number whose scale its shape does not tell (pino's
+                        // `pid` and `hostname`, or its `time`, do) is named by the stream's
+                        // level label, which then wins.
+                        let pino = (event.contains_key("pid") && event.contains_key("hostname"))
+                            || event.contains_key("time");
+                        let numeric = !pino && event.get(field).is_some_and(Value::is_number);
+                        match value {
+                            Some(v) if field == "level" && numeric => {
+                                event.insert(field.to_string(), v.clone());
+                            }
+                            Some(v) => {
+                                event.entry(field.to_string()).or_insert_with(|| v.clone());
+                            }
+                            None => {}
                         }
                     }
                     RawItem::Event(Value::Object(event))
@@ -176,9 +188,14 @@ fn map_entry(entry: Entry, labels: &Map<String, Value>) -> Map<String, Value> {
         .then(|| serde_json::from_str::<Value>(&entry.line).ok())
         .flatten();
     let mut event = match structured {
-        Some(Value::Object(mut fields))
+        Some(Value::Object(fields))
             if fields.contains_key("message") || fields.contains_key("msg") =>
         {
+            // The line's shape, while it is whole, tells pino's level scale (pino-loki moves
+            // `hostname` into the labels but keeps `msg` and `time`).
+            let mut shaped = crate::processors::fields::Fields::new(fields);
+            crate::processors::aliases::shipper_shapes(&mut shaped);
+            let mut fields: Map<String, Value> = shaped.into_iter().collect();
             if !fields.contains_key("message") {
                 if let Some(msg) = fields.remove("msg") {
                     fields.insert("message".into(), msg);
