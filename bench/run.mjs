@@ -9,7 +9,10 @@
 //      query and of a 7-day cursor walk, ours (day shards) against the baseline (one D1);
 //   4. the native pipeline cost per event and the wasm size, raw and gzipped;
 //   5. hostile: the peak memory of workerd for the worst request of each format against a
-//      plain request of the same size (bodies that share one value among many events).
+//      plain request of the same size (bodies that share one value among many events);
+//   6. cost: what an event costs at Cloudflare's list prices, from the worker's own meter
+//      (GET /v1/usage): BENCH_COST_EVENTS typical events in 100-event batches, then
+//      BENCH_COST_SINGLES one per request.
 // Sizes come from the environment so a quick run and the full run share the code.
 import { Miniflare } from "miniflare";
 import protobuf from "protobufjs";
@@ -32,7 +35,7 @@ const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
 const SINGLE_CONNECTIONS = [...new Set([CONNECTIONS, ...(process.env.BENCH_SINGLE_CONNECTIONS ?? "64,256").split(",").filter(Boolean).map(Number)])];
 const SINGLE_REPS = Number(process.env.BENCH_SINGLE_REPS ?? 2);
-// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow or hostile runs one
+// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow, hostile or cost runs one
 // part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
@@ -779,6 +782,68 @@ if (!ONLY || ONLY === "hostile") {
     log("hostile", name, results.hostile[name]);
     await mf.dispose();
   }
+}
+
+// 6. cost: typical events (59 % info, 21 % debug, 15 % warn, 5 % error with a stack) in
+// 100-event batches, then one event per request, each on a fresh worker and database, every
+// event stored before the meter is read: per event, rows written (D1, shards), queue
+// operations, KV writes, requests, and dollars per million at the list prices of
+// src/billing/mod.rs, as GET /v1/usage reports them.
+if (!ONLY || ONLY === "cost") {
+  const COST_EVENTS = Number(process.env.BENCH_COST_EVENTS ?? 100_000);
+  const COST_SINGLES = Number(process.env.BENCH_COST_SINGLES ?? 10_000);
+  const stack = "TypeError: Cannot read properties of undefined (reading 'id')\n    at getUser (/srv/app/routes/users.js:42:13)\n    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)";
+  const typical = (i) => {
+    const r = (i * 7919) % 100;
+    const level = r < 59 ? "info" : r < 80 ? "debug" : r < 95 ? "warn" : "error";
+    const e = { message: `GET /api/users/${i % 9973} answered ${level === "error" ? 500 : 200} in ${i % 900} ms`, level, service: ["api", "web", "worker"][i % 3], environment: "production", endpoint: `/api/users/${i % 9973}`, trace_id: `${(i * 2654435761) % 4294967296}`.padStart(32, "0"), release: "2.4.1", tags: { region: ["eu", "us"][i % 2] } };
+    if (level === "error") e.error = { type: "TypeError", message: "Cannot read properties of undefined (reading 'id')", stack };
+    return e;
+  };
+  const measure = async (name, requests) => {
+    const mf = ours({ queueConsumers: { "edge-logger-logs": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } }, d1Persist: join(tmp, `d1-cost-${name}`) });
+    const base = await mf.ready;
+    const db = await mf.getD1Database("DB");
+    await applyMigrations(db);
+    let next = 0;
+    let sent = 0;
+    const worker = async () => {
+      while (next < requests.length) {
+        const body = requests[next++];
+        const res = await fetch(`${base}v1/logs`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body });
+        const answer = await res.json();
+        if (res.status !== 202) throw new Error(`cost bench: ${res.status} ${JSON.stringify(answer)}`);
+        sent += answer.accepted;
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    await drained(base, db);
+    // Two scrapes ten seconds apart: every isolate's meter is flushed by then.
+    await new Promise((r) => setTimeout(r, 11_000));
+    await fetch(`${base}metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const usage = await (await fetch(`${base}v1/usage`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+    const units = Object.fromEntries(usage.days.flatMap((d) => d.items).reduce((m, i) => m.set(i.item, (m.get(i.item) ?? 0) + i.units), new Map()));
+    const per = (item) => Number(((units[item] ?? 0) / sent).toFixed(4));
+    const stored = usage.days.reduce((n, d) => n + d.events, 0);
+    const bytes = usage.days.reduce((n, d) => n + d.bytes, 0);
+    const result = {
+      events: sent, stored,
+      rows_written_per_event: { d1: per("d1_rows_written"), shards: per("do_rows_written") },
+      rows_read_per_event: { d1: per("d1_rows_read"), shards: per("do_rows_read") },
+      queue_operations_per_event: per("queue_operations"), kv_writes_per_event: per("kv_writes"), kv_reads_per_event: per("kv_reads"),
+      requests_per_event: { worker: per("worker_requests"), durable_objects: per("do_requests") },
+      bytes_kept_per_event: Math.round(bytes / Math.max(stored, 1)),
+      usd_per_million_events_without_storage: Number((usage.total.usd / sent * 1e6).toFixed(2)),
+      storage_usd_per_million_events_30_days: Number((bytes / Math.max(stored, 1) * 1e6 / 1e9 * 0.20).toFixed(2)),
+    };
+    await mf.dispose();
+    return result;
+  };
+  const batches = [];
+  for (let i = 0; i < COST_EVENTS; i += 100) batches.push(JSON.stringify(Array.from({ length: 100 }, (_, j) => typical(i + j))));
+  const singles = Array.from({ length: COST_SINGLES }, (_, i) => JSON.stringify(typical(i)));
+  results.cost = { batched: await measure("batched", batches), single: await measure("single", singles) };
+  log("cost", results.cost);
 }
 
 // 4. native pipeline and wasm size

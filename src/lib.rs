@@ -6,6 +6,7 @@
 //! Pure modules never import `worker` and are tested natively with `cargo test`.
 
 pub mod alerting;
+pub mod billing;
 pub mod config;
 pub mod dead_letters;
 pub mod error;
@@ -42,7 +43,9 @@ mod entry {
     /// Retention and housekeeping, on the cron in wrangler.toml.
     #[event(scheduled)]
     async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+        crate::billing::add(crate::billing::Item::WorkerRequests, 1);
         crate::ops::maintenance::run(&env).await;
+        crate::metrics::recorder::flush_if_due(&env).await;
     }
 
     /// Takes the platform's request as it is: `worker::Request` would read `request.cf` on
@@ -64,6 +67,8 @@ mod entry {
         env: Env,
         _ctx: Context,
     ) -> Result<()> {
+        // A consumer invocation is billed as a request.
+        crate::billing::add(crate::billing::Item::WorkerRequests, 1);
         let queue = batch.queue();
         if queue.ends_with("-dlq") {
             crate::ingest::consumer::consume_dead_letters(batch, &env).await;
@@ -74,6 +79,7 @@ mod entry {
         } else {
             crate::ingest::consumer::consume(batch, &env).await;
         }
+        crate::metrics::recorder::flush_if_due(&env).await;
         Ok(())
     }
 }

@@ -244,7 +244,8 @@ test("hostile bodies get a 4xx (a protobuf Status for protobuf OTLP), never a 5x
     ["/loki/api/v1/push", Buffer.from([0x80, 0x80, 0x80, 0x80, 0x0f, 0x00, 0x01]), protobuf, 413],
     ["/loki/api/v1/push", Buffer.from("not snappy"), {}, 400],
     ["/loki/api/v1/push", Buffer.from([0x02, 0x04, 0x08, 0x01]), protobuf, 400],
-    ["/_bulk", Buffer.from("garbage\n"), { "content-type": "application/x-ndjson" }, 400],
+    // Nothing usable is still Elasticsearch's 200, each item's error inside (shippers read it).
+    ["/_bulk", Buffer.from("garbage\n"), { "content-type": "application/x-ndjson" }, 200],
     ["/_bulk", bomb, { "content-encoding": "gzip" }, 413],
     // An index name Elasticsearch refuses (a leading `_`): a 400 that says why, not a 405.
     ["/__main__/_bulk", Buffer.from('{"index":{}}\n{"message":"x"}\n'), { "content-type": "application/x-ndjson" }, 400],
@@ -252,6 +253,7 @@ test("hostile bodies get a 4xx (a protobuf Status for protobuf OTLP), never a 5x
   for (const [path, body, headers, status] of cases) {
     const res = await postRaw(path, body, headers);
     assert.equal(res.status, status, `${path} ${JSON.stringify(headers)}: ${res.bytes.toString()}`);
+    if (status === 200) assert.match(res.bytes.toString(), /"errors":true/);
     if (path === "/otlp/v1/logs" && headers["content-type"] === "application/x-protobuf") {
       assert.equal(res.type, "application/x-protobuf");
       // google.rpc.Status: field 1 (code) varint, field 2 (message) string.

@@ -113,6 +113,12 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("POST", "/{index}/_bulk", "/logs-app/_bulk", { raw: bulkBody, headers: ndjson });
   await record("PUT", "/{index}/_bulk", "/logs-app/_bulk", { raw: bulkBody, headers: ndjson });
   for (const path of ["/_license", "/_xpack", "/_cluster/health"]) await record("GET", path, path);
+  await record("GET", "/_cat/health", "/_cat/health?format=json");
+  for (const method of ["GET", "POST"]) {
+    await record(method, "/_refresh", "/_refresh");
+    await record(method, "/{index}/_refresh", "/logs-app/_refresh");
+  }
+  await record("GET", "/v1/usage", "/v1/usage");
   for (const template of ["/_index_template/{name}", "/_template/{name}", "/_component_template/{name}", "/_ilm/policy/{name}", "/_ingest/pipeline/{name}", "/_data_stream/{name}"]) {
     const path = template.replace("{name}", "filebeat-9.1.0");
     await record("GET", template, path);

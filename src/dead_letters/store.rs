@@ -16,12 +16,14 @@ fn reason_key(message_id: &str) -> String {
 /// Remembers why a message failed. KV, not D1: D1 may be the thing that is failing.
 pub async fn remember_failure(kv: &KvStore, message_id: &str, reason: &str) {
     let reason: String = reason.chars().take(1000).collect();
+    crate::billing::add(crate::billing::Item::KvWrites, 1);
     if let Ok(put) = kv.put(&reason_key(message_id), reason) {
         let _ = put.expiration_ttl(REASON_TTL_SECONDS).execute().await;
     }
 }
 
 pub async fn failure_reason(kv: &KvStore, message_id: &str) -> Option<String> {
+    crate::billing::add(crate::billing::Item::KvReads, 1);
     kv.get(&reason_key(message_id)).text().await.ok().flatten()
 }
 

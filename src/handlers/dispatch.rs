@@ -78,6 +78,7 @@ pub(crate) type Handler =
     for<'a> fn(&'a Call<'a>) -> Pin<Box<dyn Future<Output = Result<Response, AppError>> + 'a>>;
 
 pub async fn handle(req: Incoming, env: &Env, ctx: &worker::Context) -> Response {
+    crate::billing::add(crate::billing::Item::WorkerRequests, 1);
     let origin = req.header("origin").ok().flatten();
     // Parsed and routed once; the route also labels the request's metrics.
     let routed = req

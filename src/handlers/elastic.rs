@@ -43,7 +43,15 @@ pub async fn cat_health(c: &Call<'_>) -> Result<Response, AppError> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let json = param("format") == Some("json");
+    let json = match param("format") {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(AppError::InvalidParameter(format!(
+                "format '{other}' is not one this cat API answers in; use json or text"
+            )))
+        }
+    };
     let header = param("v").is_some_and(|v| v != "false");
     let epoch = (crate::platform::clock::millis() / 1000) as i64;
     let body = crate::ingest::formats::elastic::cat_health(json, header, epoch);

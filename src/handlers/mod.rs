@@ -38,6 +38,8 @@ mod stats;
 mod storage;
 #[cfg(target_arch = "wasm32")]
 mod tail;
+#[cfg(target_arch = "wasm32")]
+mod usage;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use dispatch::*;

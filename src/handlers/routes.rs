@@ -147,6 +147,7 @@ route_table! {
     POST   "/v1/dead-letters/replay"      Key(Admin) => |c| super::dead_letters::replay(c);
     POST   "/v1/archive/restore"          Key(Admin) => |c| super::archive::restore(c);
     GET    "/v1/storage"                  Key(Admin) => |c| super::storage::report(c);
+    GET    "/v1/usage"                    Key(Admin) => |c| super::usage::usage(c);
 }
 
 /// A matched route: its row and the path's values for the pattern's `{name}` segments,

@@ -162,6 +162,14 @@ impl Recorder {
     }
 }
 
+/// One day's billed units of one item added to `usage_daily`.
+pub fn usage_upsert(day: &str, item: &str, units: u64) -> SqlQuery {
+    SqlQuery {
+        sql: "INSERT INTO usage_daily (day, item, units) VALUES (?, ?, ?) ON CONFLICT (day, item) DO UPDATE SET units = units + excluded.units".into(),
+        binds: vec![Bind::Text(day.into()), Bind::Text(item.into()), Bind::Int(units as i64)],
+    }
+}
+
 /// One counter upsert.
 pub fn increment(name: &str, labels: &str, value: f64) -> SqlQuery {
     SqlQuery {

@@ -14,6 +14,39 @@ use crate::storage::sql::SqlQuery;
 
 thread_local! {
     static RECORDER: RefCell<Recorder> = RefCell::new(Recorder::default());
+    /// Billed units by day and item, since the last flush.
+    static USAGE: RefCell<std::collections::BTreeMap<(String, &'static str), u64>> = RefCell::new(Default::default());
+}
+
+/// Moves what the isolate's meter counted into the billed counters and the day's usage.
+fn take_billing() {
+    let billed = crate::billing::take();
+    if billed.is_empty() {
+        return;
+    }
+    let day = crate::platform::clock::clock_text().unwrap_or_default();
+    let day = day.get(..10).unwrap_or_default().to_string();
+    for (item, units) in billed {
+        add(
+            "edge_logger_billed_total",
+            &[("item", item.name())],
+            units as f64,
+        );
+        USAGE.with(|u| {
+            *u.borrow_mut()
+                .entry((day.clone(), item.name()))
+                .or_default() += units
+        });
+    }
+}
+
+/// The day's usage upserts, when a flush writes.
+fn usage_statements() -> Vec<SqlQuery> {
+    let usage = USAGE.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    usage
+        .into_iter()
+        .map(|((day, item), units)| crate::metrics::usage_upsert(&day, item, units))
+        .collect()
 }
 
 pub fn add(name: &str, pairs: &[(&str, &str)], value: f64) {
@@ -22,16 +55,30 @@ pub fn add(name: &str, pairs: &[(&str, &str)], value: f64) {
 
 /// Hands a due flush to `waitUntil`, so it never delays the response.
 pub fn flush_later(env: &Env, ctx: &Context) {
-    let Some(statements) = RECORDER.with(|r| r.borrow_mut().flush_due(millis())) else {
+    take_billing();
+    let Some(mut statements) = RECORDER.with(|r| r.borrow_mut().flush_due(millis())) else {
         return;
     };
+    statements.extend(usage_statements());
     let env = env.clone();
     ctx.wait_until(async move { write(&env, statements).await });
 }
 
+/// [`flush_later`] for an event with no response to come after (a queue batch, the cron): the
+/// flush, when due, is awaited.
+pub async fn flush_if_due(env: &Env) {
+    take_billing();
+    if let Some(mut statements) = RECORDER.with(|r| r.borrow_mut().flush_due(millis())) {
+        statements.extend(usage_statements());
+        write(env, statements).await;
+    }
+}
+
 /// Writes this isolate's pending counts now, so a scrape sees everything up to now.
 pub async fn flush_now(env: &Env) {
-    if let Some(statements) = RECORDER.with(|r| r.borrow_mut().flush_all(millis())) {
+    take_billing();
+    if let Some(mut statements) = RECORDER.with(|r| r.borrow_mut().flush_all(millis())) {
+        statements.extend(usage_statements());
         write(env, statements).await;
     }
 }

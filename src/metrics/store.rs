@@ -1,4 +1,5 @@
-//! D1 reads for `GET /metrics`: the counters, and the gauges counted from their tables.
+//! D1 reads for `GET /metrics` (the counters, and the gauges counted from their tables) and
+//! for `GET /v1/usage` (the billed units by day).
 
 use serde::Deserialize;
 use worker::{D1Database, Result};
@@ -30,4 +31,13 @@ pub async fn read_all(db: &D1Database) -> Result<Vec<(String, String, f64)>> {
         .chain(gauges)
         .map(|r| (r.name, r.labels, r.value))
         .collect())
+}
+
+/// The billed units of the days from `from` to `to` (inclusive, `YYYY-MM-DD`).
+pub async fn usage(db: &D1Database, from: &str, to: &str) -> Result<Vec<crate::billing::UsageRow>> {
+    let query = crate::storage::sql::SqlQuery {
+        sql: "SELECT day, item, units FROM usage_daily WHERE day >= ? AND day <= ? ORDER BY day, item".into(),
+        binds: vec![crate::storage::sql::Bind::Text(from.into()), crate::storage::sql::Bind::Text(to.into())],
+    };
+    crate::storage::d1::rows(db, &query).await
 }

@@ -2,12 +2,12 @@
 //! shards and the tail hubs. A refusal (any status but 200) is an error carrying the text.
 
 use worker::wasm_bindgen::JsValue;
+use worker::{Method, ObjectNamespace, Request, RequestInit};
 
 crate::error::message_error!(
     /// A Durable Object call that failed or was refused, with the object's name and answer.
     CallError
 );
-use worker::{Method, ObjectNamespace, Request, RequestInit};
 
 pub(crate) async fn post(
     namespace: &ObjectNamespace,
@@ -26,6 +26,20 @@ pub(crate) async fn post(
         .fetch_with_request(request)
         .await
         .map_err(|e| CallError::new(format!("{name} failed: {e}")))?;
+    // Billed: the request, and the SQLite rows the object reports it read and wrote.
+    crate::billing::add(crate::billing::Item::DoRequests, 1);
+    let rows = response
+        .headers()
+        .get(crate::billing::ROWS_HEADER)
+        .ok()
+        .flatten();
+    if let Some((read, written)) = rows
+        .as_deref()
+        .and_then(crate::billing::Meter::parse_header)
+    {
+        crate::billing::add(crate::billing::Item::DoRowsRead, read);
+        crate::billing::add(crate::billing::Item::DoRowsWritten, written);
+    }
     let text = response
         .text()
         .await

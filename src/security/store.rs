@@ -29,6 +29,7 @@ pub async fn find_by_prefix(
     kv: &KvStore,
     prefix: &str,
 ) -> worker::Result<Option<KeyRecord>> {
+    crate::billing::add(crate::billing::Item::KvReads, 1);
     if let Ok(Some(cached)) = kv.get(&cache_key(prefix)).text().await {
         if let Ok(record) = serde_json::from_str::<Option<KeyRecord>>(&cached) {
             return Ok(record);
@@ -43,6 +44,7 @@ pub async fn find_by_prefix(
     let text =
         serde_json::to_string(&record).map_err(|e| worker::Error::RustError(e.to_string()))?;
     // A failed cache write only costs the next request a D1 read.
+    crate::billing::add(crate::billing::Item::KvWrites, 1);
     if let Ok(put) = kv.put(&cache_key(prefix), text) {
         let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
     }
@@ -125,6 +127,7 @@ pub async fn revoke(
 
 /// Every origin any active key allows: what a CORS preflight (which carries no key) may pass.
 pub async fn allowed_origins(db: &D1Database, kv: &KvStore) -> worker::Result<Vec<String>> {
+    crate::billing::add(crate::billing::Item::KvReads, 1);
     if let Ok(Some(origins)) = kv.get(ORIGINS_KEY).json::<Vec<String>>().await {
         return Ok(origins);
     }
@@ -155,6 +158,7 @@ async fn refresh_origins(db: &D1Database, kv: &KvStore) -> worker::Result<()> {
     let origins = read_origins(db).await?;
     let text =
         serde_json::to_string(&origins).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    crate::billing::add(crate::billing::Item::KvWrites, 1);
     kv.put(ORIGINS_KEY, text)
         .map_err(kv_error)?
         .expiration_ttl(CACHE_TTL_SECONDS)

@@ -54,6 +54,19 @@ pub async fn catalogue(db: &D1Database, project: Option<&str>) -> Result<(Vec<Sh
 
 /// Whether D1 still holds events from before the shards.
 /// Every project that has events (`None`: events sent without one).
+/// The events stored and bytes kept, by day of the days from `from` to `to` (inclusive).
+pub async fn stored_by_day(
+    db: &D1Database,
+    from: &str,
+    to: &str,
+) -> Result<Vec<crate::billing::StoredRow>> {
+    let query = SqlQuery {
+        sql: "SELECT day, sum(events) AS events, sum(bytes) AS bytes FROM shards WHERE day >= ? AND day <= ? GROUP BY day ORDER BY day".into(),
+        binds: vec![Bind::Text(from.into()), Bind::Text(to.into())],
+    };
+    d1::rows(db, &query).await
+}
+
 /// Whether any event of `project` was ever stored.
 pub async fn has_project(db: &D1Database, project: &str) -> Result<bool> {
     let query = SqlQuery {

@@ -21,6 +21,39 @@ use super::{
 use crate::shards::sql;
 use crate::storage::sql::{Bind, SqlQuery};
 
+thread_local! {
+    /// SQLite rows this object read and wrote for the call being answered: reported in the
+    /// answer's `billing::ROWS_HEADER` (the caller's meter counts them), never added to this
+    /// isolate's own meter, which a worker in the same isolate may be flushing too.
+    static ROWS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A cursor whose rows read and written are counted once it is done with (dropped after its
+/// rows were taken: SQLite's counts are final then).
+struct Metered(worker::SqlCursor);
+
+impl std::ops::Deref for Metered {
+    type Target = worker::SqlCursor;
+    fn deref(&self) -> &worker::SqlCursor {
+        &self.0
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        let (read, written) = (self.0.rows_read() as u64, self.0.rows_written() as u64);
+        ROWS.with(|r| {
+            let (total_read, total_written) = r.get();
+            r.set((total_read + read, total_written + written));
+        });
+    }
+}
+
+/// Runs a statement; its rows are counted for the bill (see [`Metered`]).
+fn exec(db: &SqlStorage, sql: &str, binds: Option<Vec<SqlStorageValue>>) -> Result<Metered> {
+    Ok(Metered(db.exec(sql, binds)?))
+}
+
 #[durable_object(fetch)]
 pub struct EventShard {
     state: State,
@@ -47,8 +80,11 @@ impl DurableObject for EventShard {
             return Response::from_json(&ChangeAnswer::default());
         }
         let db = self.state.storage().sql();
+        // What SQLite reads and writes from here to the answer is this call's (no await
+        // between: no other call of this isolate runs in between).
+        ROWS.with(|r| r.set((0, 0)));
         if !self.schema_ready.get() {
-            db.exec(sql::SCHEMA, None)?;
+            exec(&db, sql::SCHEMA, None)?;
             self.schema_ready.set(true);
         }
         let answer = match call {
@@ -61,7 +97,7 @@ impl DurableObject for EventShard {
             } => {
                 if !confirm.is_empty() {
                     let tokens = serde_json::to_string(&confirm)?;
-                    db.exec(sql::CONFIRM_TOKENS, Some(vec![tokens.into()]))?
+                    exec(&db, sql::CONFIRM_TOKENS, Some(vec![tokens.into()]))?
                         .to_array::<serde_json::Value>()?;
                 }
                 serde_json::to_string(&write(&db, &project, &day, max_events, groups)?)
@@ -106,8 +142,11 @@ impl DurableObject for EventShard {
             ShardCall::Drop => unreachable!("answered above"),
         };
         let answer = answer.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let (read, written) = ROWS.with(|r| r.replace((0, 0)));
         Response::ok(answer).inspect(|r| {
             let _ = r.headers().set("content-type", "application/json");
+            let billed = crate::billing::Meter::header(read, written);
+            let _ = r.headers().set(crate::billing::ROWS_HEADER, &billed);
         })
     }
 }
@@ -140,8 +179,8 @@ fn binds(query: &SqlQuery) -> Vec<SqlStorageValue> {
         .collect()
 }
 
-fn run(db: &SqlStorage, query: &SqlQuery) -> Result<worker::SqlCursor> {
-    db.exec(&query.sql, Some(binds(query)))
+fn run(db: &SqlStorage, query: &SqlQuery) -> Result<Metered> {
+    exec(db, &query.sql, Some(binds(query)))
 }
 
 fn count(db: &SqlStorage, query: &SqlQuery) -> Result<i64> {
@@ -150,17 +189,17 @@ fn count(db: &SqlStorage, query: &SqlQuery) -> Result<i64> {
 }
 
 fn true_count(db: &SqlStorage) -> Result<i64> {
-    let rows: Vec<CountRow> = db.exec(sql::COUNT, None)?.to_array()?;
+    let rows: Vec<CountRow> = exec(db, sql::COUNT, None)?.to_array()?;
     Ok(rows.first().and_then(|r| r.n).unwrap_or(0.0) as i64)
 }
 
 fn last_changes(db: &SqlStorage) -> Result<i64> {
-    let rows: Vec<CountRow> = db.exec(sql::CHANGES, None)?.to_array()?;
+    let rows: Vec<CountRow> = exec(db, sql::CHANGES, None)?.to_array()?;
     Ok(rows.first().and_then(|r| r.n).unwrap_or(0.0) as i64)
 }
 
 fn meta(db: &SqlStorage, key: &str) -> Result<Option<serde_json::Value>> {
-    let rows: Vec<ValueRow> = db.exec(sql::META_GET, Some(vec![key.into()]))?.to_array()?;
+    let rows: Vec<ValueRow> = exec(db, sql::META_GET, Some(vec![key.into()]))?.to_array()?;
     Ok(rows.into_iter().next().and_then(|r| r.value))
 }
 
@@ -169,8 +208,7 @@ fn meta_int(db: &SqlStorage, key: &str) -> Result<i64> {
 }
 
 fn set_meta(db: &SqlStorage, key: &str, value: SqlStorageValue) -> Result<()> {
-    db.exec(sql::META_SET, Some(vec![key.into(), value]))?
-        .to_array::<serde_json::Value>()?;
+    exec(db, sql::META_SET, Some(vec![key.into(), value]))?.to_array::<serde_json::Value>()?;
     Ok(())
 }
 
@@ -188,7 +226,7 @@ fn stats(db: &SqlStorage, changed: bool) -> Result<ShardStats> {
         version += 1;
         set_meta(db, "version", (version as f64).into())?;
     }
-    let row: Row = db.exec(sql::STATS, None)?.one()?;
+    let row: Row = exec(db, sql::STATS, None)?.one()?;
     let events = meta_int(db, "events")?;
     Ok(ShardStats {
         version,
@@ -210,7 +248,7 @@ fn seal(db: &SqlStorage) -> Result<Option<String>> {
     struct At {
         at: Option<String>,
     }
-    let newest: At = db.exec(sql::NEWEST_RECEIVED, None)?.one()?;
+    let newest: At = exec(db, sql::NEWEST_RECEIVED, None)?.one()?;
     if let Some(at) = &newest.at {
         set_meta(db, "sealed_after", at.as_str().into())?;
     }
@@ -231,12 +269,12 @@ fn without_stored(
         event_id: String,
     }
     let array = json_array(events.iter().map(|e| e.get()));
-    let held: Vec<Id> = db
-        .exec(
-            sql::HELD_EVENT_IDS,
-            Some(vec![project.into(), array.into()]),
-        )?
-        .to_array()?;
+    let held: Vec<Id> = exec(
+        db,
+        sql::HELD_EVENT_IDS,
+        Some(vec![project.into(), array.into()]),
+    )?
+    .to_array()?;
     if held.is_empty() {
         return Ok(events);
     }
@@ -281,21 +319,25 @@ fn write(
         let mut uncounted = Vec::new();
         if !keep.is_empty() {
             let array = json_array(keep.iter().map(|e| e.get()));
-            db.exec(sql::INSERT_EVENTS, Some(vec![array.into()]))?
+            exec(db, sql::INSERT_EVENTS, Some(vec![array.into()]))?
                 .to_array::<serde_json::Value>()?;
             let stored = last_changes(db)?;
             events += stored;
             if let Some(token) = &group.token {
                 if stored > 0 {
-                    db.exec(
+                    exec(
+                        db,
                         sql::RECORD_RANGE,
                         Some(vec![token.as_str().into(), (stored as f64).into()]),
                     )?
                     .to_array::<serde_json::Value>()?;
                 }
-                let rows: Vec<DataRow> = db
-                    .exec(sql::UNCOUNTED_OF_TOKEN, Some(vec![token.as_str().into()]))?
-                    .to_array()?;
+                let rows: Vec<DataRow> = exec(
+                    db,
+                    sql::UNCOUNTED_OF_TOKEN,
+                    Some(vec![token.as_str().into()]),
+                )?
+                .to_array()?;
                 uncounted = rows
                     .into_iter()
                     .map(|r| RawValue::from_string(r.data))

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Result};
+use worker::{D1Database, D1PreparedStatement, D1Result, Result};
 
 use crate::storage::sql::{Bind, SqlQuery};
 
@@ -42,11 +42,22 @@ fn bind_all(statement: D1PreparedStatement, binds: &[Bind]) -> Result<D1Prepared
     statement.bind(&values)
 }
 
+/// Counts what D1 reports a statement read and wrote (its triggers' and indexes' rows
+/// included: what Cloudflare bills).
+pub fn metered(result: &D1Result) {
+    if let Ok(Some(meta)) = result.meta() {
+        let rows = |n: Option<usize>| n.unwrap_or(0) as u64;
+        crate::billing::add(crate::billing::Item::D1RowsRead, rows(meta.rows_read));
+        crate::billing::add(crate::billing::Item::D1RowsWritten, rows(meta.rows_written));
+    }
+}
+
 /// Runs a built statement; returns how many rows it changed (triggers' rows not counted).
 pub async fn execute(db: &D1Database, query: &SqlQuery) -> Result<usize> {
     let result = bind_all(db.prepare(&query.sql), &query.binds)?
         .run()
         .await?;
+    metered(&result);
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
 }
 
@@ -56,7 +67,8 @@ pub async fn batch(db: &D1Database, queries: &[SqlQuery]) -> Result<()> {
         .iter()
         .map(|q| bind_all(db.prepare(&q.sql), &q.binds))
         .collect::<Result<Vec<_>>>()?;
-    db.batch(statements).await.map(|_| ())
+    db.batch(statements).await?.iter().for_each(metered);
+    Ok(())
 }
 
 /// Runs built queries as one D1 batch (one round trip) and deserialises each one's rows.
@@ -71,19 +83,18 @@ pub async fn batch_rows<T: DeserializeOwned>(
         .iter()
         .map(|q| bind_all(db.prepare(&q.sql), &q.binds))
         .collect::<Result<Vec<_>>>()?;
-    db.batch(statements)
-        .await?
-        .iter()
-        .map(|result| result.results())
-        .collect()
+    let results = db.batch(statements).await?;
+    results.iter().for_each(metered);
+    results.iter().map(|result| result.results()).collect()
 }
 
 /// Runs a built query and deserialises its rows.
 pub async fn rows<T: DeserializeOwned>(db: &D1Database, query: &SqlQuery) -> Result<Vec<T>> {
-    bind_all(db.prepare(&query.sql), &query.binds)?
+    let result = bind_all(db.prepare(&query.sql), &query.binds)?
         .all()
-        .await?
-        .results()
+        .await?;
+    metered(&result);
+    result.results()
 }
 
 /// [`rows`] for answers of many small rows: SQLite packs them into one JSON text

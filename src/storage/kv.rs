@@ -22,10 +22,12 @@ pub async fn write_hot_feed(
     data_rows: &[String],
 ) -> Result<(), KvError> {
     let body = format!("[{}]", data_rows.join(","));
+    crate::billing::add(crate::billing::Item::KvWrites, 1);
     kv.put(&feed_key(project), body)?.execute().await
 }
 
 /// A feed as JSON text, or `None` before its first write.
 pub async fn read_hot_feed(kv: &KvStore, project: Option<&str>) -> Result<Option<String>, KvError> {
+    crate::billing::add(crate::billing::Item::KvReads, 1);
     kv.get(&feed_key(project)).text().await
 }

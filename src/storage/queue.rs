@@ -35,12 +35,32 @@ pub async fn send_bytes<B: AsRef<[u8]>>(queue: &Queue, bodies: &[B]) -> worker::
         .collect();
     let promise = send_bodies(queue.as_ref(), &array)?;
     JsFuture::from(promise).await?;
+    let units: u64 = bodies
+        .iter()
+        .map(|b| crate::billing::queue_units(b.as_ref().len()))
+        .sum();
+    crate::billing::add(crate::billing::Item::QueueOperations, units);
     Ok(())
+}
+
+/// A delivered message's queue operations: its read now and its delete when acked (a retry is
+/// read again, and counted again).
+pub fn count_delivery(body_bytes: usize) {
+    let units = crate::billing::queue_units(body_bytes);
+    crate::billing::add(crate::billing::Item::QueueOperations, 2 * units);
 }
 
 /// A received message's body as text. Messages are bytes (what `send_bytes` sends); JSON text
 /// or a JSON value (what a replay tool may send) is accepted too.
 pub fn decode_body(body: &JsValue) -> Option<String> {
+    let text = decode_text(body);
+    if let Some(text) = &text {
+        count_delivery(text.len());
+    }
+    text
+}
+
+fn decode_text(body: &JsValue) -> Option<String> {
     if let Some(text) = body.as_string() {
         return Some(text);
     }

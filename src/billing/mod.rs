@@ -1,0 +1,264 @@
+//! What Cloudflare bills this service for, counted from what the runtime reports: D1's
+//! `meta.rows_read`/`rows_written` of every statement, the Durable Object SQL cursors'
+//! `rowsRead`/`rowsWritten` (each shard reports its own with every answer), queue operations
+//! (each 64 KB of a message written, read and deleted), KV reads and writes, Durable Object and
+//! Worker requests. A leaf: every runner adds to the isolate's [`Meter`], the metrics recorder
+//! flushes it into `edge_logger_billed_total{item}` and the daily usage rows, and `/v1/usage`
+//! prices it with [`PRICES`].
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// One line of the bill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Item {
+    WorkerRequests,
+    DoRequests,
+    D1RowsRead,
+    D1RowsWritten,
+    DoRowsRead,
+    DoRowsWritten,
+    QueueOperations,
+    KvReads,
+    KvWrites,
+    R2ClassA,
+    R2ClassB,
+}
+
+/// A line item's list price, in US dollars per million units, beyond the Workers Paid plan's
+/// included amounts (Cloudflare's published prices, as of December 2026): Workers requests,
+/// Durable Object requests and SQLite rows, D1 rows, Queues operations (per 64 KB written,
+/// read or deleted), KV, R2 class A (writes) and B (reads). Storage is priced per GB-month
+/// apart ([`STORAGE_PRICES`]).
+pub const PRICES: [(Item, &str, f64); 11] = [
+    (Item::WorkerRequests, "worker_requests", 0.30),
+    (Item::DoRequests, "do_requests", 0.15),
+    (Item::D1RowsRead, "d1_rows_read", 0.001),
+    (Item::D1RowsWritten, "d1_rows_written", 1.00),
+    (Item::DoRowsRead, "do_rows_read", 0.001),
+    (Item::DoRowsWritten, "do_rows_written", 1.00),
+    (Item::QueueOperations, "queue_operations", 0.40),
+    (Item::KvReads, "kv_reads", 0.50),
+    (Item::KvWrites, "kv_writes", 5.00),
+    (Item::R2ClassA, "r2_class_a", 4.50),
+    (Item::R2ClassB, "r2_class_b", 0.36),
+];
+
+/// Storage, in US dollars per GB-month: Durable Object SQLite, D1, R2.
+pub const STORAGE_PRICES: [(&str, f64); 3] = [
+    ("do_storage", 0.20),
+    ("d1_storage", 0.75),
+    ("r2_storage", 0.015),
+];
+
+impl Item {
+    pub fn name(self) -> &'static str {
+        PRICES
+            .iter()
+            .find(|(i, _, _)| *i == self)
+            .map_or("", |(_, n, _)| n)
+    }
+
+    pub fn parse(name: &str) -> Option<Item> {
+        PRICES
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(i, _, _)| *i)
+    }
+
+    /// Dollars per million units.
+    pub fn price(self) -> f64 {
+        PRICES
+            .iter()
+            .find(|(i, _, _)| *i == self)
+            .map_or(0.0, |(_, _, p)| *p)
+    }
+}
+
+/// The queue operations one message costs each time it is written, read or deleted: one per
+/// 64 KB, at least one.
+pub fn queue_units(bytes: usize) -> u64 {
+    bytes.div_ceil(64 * 1024).max(1) as u64
+}
+
+/// The dollars `units` of an item cost.
+pub fn dollars(item: Item, units: u64) -> f64 {
+    units as f64 * item.price() / 1_000_000.0
+}
+
+/// The answer header in which a Durable Object reports the SQLite rows a call read and wrote.
+pub const ROWS_HEADER: &str = "x-billed-rows";
+
+/// Units counted and not yet flushed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Meter(BTreeMap<Item, u64>);
+
+impl Meter {
+    pub fn add(&mut self, item: Item, units: u64) {
+        if units > 0 {
+            *self.0.entry(item).or_default() += units;
+        }
+    }
+
+    pub fn take(&mut self) -> Vec<(Item, u64)> {
+        std::mem::take(&mut self.0).into_iter().collect()
+    }
+
+    /// The DO rows a shard reports in [`ROWS_HEADER`]: `rows_read,rows_written`.
+    pub fn header(read: u64, written: u64) -> String {
+        format!("{read},{written}")
+    }
+
+    pub fn parse_header(text: &str) -> Option<(u64, u64)> {
+        let (read, written) = text.split_once(',')?;
+        Some((read.trim().parse().ok()?, written.trim().parse().ok()?))
+    }
+}
+
+/// A day's billed units of one item, as `usage_daily` holds them.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct UsageRow {
+    pub day: String,
+    pub item: String,
+    pub units: i64,
+}
+
+/// A day's events stored and bytes kept (the shard catalogue).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct StoredRow {
+    pub day: String,
+    pub events: i64,
+    pub bytes: i64,
+}
+
+/// `GET /v1/usage`: each day's line items with their units and list-price dollars, the events
+/// stored that day and what a million of them cost, then the totals.
+pub fn usage_report(rows: &[UsageRow], stored: &[StoredRow]) -> serde_json::Value {
+    use serde_json::json;
+    let mut days: BTreeMap<&str, Vec<&UsageRow>> = BTreeMap::new();
+    for row in rows {
+        days.entry(row.day.as_str()).or_default().push(row);
+    }
+    for s in stored {
+        days.entry(s.day.as_str()).or_default();
+    }
+    let mut total_usd = 0.0;
+    let mut total_events = 0i64;
+    let per_day: Vec<serde_json::Value> = days
+        .iter()
+        .map(|(day, rows)| {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .filter_map(|r| Some((Item::parse(&r.item)?, r.units.max(0) as u64)))
+                .map(|(item, units)| json!({"item": item.name(), "units": units, "usd": dollars(item, units)}))
+                .collect();
+            let usd: f64 = items.iter().filter_map(|i| i["usd"].as_f64()).sum();
+            let day_stored = stored.iter().find(|s| s.day == *day);
+            let events = day_stored.map_or(0, |s| s.events);
+            total_usd += usd;
+            total_events += events;
+            json!({
+                "day": day, "items": items, "usd": usd, "events": events,
+                "bytes": day_stored.map_or(0, |s| s.bytes),
+                "usd_per_million_events": (events > 0).then(|| usd / events as f64 * 1_000_000.0),
+            })
+        })
+        .collect();
+    let prices: Vec<serde_json::Value> = PRICES
+        .iter()
+        .map(|(_, name, usd)| json!({"item": name, "usd_per_million": usd}))
+        .collect();
+    json!({
+        "days": per_day,
+        "total": {"usd": total_usd, "events": total_events, "usd_per_million_events": (total_events > 0).then(|| total_usd / total_events as f64 * 1_000_000.0)},
+        "prices": prices,
+        "storage_prices_per_gb_month": STORAGE_PRICES.iter().map(|(n, p)| json!({"item": n, "usd": p})).collect::<Vec<_>>(),
+    })
+}
+
+thread_local! {
+    static METER: RefCell<Meter> = RefCell::new(Meter::default());
+}
+
+/// Counts units of an item in this isolate.
+pub fn add(item: Item, units: u64) {
+    METER.with(|m| m.borrow_mut().add(item, units));
+}
+
+/// What this isolate counted since the last call.
+pub fn take() -> Vec<(Item, u64)> {
+    METER.with(|m| m.borrow_mut().take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_have_names_and_prices() {
+        for (item, name, price) in PRICES {
+            assert_eq!(Item::parse(name), Some(item));
+            assert_eq!(item.name(), name);
+            assert!(price > 0.0);
+        }
+        assert_eq!(dollars(Item::D1RowsWritten, 2_000_000), 2.0);
+    }
+
+    #[test]
+    fn queue_operations_are_per_64_kb() {
+        assert_eq!(queue_units(0), 1);
+        assert_eq!(queue_units(65_536), 1);
+        assert_eq!(queue_units(65_537), 2);
+        assert_eq!(queue_units(120_000), 2);
+    }
+
+    #[test]
+    fn a_meter_sums_and_empties() {
+        let mut m = Meter::default();
+        m.add(Item::KvWrites, 2);
+        m.add(Item::KvWrites, 3);
+        m.add(Item::D1RowsRead, 0);
+        assert_eq!(m.take(), vec![(Item::KvWrites, 5)]);
+        assert!(m.take().is_empty());
+        assert_eq!(Meter::parse_header(&Meter::header(7, 3)), Some((7, 3)));
+        assert_eq!(Meter::parse_header("x"), None);
+    }
+
+    #[test]
+    fn a_usage_report_prices_each_day() {
+        let rows = vec![
+            UsageRow {
+                day: "2026-12-07".into(),
+                item: "d1_rows_written".into(),
+                units: 3_000_000,
+            },
+            UsageRow {
+                day: "2026-12-07".into(),
+                item: "worker_requests".into(),
+                units: 1_000_000,
+            },
+            UsageRow {
+                day: "2026-12-08".into(),
+                item: "kv_writes".into(),
+                units: 200_000,
+            },
+            UsageRow {
+                day: "2026-12-08".into(),
+                item: "retired_item".into(),
+                units: 5,
+            },
+        ];
+        let stored = vec![StoredRow {
+            day: "2026-12-07".into(),
+            events: 1_000_000,
+            bytes: 9,
+        }];
+        let report = usage_report(&rows, &stored);
+        let first = &report["days"][0];
+        assert_eq!(first["day"], "2026-12-07");
+        assert!((first["usd"].as_f64().unwrap() - 3.3).abs() < 1e-9);
+        assert!((first["usd_per_million_events"].as_f64().unwrap() - 3.3).abs() < 1e-9);
+        assert_eq!(report["days"][1]["items"].as_array().unwrap().len(), 1);
+        assert!((report["total"]["usd"].as_f64().unwrap() - 4.3).abs() < 1e-9);
+    }
+}
