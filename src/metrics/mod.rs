@@ -24,6 +24,11 @@ use crate::storage::sql::{Bind, SqlQuery};
 /// `(name, type, help)` of every metric the service exposes.
 pub const METRICS: &[(&str, &str, &str)] = &[
     (
+        "edge_logger_billed_total",
+        "counter",
+        "What Cloudflare bills, counted from the runtime's own numbers, by line item (src/billing): rows read and written, queue operations, KV, requests.",
+    ),
+    (
         "edge_logger_requests_total",
         "counter",
         "HTTP requests answered, by route and status.",

@@ -385,6 +385,16 @@ mod tests {
         (e.message, e.scrubbed)
     }
 
+    /// Each `(input, scrubbed, rules fired)` case.
+    fn assert_scrubbed(cases: &[(&str, &str, &[&str])], config: ScrubConfig) {
+        for (input, expected, rules) in cases {
+            let (out, fired) = scrubbed_message(input, config);
+            assert_eq!(out, *expected, "{input}");
+            let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+            assert_eq!(fired, rules, "{input}");
+        }
+    }
+
     #[test]
     fn patterns_in_strings() {
         let on = ScrubConfig::default();
@@ -413,15 +423,7 @@ mod tests {
             ("GET /login?password=abc failed", "GET /login?password=[Filtered] failed", &["url_secret"]),
             ("author: bob, spinner=on, pinned: 3, tokenizer ready", "author: bob, spinner=on, pinned: 3, tokenizer ready", &[]),
         ];
-        for (input, expected, rules) in cases {
-            let (out, fired) = scrubbed_message(input, on);
-            assert_eq!(out, expected, "{input}");
-            assert_eq!(
-                fired,
-                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                "{input}"
-            );
-        }
+        assert_scrubbed(&cases, on);
     }
 
     #[test]
@@ -557,15 +559,7 @@ mod tests {
             ("GET https://user:pw123@api.example.com/x", "GET https://user:[Filtered]@api.example.com/x", &["url_password"]),
             ("see https://example.com:8443/path ok", "see https://example.com:8443/path ok", &[]),
         ];
-        for (input, expected, rules) in cases {
-            let (out, fired) = scrubbed_message(input, on);
-            assert_eq!(out, expected, "{input}");
-            assert_eq!(
-                fired,
-                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                "{input}"
-            );
-        }
+        assert_scrubbed(&cases, on);
     }
 
     #[test]
