@@ -168,4 +168,20 @@ mod tests {
             assert!(schema.contains(&column), "no generated column {name}");
         }
     }
+
+    /// The SDK's `Fields` type (what a caller may set) names every field a sender sets, but
+    /// the message (an argument of its own) and the fingerprint (the worker's to derive).
+    #[test]
+    fn the_sdk_types_name_every_sent_field() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/src/index.d.ts");
+        let types = std::fs::read_to_string(path).unwrap();
+        let fields = types.split("export type Fields = {").nth(1).unwrap();
+        let fields = fields.split("};").next().unwrap();
+        for name in names(SENT).filter(|n| !["message", "fingerprint"].contains(n)) {
+            assert!(
+                fields.contains(&format!("  {name}?:")),
+                "the SDK's Fields lacks {name}"
+            );
+        }
+    }
 }
