@@ -1,5 +1,6 @@
 //! D1 calls for alerting: rules, threshold crossings, transitions, alerts and deliveries.
 
+use crate::storage::d1::Metered;
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
@@ -66,7 +67,8 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
         opt_text(m.query.as_deref()),
     ])?
     .run()
-    .await?;
+    .await?
+    .metered();
     Ok(())
 }
 
@@ -78,6 +80,7 @@ pub async fn query_rules(db: &D1Database) -> Result<Vec<QueryRule>> {
         ))
         .all()
         .await?
+        .metered()
         .results()?;
     Ok(rows
         .into_iter()
@@ -110,6 +113,7 @@ pub async fn list_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
     ))
     .all()
     .await?
+    .metered()
     .results()
 }
 
@@ -128,11 +132,13 @@ pub async fn delete_rule(db: &D1Database, id: &str) -> Result<bool> {
         .prepare("DELETE FROM alert_rules WHERE id = ?1 AND builtin = 0")
         .bind(&[text(id)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     db.prepare("DELETE FROM alert_counters WHERE rule_id = ?1")
         .bind(&[text(id)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
 }
 
@@ -168,6 +174,7 @@ pub async fn crossings(
     .bind(&[num(since), num(builtin_enabled as i64)])?
     .all()
     .await?
+    .metered()
     .results()
 }
 
@@ -190,11 +197,12 @@ pub async fn claim_transitions(db: &D1Database) -> Result<Vec<Transition>> {
     )
     .all()
     .await?
+    .metered()
     .results()
 }
 
 pub async fn transition_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
-    db.prepare(format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind IN ('new_group', 'regression')")).all().await?.results()
+    db.prepare(format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind IN ('new_group', 'regression')")).all().await?.metered().results()
 }
 
 /// Enabled spike and quiet rules, judged by the cron.
@@ -204,6 +212,7 @@ pub async fn rate_rules(db: &D1Database) -> Result<Vec<RuleRow>> {
     ))
     .all()
     .await?
+    .metered()
     .results()
 }
 
@@ -261,7 +270,8 @@ pub async fn insert_alert(db: &D1Database, a: &NewAlert<'_>) -> Result<bool> {
             text(a.created_at),
         ])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
 }
 
@@ -269,7 +279,8 @@ pub async fn count_suppressed(db: &D1Database, alert_id: &str) -> Result<()> {
     db.prepare("UPDATE alerts SET suppressed = suppressed + 1 WHERE id = ?1")
         .bind(&[text(alert_id)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(())
 }
 
@@ -285,7 +296,8 @@ pub async fn insert_delivery(
     db.prepare("INSERT INTO alert_deliveries (id, alert_id, channel_type, target, status, attempts, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)")
         .bind(&[text(id), text(alert_id), text(channel_type), text(target), text(status), text(now)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(())
 }
 
@@ -359,6 +371,7 @@ pub async fn list_alerts(
         .bind(&[opt_text(project), num(limit)])?
         .all()
         .await?
+        .metered()
         .results()?;
     if alerts.is_empty() {
         return Ok((alerts, Vec::new()));
@@ -370,6 +383,7 @@ pub async fn list_alerts(
         .bind(&[text(&ids)])?
         .all()
         .await?
+        .metered()
         .results()?;
     Ok((alerts, deliveries))
 }

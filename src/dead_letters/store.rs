@@ -1,6 +1,7 @@
 //! Dead letters: messages that exhausted their retries, stored with their last known error so
 //! that nothing accepted disappears silently, listed and replayed by an admin.
 
+use crate::storage::d1::Metered;
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, KvStore};
 
@@ -50,7 +51,8 @@ pub async fn insert(db: &D1Database, d: &NewDeadLetter<'_>) -> worker::Result<()
             text(d.received_at),
         ])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(())
 }
 
@@ -78,6 +80,7 @@ pub async fn list(
     .bind(&[num(include_replayed as i64), num(limit)])?
     .all()
     .await?
+    .metered()
     .results()
 }
 
@@ -102,6 +105,7 @@ pub async fn replayable(
     .bind(&[opt_text(ids_json.as_deref()), num(limit)])?
     .all()
     .await?
+    .metered()
     .results()
 }
 
@@ -109,6 +113,7 @@ pub async fn mark_replayed(db: &D1Database, id: &str, now: &str) -> worker::Resu
     db.prepare("UPDATE dead_letters SET replayed_at = ?2 WHERE id = ?1")
         .bind(&[text(id), text(now)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(())
 }

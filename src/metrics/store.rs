@@ -1,6 +1,7 @@
 //! D1 reads for `GET /metrics` (the counters, and the gauges counted from their tables) and
 //! for `GET /v1/usage` (the billed units by day).
 
+use crate::storage::d1::Metered;
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
@@ -17,6 +18,7 @@ pub async fn read_all(db: &D1Database) -> Result<Vec<(String, String, f64)>> {
         .prepare("SELECT name, labels, value FROM metric_counters ORDER BY name, labels")
         .all()
         .await?
+        .metered()
         .results()?;
     let gauges: Vec<Row> = db
         .prepare(
@@ -25,6 +27,7 @@ pub async fn read_all(db: &D1Database) -> Result<Vec<(String, String, f64)>> {
         )
         .all()
         .await?
+        .metered()
         .results()?;
     Ok(counters
         .into_iter()

@@ -1,6 +1,7 @@
 //! D1 calls for error groups: one group by fingerprint, and its status. The list of groups is
 //! built by `crate::query::groups`.
 
+use crate::storage::d1::Metered;
 use worker::{D1Database, Result};
 
 use crate::query::groups::{Group, GROUP_COLUMNS};
@@ -81,7 +82,8 @@ pub async fn set_assignee(
     db.prepare("UPDATE groups SET assignee = ?2 WHERE fingerprint = ?1")
         .bind(&[text(fingerprint), opt_text(assignee)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(())
 }
 
@@ -97,7 +99,8 @@ pub async fn add_activity(
     db.prepare("INSERT INTO group_activity (fingerprint, kind, actor, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)")
         .bind(&[text(fingerprint), text(kind), text(actor), text(&detail.to_string()), text(at)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     Ok(())
 }
 

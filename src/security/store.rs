@@ -5,6 +5,7 @@
 //! guessing keys cannot make us read D1 on every request. Revoking deletes the cache entry: the
 //! key stops working at once where it was revoked and within about 60 s everywhere else.
 
+use crate::storage::d1::Metered;
 use worker::{D1Database, KvStore};
 
 use crate::storage::d1::{opt_text, text};
@@ -68,7 +69,8 @@ pub async fn insert(db: &D1Database, kv: &KvStore, record: &KeyRecord) -> worker
         text(&record.created_at),
     ])?
     .run()
-    .await?;
+    .await?
+    .metered();
     // A `null` cached for this prefix (someone guessed it first) must not hide the new key.
     let _ = kv.delete(&cache_key(&record.prefix)).await;
     refresh_origins(db, kv).await
@@ -81,6 +83,7 @@ pub async fn list(db: &D1Database) -> worker::Result<Vec<KeyRecord>> {
         ))
         .all()
         .await?
+        .metered()
         .results()?;
     Ok(rows.into_iter().map(KeyRecord::from).collect())
 }
@@ -114,7 +117,8 @@ pub async fn revoke(
     db.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
         .bind(&[text(id), text(now)])?
         .run()
-        .await?;
+        .await?
+        .metered();
     let Some(record) = find_by_id(db, id).await? else {
         return Ok(None);
     };
@@ -144,6 +148,7 @@ async fn read_origins(db: &D1Database) -> worker::Result<Vec<String>> {
         .prepare("SELECT allowed_origins FROM api_keys WHERE revoked_at IS NULL AND allowed_origins != '[]'")
         .all()
         .await?
+        .metered()
         .results()?;
     let mut origins: Vec<String> = rows
         .iter()

@@ -52,6 +52,19 @@ pub fn metered(result: &D1Result) {
     }
 }
 
+/// [`metered`] in a chain: `db.prepare(…).bind(…)?.run().await?.metered()`, for the statements
+/// written where they are used.
+pub trait Metered {
+    fn metered(self) -> Self;
+}
+
+impl Metered for D1Result {
+    fn metered(self) -> Self {
+        metered(&self);
+        self
+    }
+}
+
 /// Runs a built statement; returns how many rows it changed (triggers' rows not counted).
 pub async fn execute(db: &D1Database, query: &SqlQuery) -> Result<usize> {
     let result = bind_all(db.prepare(&query.sql), &query.binds)?
