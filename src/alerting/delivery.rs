@@ -18,7 +18,7 @@ use crate::alerting::channels::{Delivery, EMAIL_BINDING};
 use crate::alerting::destinations::Destinations;
 use crate::alerting::store;
 use crate::platform::bindings;
-use crate::storage::queue::decode_body;
+use crate::storage::queue::delivered;
 
 crate::error::message_error!(
     /// Why a delivery failed: the receiver's status, a network failure or the timeout.
@@ -49,7 +49,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
         }
     };
     for message in batch.raw_iter() {
-        let delivery = decode_body(&message.body())
+        let delivery = delivered(&message.body())
             .and_then(|text| serde_json::from_str::<Delivery>(&text).ok());
         let Some(delivery) = delivery else {
             console_error!(

@@ -27,8 +27,8 @@ const LOOKBACK_SECONDS: i64 = 2 * 86_400;
 pub(super) struct Settings {
     config: Rc<Config>,
     email: EmailProvider,
-    /// `ALERT_CHANNELS`, read; empty (and logged) when unreadable.
-    default_channels: Vec<Channel>,
+    /// `ALERT_CHANNELS`, read once per isolate (`read_default_channels`).
+    default_channels: Rc<Vec<Channel>>,
 }
 
 impl Settings {
@@ -41,11 +41,10 @@ impl Settings {
             from: a.email_from.clone(),
             binding: env.send_email(bindings::SEND_EMAIL).is_ok(),
         };
-        let default_channels = crate::alerting::rules::default_channels(a.channels_json.as_deref())
-            .unwrap_or_else(|problem| {
-                console_error!("{problem}; built-in alerts are recorded but not sent");
-                Vec::new()
-            });
+        let default_channels = DEFAULT_CHANNELS.with(|cell| {
+            cell.get_or_init(|| Rc::new(read_default_channels(a)))
+                .clone()
+        });
         Settings {
             config,
             email,
@@ -56,6 +55,34 @@ impl Settings {
     pub(super) fn alerts(&self) -> &AlertSettings {
         &self.config.alerts
     }
+}
+
+thread_local! {
+    /// `ALERT_CHANNELS`, read once per isolate like the rest of the settings.
+    static DEFAULT_CHANNELS: std::cell::OnceCell<Rc<Vec<Channel>>> = const { std::cell::OnceCell::new() };
+}
+
+/// The built-in alerts' channels: `ALERT_CHANNELS` read, each one that names no public receiver
+/// skipped; an unreadable value is logged and sends nothing.
+fn read_default_channels(a: &AlertSettings) -> Vec<Channel> {
+    let allowed = crate::alerting::destinations::Destinations {
+        allow_loopback: a.allow_loopback,
+    };
+    let mut channels = crate::alerting::rules::default_channels(a.channels_json.as_deref())
+        .unwrap_or_else(|problem| {
+            console_error!("{problem}; built-in alerts are recorded but not sent");
+            Vec::new()
+        });
+    channels.retain(|channel| {
+        let refused = channel
+            .url()
+            .and_then(|url| crate::alerting::destinations::check(url, allowed).err());
+        if let Some(why) = &refused {
+            console_error!("ALERT_CHANNELS: {why}; that channel is skipped");
+        }
+        refused.is_none()
+    });
+    channels
 }
 
 pub(super) fn now() -> (chrono::DateTime<chrono::Utc>, String) {

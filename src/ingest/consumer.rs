@@ -18,7 +18,7 @@ use crate::model::StoredEvent;
 use crate::platform::bindings;
 use crate::shards::catalogue as shards;
 use crate::shards::writer::{self, MessageEvents};
-use crate::storage::queue::decode_body;
+use crate::storage::queue::delivered;
 use crate::storage::sql::SqlQuery;
 use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
@@ -36,7 +36,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let mut contents: Vec<MessageEvents> = Vec::new();
     let mut projects: Vec<Option<String>> = Vec::new();
     for message in batch.raw_iter() {
-        let decoded = decode_body(&message.body())
+        let decoded = delivered(&message.body())
             .ok_or_else(|| Malformed::new("not bytes or text"))
             .and_then(|body| {
                 let envelope = read_envelope(&body)?;
@@ -273,7 +273,7 @@ pub async fn consume_dead_letters(batch: MessageBatch<JsValue>, env: &Env) {
     let now = crate::platform::clock::clock_text().unwrap_or_default();
     for message in batch.raw_iter() {
         let id = message.id();
-        let body = decode_body(&message.body()).unwrap_or_else(|| "null".to_string());
+        let body = delivered(&message.body()).unwrap_or_else(|| "null".to_string());
         let events = read_envelope(&body).ok().and_then(|e| {
             serde_json::from_str::<Vec<&serde_json::value::RawValue>>(e.events.get())
                 .ok()

@@ -53,32 +53,42 @@ pub fn add(name: &str, pairs: &[(&str, &str)], value: f64) {
     RECORDER.with(|r| r.borrow_mut().add(name, labels(pairs), value));
 }
 
+/// The statements of a flush, when one is due (`all`: now, whatever is due): the pending
+/// counts, the meter's billed units among them, and the day's usage.
+fn pending(all: bool) -> Option<Vec<SqlQuery>> {
+    take_billing();
+    let now = millis();
+    let mut statements = RECORDER.with(|r| {
+        let mut r = r.borrow_mut();
+        if all {
+            r.flush_all(now)
+        } else {
+            r.flush_due(now)
+        }
+    })?;
+    statements.extend(usage_statements());
+    Some(statements)
+}
+
 /// Hands a due flush to `waitUntil`, so it never delays the response.
 pub fn flush_later(env: &Env, ctx: &Context) {
-    take_billing();
-    let Some(mut statements) = RECORDER.with(|r| r.borrow_mut().flush_due(millis())) else {
-        return;
-    };
-    statements.extend(usage_statements());
-    let env = env.clone();
-    ctx.wait_until(async move { write(&env, statements).await });
+    if let Some(statements) = pending(false) {
+        let env = env.clone();
+        ctx.wait_until(async move { write(&env, statements).await });
+    }
 }
 
 /// [`flush_later`] for an event with no response to come after (a queue batch, the cron): the
 /// flush, when due, is awaited.
 pub async fn flush_if_due(env: &Env) {
-    take_billing();
-    if let Some(mut statements) = RECORDER.with(|r| r.borrow_mut().flush_due(millis())) {
-        statements.extend(usage_statements());
+    if let Some(statements) = pending(false) {
         write(env, statements).await;
     }
 }
 
 /// Writes this isolate's pending counts now, so a scrape sees everything up to now.
 pub async fn flush_now(env: &Env) {
-    take_billing();
-    if let Some(mut statements) = RECORDER.with(|r| r.borrow_mut().flush_all(millis())) {
-        statements.extend(usage_statements());
+    if let Some(statements) = pending(true) {
         write(env, statements).await;
     }
 }

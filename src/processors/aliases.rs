@@ -22,16 +22,17 @@ use super::fields::Fields;
 use super::level::Level;
 
 /// Shippers' names for our fields, as `(theirs, ours)`: syslog-ng's default template, rsyslog's,
-/// pino's and winston's. Each fills our field when it is absent, in this order. `PRIORITY` and
+/// pino's, winston's and ECS's time. Each fills our field when it is absent, in this order;
+/// [`apply_aliases`] reads the rest (`event`, `body`, `ts`, `log.level`, `levelname`, …). `PRIORITY` and
 /// `priority` fill `level` only when they name a level (`err`, `warning`, …).
 const SHIPPER_NAMES: [(&str, &str); 10] = [
     ("msg", "message"),
     ("MESSAGE", "message"),
+    ("@timestamp", "timestamp"),
     ("time", "timestamp"),
     ("ISODATE", "timestamp"),
     ("timereported", "timestamp"),
     ("severity", "level"),
-    ("levelname", "level"),
     ("PRIORITY", "level"),
     ("priority", "level"),
     ("PROGRAM", "service"),
@@ -93,7 +94,7 @@ pub fn apply_aliases(obj: &mut Fields) {
     shipper_shapes(obj);
 
     if !obj.contains_key("message") {
-        for key in ["msg", "event", "body"] {
+        for key in ["event", "body"] {
             if obj.get(key).is_some_and(Value::is_string) {
                 let v = obj.remove(key).expect("checked");
                 obj.insert("message".into(), v);
@@ -103,16 +104,7 @@ pub fn apply_aliases(obj: &mut Fields) {
     }
 
     if !obj.contains_key("timestamp") {
-        for key in [
-            "@timestamp",
-            "time",
-            "ts",
-            "dt",
-            "_time",
-            "asctime",
-            "ISODATE",
-            "timereported",
-        ] {
+        for key in ["ts", "dt", "_time", "asctime", "ISODATE", "timereported"] {
             if let Some(v) = obj.remove(key) {
                 let v = match v {
                     // Python's logging writes milliseconds after a comma.
@@ -130,7 +122,7 @@ pub fn apply_aliases(obj: &mut Fields) {
             .get_mut("log")
             .and_then(Value::as_object_mut)
             .and_then(|log| log.remove("level"));
-        let candidate = ["severity", "log.level", "levelname"]
+        let candidate = ["log.level", "levelname"]
             .iter()
             .find_map(|k| obj.remove(k))
             .or(nested_log_level)

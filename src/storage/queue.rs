@@ -43,24 +43,18 @@ pub async fn send_bytes<B: AsRef<[u8]>>(queue: &Queue, bodies: &[B]) -> worker::
     Ok(())
 }
 
-/// A delivered message's queue operations: its read now and its delete when acked (a retry is
-/// read again, and counted again).
-pub fn count_delivery(body_bytes: usize) {
-    let units = crate::billing::queue_units(body_bytes);
+/// A delivered message's body ([`decode_body`]), its queue operations counted: its read now and
+/// its delete when acked (a retry is read again, and counted again).
+pub fn delivered(body: &JsValue) -> Option<String> {
+    let text = decode_body(body)?;
+    let units = crate::billing::queue_units(text.len());
     crate::billing::add(crate::billing::Item::QueueOperations, 2 * units);
+    Some(text)
 }
 
 /// A received message's body as text. Messages are bytes (what `send_bytes` sends); JSON text
 /// or a JSON value (what a replay tool may send) is accepted too.
 pub fn decode_body(body: &JsValue) -> Option<String> {
-    let text = decode_text(body);
-    if let Some(text) = &text {
-        count_delivery(text.len());
-    }
-    text
-}
-
-fn decode_text(body: &JsValue) -> Option<String> {
     if let Some(text) = body.as_string() {
         return Some(text);
     }

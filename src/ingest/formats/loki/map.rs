@@ -115,12 +115,10 @@ pub fn streams_to_items(streams: Vec<Stream>, body_bytes: usize) -> Result<Vec<R
                         ("service", &service),
                         ("component", &component),
                     ] {
-                        // A line's own number whose scale its shape does not tell (pino's
-                        // `pid` and `hostname`, or its `time`, do) is named by the stream's
-                        // level label, which then wins.
-                        let pino = (event.contains_key("pid") && event.contains_key("hostname"))
-                            || event.contains_key("time");
-                        let numeric = !pino && event.get(field).is_some_and(Value::is_number);
+                        // A line's number left numeric is one whose scale its shape did not
+                        // tell (`map_entry` named pino's already): the stream's level label
+                        // names it, and wins.
+                        let numeric = event.get(field).is_some_and(Value::is_number);
                         match value {
                             Some(v) if field == "level" && numeric => {
                                 event.insert(field.to_string(), v.clone());
