@@ -18,7 +18,7 @@ import { Miniflare } from "miniflare";
 import protobuf from "protobufjs";
 import snappy from "snappy";
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -35,7 +35,7 @@ const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
 const SINGLE_CONNECTIONS = [...new Set([CONNECTIONS, ...(process.env.BENCH_SINGLE_CONNECTIONS ?? "64,256").split(",").filter(Boolean).map(Number)])];
 const SINGLE_REPS = Number(process.env.BENCH_SINGLE_REPS ?? 2);
-// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow, hostile or cost runs one
+// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow, hostile, cost or startup runs one
 // part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
@@ -800,11 +800,11 @@ if (!ONLY || ONLY === "cost") {
     if (level === "error") e.error = { type: "TypeError", message: "Cannot read properties of undefined (reading 'id')", stack };
     return e;
   };
-  const measure = async (name, requests) => {
-    const mf = ours({ queueConsumers: { "edge-logger-logs": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } }, d1Persist: join(tmp, `d1-cost-${name}`) });
+  const measure = async (name, requests, { root = ROOT, migrations = () => true } = {}) => {
+    const mf = ours({ queueConsumers: { "edge-logger-logs": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 } }, d1Persist: join(tmp, `d1-cost-${name}`) }, { root });
     const base = await mf.ready;
     const db = await mf.getD1Database("DB");
-    await applyMigrations(db);
+    await applyMigrations(db, migrations);
     let next = 0;
     let sent = 0;
     const worker = async () => {
@@ -842,8 +842,42 @@ if (!ONLY || ONLY === "cost") {
   const batches = [];
   for (let i = 0; i < COST_EVENTS; i += 100) batches.push(JSON.stringify(Array.from({ length: 100 }, (_, j) => typical(i + j))));
   const singles = Array.from({ length: COST_SINGLES }, (_, i) => JSON.stringify(typical(i)));
-  results.cost = { batched: await measure("batched", batches), single: await measure("single", singles) };
+  // Side by side with the build before blocks and batch counters (rows per event, per-event
+  // counting triggers), the same events on each: its own migrations, up to 0020.
+  const COST_BASELINE = process.env.BENCH_COST_BASELINE ?? "2ea6047";
+  const before = { root: baselineRoot(COST_BASELINE), migrations: (f) => f < "0021" };
+  results.cost = {
+    baseline: { ref: COST_BASELINE, batched: await measure("baseline-batched", batches, before), single: await measure("baseline-single", singles, before) },
+    batched: await measure("batched", batches),
+    single: await measure("single", singles),
+  };
   log("cost", results.cost);
+}
+
+// 7. startup: what the wasm's size costs when an isolate starts. A fresh worker each round,
+// then its first request that runs the wasm (timed from when Miniflare is ready), ours and the
+// build before the storage-cost work alternating, ten rounds each; medians and both sizes.
+if (!ONLY || ONLY === "startup") {
+  const previous = process.env.BENCH_COST_BASELINE ?? "2ea6047";
+  const roots = { previous: baselineRoot(previous), ours: ROOT };
+  const times = { previous: [], ours: [] };
+  for (let round = 0; round < 10; round++) {
+    for (const [name, root] of Object.entries(roots)) {
+      const mf = ours({ queueConsumers: {} }, { root });
+      const url = await mf.ready;
+      const started = performance.now();
+      await (await fetch(`${url}v1/logs?limit=1`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+      times[name].push(performance.now() - started);
+      await mf.dispose();
+    }
+  }
+  const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  const size = (root) => statSync(`${root}build/index_bg.wasm`).size;
+  results.startup = {
+    previous: { ref: previous, wasm_bytes: size(roots.previous), first_request_ms: median(times.previous) },
+    ours: { wasm_bytes: size(roots.ours), first_request_ms: median(times.ours) },
+  };
+  log("startup", results.startup);
 }
 
 // 4. native pipeline and wasm size

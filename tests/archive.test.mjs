@@ -33,7 +33,7 @@ test("archive → delete → restore gives back the same rows, and restoring twi
   const bucket = await w.mf.getR2Bucket("ARCHIVE");
   const listed = await bucket.list({ prefix: `events/${day}/` });
   assert.equal(listed.objects.length, 1);
-  assert.match(listed.objects[0].key, new RegExp(`^events/${day}/s0-[0-9a-f]{8}-(info|all)-\\d{12}-\\d{12}\\.ndjson\\.gz$`));
+  assert.match(listed.objects[0].key, new RegExp(`^events/${day}/s0-[0-9a-f]{8}-block-(info|all)-\\d{12}-\\d{12}\\.ndjson\\.gz$`));
   const object = await bucket.get(listed.objects[0].key);
   const lines = gunzipSync(Buffer.from(await object.arrayBuffer())).toString().trim().split("\n");
   assert.deepEqual(lines.sort(), [...before].sort(), "the archive holds the rows exactly as they were stored");

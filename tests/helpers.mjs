@@ -2,6 +2,7 @@
 // real local D1, SQLite Durable Objects (the event shards), KV and Queues. Nothing of the
 // platform is mocked.
 import { Miniflare } from "miniflare";
+import initSqlJs from "sql.js";
 import { readFileSync, readdirSync, existsSync, mkdtempSync } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
 import { tmpdir } from "node:os";
@@ -121,15 +122,48 @@ export async function shardNames(db) {
   return (await db.prepare("SELECT name FROM shards ORDER BY name").all()).results.map((r) => r.name);
 }
 
+/** The events table of the row store (src/shards/sql.rs, LEGACY_SCHEMA): D1's, column for
+ *  column, so the tests' SQL over stored events reads the same columns wherever events are. */
+const EVENTS_TABLE = readFileSync(`${ROOT}src/shards/sql.rs`, "utf8").match(/CREATE TABLE IF NOT EXISTS events \([\s\S]*?\n\);/)[0];
+let sqlJs;
+
+/** Every event a shard holds, read through the shard's own calls: its blocks (`export`), then
+ *  any rows of an earlier release. */
+export async function shardEvents(db, name) {
+  const events = [];
+  for (let after = 0; ;) {
+    const answer = await shardCall(db, name, { export: { after, max_blocks: 64 } });
+    if (!answer.blocks.length) break;
+    for (const block of answer.blocks) events.push(...block.events);
+    after = answer.blocks.at(-1).seq;
+  }
+  const rows = await shardCall(db, name, { rows: { query: { sql: "SELECT data FROM events ORDER BY seq", binds: [] } } });
+  events.push(...rows.map((r) => JSON.parse(r.data)));
+  return events;
+}
+
 /**
- * Rows of one SQL statement over every stored event: run in each shard the catalogue knows,
- * and over D1's `events` (events from before the shards), concatenated. The statement reads
- * `events` as D1 did; aggregates come back one row per shard.
+ * Rows of one SQL statement over every stored event: run over each shard's events (read from
+ * the shard and put in an in-memory SQLite table shaped as D1's `events`) and over D1's
+ * `events` (events from before the shards), concatenated; aggregates come back one row per shard.
  */
 export async function eventRows(db, sql, ...binds) {
   const rows = [...(await db.prepare(sql).bind(...binds).all()).results];
+  sqlJs ??= await initSqlJs();
   for (const name of await shardNames(db)) {
-    rows.push(...(await shardCall(db, name, { rows: { query: { sql, binds } } })));
+    const memory = new sqlJs.Database();
+    try {
+      memory.run(EVENTS_TABLE);
+      const insert = memory.prepare("INSERT INTO events (data) VALUES (?)");
+      for (const event of await shardEvents(db, name)) insert.run([JSON.stringify(event)]);
+      insert.free();
+      const statement = memory.prepare(sql);
+      statement.bind(binds);
+      while (statement.step()) rows.push(statement.getAsObject());
+      statement.free();
+    } finally {
+      memory.close();
+    }
   }
   return rows;
 }

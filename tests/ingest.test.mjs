@@ -305,6 +305,9 @@ test("concurrent requests share queue sends, and each learns exactly its own eve
         assert.equal(row.project, requests[r].project, "never packed with another project's events");
       }
     }
+    // A scrape writes the isolate's pending counts (the consumer's among them) first.
+    const scrape = await own.mf.dispatchFetch("http://localhost/metrics", { headers: auth() });
+    assert.equal(scrape.status, 200, await scrape.text());
     const messages = await own.db
       .prepare("SELECT coalesce(sum(value), 0) AS n FROM metric_counters WHERE name = 'edge_logger_queue_messages_total' AND labels LIKE '%edge-logger-logs\"%'")
       .first();

@@ -26,7 +26,8 @@ test("stored events show up as billed rows, queue operations and requests, price
   }, { what: "every line item metered", seen: () => usage, timeoutMs: 30_000 });
   const today = usage.days.at(-1);
   const units = Object.fromEntries(today.items.map((i) => [i.item, i.units]));
-  assert.ok(units.do_rows_written >= 100, JSON.stringify(units));
+  // The shard wrote its blocks: rows, but far fewer than the 100 events (a block per write).
+  assert.ok(units.do_rows_written > 0 && units.do_rows_written < 100, JSON.stringify(units));
   assert.ok(units.d1_rows_written > 0, JSON.stringify(units));
   for (const item of today.items) {
     const price = usage.prices.find((p) => p.item === item.item).usd_per_million;

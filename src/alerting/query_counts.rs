@@ -1,7 +1,6 @@
-//! Threshold counts of alert rules with `match.query`. The D1 trigger that counts the other
-//! rules cannot evaluate the search language, so the consumer counts these in memory, with the
-//! live tail's matcher, and writes the counts in the same transaction and under the same ledger
-//! guard as the trigger's (`alerting::store::count_query_rule`). Pure.
+//! Threshold counts of alert rules: the consumer adds up each batch's events per rule, group
+//! and window in memory (the rule's fields and its `match.query` with the live tail's matcher)
+//! and writes them in the batch's counting transaction (`counting`). Pure.
 
 use std::collections::BTreeMap;
 
@@ -18,9 +17,13 @@ pub struct QueryRule {
 }
 
 impl QueryRule {
-    /// `None` for a rule without a query (the trigger counts it) or one that no longer parses.
+    /// A threshold rule as the consumer counts it: its fields and its query (none: every
+    /// event its fields match). `None` for a query that no longer parses.
     pub fn new(id: String, rule: AlertRule) -> Option<Self> {
-        let search = parse(rule.matcher.query.as_deref()?).ok()?;
+        let search = match rule.matcher.query.as_deref() {
+            Some(query) => parse(query).ok()?,
+            None => Search::default(),
+        };
         Some(QueryRule { id, rule, search })
     }
 }

@@ -4,10 +4,9 @@ use crate::storage::d1::Metered;
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
-use crate::alerting::query_counts::{QueryCount, QueryRule};
+use crate::alerting::query_counts::QueryRule;
 use crate::alerting::rules::AlertRule;
 use crate::storage::d1::{num, opt_num, opt_text, text};
-use crate::storage::sql::{Bind, SqlQuery};
 
 /// A rule as stored and as the API lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,11 +71,11 @@ pub async fn upsert_rule(db: &D1Database, id: &str, rule: &AlertRule, now: &str)
     Ok(())
 }
 
-/// Enabled threshold rules with a query: the consumer counts them (the trigger cannot).
+/// Enabled threshold rules: the consumer counts each batch's events into them.
 pub async fn query_rules(db: &D1Database) -> Result<Vec<QueryRule>> {
     let rows: Vec<RuleRow> = db
         .prepare(format!(
-            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind = 'threshold' AND query IS NOT NULL"
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled = 1 AND kind = 'threshold'"
         ))
         .all()
         .await?
@@ -86,25 +85,6 @@ pub async fn query_rules(db: &D1Database) -> Result<Vec<QueryRule>> {
         .into_iter()
         .filter_map(|r| QueryRule::new(r.id.clone(), r.rule()?))
         .collect())
-}
-
-/// Adds a query rule's increment to its counter, unless the token was already counted: put
-/// before the token's ledger entry in the same batch, as the trigger's counts are.
-pub fn count_query_rule(token: &str, c: &QueryCount) -> SqlQuery {
-    SqlQuery {
-        sql: "INSERT INTO alert_counters (rule_id, group_key, window_start, count, last_event_id)
-              SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM count_ledger WHERE token = ?6)
-              ON CONFLICT DO UPDATE SET count = count + excluded.count, last_event_id = excluded.last_event_id"
-            .into(),
-        binds: vec![
-            Bind::Text(c.rule_id.clone()),
-            Bind::Text(c.group_key.clone()),
-            Bind::Int(c.window_start),
-            Bind::Int(c.count),
-            Bind::Text(c.last_event_id.clone()),
-            Bind::Text(token.into()),
-        ],
-    }
 }
 
 pub async fn list_rules(db: &D1Database) -> Result<Vec<RuleRow>> {

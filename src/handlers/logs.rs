@@ -2,7 +2,7 @@
 //! (KV only).
 
 use serde::Serialize;
-use worker::{console_warn, Response};
+use worker::Response;
 
 use super::{json_response, open_events, query_pairs, Call};
 use crate::error::AppError;
@@ -11,7 +11,7 @@ use crate::platform::bindings;
 use crate::query::logs::DetailedEvent;
 use crate::query::logs::{into_page, parse_limit, parse_log_search};
 use crate::security::auth::{can_see, scope_project};
-use crate::storage::{kv, HOT_FEED_SIZE};
+use crate::storage::HOT_FEED_SIZE;
 
 #[derive(Serialize)]
 struct LogsPage {
@@ -82,17 +82,12 @@ pub async fn recent(c: &Call<'_>) -> Result<Response, AppError> {
             }
         }
     }
-    let text = kv::read_hot_feed(&env.kv(bindings::HOT)?, principal.project.as_deref())
-        .await
-        .map_err(|e| AppError::Internal(format!("KV read: {e}")))?;
-    let mut logs: Vec<StoredEvent> = match text {
-        None => Vec::new(),
-        Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
-            console_warn!("hot feed in KV is not valid JSON, serving it empty: {e}");
-            Vec::new()
-        }),
-    };
-    logs.truncate(limit);
+    let rows = crate::shards::reader::recent(env, principal.project.as_deref()).await?;
+    let mut logs: Vec<StoredEvent> = rows
+        .iter()
+        .take(limit)
+        .filter_map(|row| serde_json::from_str(row).ok())
+        .collect();
     open_events(config, &mut logs);
     json_response(200, &RecentFeed { logs, source: "kv" })
 }

@@ -37,6 +37,7 @@ pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
         millis() as i64,
     );
     let request = hub_request(&viewer, project.as_deref(), asked.cursor.map(|c| c.text()))?;
+    feed::watching(&hub_name(project.as_deref()));
     Ok(hubs
         .get_by_name(&hub_name(project.as_deref()))?
         .fetch_with_request(request)

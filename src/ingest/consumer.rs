@@ -12,15 +12,15 @@ use worker::{console_error, console_warn, D1Database, Env, MessageBatch, Message
 
 use serde_json::value::RawValue;
 
-use crate::alerting::query_counts::{self, QueryRule};
+use crate::alerting::query_counts::QueryRule;
+use crate::counting;
 use crate::ingest::queue_message::read_envelope;
 use crate::model::StoredEvent;
 use crate::platform::bindings;
-use crate::shards::catalogue as shards;
 use crate::shards::writer::{self, MessageEvents};
+use crate::storage::d1;
 use crate::storage::queue::delivered;
 use crate::storage::sql::SqlQuery;
-use crate::storage::{d1, kv, HOT_FEED_SIZE};
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let db = match env.d1(bindings::DB) {
@@ -34,7 +34,6 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
 
     let mut messages: Vec<RawMessage> = Vec::new();
     let mut contents: Vec<MessageEvents> = Vec::new();
-    let mut projects: Vec<Option<String>> = Vec::new();
     for message in batch.raw_iter() {
         let decoded = delivered(&message.body())
             .ok_or_else(|| Malformed::new("not bytes or text"))
@@ -42,13 +41,12 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
                 let envelope = read_envelope(&body)?;
                 let events = serde_json::from_str(envelope.events.get())
                     .map_err(|e| Malformed::new(format!("events: {e}")))?;
-                Ok((envelope.project, events, body))
+                Ok((events, body))
             });
         match decoded {
-            Ok((project, events, body)) => {
+            Ok((events, body)) => {
                 messages.push(message);
                 contents.push(MessageEvents { body, events });
-                projects.push(project);
             }
             Err(reason) => {
                 console_error!("queue message {} is not an event message ({reason}); retrying it towards the dead-letter queue", message.id());
@@ -69,33 +67,22 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let started = crate::platform::clock::millis();
     let stored = store(&db, env, &messages, contents).await;
     let write_seconds = crate::platform::clock::millis().saturating_sub(started) as f64 / 1000.0;
-    record_batch_metrics(
-        &db,
-        &batch.queue(),
-        messages.len(),
-        stored.len(),
-        write_seconds,
-    )
-    .await;
-    let mut touched: Vec<Option<String>> = stored.iter().map(|&i| projects[i].clone()).collect();
-    touched.sort();
-    touched.dedup();
+    record_batch_metrics(&batch.queue(), messages.len(), stored.len(), write_seconds);
     if !stored.is_empty() {
         crate::alerting::engine::evaluate(&db, env).await;
-        refresh_hot_feeds(&db, env, touched).await;
     }
 }
 
-/// Stores the messages' events in their shards, then counts what the shards newly stored in
-/// one D1 batch (one transaction) with the catalogue's reports. If that batch fails, each
-/// message is counted on its own so that one bad message does not hold back the others.
-/// Returns the indexes of the messages that were stored and counted (and acked).
+/// Stores the messages' events in their shards, then counts what the shards stored in one D1
+/// batch (one transaction) with the catalogue's reports. If that batch fails, each message is
+/// counted on its own so that one bad message does not hold back the others. Returns the
+/// indexes of the messages that were stored and counted (and acked).
 ///
-/// Exactly once: a shard stores an event once (its `event_id` is unique there, and placement
-/// sends a redelivery to the same shard) and keeps it marked with the message's token until
-/// D1 has counted it; D1 counts a token once (`count_ledger`). So a shard write that succeeded
-/// under a D1 batch that failed is counted on redelivery, and a D1 batch that succeeded under
-/// a lost ack is not counted again.
+/// Exactly once: a shard stores an event once (it finds a redelivered or retried `event_id`
+/// among the blocks of its minutes, and placement sends a redelivery to the same shard) and
+/// answers every event a token stored; D1 counts a token once (`count_ledger`, written in the
+/// counting transaction). So a shard write that succeeded under a D1 batch that failed is
+/// counted on redelivery, and a D1 batch that succeeded under a lost ack is not counted again.
 async fn store(
     db: &D1Database,
     env: &Env,
@@ -105,7 +92,7 @@ async fn store(
     let config = crate::config::Config::get(env);
     let now = crate::platform::clock::clock_text().unwrap_or_default();
     // Read before anything is written: without them the batch could not be counted right.
-    let query_rules = match crate::alerting::store::query_rules(db).await {
+    let rules = match crate::alerting::store::query_rules(db).await {
         Ok(rules) => rules,
         Err(e) => {
             for message in messages {
@@ -120,17 +107,9 @@ async fn store(
         }
     };
     let written = writer::write(env, db, contents, true, config.shard_max_events, &now).await;
-    let mut statements = written.catalogue.clone();
-    let mut counted = Vec::new();
-    for counts in written.counts.iter().flatten() {
-        for c in counts {
-            statements.extend(count_statements(c, &query_rules, &now));
-            counted.push(c);
-        }
-    }
-    statements.push(shards::clear_intake());
+    let all: Vec<&writer::ToCount> = written.counts.iter().flatten().flatten().collect();
     let mut stored = Vec::new();
-    match d1::batch(db, &statements).await {
+    match count(db, &written.catalogue, &all, &rules, &now).await {
         Ok(()) => {
             for (index, (message, counts)) in messages.iter().zip(&written.counts).enumerate() {
                 match counts {
@@ -141,7 +120,6 @@ async fn store(
                     Err(reason) => retry(env, message, reason.message()).await,
                 }
             }
-            writer::counted(counted);
         }
         Err(e) => {
             console_warn!(
@@ -163,16 +141,11 @@ async fn store(
                         continue;
                     }
                 };
-                let mut own: Vec<SqlQuery> = counts
-                    .iter()
-                    .flat_map(|c| count_statements(c, &query_rules, &now))
-                    .collect();
-                own.push(shards::clear_intake());
-                match d1::batch(db, &own).await {
+                let own: Vec<&writer::ToCount> = counts.iter().collect();
+                match count(db, &[], &own, &rules, &now).await {
                     Ok(()) => {
                         message.ack();
                         stored.push(index);
-                        writer::counted(counts);
                     }
                     Err(e) => {
                         retry(env, message, &format!("D1 count failed: {}", describe(&e))).await
@@ -184,28 +157,70 @@ async fn store(
     stored
 }
 
-/// Retries a message (towards the dead-letter queue), keeping the reason for its record.
-/// The statements that count one token's events once: the intake (the trigger's counts), the
-/// query rules' counts, then the ledger entry that guards them all.
-fn count_statements(c: &writer::ToCount, rules: &[QueryRule], now: &str) -> Vec<SqlQuery> {
-    let [intake, ledger] = shards::count_once(&c.token, &c.events, now);
-    let mut statements = vec![intake];
-    if !rules.is_empty() {
-        let events: Vec<StoredEvent> = serde_json::from_str::<Vec<Box<RawValue>>>(&c.events)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|raw| serde_json::from_str(raw.get()).ok())
-            .collect();
-        statements.extend(
-            query_counts::count(rules, &events)
-                .iter()
-                .map(|q| crate::alerting::store::count_query_rule(&c.token, q)),
-        );
+/// Counts the events of the tokens D1 has not counted yet, added up (`counting::Tally`), with
+/// their ledger entries and `first` (the catalogue's reports), in one D1 batch.
+async fn count(
+    db: &D1Database,
+    first: &[SqlQuery],
+    todo: &[&writer::ToCount],
+    rules: &[QueryRule],
+    now: &str,
+) -> worker::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        token: String,
     }
-    statements.push(ledger);
-    statements
+    #[derive(serde::Deserialize)]
+    struct Merge {
+        source: String,
+        target: String,
+    }
+    let mut tokens: Vec<String> = todo.iter().map(|c| c.token.clone()).collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    let counted: std::collections::HashSet<String> = if tokens.is_empty() {
+        Default::default()
+    } else {
+        d1::rows::<Token>(db, &counting::counted_tokens(&tokens))
+            .await?
+            .into_iter()
+            .map(|t| t.token)
+            .collect()
+    };
+    let mut fresh: Vec<String> = Vec::new();
+    let mut tally = counting::Tally::default();
+    for c in todo {
+        if counted.contains(&c.token) || fresh.contains(&c.token) {
+            continue;
+        }
+        fresh.push(c.token.clone());
+        for raw in serde_json::from_str::<Vec<Box<RawValue>>>(&c.events).unwrap_or_default() {
+            if let Ok(event) = serde_json::from_str::<StoredEvent>(raw.get()) {
+                tally.add(event);
+            }
+        }
+    }
+    let mut statements = first.to_vec();
+    if !fresh.is_empty() {
+        let merges = if tally.is_empty() {
+            Default::default()
+        } else {
+            d1::rows::<Merge>(db, &counting::merges_of(&tally.fingerprints()))
+                .await?
+                .into_iter()
+                .map(|m| (m.source, m.target))
+                .collect()
+        };
+        statements.push(counting::ledger(&fresh, now));
+        statements.extend(tally.statements(rules, &merges));
+    }
+    if statements.is_empty() {
+        return Ok(());
+    }
+    d1::batch(db, &statements).await
 }
 
+/// Retries a message (towards the dead-letter queue), keeping the reason for its record.
 async fn retry(env: &Env, message: &RawMessage, reason: &str) {
     console_error!(
         "message {} not stored ({reason}); it will be retried",
@@ -215,43 +230,29 @@ async fn retry(env: &Env, message: &RawMessage, reason: &str) {
     message.retry();
 }
 
-/// Counts this batch in D1 (one more small batch): exact however many consumers run.
-async fn record_batch_metrics(
-    db: &D1Database,
-    queue: &str,
-    messages: usize,
-    stored: usize,
-    write_seconds: f64,
-) {
-    use crate::metrics::{increment, labels, observe_histogram, D1_WRITE_BUCKETS};
-    let mut statements = vec![
-        increment(
-            "edge_logger_queue_batches_total",
-            &labels(&[("queue", queue)]),
-            1.0,
-        ),
-        increment(
-            "edge_logger_queue_messages_total",
-            &labels(&[("queue", queue), ("outcome", "acked")]),
-            stored as f64,
-        ),
-    ];
+/// Counts this batch in the isolate's recorder, added up with the other batches until its next
+/// flush (one D1 write per flush, not per batch).
+fn record_batch_metrics(queue: &str, messages: usize, stored: usize, write_seconds: f64) {
+    use crate::metrics::{recorder, D1_WRITE_BUCKETS};
+    recorder::add("edge_logger_queue_batches_total", &[("queue", queue)], 1.0);
+    recorder::add(
+        "edge_logger_queue_messages_total",
+        &[("queue", queue), ("outcome", "acked")],
+        stored as f64,
+    );
     if messages > stored {
-        statements.push(increment(
+        recorder::add(
             "edge_logger_queue_messages_total",
-            &labels(&[("queue", queue), ("outcome", "retried")]),
+            &[("queue", queue), ("outcome", "retried")],
             (messages - stored) as f64,
-        ));
+        );
     }
-    statements.extend(observe_histogram(
+    recorder::observe(
         "edge_logger_d1_write_seconds",
         &[],
         D1_WRITE_BUCKETS,
         write_seconds,
-    ));
-    if let Err(e) = d1::batch(db, &statements).await {
-        console_warn!("batch metrics not recorded: {}", describe(&e));
-    }
+    );
 }
 
 /// Keeps the reason of a failure for the dead-letter record, should the retries run out.
@@ -313,47 +314,5 @@ fn describe(e: &worker::Error) -> String {
     match e {
         worker::Error::D1(d1_error) => d1_error.cause(),
         other => other.to_string(),
-    }
-}
-
-/// Most per-project feeds one batch refreshes (each is a D1 read and a KV write).
-const MAX_PROJECT_FEEDS_PER_BATCH: usize = 10;
-
-/// The hot feeds are best effort: a failed refresh is logged and the next batch tries again.
-/// The deployment's feed always, plus the feed of each project that had events in the batch.
-async fn refresh_hot_feeds(db: &D1Database, env: &Env, projects: Vec<Option<String>>) {
-    let kv = match env.kv(bindings::HOT) {
-        Ok(kv) => kv,
-        Err(e) => {
-            console_warn!("hot feed: KV binding HOT missing: {e}");
-            return;
-        }
-    };
-    let project_feeds = projects
-        .into_iter()
-        .flatten()
-        .take(MAX_PROJECT_FEEDS_PER_BATCH)
-        .map(Some);
-    for project in std::iter::once(None).chain(project_feeds) {
-        let query = crate::query::logs::LogQuery {
-            project: project.clone(),
-            limit: HOT_FEED_SIZE,
-            ..Default::default()
-        };
-        let latest = match crate::shards::reader::page(env, db, &query).await {
-            Ok(mut rows) => {
-                rows.truncate(HOT_FEED_SIZE);
-                rows
-            }
-            Err(e) => {
-                console_warn!("hot feed: reading the latest events failed: {e:?}");
-                return;
-            }
-        };
-        if let Err(e) = kv::write_hot_feed(&kv, project.as_deref(), &latest).await {
-            console_warn!(
-                "hot feed: KV write failed (the feed will catch up on the next batch): {e}"
-            );
-        }
     }
 }

@@ -190,6 +190,20 @@ pub fn observe_histogram(
     buckets: &[f64],
     value: f64,
 ) -> Vec<SqlQuery> {
+    histogram_increments(name, base_labels, buckets, value)
+        .into_iter()
+        .map(|(series, labels, by)| increment(&series, &labels, by))
+        .collect()
+}
+
+/// The series one observation of a histogram adds to: `(name, labels, by)` for each bucket it
+/// falls in, the sum and the count.
+pub fn histogram_increments(
+    name: &str,
+    base_labels: &[(&str, &str)],
+    buckets: &[f64],
+    value: f64,
+) -> Vec<(String, String, f64)> {
     let mut out = Vec::with_capacity(buckets.len() + 3);
     for le in buckets
         .iter()
@@ -200,19 +214,11 @@ pub fn observe_histogram(
         if within {
             let mut pairs = base_labels.to_vec();
             pairs.push(("le", &le));
-            out.push(increment(&format!("{name}_bucket"), &labels(&pairs), 1.0));
+            out.push((format!("{name}_bucket"), labels(&pairs), 1.0));
         }
     }
-    out.push(increment(
-        &format!("{name}_sum"),
-        &labels(base_labels),
-        value,
-    ));
-    out.push(increment(
-        &format!("{name}_count"),
-        &labels(base_labels),
-        1.0,
-    ));
+    out.push((format!("{name}_sum"), labels(base_labels), value));
+    out.push((format!("{name}_count"), labels(base_labels), 1.0));
     out
 }
 

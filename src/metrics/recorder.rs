@@ -53,6 +53,14 @@ pub fn add(name: &str, pairs: &[(&str, &str)], value: f64) {
     RECORDER.with(|r| r.borrow_mut().add(name, labels(pairs), value));
 }
 
+/// One observation of a histogram: its buckets, sum and count, as `metrics::observe_histogram`
+/// writes them, added up here until the next flush.
+pub fn observe(name: &str, base: &[(&str, &str)], buckets: &[f64], value: f64) {
+    for (series, labels, by) in crate::metrics::histogram_increments(name, base, buckets, value) {
+        RECORDER.with(|r| r.borrow_mut().add(&series, labels, by));
+    }
+}
+
 /// The statements of a flush, when one is due (`all`: now, whatever is due): the pending
 /// counts, the meter's billed units among them, and the day's usage.
 fn pending(all: bool) -> Option<Vec<SqlQuery>> {

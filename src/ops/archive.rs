@@ -2,8 +2,9 @@
 //! retention run before it deletes, read back by `POST /v1/archive/restore`. The format is pure; `restore_day` (wasm) runs a
 //! restore.
 //!
-//! Object keys: `events/<YYYY-MM-DD>/<band>-<first seq>-<last seq>.ndjson.gz`, one per day and
-//! retention batch; each line is a stored event exactly as D1 held it.
+//! Object keys: `events/<YYYY-MM-DD>/<source>-block-<band>-<first>-<last>.ndjson.gz`, one per
+//! day and expired block (or batch of a dropped shard); each line is a stored event exactly as
+//! the shard held it. Rows of an earlier release's row store are named without `block-`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -15,7 +15,9 @@ use crate::shards::retention::{
     MAX_BATCHES_PER_RUN,
 };
 use crate::shards::{catalogue, sql as shard_sql};
-use crate::shards::{retention_of, ChangeAnswer, ShardCall, ShardInfo, ShardRetention};
+use crate::shards::{
+    retention_of, BlockExport, ChangeAnswer, ExportAnswer, ShardCall, ShardInfo, ShardRetention,
+};
 use crate::storage::d1;
 use crate::storage::sql::{Bind, SqlQuery};
 
@@ -99,13 +101,17 @@ pub async fn run(env: &Env) {
     let config = crate::config::Config::get(env);
     let days = &config.retention;
     let moved = crate::shards::migrate::run(env, &db, config.shard_max_events).await;
+    let rewritten = crate::shards::migrate::rewrite_rows(env, &db).await;
+    // Shards of earlier releases may hold rows until the rewrite is done.
+    let rows_left = !catalogue::rows_rewritten(&db).await.unwrap_or(false);
     let bucket = env.bucket(bindings::ARCHIVE).ok();
     let mut deleted = 0;
     let legacy = match catalogue::catalogue(&db, None).await {
         Ok((shards, legacy)) => {
             if let Ok(ns) = namespace(env) {
                 for shard in &shards {
-                    deleted += retain_shard(&db, &ns, shard, bucket.as_ref(), days, now).await;
+                    deleted +=
+                        retain_shard(&db, &ns, shard, bucket.as_ref(), days, now, rows_left).await;
                 }
             }
             legacy
@@ -131,7 +137,7 @@ pub async fn run(env: &Env) {
     if reopened > 0 {
         console_log!("{reopened} groups ignored until a time reopened");
     }
-    console_log!("retention: {moved} events moved from D1 into shards, {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
+    console_log!("retention: {moved} events moved from D1 into shards, {rewritten} shard rows rewritten as blocks, {deleted} expired events removed (keeping debug {}d, info {}d, warn {}d, error {}d)", days.debug, days.info, days.warn, days.error);
 }
 
 /// Groups ignored until a time that has passed reopen now, not at their next event; the
@@ -166,12 +172,16 @@ async fn retain_shard(
     bucket: Option<&Bucket>,
     days: &RetentionDays,
     now: chrono::DateTime<chrono::Utc>,
+    rows_left: bool,
 ) -> usize {
     let source = Source::Shard(ns, shard);
     match retention_of(shard, days, now) {
         ShardRetention::Keep => 0,
         ShardRetention::Trim => {
-            let deleted = retain(&source, bucket, days, now).await;
+            let mut deleted = expire_blocks(ns, shard, bucket, days, now).await;
+            if rows_left {
+                deleted += retain(&source, bucket, days, now).await;
+            }
             if deleted > 0 {
                 refresh_catalogue(db, ns, shard).await;
             }
@@ -203,6 +213,118 @@ async fn retain_shard(
     }
 }
 
+/// Retention by whole blocks: each band's blocks whose newest event has expired go, archived
+/// first (and deleted only once the archive holds them) when a bucket is bound.
+async fn expire_blocks(
+    ns: &ObjectNamespace,
+    shard: &ShardInfo,
+    bucket: Option<&Bucket>,
+    days: &RetentionDays,
+    now: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    let cutoffs = days.cutoffs(now);
+    let Some(bucket) = bucket else {
+        let expire = ShardCall::Expire {
+            cutoffs,
+            export: false,
+            max_blocks: 0,
+        };
+        return match call::<ExportAnswer>(ns, &shard.name, &expire).await {
+            Ok(answer) => answer.deleted.max(0) as usize,
+            Err(e) => {
+                console_error!("retention: expiring blocks of {} failed: {e}", shard.name);
+                0
+            }
+        };
+    };
+    let mut deleted = 0;
+    for _ in 0..MAX_BATCHES_PER_RUN {
+        let expire = ShardCall::Expire {
+            cutoffs: cutoffs.clone(),
+            export: true,
+            max_blocks: ARCHIVE_BLOCKS_PER_CALL,
+        };
+        let answer = match call::<ExportAnswer>(ns, &shard.name, &expire).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                console_error!(
+                    "archive: reading expiring blocks of {} failed: {e}",
+                    shard.name
+                );
+                break;
+            }
+        };
+        if answer.blocks.is_empty() {
+            break;
+        }
+        if let Err(e) = archive_blocks(&Source::Shard(ns, shard), bucket, &answer.blocks).await {
+            console_error!("archive: {e}; nothing deleted");
+            break;
+        }
+        let seqs = answer.blocks.iter().map(|b| b.seq).collect();
+        match call::<ExportAnswer>(ns, &shard.name, &ShardCall::DeleteBlocks { seqs }).await {
+            Ok(done) => deleted += done.deleted.max(0) as usize,
+            Err(e) => {
+                // Archived but not deleted: the next run archives them again (same key) and deletes.
+                console_error!("archive: deleting archived blocks failed: {e}");
+                break;
+            }
+        }
+    }
+    deleted
+}
+
+/// Blocks' events into R2: per block, one gzipped NDJSON object per day, named by the band and
+/// the block (the same key when a failed run archives a block again).
+async fn archive_blocks(
+    source: &Source<'_>,
+    bucket: &Bucket,
+    blocks: &[BlockExport],
+) -> Result<(), RetentionError> {
+    const BANDS: [&str; 4] = ["debug", "info", "warn", "error"];
+    for block in blocks {
+        let rows: Vec<ExpiringRow> = block
+            .events
+            .iter()
+            .map(|e| ExpiringRow {
+                seq: block.seq,
+                day: crate::shards::day_of(&received_at(e.get())).to_string(),
+                data: e.get().to_string(),
+            })
+            .collect();
+        let band = BANDS.get(block.band as usize).copied().unwrap_or("error");
+        put_rows(source, bucket, &format!("block-{band}"), &rows).await?;
+    }
+    Ok(())
+}
+
+/// Rows into R2, one gzipped NDJSON object per day, named by `what` and the rows' numbers.
+async fn put_rows(
+    source: &Source<'_>,
+    bucket: &Bucket,
+    what: &str,
+    rows: &[ExpiringRow],
+) -> Result<(), RetentionError> {
+    for (day, day_rows) in by_day(rows) {
+        let key = object_key(&format!("{}{what}", source.tag()), day, &day_rows);
+        bucket
+            .put(&key, gzip_ndjson(&day_rows))
+            .execute()
+            .await
+            .map_err(|e| RetentionError::new(format!("writing {key}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn received_at(raw: &str) -> String {
+    serde_json::from_str::<crate::shards::Placement>(raw)
+        .map(|p| p.received_at.into_owned())
+        .unwrap_or_default()
+}
+
+/// Blocks archived per shard call: each holds up to a few thousand events.
+const ARCHIVE_BLOCKS_PER_CALL: usize = 4;
+
 /// Records a shard's report after retention changed it.
 async fn refresh_catalogue(db: &D1Database, ns: &ObjectNamespace, shard: &ShardInfo) {
     match call::<crate::shards::ShardStats>(ns, &shard.name, &ShardCall::Stats).await {
@@ -224,8 +346,38 @@ async fn refresh_catalogue(db: &D1Database, ns: &ObjectNamespace, shard: &ShardI
     }
 }
 
-/// Every row of a shard into R2, one object per day and page; nothing is deleted here.
+/// Every event of a shard into R2 (its blocks, then any rows of an earlier release), one
+/// object per day and block or page; nothing is deleted here.
 async fn archive_whole(source: &Source<'_>, bucket: &Bucket) -> Result<(), RetentionError> {
+    if let Source::Shard(ns, shard) = source {
+        // Blocks' events gathered into objects of up to `DELETE_BATCH` events, numbered in
+        // export order (the same numbers when a failed run exports them again).
+        let (mut after, mut number) = (0i64, 0i64);
+        let mut rows: Vec<ExpiringRow> = Vec::new();
+        loop {
+            let export = ShardCall::Export {
+                after,
+                max_blocks: ARCHIVE_BLOCKS_PER_CALL,
+            };
+            let answer: ExportAnswer = call(ns, &shard.name, &export).await?;
+            let Some(last) = answer.blocks.last() else {
+                break;
+            };
+            after = last.seq;
+            for event in answer.blocks.iter().flat_map(|b| &b.events) {
+                number += 1;
+                rows.push(ExpiringRow {
+                    seq: number,
+                    day: crate::shards::day_of(&received_at(event.get())).to_string(),
+                    data: event.get().to_string(),
+                });
+            }
+            if rows.len() as i64 >= DELETE_BATCH {
+                put_rows(source, bucket, "block-all", &std::mem::take(&mut rows)).await?;
+            }
+        }
+        put_rows(source, bucket, "block-all", &rows).await?;
+    }
     let mut after = 0i64;
     loop {
         let query = SqlQuery {

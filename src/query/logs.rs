@@ -15,7 +15,7 @@ use crate::processors::level::{parse_level, Level};
 use crate::processors::timestamp::{format_ts, parse_bound, parse_text};
 use crate::query::search::{
     bound, field_of, field_sql, find_field, fts_text, level_names, plain_value, tag_expr,
-    take_query, time_value, unsupported, Condition, Kind, Lowered, Op, Search,
+    take_query, time_value, unsupported, Condition, Kind, Lowered, Op, Search, Term,
 };
 use crate::storage::sql::{within_bind_limit, Bind, SqlQuery, Where};
 
@@ -79,6 +79,12 @@ pub struct LogQuery {
     pub match_nothing: bool,
     /// The terms of `query=` no parameter expresses, as SQL (see `search::Lowered`).
     pub conditions: Vec<(String, Vec<Bind>)>,
+    /// The search terms behind `conditions`, for shards that match events in memory.
+    pub terms: Vec<Term>,
+    /// A group's fingerprint and those merged into it (also in `conditions`).
+    pub fingerprints: Vec<String>,
+    /// The clock `query=`'s relative times were read with.
+    pub now: Option<String>,
 }
 
 /// A group's events: its own fingerprint's and those merged into it, as one condition.
@@ -103,6 +109,7 @@ impl LogQuery {
         let (_, own) = self.exact.remove(at);
         let all: Vec<String> = std::iter::once(own).chain(merged.iter().cloned()).collect();
         self.conditions.push(any_fingerprint(&all));
+        self.fingerprints = all;
     }
 
     /// The fingerprint asked for with `fingerprint=`, if any.
@@ -283,6 +290,8 @@ pub fn parse_log_search(
     params.extend(lowered.params);
     let mut q = parse_log_query(&params)?;
     q.conditions = lowered.conditions;
+    q.terms = lowered.terms;
+    q.now = Some(format_ts(now));
     within_bind_limit(&q.to_sql())?;
     Ok(q)
 }
@@ -314,6 +323,7 @@ pub fn lower_for_logs(search: &Search, now: DateTime<Utc>) -> Result<Lowered, Ap
                     continue;
                 }
                 let not = if term.negated { "NOT " } else { "" };
+                out.terms.push(term.clone());
                 match fts_text(text, *phrase) {
                     Some(fts) => out.conditions.push((
                         format!(
@@ -337,6 +347,7 @@ pub fn lower_for_logs(search: &Search, now: DateTime<Utc>) -> Result<Lowered, Ap
                 if let Some(v) = plain_value(term) {
                     out.params.push((format!("tag.{name}"), v));
                 } else {
+                    out.terms.push(term.clone());
                     out.conditions
                         .push(field_sql(term, &tag_expr(name), Kind::Text, now));
                 }
@@ -345,6 +356,7 @@ pub fn lower_for_logs(search: &Search, now: DateTime<Utc>) -> Result<Lowered, Ap
             Condition::Has {
                 tag: Some(name), ..
             } => {
+                out.terms.push(term.clone());
                 out.conditions
                     .push(field_sql(term, &tag_expr(name), Kind::Text, now));
                 continue;
@@ -382,6 +394,7 @@ pub fn lower_for_logs(search: &Search, now: DateTime<Utc>) -> Result<Lowered, Ap
         };
         if !taken {
             let kind = find_field(field).map(|f| f.kind).unwrap_or(Kind::Text);
+            out.terms.push(term.clone());
             out.conditions.push(field_sql(term, expr, kind, now));
         }
     }
@@ -557,6 +570,34 @@ impl LogQuery {
                 }
             ),
             binds,
+        }
+    }
+}
+
+impl LogQuery {
+    /// The query as a shard matches it over the events of its blocks.
+    pub fn filter(&self) -> crate::query::filter::EventFilter {
+        crate::query::filter::EventFilter {
+            project: self.project.clone(),
+            levels: self.levels.clone(),
+            min_severity: self.min_severity,
+            environment: self.environment.clone(),
+            exact: self
+                .exact
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            tags: self.tags.clone(),
+            text: self.text.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            cursor: self.cursor.clone(),
+            match_nothing: self.match_nothing,
+            fingerprints: self.fingerprints.clone(),
+            search: crate::query::search::unparse(&Search {
+                terms: self.terms.clone(),
+            }),
+            now: self.now.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! (`analysis`). Pure: the edge runs the statements and passes the clock.
 
 pub mod analysis;
+pub mod filter;
 pub mod groups;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod groups_store;

@@ -913,7 +913,7 @@ fn term_matches(term: &Term, e: &StoredEvent, now: DateTime<Utc>) -> bool {
     }
 }
 
-fn tag_text(e: &StoredEvent, name: &str) -> Option<String> {
+pub(crate) fn tag_text(e: &StoredEvent, name: &str) -> Option<String> {
     match e.tags.get(name)? {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
@@ -974,7 +974,7 @@ fn value_matches(field: &str, actual: &str, op: Op, p: &Pattern, now: DateTime<U
 }
 
 /// Lowercase words as SQLite's `unicode61` tokenizer splits them (letters and digits).
-fn words(text: &str) -> Vec<String> {
+pub(crate) fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -984,7 +984,7 @@ fn words(text: &str) -> Vec<String> {
 /// Full text in memory as the FTS index answers it: every word of the term (a phrase: in
 /// order) among the words of the message, error type, error message or stack; a trailing `*`
 /// makes the last word a prefix.
-fn text_matches(e: &StoredEvent, text: &str, phrase: bool) -> bool {
+pub(crate) fn text_matches(e: &StoredEvent, text: &str, phrase: bool) -> bool {
     let prefix = text.ends_with('*');
     let wanted = words(text);
     if wanted.is_empty() {
@@ -1048,6 +1048,8 @@ pub type Params = Vec<(String, String)>;
 pub struct Lowered {
     pub params: Vec<(String, String)>,
     pub conditions: Vec<(String, Vec<Bind>)>,
+    /// The terms behind `conditions`, where a reader matches events in memory too.
+    pub terms: Vec<Term>,
 }
 
 impl Lowered {
@@ -1322,6 +1324,8 @@ mod tests {
                     b.exact.sort();
                     a.tags.sort();
                     b.tags.sort();
+                    // The search remembers its clock; parameters have none to remember.
+                    b.now = None;
                     assert_eq!(a, b, "{query}");
                 }
                 (a, b) => panic!("{query}: {:?} / {:?}", a.map(|_| ()), b.map(|_| ())),

@@ -100,6 +100,32 @@ pub async fn legacy_pending(db: &D1Database) -> Result<bool> {
     Ok(legacy_in(d1::rows(db, &query).await?))
 }
 
+/// Whether every shard's rows of an earlier release have been rewritten as blocks.
+pub async fn rows_rewritten(db: &D1Database) -> Result<bool> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        value: Option<String>,
+    }
+    let query = SqlQuery {
+        sql: "SELECT value FROM storage_state WHERE key = 'shard_rows'".into(),
+        binds: vec![],
+    };
+    Ok(d1::rows::<Row>(db, &query)
+        .await?
+        .into_iter()
+        .any(|r| r.value.as_deref() == Some("blocks")))
+}
+
+/// Records that no shard holds rows any more: every event is in blocks.
+pub fn rows_rewritten_done(now: &str) -> SqlQuery {
+    SqlQuery {
+        sql: "INSERT INTO storage_state (key, value, updated_at) VALUES ('shard_rows', 'blocks', ?)
+              ON CONFLICT (key) DO UPDATE SET value = 'blocks', updated_at = excluded.updated_at"
+            .into(),
+        binds: vec![Bind::Text(now.into())],
+    }
+}
+
 /// The catalogue rows of the given days (any project), for routing a write.
 pub async fn days(db: &D1Database, days: &[&str]) -> Result<Vec<ShardInfo>> {
     d1::rows(
@@ -148,39 +174,6 @@ pub fn remove(name: &str) -> SqlQuery {
     SqlQuery {
         sql: "DELETE FROM shards WHERE name = ?".into(),
         binds: vec![Bind::Text(name.into())],
-    }
-}
-
-/// Counts one token's events into D1 exactly once: they pass through `events_intake`, whose
-/// triggers keep groups, rollups, alert counters and metrics as the events table's did, unless
-/// the ledger already holds the token. Run with [`clear_intake`] in the same batch.
-pub fn count_once(token: &str, events_json: &str, now: &str) -> [SqlQuery; 2] {
-    [
-        SqlQuery {
-            // OR IGNORE, as the events table's insert had: its conflict rule reaches into the
-            // triggers, so an event missing a rollup dimension is stored without that rollup row.
-            // A fingerprint merged into another group is counted as that group's (`merged_from`
-            // keeps its own), in this transaction: a merge applies exactly from the batch after it.
-            sql: "INSERT OR IGNORE INTO events_intake (data)
-                  SELECT CASE WHEN m.target IS NULL THEN e.value
-                              ELSE json_set(e.value, '$.fingerprint', m.target, '$.merged_from', m.source) END
-                  FROM json_each(?1) e
-                  LEFT JOIN group_merges m ON m.source = json_extract(e.value, '$.fingerprint')
-                  WHERE NOT EXISTS (SELECT 1 FROM count_ledger WHERE token = ?2)"
-                .into(),
-            binds: vec![Bind::Text(events_json.into()), Bind::Text(token.into())],
-        },
-        SqlQuery {
-            sql: "INSERT OR IGNORE INTO count_ledger (token, at) VALUES (?, ?)".into(),
-            binds: vec![Bind::Text(token.into()), Bind::Text(now.into())],
-        },
-    ]
-}
-
-pub fn clear_intake() -> SqlQuery {
-    SqlQuery {
-        sql: "DELETE FROM events_intake".into(),
-        binds: vec![],
     }
 }
 

@@ -3,6 +3,11 @@
 //! arrived) and only then deleted from D1. Resumable and idempotent: a batch written but not
 //! deleted is written again next time and the shards ignore what they hold; reads ask D1 and
 //! the shards until D1 is empty, and keep an event found in both once.
+//!
+//! Then the rewrite of shards made by earlier releases, which kept a row per event: each cron
+//! run asks every shard to rewrite a bounded number of its oldest rows as blocks, in one
+//! transaction per call (a read sees each event once, in rows or in a block), until no shard
+//! has rows left; D1's `storage_state` then says so and the runs stop asking.
 
 use crate::platform::objects::CallError;
 use serde::Deserialize;
@@ -92,4 +97,78 @@ async fn step(env: &Env, db: &D1Database, max_events: u64) -> Result<usize, Call
         .await
         .map_err(|e| CallError::new(e.to_string()))?;
     Ok(seqs.len())
+}
+
+/// Rows a shard rewrites per call: a few blocks' worth, well within a call's CPU time.
+const REWRITE_ROWS: i64 = 2000;
+
+/// One run of the row-to-block rewrite; returns the rows rewritten.
+pub async fn rewrite_rows(env: &Env, db: &D1Database) -> usize {
+    use crate::shards::{client::call, CompactAnswer, ShardCall, ShardInfo};
+    match catalogue::rows_rewritten(db).await {
+        Ok(false) => {}
+        Ok(true) => return 0,
+        Err(e) => {
+            console_error!("rewriting shard rows: reading the storage state failed: {e}");
+            return 0;
+        }
+    }
+    let started = crate::platform::clock::millis();
+    let (shards, _) = match catalogue::catalogue(db, None).await {
+        Ok(found) => found,
+        Err(e) => {
+            console_error!("rewriting shard rows: reading the catalogue failed: {e}");
+            return 0;
+        }
+    };
+    let Ok(ns) = crate::shards::client::namespace(env) else {
+        return 0;
+    };
+    let now = crate::platform::clock::clock_text().unwrap_or_default();
+    let mut moved = 0;
+    let mut all_done = true;
+    for shard in &shards {
+        loop {
+            if crate::platform::clock::millis().saturating_sub(started) > RUN_BUDGET_MS {
+                return moved;
+            }
+            let call_compact = ShardCall::Compact {
+                max_rows: REWRITE_ROWS,
+            };
+            match call::<CompactAnswer>(&ns, &shard.name, &call_compact).await {
+                Ok(answer) => {
+                    moved += answer.moved as usize;
+                    if answer.moved > 0 {
+                        let report = ShardInfo {
+                            stats: answer.stats,
+                            ..shard.clone()
+                        };
+                        if let Err(e) = d1::execute(db, &catalogue::upsert(&report, &now)).await {
+                            console_error!(
+                                "rewriting shard rows: catalogue of {} not updated: {e}",
+                                shard.name
+                            );
+                        }
+                    }
+                    if answer.left == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    console_error!(
+                        "rewriting the rows of {} stopped, the next run resumes: {e}",
+                        shard.name
+                    );
+                    all_done = false;
+                    break;
+                }
+            }
+        }
+    }
+    if all_done {
+        if let Err(e) = d1::execute(db, &catalogue::rows_rewritten_done(&now)).await {
+            console_error!("rewriting shard rows: the done mark failed: {e}");
+        }
+    }
+    moved
 }

@@ -1,7 +1,8 @@
 //! Where events live: SQLite-backed Durable Objects ("shards"), one per project and UTC day of
 //! `received_at`, split into further numbered shards of the same day when one passes
-//! `SHARD_MAX_EVENTS`. D1 keeps the control plane and the shard catalogue; a shard keeps the
-//! events table exactly as D1 kept it (generated columns, indexes, FTS5).
+//! `SHARD_MAX_EVENTS`. D1 keeps the control plane and the shard catalogue; a shard keeps its
+//! events in compressed blocks (`block`), and a shard of an earlier release its row store too
+//! until that is rewritten.
 //!
 //! Placement is a function of the event alone: its project, the day of its `received_at`, and
 //! which numbered shard of that day covers its `received_at`. A shard that fills seals itself at
@@ -10,8 +11,8 @@
 //! ever cuts off the future, so a redelivered event lands on the shard that stored it the first
 //! time, and the shards of a day hold disjoint, ordered ranges of `received_at`.
 //!
-//! Pure: the plan of a write, of a read and of retention, the wire types of a shard call, and
-//! the merge of pages. The Durable Object itself is `object`, the calls to it `client`, the fan-out
+//! Pure: the plan of a write, of a read and of retention, the wire types of a shard call, the
+//! merge of pages, and the blocks. The Durable Object itself is `object`, the calls to it `client`, the fan-out
 //! reads `reader`, the writes `writer`.
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::processors::timestamp::{format_ts, parse_text};
 use crate::shards::retention::RetentionDays;
 use crate::storage::sql::SqlQuery;
 
+pub mod block;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod catalogue;
 #[cfg(target_arch = "wasm32")]
@@ -40,8 +42,9 @@ pub mod sql;
 #[cfg(target_arch = "wasm32")]
 pub mod writer;
 
-/// Default of `SHARD_MAX_EVENTS`: at ≈2 KB of JSON plus ≈2 KB of indexes and full text an event,
-/// a million events is ≈4 GB, far below a Durable Object's 10 GB.
+/// Default of `SHARD_MAX_EVENTS`: a million events is well under 1 GB in blocks (and was ≈4 GB
+/// in the row store of earlier releases), far below a Durable Object's 10 GB; a shard's
+/// summaries, held in memory, stay a few megabytes.
 pub const DEFAULT_SHARD_MAX_EVENTS: u64 = 1_000_000;
 
 /// Workers allow six open connections at once; shard calls are made at most this many at a time.
@@ -194,25 +197,53 @@ pub fn count_token(message_body: &str, shard: &str) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShardCall {
-    /// Store events (`INSERT OR IGNORE` on the project's `event_id`), one group per token.
-    /// Events of another day, or received after the shard's seal, are handed back unless the
-    /// shard already holds their `event_id` (a client's retry): then they are dropped.
+    /// Store events (once per `event_id` of the project), one group per token. Events of
+    /// another day, or received after the shard's seal, are handed back unless the shard
+    /// already holds their `event_id` (a client's retry): then they are dropped.
     Write {
         project: String,
         day: String,
         max_events: u64,
         groups: Vec<WriteGroup>,
-        /// Tokens D1 has counted since the last write from this isolate: forgotten first.
-        #[serde(default)]
-        confirm: Vec<String>,
     },
-    /// A page of a log query: `plain`, or `walk` when `probe` counts more matches than
-    /// `walk_above` (see `query::logs::TextPlan`).
+    /// A page of a log query: from the blocks, `filter` matched in memory (`keep` events at
+    /// most); from rows a shard of an earlier release still holds, `plain`, or `walk` when
+    /// `probe` counts more matches than `walk_above` (see `query::logs::TextPlan`).
     Page {
         plain: SqlQuery,
         probe: Option<SqlQuery>,
         walk: Option<SqlQuery>,
         walk_above: i64,
+        #[serde(default)]
+        filter: Option<Box<crate::query::filter::EventFilter>>,
+        #[serde(default)]
+        keep: usize,
+    },
+    /// One event by its `id`: `{"data": …}` or `null`.
+    Find {
+        id: String,
+    },
+    /// Blocks past their band's retention (`cutoffs[band]`: the oldest `received_at` kept):
+    /// with `export`, at most `max_blocks` of them with their events, nothing deleted
+    /// (`DeleteBlocks` follows once they are archived); without, deleted at once.
+    Expire {
+        cutoffs: [String; 4],
+        export: bool,
+        max_blocks: usize,
+    },
+    /// Deletes these blocks (archived by the caller).
+    DeleteBlocks {
+        seqs: Vec<i64>,
+    },
+    /// Every block's events, in block order: the blocks after `after`, `max_blocks` at most.
+    Export {
+        after: i64,
+        max_blocks: usize,
+    },
+    /// Rewrites at most `max_rows` of the rows a shard of an earlier release holds into blocks,
+    /// oldest first, in one transaction; answers how many rows are left.
+    Compact {
+        max_rows: i64,
     },
     /// Rows of any read-only statement, as JSON objects.
     Rows {
@@ -242,9 +273,8 @@ pub struct WriteAnswer {
 
 #[derive(Debug, Serialize, Deserialize, Default)]
 pub struct GroupAnswer {
-    /// Every event the shard holds under this group's token and not yet confirmed as counted:
-    /// inserted now, by an earlier call of the same delivery, or by an earlier delivery whose
-    /// count did not reach D1.
+    /// Every event the shard holds under this group's token: stored now, by an earlier call of
+    /// the same delivery, or by an earlier delivery (D1's ledger counts a token once).
     pub uncounted: Vec<Box<RawValue>>,
     /// Events received after the shard's seal: they belong to the next shard of the day.
     pub moved: Vec<Box<RawValue>>,
@@ -253,6 +283,29 @@ pub struct GroupAnswer {
 #[derive(Debug, Serialize, Deserialize, Default)]
 pub struct PageAnswer {
     pub rows: Vec<Box<RawValue>>,
+}
+
+/// Blocks' events for the archive: each block's row number, band and events.
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct BlockExport {
+    pub seq: i64,
+    pub band: u8,
+    pub events: Vec<Box<RawValue>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct ExportAnswer {
+    pub blocks: Vec<BlockExport>,
+    /// Events deleted by this call (an `Expire` without `export`, `DeleteBlocks`).
+    pub deleted: i64,
+    pub stats: ShardStats,
+}
+
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct CompactAnswer {
+    pub moved: i64,
+    pub left: i64,
+    pub stats: ShardStats,
 }
 
 #[derive(Debug, Serialize, Deserialize, Default)]

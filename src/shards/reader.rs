@@ -12,7 +12,6 @@ use crate::error::AppError;
 use crate::query::logs::{text_match_probe, LogQuery, TextPlan, WALK_NEWEST_ABOVE};
 use crate::shards::catalogue;
 use crate::storage::d1;
-use crate::storage::sql::{Bind, SqlQuery};
 
 fn unavailable(what: &str, reason: CallError) -> AppError {
     console_error!("{what}: {reason}");
@@ -37,6 +36,8 @@ fn page_call(query: &LogQuery) -> ShardCall {
             .flatten(),
         walk: walkable.then(|| walk.to_sql()),
         walk_above: WALK_NEWEST_ABOVE,
+        filter: Some(Box::new(query.filter())),
+        keep: query.limit + 1,
     }
 }
 
@@ -89,6 +90,11 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
     Ok(merge_pages(pages, keep))
 }
 
+#[derive(serde::Deserialize)]
+struct FoundRow {
+    data: String,
+}
+
 /// One event by id, from the shards the project may hold (every shard for `None`), newest
 /// first, six at a time.
 pub async fn by_id(
@@ -112,32 +118,52 @@ pub async fn by_id(
         return Ok(None);
     }
     let ns = namespace(env).map_err(|e| unavailable("reading an event", e.to_string().into()))?;
-    let query = SqlQuery {
-        sql: "SELECT data FROM events WHERE id = ?".into(),
-        binds: vec![Bind::Text(id.to_string())],
-    };
+    let find = ShardCall::Find { id: id.to_string() };
     for round in super::rounds(&ordered) {
         let calls: Vec<(String, ShardCall)> = round
             .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    ShardCall::Rows {
-                        query: query.clone(),
-                    },
-                )
-            })
+            .map(|s| (s.name.clone(), find.clone()))
             .collect();
-        for answer in call_all::<Vec<serde_json::Value>>(&ns, &calls).await {
-            let rows = answer.map_err(|e| unavailable("reading an event", e))?;
-            if let Some(data) = rows
-                .first()
-                .and_then(|r| r.get("data"))
-                .and_then(|d| d.as_str())
-            {
-                return Ok(Some(data.to_string()));
+        for answer in call_all::<Option<FoundRow>>(&ns, &calls).await {
+            if let Some(found) = answer.map_err(|e| unavailable("reading an event", e))? {
+                return Ok(Some(found.data));
             }
         }
     }
     Ok(None)
+}
+
+/// The newest events of the hot feed (the deployment's, or a project's), newest first: from KV
+/// while the feed is fresh, else read from the shards and kept in KV for the next readers. A
+/// failed KV write is logged; the answer is the fresh read.
+pub async fn recent(env: &Env, project: Option<&str>) -> Result<Vec<String>, AppError> {
+    use crate::storage::{kv, HOT_FEED_SIZE};
+    let store = env
+        .kv(crate::platform::bindings::HOT)
+        .map_err(|e| AppError::Internal(format!("KV binding HOT: {e}")))?;
+    let now = crate::platform::clock::millis();
+    let kept = kv::read_hot_feed(&store, project)
+        .await
+        .map_err(|e| AppError::Internal(format!("KV read: {e}")))?;
+    if let Some((text, at_ms)) = kept {
+        if now.saturating_sub(at_ms) < kv::FEED_FRESH_MS {
+            let rows: Vec<Box<serde_json::value::RawValue>> =
+                serde_json::from_str(&text).unwrap_or_default();
+            return Ok(rows.into_iter().map(|r| r.get().to_string()).collect());
+        }
+    }
+    let db = env
+        .d1(crate::platform::bindings::DB)
+        .map_err(|e| AppError::Internal(format!("D1 binding DB: {e}")))?;
+    let query = LogQuery {
+        project: project.map(str::to_string),
+        limit: HOT_FEED_SIZE,
+        ..Default::default()
+    };
+    let mut rows = page(env, &db, &query).await?;
+    rows.truncate(HOT_FEED_SIZE);
+    if let Err(e) = kv::write_hot_feed(&store, project, &rows, now).await {
+        worker::console_warn!("hot feed: KV write failed (the next read tries again): {e}");
+    }
+    Ok(rows)
 }

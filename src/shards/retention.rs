@@ -63,6 +63,13 @@ impl RetentionDays {
         self.debug.min(self.info).min(self.warn).min(self.error)
     }
 
+    /// The oldest `received_at` each band keeps (debug, info, warn, error): a block whose
+    /// newest event is older goes whole.
+    pub fn cutoffs(&self, now: DateTime<Utc>) -> [String; 4] {
+        self.bands()
+            .map(|(_, _, keep)| format_ts(now - Duration::days(keep)))
+    }
+
     /// `(lowest severity, highest severity, days)` for each band.
     fn bands(&self) -> [(i64, i64, i64); 4] {
         [
@@ -173,6 +180,19 @@ mod tests {
             }
         );
         assert_eq!(custom.longest(), 365);
+    }
+
+    #[test]
+    fn block_cutoffs_follow_the_bands_of_blocks() {
+        let days = RetentionDays::default();
+        let cutoffs = days.cutoffs(now());
+        assert_eq!(cutoffs[0], format_ts(now() - Duration::days(7)));
+        assert_eq!(cutoffs[3], format_ts(now() - Duration::days(90)));
+        // The bands of retention are the bands blocks are split by.
+        for (band, (low, high, _)) in days.bands().iter().enumerate() {
+            assert_eq!(crate::shards::block::band_of(*low as u8), band as u8);
+            assert_eq!(crate::shards::block::band_of(*high as u8), band as u8);
+        }
     }
 
     #[test]

@@ -1,13 +1,20 @@
-//! The SQL of an event shard (a SQLite-backed Durable Object): its schema, made on first use,
-//! and the statements of its writes and reports. The events table is D1's (migrations/0001)
-//! column for column, so every query built for D1 runs unchanged in a shard. `token_ranges` is
-//! the shard's own: which rows each message's token stored, until D1 has counted them. One
-//! insert stores its rows under consecutive `seq`s, so a range per insert says it, and no
-//! event row is written twice.
+//! The SQL of an event shard (a SQLite-backed Durable Object): its schema of blocks, made on
+//! first use, and the row store of earlier releases (`LEGACY_SCHEMA`), read until it is
+//! rewritten as blocks. The legacy events table is D1's (migrations/0001) column for column, so
+//! every query built for D1 runs unchanged on it. `token_ranges` said which rows each message's
+//! token stored, until D1 had counted them.
 
-/// Run once per object instance; every statement is idempotent. Durable Object SQL takes
-/// several statements in one `exec` when nothing is bound.
+/// Run once per object instance; every statement is idempotent. A block is one row: no index
+/// but its row number, so storing a block of any size writes one row.
 pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS blocks (seq INTEGER PRIMARY KEY, summary TEXT NOT NULL, bloom BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS shard_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"#;
+
+/// The row store of shards made by earlier releases (one row per event, twelve indexes, full
+/// text): such a shard keeps answering from it until `Compact` has rewritten its rows as blocks
+/// and dropped it. New shards never make it; tests make it to stand for an earlier release.
+pub const LEGACY_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
   seq             INTEGER PRIMARY KEY,
   data            TEXT NOT NULL,
@@ -119,3 +126,29 @@ pub const EXPORT_PAGE: &str = "SELECT seq, substr(received_at, 1, 10) AS day, da
 
 /// The true count, for a shard whose kept count is missing.
 pub const COUNT: &str = "SELECT count(*) AS n FROM events";
+
+/// Whether the shard still holds a row store of an earlier release.
+pub const HAS_LEGACY: &str =
+    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'events'";
+
+/// The block summaries, loaded once per object instance.
+pub const BLOCK_HEADS: &str = "SELECT seq, summary, bloom FROM blocks ORDER BY seq";
+pub const BLOCK_DATA: &str = "SELECT data FROM blocks WHERE seq = ?1";
+pub const INSERT_BLOCK: &str =
+    "INSERT INTO blocks (summary, bloom, data) VALUES (?1, ?2, ?3) RETURNING seq";
+/// `?1`: a JSON array of block numbers.
+pub const DELETE_BLOCKS: &str = "DELETE FROM blocks WHERE seq IN (SELECT value FROM json_each(?1))";
+
+/// The oldest legacy rows with the token that stored them if D1 has not counted it yet: `?1`
+/// how many.
+pub const LEGACY_OLDEST: &str = "SELECT e.seq AS seq, e.data AS data,
+  (SELECT r.token FROM token_ranges r WHERE e.seq BETWEEN r.first_seq AND r.last_seq LIMIT 1) AS token
+  FROM events e ORDER BY e.seq LIMIT ?1";
+/// Rows rewritten as blocks (`?1`: the last `seq` rewritten), and token ranges wholly rewritten.
+pub const LEGACY_DELETE_UPTO: &str = "DELETE FROM events WHERE seq <= ?1";
+pub const LEGACY_TOKENS_UPTO: &str = "DELETE FROM token_ranges WHERE last_seq <= ?1";
+/// The row store once empty.
+pub const LEGACY_DROP: &str =
+    "DROP TABLE IF EXISTS events_fts; DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS token_ranges";
+/// One event by id, from the legacy rows.
+pub const LEGACY_BY_ID: &str = "SELECT data FROM events WHERE id = ?1";

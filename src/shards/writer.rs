@@ -3,7 +3,6 @@
 //! shard hands back goes to the next shard of the day.
 
 use crate::platform::objects::CallError;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
@@ -173,7 +172,6 @@ pub async fn write(
                     day: batch.day.clone(),
                     max_events,
                     groups,
-                    confirm: take_counted(&name),
                 },
             ));
             plans.push((name, batch.project, batch.day, batch.seq, order, tokens));
@@ -252,28 +250,4 @@ pub async fn write(
         .collect();
     written.counts = counts;
     written
-}
-
-thread_local! {
-    /// Tokens D1 has counted, by shard, not yet told to the shard: the next write to it from
-    /// this isolate carries them (no call of its own). A token never told is harmless: a
-    /// redelivery of its message finds it in D1's ledger and counts nothing.
-    static COUNTED: RefCell<BTreeMap<String, Vec<String>>> = const { RefCell::new(BTreeMap::new()) };
-}
-
-/// Records that D1 has counted these tokens; their shards forget them on their next write.
-pub fn counted<'a>(done: impl IntoIterator<Item = &'a ToCount>) {
-    COUNTED.with(|counted| {
-        let mut counted = counted.borrow_mut();
-        for c in done {
-            counted
-                .entry(c.shard.clone())
-                .or_default()
-                .push(c.token.clone());
-        }
-    });
-}
-
-fn take_counted(shard: &str) -> Vec<String> {
-    COUNTED.with(|counted| counted.borrow_mut().remove(shard).unwrap_or_default())
 }

@@ -4,7 +4,8 @@
 //! fails is logged and dropped (viewers miss it, storage has it).
 
 use crate::platform::objects::CallError;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use worker::wasm_bindgen::JsValue;
@@ -16,6 +17,24 @@ use crate::platform::bindings;
 thread_local! {
     /// Pushes started and not finished in this isolate.
     static IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
+    /// Hubs that answered that nobody watches, and until when (ms) this isolate skips them: an
+    /// unwatched deployment then pays one push per hub and isolate every [`UNWATCHED_SKIP_MS`],
+    /// not one per request.
+    static UNWATCHED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+}
+
+/// How long an isolate skips a hub nobody watches. A viewer who connects through this isolate
+/// ends the skip at once; other isolates reach the new viewer within this time.
+pub const UNWATCHED_SKIP_MS: u64 = 2000;
+
+/// Whether this isolate skips pushes to the hub now.
+fn skipped(hub: &str, now: u64) -> bool {
+    UNWATCHED.with(|u| u.borrow().get(hub).is_some_and(|until| *until > now))
+}
+
+/// A viewer connects to this hub: pushes to it resume at once from this isolate.
+pub fn watching(hub: &str) {
+    UNWATCHED.with(|u| u.borrow_mut().remove(hub));
 }
 
 /// The hubs' namespace, if the deployment binds one (a worker without `TAIL_HUBS` ingests as
@@ -29,13 +48,25 @@ pub fn push(env: &Env, bodies: Vec<Vec<u8>>) {
     let Some(hubs) = namespace(env) else {
         return;
     };
+    let now = crate::platform::clock::millis();
     for body in bodies {
+        let hub = hub_name(project_of(&body).as_deref());
+        if skipped(&hub, now) {
+            continue;
+        }
         let hubs = hubs.clone();
         IN_FLIGHT.with(|n| n.set(n.get() + 1));
         worker::wasm_bindgen_futures::spawn_local(async move {
-            let project = project_of(&body);
-            if let Err(e) = call(&hubs, &hub_name(project.as_deref()), "push", body).await {
-                console_warn!("live tail: a push was not delivered ({e})");
+            match call(&hubs, &hub, "push", body).await {
+                Ok(answer) => {
+                    let kept = serde_json::from_str::<super::hub::PushAnswer>(&answer)
+                        .map_or(true, |a| a.kept);
+                    if !kept {
+                        let until = crate::platform::clock::millis() + UNWATCHED_SKIP_MS;
+                        UNWATCHED.with(|u| u.borrow_mut().insert(hub, until));
+                    }
+                }
+                Err(e) => console_warn!("live tail: a push was not delivered ({e})"),
             }
             IN_FLIGHT.with(|n| n.set(n.get() - 1));
         });

@@ -44,6 +44,14 @@ pub struct TailHub {
     meta_written: Cell<i64>,
 }
 
+/// What a push did: the viewers it reached, and whether the hub kept it (someone watches, or
+/// watched within [`BUFFER_MS`]); `false` tells the pushing isolate it may skip this hub a while.
+#[derive(serde::Serialize, Deserialize)]
+pub struct PushAnswer {
+    pub viewers: usize,
+    pub kept: bool,
+}
+
 #[derive(Deserialize)]
 struct Batch<'a> {
     #[serde(borrow)]
@@ -90,8 +98,8 @@ impl DurableObject for TailHub {
         match path.as_str() {
             "/push" => {
                 let body = req.bytes().await?;
-                let viewers = self.push(&body)?;
-                Response::ok(format!(r#"{{"viewers":{viewers}}}"#))
+                let answer = self.push(&body)?;
+                Response::ok(serde_json::to_string(&answer)?)
             }
             "/connect" => {
                 let viewer = req
@@ -209,11 +217,14 @@ impl TailHub {
     }
 
     /// A pushed message: kept while watched, sent to each viewer as its query and rate allow.
-    fn push(&self, body: &[u8]) -> Result<usize> {
+    fn push(&self, body: &[u8]) -> Result<PushAnswer> {
         let sockets = self.state.get_websockets();
         let db = self.db()?;
         if sockets.is_empty() && !self.watched_recently(&db)? {
-            return Ok(0);
+            return Ok(PushAnswer {
+                viewers: 0,
+                kept: false,
+            });
         }
         let text =
             std::str::from_utf8(body).map_err(|e| worker::Error::RustError(e.to_string()))?;
@@ -240,7 +251,10 @@ impl TailHub {
             )?;
         }
         if sockets.is_empty() {
-            return Ok(0);
+            return Ok(PushAnswer {
+                viewers: 0,
+                kept: true,
+            });
         }
         self.touch(false)?;
         let batch: Batch = serde_json::from_str(text)?;
@@ -293,7 +307,10 @@ impl TailHub {
                 let _ = ws.close(Some(CLOSE_LIMIT), Some("limit reached"));
             }
         }
-        Ok(sockets.len())
+        Ok(PushAnswer {
+            viewers: sockets.len(),
+            kept: true,
+        })
     }
 
     fn connect(

@@ -1,0 +1,776 @@
+//! Blocks: how a shard keeps events. One row per block of events (the events of one write and
+//! one retention band), compressed, with a summary that lets a read skip the block: its time
+//! ranges, its levels, and a Bloom filter of its words, ids and field values. A row costs one
+//! row written however many events it holds; an index entry per event would cost one each.
+//!
+//! Pure: building a block from events, its summary, the filter's skip test, and the codec.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::StoredEvent;
+use crate::query::filter::{event_tokens, PreparedFilter};
+#[cfg(test)]
+use crate::query::filter::{field_token, word_token};
+
+/// Events a block holds at most: a read that needs one event of a block decompresses it all.
+pub const MAX_BLOCK_EVENTS: usize = 4000;
+/// Uncompressed JSON a block holds at most (the stored row, ≈ 7× smaller, stays far below
+/// SQLite's 2 MB value limit in a Durable Object).
+pub const MAX_BLOCK_BYTES: usize = 4 << 20;
+
+/// Bits of the Bloom filter per distinct token: ≈ 1 % false positives with [`BLOOM_HASHES`].
+const BLOOM_BITS_PER_TOKEN: usize = 10;
+const BLOOM_HASHES: u32 = 7;
+
+/// The retention band of a severity number: 0 debug (1–8), 1 info (9–12), 2 warn (13–16),
+/// 3 error and worse (17–24). A block holds one band, so each band expires whole blocks.
+pub fn band_of(severity_number: u8) -> u8 {
+    match severity_number {
+        0..=8 => 0,
+        9..=12 => 1,
+        13..=16 => 2,
+        _ => 3,
+    }
+}
+
+/// The events of one token in a block: `start..end` of its event list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRange {
+    pub token: String,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// What a block says of itself, kept beside its data and read without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BlockSummary {
+    pub band: u8,
+    pub count: u32,
+    pub min_received: String,
+    pub max_received: String,
+    pub min_ts: String,
+    pub max_ts: String,
+    /// The distinct `level` names in the block.
+    pub levels: Vec<String>,
+    pub min_severity: u8,
+    pub max_severity: u8,
+    /// Which events each message's token stored (to count them once in D1).
+    #[serde(default)]
+    pub tokens: Vec<TokenRange>,
+}
+
+/// A block ready to store: its summary, Bloom filter and compressed events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub summary: BlockSummary,
+    pub bloom: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+/// FNV-1a, seeded: a stable hash (a stored filter must mean the same after an upgrade, which
+/// the standard library's hasher does not promise).
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for b in bytes {
+        hash ^= *b as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Final mix, so nearby inputs spread over the whole range.
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^ (hash >> 33)
+}
+
+fn bit_positions(token: &str, bits: u64) -> impl Iterator<Item = u64> {
+    let h1 = fnv(0, token.as_bytes());
+    let h2 = fnv(0x9e37_79b9_7f4a_7c15, token.as_bytes()) | 1;
+    (0..BLOOM_HASHES as u64).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+}
+
+/// A Bloom filter of the tokens: a byte array of bits.
+pub fn bloom(tokens: &BTreeSet<String>) -> Vec<u8> {
+    let bytes = (tokens.len() * BLOOM_BITS_PER_TOKEN).div_ceil(8).max(8);
+    let mut filter = vec![0u8; bytes];
+    let bits = (bytes * 8) as u64;
+    for token in tokens {
+        for bit in bit_positions(token, bits) {
+            filter[(bit / 8) as usize] |= 1 << (bit % 8);
+        }
+    }
+    filter
+}
+
+/// Whether the filter may hold the token (`false`: it certainly does not).
+pub fn may_hold(filter: &[u8], token: &str) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let bits = (filter.len() * 8) as u64;
+    bit_positions(token, bits).all(|bit| filter[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+}
+
+/// Events as NDJSON, deflated.
+pub fn encode(events: &[&str]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            let _ = encoder.write_all(b"\n");
+        }
+        let _ = encoder.write_all(event.as_bytes());
+    }
+    encoder.finish().unwrap_or_default()
+}
+
+/// The events of a block's data, in the order they were stored.
+pub fn decode(data: &[u8]) -> Result<Vec<String>, String> {
+    let mut text = String::new();
+    flate2::read::ZlibDecoder::new(data)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("a block does not decompress: {e}"))?;
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(text.split('\n').map(str::to_string).collect())
+}
+
+/// One event to store: its JSON, as queued, and its parsed form.
+pub struct Incoming<'a> {
+    pub token: Option<&'a str>,
+    pub raw: &'a str,
+    pub event: &'a StoredEvent,
+}
+
+/// Blocks of the events, one band each, in at most [`MAX_BLOCK_EVENTS`] and
+/// [`MAX_BLOCK_BYTES`]; within a band, events keep their order (a token's events stay together).
+pub fn build(events: &[Incoming<'_>]) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    for band in 0..4u8 {
+        let mut chunk: Vec<&Incoming<'_>> = Vec::new();
+        let mut bytes = 0;
+        for incoming in events
+            .iter()
+            .filter(|i| band_of(i.event.severity_number) == band)
+        {
+            if chunk.len() >= MAX_BLOCK_EVENTS || bytes + incoming.raw.len() > MAX_BLOCK_BYTES {
+                blocks.push(block_of(band, &chunk));
+                chunk.clear();
+                bytes = 0;
+            }
+            bytes += incoming.raw.len() + 1;
+            chunk.push(incoming);
+        }
+        if !chunk.is_empty() {
+            blocks.push(block_of(band, &chunk));
+        }
+    }
+    blocks
+}
+
+fn block_of(band: u8, events: &[&Incoming<'_>]) -> Block {
+    let mut tokens = BTreeSet::new();
+    let mut levels = BTreeSet::new();
+    let mut summary = BlockSummary {
+        band,
+        count: events.len() as u32,
+        min_severity: u8::MAX,
+        ..Default::default()
+    };
+    let mut ranges: Vec<TokenRange> = Vec::new();
+    for (index, incoming) in events.iter().enumerate() {
+        let e = incoming.event;
+        event_tokens(e, &mut tokens);
+        levels.insert(e.level.clone());
+        summary.min_severity = summary.min_severity.min(e.severity_number);
+        summary.max_severity = summary.max_severity.max(e.severity_number);
+        widen(
+            &mut summary.min_received,
+            &mut summary.max_received,
+            &e.received_at,
+        );
+        widen(&mut summary.min_ts, &mut summary.max_ts, &e.timestamp);
+        if let Some(token) = incoming.token {
+            match ranges.last_mut() {
+                Some(range) if range.token == token && range.end == index as u32 => range.end += 1,
+                _ => ranges.push(TokenRange {
+                    token: token.to_string(),
+                    start: index as u32,
+                    end: index as u32 + 1,
+                }),
+            }
+        }
+    }
+    summary.levels = levels.into_iter().collect();
+    summary.tokens = ranges;
+    let raws: Vec<&str> = events.iter().map(|i| i.raw).collect();
+    Block {
+        summary,
+        bloom: bloom(&tokens),
+        data: encode(&raws),
+    }
+}
+
+fn widen(min: &mut String, max: &mut String, value: &str) {
+    if min.is_empty() || value < min.as_str() {
+        *min = value.to_string();
+    }
+    if max.is_empty() || value > max.as_str() {
+        *max = value.to_string();
+    }
+}
+
+/// What a read asks of a block before it opens it: bounds on its times and levels, and tokens
+/// every matching event holds. Built from a query by the query's own module.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockNeeds {
+    /// Events received at or before this (a cursor's position).
+    pub received_until: Option<String>,
+    pub ts_from: Option<String>,
+    pub ts_to: Option<String>,
+    /// One of these levels (empty: any).
+    pub levels: Vec<String>,
+    pub min_severity: Option<u8>,
+    /// Tokens (as [`event_tokens`] makes them) that every matching event holds.
+    pub tokens: Vec<String>,
+    /// Groups of tokens of which every matching event holds at least one.
+    #[serde(default)]
+    pub any_of: Vec<Vec<String>>,
+}
+
+impl BlockNeeds {
+    /// What a block must offer to hold a match of the filter.
+    pub fn of(filter: &PreparedFilter) -> Self {
+        let f = filter.filter();
+        BlockNeeds {
+            received_until: f.cursor.as_ref().map(|(at, _)| at.clone()),
+            ts_from: f.from.clone(),
+            ts_to: f.to.clone(),
+            levels: f.levels.clone(),
+            min_severity: f.min_severity,
+            tokens: filter.required_tokens(),
+            any_of: filter.any_of_tokens(),
+        }
+    }
+
+    /// Whether a block with this summary and filter may hold a matching event.
+    pub fn may_match(&self, summary: &BlockSummary, filter: &[u8]) -> bool {
+        if self
+            .received_until
+            .as_ref()
+            .is_some_and(|until| summary.min_received.as_str() > until.as_str())
+            || self
+                .ts_from
+                .as_ref()
+                .is_some_and(|from| summary.max_ts.as_str() < from.as_str())
+            || self
+                .ts_to
+                .as_ref()
+                .is_some_and(|to| summary.min_ts.as_str() > to.as_str())
+            || self
+                .min_severity
+                .is_some_and(|min| summary.max_severity < min)
+        {
+            return false;
+        }
+        if !self.levels.is_empty() && !summary.levels.iter().any(|l| self.levels.contains(l)) {
+            return false;
+        }
+        self.tokens.iter().all(|t| may_hold(filter, t))
+            && self
+                .any_of
+                .iter()
+                .all(|group| group.iter().any(|t| may_hold(filter, t)))
+    }
+}
+
+/// A stored block as a shard holds it in memory: its row number, summary and filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub seq: i64,
+    pub summary: BlockSummary,
+    pub bloom: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct PageKey<'a> {
+    #[serde(borrow)]
+    received_at: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+fn page_key(raw: &str) -> (String, String) {
+    serde_json::from_str::<PageKey>(raw)
+        .map(|k| (k.received_at.into_owned(), k.id.into_owned()))
+        .unwrap_or_default()
+}
+
+/// The newest `keep` events matching the filter, newest first by `(received_at, id)`: blocks
+/// newest first, each skipped unless its summary may hold a match, and the walk stops once the
+/// page is full and no block left can hold a newer event. `open` gives a block's events.
+pub fn page<E>(
+    heads: &[Head],
+    filter: &PreparedFilter,
+    keep: usize,
+    mut open: impl FnMut(i64) -> Result<Vec<String>, E>,
+) -> Result<Vec<String>, E> {
+    let needs = BlockNeeds::of(filter);
+    let mut order: Vec<&Head> = heads.iter().collect();
+    order.sort_unstable_by(|a, b| b.summary.max_received.cmp(&a.summary.max_received));
+    let mut found: Vec<((String, String), String)> = Vec::new();
+    for head in order {
+        let full = found.len() >= keep;
+        if full
+            && found
+                .last()
+                .is_some_and(|(k, _)| head.summary.max_received < k.0)
+        {
+            break;
+        }
+        if keep == 0 || !needs.may_match(&head.summary, &head.bloom) {
+            continue;
+        }
+        let mut keyed: Vec<((String, String), String)> = open(head.seq)?
+            .into_iter()
+            .map(|raw| (page_key(&raw), raw))
+            .collect();
+        keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        for (key, raw) in keyed {
+            if found.len() >= keep && found.last().is_some_and(|(worst, _)| key <= *worst) {
+                break;
+            }
+            if !filter.may_match_raw(&raw) {
+                continue;
+            }
+            let Ok(event) = serde_json::from_str::<StoredEvent>(&raw) else {
+                continue;
+            };
+            if filter.matches(&event) {
+                let at = found.partition_point(|(k, _)| *k > key);
+                found.insert(at, (key, raw));
+                found.truncate(keep);
+            }
+        }
+    }
+    Ok(found.into_iter().map(|(_, raw)| raw).collect())
+}
+
+/// The blocks that may hold an event a client retry of one received at `received_at`
+/// repeats: a retry comes within `window_ms` of the original (received times are stamped at
+/// ingest), so blocks whose received range meets `received_at ± window_ms`, whose filter may
+/// hold the `event_id`.
+pub fn retry_candidates(
+    heads: &[Head],
+    event_id: &str,
+    received_at: &str,
+    window_ms: i64,
+) -> Vec<i64> {
+    let Some(at) = crate::processors::timestamp::parse_text(received_at) else {
+        return Vec::new();
+    };
+    let window = chrono::Duration::milliseconds(window_ms);
+    let from = crate::processors::timestamp::format_ts(at - window);
+    let to = crate::processors::timestamp::format_ts(at + window);
+    let token = format!("e:{event_id}");
+    heads
+        .iter()
+        .filter(|h| h.summary.max_received >= from && h.summary.min_received <= to)
+        .filter(|h| may_hold(&h.bloom, &token))
+        .map(|h| h.seq)
+        .collect()
+}
+
+/// The blocks past their band's retention: `cutoffs[band]` is the oldest `received_at` kept.
+pub fn expired(heads: &[Head], cutoffs: &[String; 4]) -> Vec<i64> {
+    heads
+        .iter()
+        .filter(|h| {
+            cutoffs
+                .get(h.summary.band as usize)
+                .is_some_and(|cut| h.summary.max_received < *cut)
+        })
+        .map(|h| h.seq)
+        .collect()
+}
+
+/// The events a token stored, from the blocks that hold them (`open` gives a block's events).
+pub fn token_events<E>(
+    heads: &[Head],
+    token: &str,
+    mut open: impl FnMut(i64) -> Result<Vec<String>, E>,
+) -> Result<Vec<String>, E> {
+    let mut out = Vec::new();
+    for head in heads {
+        let ranges: Vec<&TokenRange> = head
+            .summary
+            .tokens
+            .iter()
+            .filter(|r| r.token == token)
+            .collect();
+        if ranges.is_empty() {
+            continue;
+        }
+        let events = open(head.seq)?;
+        for range in ranges {
+            let (start, end) = (range.start as usize, (range.end as usize).min(events.len()));
+            out.extend(events.get(start..end).unwrap_or_default().iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a token stored events in any block.
+pub fn holds_token(heads: &[Head], token: &str) -> bool {
+    heads
+        .iter()
+        .any(|h| h.summary.tokens.iter().any(|r| r.token == token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn event(n: usize, level: &str, severity: u8, message: &str) -> StoredEvent {
+        StoredEvent {
+            id: format!("id-{n}"),
+            event_id: format!("ev-{n}"),
+            received_at: format!("2026-12-01T10:{:02}:{:02}.000Z", n / 60 % 60, n % 60),
+            timestamp: format!("2026-12-01T09:{:02}:{:02}.000Z", n / 60 % 60, n % 60),
+            level: level.into(),
+            severity_number: severity,
+            message: message.into(),
+            environment: "production".into(),
+            service: Some(format!("svc-{}", n % 3)),
+            source_type: "backend".into(),
+            fingerprint: format!("fp{}", n % 5),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bands_follow_retention() {
+        assert_eq!(
+            [1, 8, 9, 12, 13, 16, 17, 24].map(band_of),
+            [0, 0, 1, 1, 2, 2, 3, 3]
+        );
+    }
+
+    #[test]
+    fn codec_round_trips_and_compresses() {
+        let events: Vec<String> = (0..200)
+            .map(|n| serde_json::to_string(&event(n, "info", 9, "user signed in")).unwrap())
+            .collect();
+        let raws: Vec<&str> = events.iter().map(String::as_str).collect();
+        let data = encode(&raws);
+        assert_eq!(decode(&data).unwrap(), events);
+        let raw_bytes: usize = events.iter().map(String::len).sum();
+        assert!(data.len() * 5 < raw_bytes, "{} of {raw_bytes}", data.len());
+        assert_eq!(decode(&encode(&[])).unwrap(), Vec::<String>::new());
+        assert!(decode(b"not zlib").is_err());
+    }
+
+    #[test]
+    fn build_splits_by_band_and_keeps_token_ranges() {
+        let parsed: Vec<StoredEvent> = (0..10)
+            .map(|n| {
+                if n % 2 == 0 {
+                    event(n, "error", 17, "boom")
+                } else {
+                    event(n, "info", 9, "fine")
+                }
+            })
+            .collect();
+        let raws: Vec<String> = parsed
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let incoming: Vec<Incoming<'_>> = parsed
+            .iter()
+            .zip(&raws)
+            .enumerate()
+            .map(|(n, (e, raw))| Incoming {
+                token: Some(if n < 6 { "a" } else { "b" }),
+                raw,
+                event: e,
+            })
+            .collect();
+        let blocks = build(&incoming);
+        assert_eq!(blocks.len(), 2);
+        let info = &blocks[0].summary;
+        assert_eq!((info.band, info.count), (1, 5));
+        assert_eq!(info.levels, vec!["info".to_string()]);
+        assert_eq!(
+            info.tokens,
+            vec![
+                TokenRange {
+                    token: "a".into(),
+                    start: 0,
+                    end: 3
+                },
+                TokenRange {
+                    token: "b".into(),
+                    start: 3,
+                    end: 5
+                }
+            ]
+        );
+        assert_eq!(blocks[1].summary.band, 3);
+        assert!(may_hold(&blocks[1].bloom, &word_token("boom")));
+        assert!(may_hold(&blocks[1].bloom, &field_token("service", "SVC-0")));
+        assert!(!may_hold(&blocks[1].bloom, &word_token("fine")));
+    }
+
+    #[test]
+    fn a_large_write_is_split_into_bounded_blocks() {
+        let parsed: Vec<StoredEvent> = (0..MAX_BLOCK_EVENTS + 5)
+            .map(|n| event(n, "info", 9, "x"))
+            .collect();
+        let raws: Vec<String> = parsed
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let incoming: Vec<Incoming<'_>> = parsed
+            .iter()
+            .zip(&raws)
+            .map(|(e, raw)| Incoming {
+                token: None,
+                raw,
+                event: e,
+            })
+            .collect();
+        let blocks = build(&incoming);
+        let counts: Vec<u32> = blocks.iter().map(|b| b.summary.count).collect();
+        assert_eq!(counts, vec![MAX_BLOCK_EVENTS as u32, 5]);
+    }
+
+    #[test]
+    fn needs_skip_only_blocks_that_cannot_match() {
+        let summary = BlockSummary {
+            band: 2,
+            count: 1,
+            min_received: "2026-12-01T10:00:00.000Z".into(),
+            max_received: "2026-12-01T11:00:00.000Z".into(),
+            min_ts: "2026-12-01T09:00:00.000Z".into(),
+            max_ts: "2026-12-01T09:30:00.000Z".into(),
+            levels: vec!["warn".into()],
+            min_severity: 13,
+            max_severity: 13,
+            tokens: vec![],
+        };
+        let filter = bloom(&[word_token("timeout")].into_iter().collect());
+        let yes = |needs: BlockNeeds| needs.may_match(&summary, &filter);
+        assert!(yes(BlockNeeds::default()));
+        assert!(!yes(BlockNeeds {
+            received_until: Some("2026-12-01T09:59:59.999Z".into()),
+            ..Default::default()
+        }));
+        assert!(!yes(BlockNeeds {
+            ts_from: Some("2026-12-01T10:00:00.000Z".into()),
+            ..Default::default()
+        }));
+        assert!(!yes(BlockNeeds {
+            ts_to: Some("2026-12-01T08:00:00.000Z".into()),
+            ..Default::default()
+        }));
+        assert!(!yes(BlockNeeds {
+            levels: vec!["error".into()],
+            ..Default::default()
+        }));
+        assert!(!yes(BlockNeeds {
+            min_severity: Some(17),
+            ..Default::default()
+        }));
+        assert!(yes(BlockNeeds {
+            tokens: vec![word_token("timeout")],
+            ..Default::default()
+        }));
+        assert!(!yes(BlockNeeds {
+            tokens: vec![word_token("refused")],
+            ..Default::default()
+        }));
+        assert!(yes(BlockNeeds {
+            any_of: vec![vec![word_token("refused"), word_token("timeout")]],
+            ..Default::default()
+        }));
+    }
+
+    #[test]
+    fn bloom_has_no_false_negatives_and_few_false_positives() {
+        let tokens: BTreeSet<String> = (0..5000).map(|n| format!("w:token{n}")).collect();
+        let filter = bloom(&tokens);
+        assert!(tokens.iter().all(|t| may_hold(&filter, t)));
+        let false_positives = (0..10_000)
+            .filter(|n| may_hold(&filter, &format!("w:other{n}")))
+            .count();
+        assert!(false_positives < 300, "{false_positives} of 10,000");
+    }
+
+    mod properties {
+        use super::*;
+        use crate::query::filter::EventFilter;
+        use proptest::prelude::*;
+
+        const SERVICES: [&str; 3] = ["api", "web", "Checkout"];
+        const WORDS: [&str; 5] = ["timeout", "card", "declined", "payment", "retry"];
+        const LEVELS: [(&str, u8); 4] = [("debug", 5), ("info", 9), ("warn", 13), ("error", 17)];
+        const SEARCHES: [&str; 8] = [
+            "",
+            "timeout",
+            "-service:api",
+            "service:[api,web]",
+            "tag[region]:eu",
+            "\"card declined\"",
+            "trace_id:t1",
+            "pay* -retry",
+        ];
+
+        fn arb_event() -> impl Strategy<Value = StoredEvent> {
+            (
+                0..600u32,
+                0..4usize,
+                0..3usize,
+                proptest::collection::vec(0..5usize, 1..4),
+                0..3u8,
+                0..2u8,
+            )
+                .prop_map(|(second, level, service, words, trace, region)| {
+                    let (level, severity) = LEVELS[level];
+                    let message: Vec<&str> = words.iter().map(|w| WORDS[*w]).collect();
+                    StoredEvent {
+                        id: format!("id{second:04}-{}", message.join("")),
+                        event_id: format!("ev{second}-{}", message.join("")),
+                        received_at: format!(
+                            "2026-12-01T10:{:02}:{:02}.000Z",
+                            second / 60,
+                            second % 60
+                        ),
+                        timestamp: format!(
+                            "2026-12-01T09:{:02}:{:02}.000Z",
+                            second / 60,
+                            second % 60
+                        ),
+                        level: level.into(),
+                        severity_number: severity,
+                        message: message.join(" "),
+                        environment: "production".into(),
+                        service: Some(SERVICES[service].into()),
+                        trace_id: (trace > 0).then(|| format!("t{trace}")),
+                        tags: if region == 1 {
+                            serde_json::json!({"region": "eu"})
+                                .as_object()
+                                .cloned()
+                                .unwrap()
+                        } else {
+                            Default::default()
+                        },
+                        source_type: "backend".into(),
+                        fingerprint: format!("fp{}", second % 4),
+                        ..Default::default()
+                    }
+                })
+        }
+
+        fn arb_filter() -> impl Strategy<Value = EventFilter> {
+            (
+                0..8usize,
+                proptest::option::of(0..3usize),
+                proptest::option::of(0..4usize),
+                proptest::option::of(0..5usize),
+                proptest::option::of(0..600u32),
+                any::<bool>(),
+            )
+                .prop_map(|(search, service, level, word, cursor, group)| {
+                    EventFilter {
+                        search: SEARCHES[search].into(),
+                        exact: service
+                            .map(|s| vec![("service".to_string(), SERVICES[s].to_string())])
+                            .unwrap_or_default(),
+                        levels: level
+                            .map(|l| vec![LEVELS[l].0.to_string()])
+                            .unwrap_or_default(),
+                        text: word.map(|w| format!("\"{}\"", WORDS[w])),
+                        cursor: cursor.map(|c| {
+                            (
+                                format!("2026-12-01T10:{:02}:{:02}.000Z", c / 60, c % 60),
+                                "id".into(),
+                            )
+                        }),
+                        fingerprints: if group {
+                            vec!["fp1".into(), "fp2".into()]
+                        } else {
+                            vec![]
+                        },
+                        ..Default::default()
+                    }
+                })
+        }
+
+        fn key(raw: &str) -> (String, String) {
+            page_key(raw)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// Blocks decode to the events put in; a read over blocks finds exactly what a scan
+            /// of every event finds; no block holding a match is ever skipped.
+            #[test]
+            fn blocks_answer_as_a_scan_does(
+                events in proptest::collection::vec(arb_event(), 0..120),
+                cuts in proptest::collection::vec(1..40usize, 1..6),
+                filter in arb_filter(),
+                keep in 1..30usize,
+            ) {
+                // Ids are unique in a shard (its `id` is the worker's).
+                let events: Vec<StoredEvent> = events.into_iter().enumerate()
+                    .map(|(i, mut e)| { e.id = format!("{}-{i:03}", e.id); e })
+                    .collect();
+                let raws: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+                let mut heads = Vec::new();
+                let mut stored: Vec<Vec<String>> = Vec::new();
+                let mut start = 0;
+                let mut cut = cuts.iter().cycle();
+                while start < events.len() {
+                    let end = (start + cut.next().unwrap()).min(events.len());
+                    let incoming: Vec<Incoming<'_>> = (start..end)
+                        .map(|i| Incoming { token: Some("t"), raw: &raws[i], event: &events[i] })
+                        .collect();
+                    for block in build(&incoming) {
+                        let seq = stored.len() as i64;
+                        stored.push(decode(&block.data).unwrap());
+                        heads.push(Head { seq, summary: block.summary, bloom: block.bloom });
+                    }
+                    start = end;
+                }
+                let mut all: Vec<String> = stored.iter().flatten().cloned().collect();
+                let mut sorted_raws = raws.clone();
+                all.sort();
+                sorted_raws.sort();
+                prop_assert_eq!(&all, &sorted_raws);
+
+                let prepared = filter.clone().prepare(crate::processors::timestamp::parse_text("2026-12-01T12:00:00.000Z").unwrap()).unwrap();
+                let needs = BlockNeeds::of(&prepared);
+                for head in &heads {
+                    let holds_match = stored[head.seq as usize].iter()
+                        .any(|raw| prepared.matches(&serde_json::from_str(raw).unwrap()));
+                    if holds_match {
+                        prop_assert!(needs.may_match(&head.summary, &head.bloom), "skipped a block with a match: {:?}", filter);
+                    }
+                }
+                let mut expected: Vec<String> = raws.iter()
+                    .filter(|raw| prepared.matches(&serde_json::from_str(raw).unwrap()))
+                    .cloned()
+                    .collect();
+                expected.sort_by_key(|raw| std::cmp::Reverse(key(raw)));
+                expected.dedup_by_key(|raw| key(raw));
+                expected.truncate(keep);
+                let got = page(&heads, &prepared, keep, |seq| Ok::<_, ()>(stored[seq as usize].clone())).unwrap();
+                let got_keys: Vec<_> = got.iter().map(|r| key(r)).collect();
+                let expected_keys: Vec<_> = expected.iter().map(|r| key(r)).collect();
+                prop_assert_eq!(got_keys, expected_keys);
+            }
+        }
+    }
+}
