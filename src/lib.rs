@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod billing;
 pub mod config;
+pub mod controls;
 pub mod counting;
 pub mod dead_letters;
 pub mod error;

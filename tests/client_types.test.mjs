@@ -72,6 +72,9 @@ test("a TypeScript client generated from the document type-checks against an ans
   const rules = await record("POST", "/v1/assign-rules", "/v1/assign-rules", { body: { field: "service", pattern: "shop", assignee: "shop-team", project: "shop" } });
   await record("GET", "/v1/assign-rules", "/v1/assign-rules");
   await record("DELETE", "/v1/assign-rules/{id}", `/v1/assign-rules/${rules.json.rules[0].id}`);
+  const ingestRule = await record("POST", "/v1/ingest-rules", "/v1/ingest-rules", { body: { query: "service:nothing-sends-this", action: "sample(0.5)" } });
+  await record("GET", "/v1/ingest-rules", "/v1/ingest-rules");
+  await record("DELETE", "/v1/ingest-rules/{id}", `/v1/ingest-rules/${ingestRule.json.id}`);
   await record("GET", "/v1/stats", "/v1/stats?bucket=1h&by=level");
   const key = await record("POST", "/v1/keys", "/v1/keys", { body: { name: "reader", scopes: ["read"], project: "shop" } });
   await record("GET", "/v1/keys", "/v1/keys");

@@ -44,6 +44,7 @@ async fn ingest_logs(c: &Call<'_>) -> Result<Response, AppError> {
         accepted.queued,
         accepted.errors,
         accepted.unqueued,
+        accepted.dropped,
         ENQUEUE_RETRY_AFTER,
     )?;
     let response = json_response(202, &body)?;
@@ -114,7 +115,12 @@ pub async fn ingest_bulk(c: &Call<'_>) -> Result<Response, AppError> {
         other => other?,
     };
     let mut outcomes = vec![ItemOutcome::Retry; bulk.actions.len()];
-    for (index, id) in accepted.queued {
+    // A document an ingest rule kept out was handled as asked: created, for the shipper.
+    for (index, id) in accepted
+        .queued
+        .into_iter()
+        .chain(accepted.dropped.into_iter().map(|d| (d.index, d.id)))
+    {
         outcomes[index] = ItemOutcome::Created(id);
     }
     for error in accepted.errors {

@@ -23,6 +23,8 @@ mod health;
 #[cfg(target_arch = "wasm32")]
 mod ingest;
 #[cfg(target_arch = "wasm32")]
+mod ingest_rules;
+#[cfg(target_arch = "wasm32")]
 mod keys;
 #[cfg(target_arch = "wasm32")]
 mod logs;

@@ -136,6 +136,9 @@ route_table! {
     PUT    "/v1/alert-rules/{id}"         Key(Admin) => |c| super::alerts::update_rule(c);
     DELETE "/v1/alert-rules/{id}"         Key(Admin) => |c| super::alerts::delete_rule(c);
     GET    "/v1/alerts"                   Key(Read) => |c| super::alerts::list_alerts(c);
+    GET    "/v1/ingest-rules"             Key(Read) => |c| super::ingest_rules::list(c);
+    POST   "/v1/ingest-rules"             Key(Admin) => |c| super::ingest_rules::create(c);
+    DELETE "/v1/ingest-rules/{id}"        Key(Admin) => |c| super::ingest_rules::delete(c);
     GET    "/v1/assign-rules"             Key(Read) => |c| super::assign_rules::list(c);
     PUT    "/v1/assign-rules"             Key(Admin) => |c| super::assign_rules::replace(c);
     POST   "/v1/assign-rules"             Key(Admin) => |c| super::assign_rules::append(c);

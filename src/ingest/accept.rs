@@ -44,6 +44,8 @@ pub struct Accepted {
     pub unqueued: Vec<usize>,
     /// The client's `event_id` of the first accepted event (Sentry answers with it).
     pub first_event_id: Option<String>,
+    /// Events the ingest rules kept out (never queued).
+    pub dropped: Vec<crate::controls::rules::DroppedEvent>,
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -90,6 +92,15 @@ mod runner {
         // Source maps before the steps that read frames, so that groups form on original frames.
         crate::sourcemaps::resolve::apply(env, &mut outcome.accepted).await;
         let mut outcome = enrich_all(outcome);
+        // The ingest rules, before anything costs: a dropped event never reaches the queue.
+        let rules = crate::controls::store::active(env).await;
+        let (kept, dropped) = crate::controls::rules::apply(
+            &rules,
+            std::mem::take(&mut outcome.accepted),
+            ctx.received_at(),
+        );
+        outcome.accepted = kept;
+        count_dropped(&dropped);
         seal(config, &mut outcome)?;
         let first_event_id = outcome.accepted.first().map(|(_, e)| e.event_id.clone());
         // Each accepted event's id and level by its index, for the answer and the metric.
@@ -127,7 +138,21 @@ mod runner {
             errors,
             unqueued: delivery.unqueued,
             first_event_id,
+            dropped,
         })
+    }
+
+    /// `edge_logger_events_dropped_total` and `edge_logger_events_sampled_out_total` by project
+    /// and rule.
+    fn count_dropped(dropped: &[crate::controls::rules::DroppedEvent]) {
+        for d in dropped {
+            let name = match d.reason {
+                "dropped" => "edge_logger_events_dropped_total",
+                _ => "edge_logger_events_sampled_out_total",
+            };
+            let project = d.project.as_deref().unwrap_or("");
+            recorder::add(name, &[("project", project), ("rule", &d.rule)], 1.0);
+        }
     }
 
     /// An event the service itself reports (a failed alert delivery), through the pipeline and
@@ -193,11 +218,13 @@ mod runner {
         let ctx = ingest_context(config, project)?;
         let outcome = prepare_items(items, &ctx, uuid::Uuid::new_v4)?;
         let accepted = accept(env, worker_ctx, config, &ctx, outcome).await?;
-        if accepted.queued.is_empty() {
+        let all_handled = accepted.unqueued.is_empty() && !accepted.dropped.is_empty();
+        if accepted.queued.is_empty() && !all_handled {
             let refusal = ingest_answer(
                 accepted.queued,
                 accepted.errors,
                 accepted.unqueued,
+                accepted.dropped,
                 ENQUEUE_RETRY_AFTER,
             );
             return Err(refusal

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::controls::rules::DroppedEvent;
 use crate::error::AppError;
 use crate::model::{ItemError, RejectReason, StoredEvent};
 use crate::processors::body::{body_format, split_events, RawItem};
@@ -175,13 +176,16 @@ pub fn prepare_items(
     Ok(outcome)
 }
 
-/// The 202 body: `{"accepted", "rejected", "ids", "errors"}`.
+/// The 202 body: `{"accepted", "rejected", "ids", "errors"}`, and `dropped` when ingest rules
+/// kept events out (by index, with the rule and whether it dropped or sampled them out).
 #[derive(Debug, Serialize)]
 pub struct IngestAnswer {
     pub accepted: usize,
     pub rejected: usize,
     pub ids: Vec<String>,
     pub errors: Vec<ItemError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<DroppedEvent>,
 }
 
 /// The 202 body once enqueueing is over: `queued` are `(index, id)` of events that reached the
@@ -192,9 +196,12 @@ pub fn ingest_answer(
     mut queued: Vec<(usize, String)>,
     mut errors: Vec<ItemError>,
     unqueued: Vec<usize>,
+    dropped: Vec<DroppedEvent>,
     retry_after: u32,
 ) -> Result<(IngestAnswer, Option<u32>), AppError> {
-    if queued.is_empty() {
+    // Events the rules kept out were handled as asked: a request of only those is answered.
+    let all_handled = unqueued.is_empty() && !dropped.is_empty();
+    if queued.is_empty() && !all_handled {
         if unqueued.is_empty() {
             return Err(AppError::InvalidEvents {
                 message: "No event in the body is usable; see errors.".into(),
@@ -222,6 +229,7 @@ pub fn ingest_answer(
         rejected: errors.len(),
         ids: queued.into_iter().map(|(_, id)| id).collect(),
         errors,
+        dropped,
     };
     Ok((body, partial.then_some(retry_after)))
 }
@@ -409,6 +417,7 @@ mod tests {
                 "message is required",
             )],
             vec![],
+            vec![],
             5,
         )
         .unwrap();
@@ -421,21 +430,39 @@ mod tests {
         );
         assert_eq!(retry, None);
 
-        let (body, retry) = ingest_answer(vec![(0, "a".into())], vec![], vec![1, 2], 5).unwrap();
+        let (body, retry) =
+            ingest_answer(vec![(0, "a".into())], vec![], vec![1, 2], vec![], 5).unwrap();
         assert_eq!(body.rejected, 2);
         assert_eq!(body.errors[0].code, RejectReason::EnqueueFailed);
         assert_eq!(retry, Some(5));
 
-        let err = ingest_answer(vec![], vec![], vec![0, 1], 5).unwrap_err();
+        let err = ingest_answer(vec![], vec![], vec![0, 1], vec![], 5).unwrap_err();
         assert_eq!((err.status(), err.retry_after()), (503, Some(5)));
         let err = ingest_answer(
             vec![],
             vec![ItemError::new(0, RejectReason::EventTooLarge, "x")],
             vec![],
+            vec![],
             5,
         )
         .unwrap_err();
         assert_eq!(err.status(), 400);
+
+        // Everything kept out by the rules is answered: nothing to send again.
+        let dropped = DroppedEvent {
+            index: 0,
+            id: "a".into(),
+            rule: "r1".into(),
+            reason: "dropped",
+            project: None,
+        };
+        let (body, retry) = ingest_answer(vec![], vec![], vec![], vec![dropped], 5).unwrap();
+        assert_eq!((body.accepted, body.dropped.len(), retry), (0, 1, None));
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(
+            text.ends_with(r#""dropped":[{"index":0,"id":"a","rule":"r1","reason":"dropped"}]}"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Events rejected at ingest, by reason (the error code).",
     ),
     (
+        "edge_logger_events_dropped_total",
+        "counter",
+        "Events an ingest rule dropped before the queue, by project and rule.",
+    ),
+    (
+        "edge_logger_events_sampled_out_total",
+        "counter",
+        "Events an ingest rule's sample left out before the queue, by project and rule.",
+    ),
+    (
         "edge_logger_rate_limited_total",
         "counter",
         "Requests refused by the per-key rate limit.",
@@ -51,7 +61,7 @@ pub const METRICS: &[(&str, &str, &str)] = &[
     (
         "edge_logger_events_stored_total",
         "counter",
-        "Events stored in D1, by level (a redelivered event is stored once).",
+        "Events stored in the shards and counted in D1, by level (a redelivered event is stored once).",
     ),
     (
         "edge_logger_queue_batches_total",

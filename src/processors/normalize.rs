@@ -88,6 +88,11 @@ pub struct IngestContext {
 }
 
 impl IngestContext {
+    /// When the request was received: the clock every event of it is judged by.
+    pub fn received_at(&self) -> DateTime<Utc> {
+        self.received_at
+    }
+
     pub fn new(received_at: DateTime<Utc>, default_environment: &str) -> Self {
         IngestContext {
             received_at,

@@ -1,0 +1,8 @@
+//! Cost controls: what a deployment keeps of what it is sent. Drop and sample rules
+//! (`rules`), applied at ingest before the queue.
+//!
+//! Pure: the rules and their verdicts; *wasm*: `store` (the rules in D1, cached per isolate).
+
+pub mod rules;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
