@@ -84,6 +84,8 @@ pub enum AppError {
     UpgradeRequired(String),
     /// 429: too many requests; retry after this many seconds.
     RateLimited { retry_after: u32 },
+    /// 429: a project's quota is used up (the message names it); retry after its window turns.
+    QuotaExceeded { message: String, retry_after: u32 },
     /// 503: a dependency (the queue, D1) is unavailable; retry after this many seconds.
     Unavailable { message: String, retry_after: u32 },
     /// 500: a bug or an unexpected platform failure. The cause is logged, never returned.
@@ -104,7 +106,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
             AppError::UpgradeRequired(_) => 426,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::QuotaExceeded { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
         }
@@ -125,6 +127,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::UpgradeRequired(_) => "upgrade_required",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::QuotaExceeded { .. } => RejectReason::QuotaExceeded.code(),
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -143,7 +146,9 @@ impl AppError {
             | AppError::UnsupportedMediaType(m)
             | AppError::UpgradeRequired(m) => m.clone(),
             AppError::InvalidEvents { message, .. } => message.clone(),
-            AppError::Unavailable { message, .. } => message.clone(),
+            AppError::Unavailable { message, .. } | AppError::QuotaExceeded { message, .. } => {
+                message.clone()
+            }
             AppError::MethodNotAllowed(allowed) => {
                 format!("This route does not accept that method; allowed: {allowed}.")
             }
@@ -159,9 +164,9 @@ impl AppError {
     /// Seconds for a `Retry-After` header, where the status calls for one.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            AppError::RateLimited { retry_after } | AppError::Unavailable { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            AppError::RateLimited { retry_after }
+            | AppError::Unavailable { retry_after, .. }
+            | AppError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

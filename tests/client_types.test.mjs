@@ -75,6 +75,9 @@ test("a TypeScript client generated from the document type-checks against an ans
   const ingestRule = await record("POST", "/v1/ingest-rules", "/v1/ingest-rules", { body: { query: "service:nothing-sends-this", action: "sample(0.5)" } });
   await record("GET", "/v1/ingest-rules", "/v1/ingest-rules");
   await record("DELETE", "/v1/ingest-rules/{id}", `/v1/ingest-rules/${ingestRule.json.id}`);
+  await record("PUT", "/v1/projects/{project}/quota", "/v1/projects/typed/quota", { body: { events_per_day: 100000, events_per_minute: 10000 } });
+  await record("GET", "/v1/projects/{project}/quota", "/v1/projects/typed/quota");
+  await record("DELETE", "/v1/projects/{project}/quota", "/v1/projects/typed/quota");
   await record("GET", "/v1/stats", "/v1/stats?bucket=1h&by=level");
   const key = await record("POST", "/v1/keys", "/v1/keys", { body: { name: "reader", scopes: ["read"], project: "shop" } });
   await record("GET", "/v1/keys", "/v1/keys");

@@ -268,6 +268,29 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   await context.close();
 });
 
+test("the usage view stacks each project's stored events by day and estimates the month", async () => {
+  // Usage is the admin's (or a project-bound key's): this signs in with the admin token.
+  await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${url}/dashboard/`);
+  await page.getByLabel("API key with the read scope").fill(ADMIN);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Live feed" }).waitFor();
+  await page.getByRole("link", { name: "Usage" }).click();
+  await page.getByRole("heading", { name: "Usage" }).waitFor();
+  await waitFor(async () => (await page.locator("svg.usage-chart rect").count()) > 0, { what: "a stacked bar", seen: async () => ({ text: await page.locator("main").innerText() }) });
+  const row = page.locator("table.totals tr", { hasText: "(no project)" });
+  await row.waitFor();
+  assert.match(await row.innerText(), /\(no project\)\s+\d+/);
+  assert.match(await page.getByLabel("This month's estimate").innerText(), /This month: \$[\d.]+ so far, about \$[\d.]+ by its end; last month \$[\d.]+/);
+  await page.screenshot({ path: `${SHOTS}/dashboard-usage.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("the dashboard's page forbids foreign scripts, connections and framing", async () => {
   const res = await fetch(`${url}/dashboard/`);
   const csp = res.headers.get("content-security-policy");

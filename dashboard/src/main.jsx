@@ -10,6 +10,7 @@ import { Search } from "./views/search.jsx";
 import { Stats } from "./views/stats.jsx";
 import { Alerts } from "./views/alerts.jsx";
 import { Releases, ReleasePage } from "./views/releases.jsx";
+import { Usage } from "./views/usage.jsx";
 import "./style.css";
 
 const NAV = [
@@ -19,6 +20,7 @@ const NAV = [
   ["search", "Search"],
   ["stats", "Stats"],
   ["alerts", "Alerts"],
+  ["usage", "Usage"],
 ];
 
 function useTheme() {
@@ -88,6 +90,9 @@ function App() {
       break;
     case "alerts":
       view = <Alerts />;
+      break;
+    case "usage":
+      view = <Usage />;
       break;
     default:
       view = <LiveFeed params={route.params} />;

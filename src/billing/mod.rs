@@ -176,6 +176,157 @@ pub fn usage_report(rows: &[UsageRow], stored: &[StoredRow]) -> serde_json::Valu
     })
 }
 
+/// What a project's events did on a day, by service and level (`usage_events`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+pub struct EventUsageRow {
+    pub day: String,
+    pub project: String,
+    pub service: String,
+    pub level: String,
+    pub received: i64,
+    pub accepted: i64,
+    pub dropped: i64,
+    pub sampled_out: i64,
+    pub refused_quota: i64,
+    pub stored: i64,
+}
+
+/// The bytes a project's shards of a day keep (the shard catalogue).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ProjectBytesRow {
+    pub day: String,
+    pub project: String,
+    pub bytes: i64,
+}
+
+/// What `GET /v1/usage?by=` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Day,
+    Project,
+    Service,
+    Level,
+}
+
+impl By {
+    pub fn parse(text: &str) -> Option<By> {
+        Some(match text {
+            "day" => By::Day,
+            "project" => By::Project,
+            "service" => By::Service,
+            "level" => By::Level,
+            _ => return None,
+        })
+    }
+}
+
+/// Each group's events and estimated dollars. A day's bill (every line item) is shared by the
+/// events that day stored (by what they received on a day nothing was stored), and each
+/// project's storage by its bytes; `only` keeps one project's share. Storage is priced for 30
+/// days at the Durable Object rate.
+pub fn breakdown(
+    by: By,
+    billed: &[UsageRow],
+    events: &[EventUsageRow],
+    bytes: &[ProjectBytesRow],
+    only: Option<&str>,
+) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let mut day_usd: BTreeMap<&str, BTreeMap<&'static str, f64>> = BTreeMap::new();
+    for row in billed {
+        if let Some(item) = Item::parse(&row.item) {
+            *day_usd
+                .entry(row.day.as_str())
+                .or_default()
+                .entry(item.name())
+                .or_default() += dollars(item, row.units.max(0) as u64);
+        }
+    }
+    let mut day_stored: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut project_stored: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for e in events {
+        let d = day_stored.entry(e.day.as_str()).or_default();
+        d.0 += e.stored;
+        d.1 += e.received;
+        *project_stored
+            .entry((e.day.as_str(), e.project.as_str()))
+            .or_default() += e.stored;
+    }
+    let storage_price = STORAGE_PRICES.first().map_or(0.2, |(_, p)| *p);
+    #[derive(Default)]
+    struct Group {
+        counts: [i64; 6],
+        bytes: f64,
+        items: BTreeMap<&'static str, f64>,
+        /// By day: events stored and dollars (without storage).
+        days: BTreeMap<String, (i64, f64)>,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| only.is_none_or(|p| e.project == p))
+    {
+        let key = match by {
+            By::Day => e.day.clone(),
+            By::Project => e.project.clone(),
+            By::Service => e.service.clone(),
+            By::Level => e.level.clone(),
+        };
+        let g = groups.entry(key).or_default();
+        for (slot, n) in g.counts.iter_mut().zip([
+            e.received,
+            e.accepted,
+            e.dropped,
+            e.sampled_out,
+            e.refused_quota,
+            e.stored,
+        ]) {
+            *slot += n;
+        }
+        let (stored, received) = day_stored.get(e.day.as_str()).copied().unwrap_or_default();
+        let share = if stored > 0 {
+            e.stored as f64 / stored as f64
+        } else if received > 0 {
+            e.received as f64 / received as f64
+        } else {
+            0.0
+        };
+        let day = g.days.entry(e.day.clone()).or_default();
+        day.0 += e.stored;
+        for (item, usd) in day_usd.get(e.day.as_str()).into_iter().flatten() {
+            *g.items.entry(item).or_default() += usd * share;
+            day.1 += usd * share;
+        }
+        let in_project = project_stored
+            .get(&(e.day.as_str(), e.project.as_str()))
+            .copied()
+            .unwrap_or(0);
+        if in_project > 0 {
+            let project_bytes: i64 = bytes
+                .iter()
+                .filter(|b| b.day == e.day && b.project == e.project)
+                .map(|b| b.bytes)
+                .sum();
+            g.bytes += project_bytes as f64 * e.stored as f64 / in_project as f64;
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, g)| {
+            let storage_usd = g.bytes / 1e9 * storage_price;
+            let usd: f64 = g.items.values().sum::<f64>() + storage_usd;
+            let [received, accepted, dropped, sampled_out, refused_quota, stored] = g.counts;
+            json!({
+                "key": key, "received": received, "accepted": accepted, "dropped": dropped,
+                "sampled_out": sampled_out, "refused_quota": refused_quota, "stored": stored,
+                "bytes": g.bytes.round() as i64, "items": g.items, "storage_usd_30_days": storage_usd,
+                "usd": usd,
+                "days": g.days.iter().map(|(day, (stored, usd))| json!({"day": day, "stored": stored, "usd": usd})).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
 thread_local! {
     static METER: RefCell<Meter> = RefCell::new(Meter::default());
 }
@@ -193,6 +344,62 @@ pub fn take() -> Vec<(Item, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_days_bill_is_shared_by_what_each_project_stored() {
+        let billed = vec![UsageRow {
+            day: "2026-12-01".into(),
+            item: "d1_rows_written".into(),
+            units: 1_000_000,
+        }];
+        let row = |project: &str, service: &str, stored: i64| EventUsageRow {
+            day: "2026-12-01".into(),
+            project: project.into(),
+            service: service.into(),
+            level: "info".into(),
+            received: stored + 1,
+            accepted: stored,
+            stored,
+            ..Default::default()
+        };
+        let events = vec![
+            row("shop", "api", 30),
+            row("shop", "web", 10),
+            row("blog", "api", 60),
+        ];
+        let bytes = vec![ProjectBytesRow {
+            day: "2026-12-01".into(),
+            project: "shop".into(),
+            bytes: 4000,
+        }];
+        let by_project = breakdown(By::Project, &billed, &events, &bytes, None);
+        let keys: Vec<&str> = by_project
+            .iter()
+            .map(|g| g["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["blog", "shop"]);
+        let d1 = dollars(Item::D1RowsWritten, 1_000_000);
+        assert!(
+            (by_project[0]["items"]["d1_rows_written"].as_f64().unwrap() - d1 * 0.6).abs() < 1e-12
+        );
+        assert_eq!(by_project[1]["stored"], 40);
+        assert_eq!(by_project[1]["bytes"], 4000);
+        let shop_only = breakdown(By::Service, &billed, &events, &bytes, Some("shop"));
+        assert_eq!(shop_only.len(), 2);
+        assert_eq!(shop_only[0]["key"], "api");
+        assert_eq!(
+            shop_only[0]["bytes"], 3000,
+            "a project's bytes shared by what each service stored"
+        );
+        assert_eq!(
+            breakdown(By::Day, &billed, &events, &bytes, None)[0]["received"],
+            103
+        );
+        assert_eq!(
+            by_project[1]["days"][0]["stored"], 40,
+            "each group's days, for a daily chart"
+        );
+    }
 
     #[test]
     fn items_have_names_and_prices() {

@@ -149,3 +149,147 @@ fn label(labels: &str, name: &str) -> Option<String> {
     let rest = &labels[start..];
     Some(rest[..rest.find('"')?].to_string())
 }
+
+/// Every project's quota, by project.
+type Quotas = Rc<std::collections::HashMap<String, Quota>>;
+
+thread_local! {
+    static QUOTAS: RefCell<Option<(u64, Quotas)>> = const { RefCell::new(None) };
+}
+
+use super::quota::Quota;
+
+#[derive(Deserialize)]
+struct QuotaRow {
+    project: String,
+    body: String,
+}
+
+async fn all_quotas(db: &D1Database) -> Result<std::collections::HashMap<String, Quota>> {
+    let rows: Vec<QuotaRow> = d1::rows(
+        db,
+        &SqlQuery {
+            sql: "SELECT project, body FROM project_quotas".into(),
+            binds: vec![],
+        },
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.project, serde_json::from_str(&r.body).ok()?)))
+        .collect())
+}
+
+/// A project's quota, from this isolate's copy of them all while fresh ([`RULES_FRESH_MS`]).
+/// Unreadable quotas are logged and none applied to this request.
+pub async fn quota_of(env: &Env, project: &str) -> Option<Quota> {
+    let now = crate::platform::clock::millis();
+    let cached = QUOTAS.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(at, _)| now.saturating_sub(*at) < RULES_FRESH_MS)
+            .map(|(_, q)| q.clone())
+    });
+    let quotas = match cached {
+        Some(q) => q,
+        None => {
+            let read = match env.d1(crate::platform::bindings::DB) {
+                Ok(db) => all_quotas(&db).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(q) => {
+                    let q = Rc::new(q);
+                    QUOTAS.with(|c| *c.borrow_mut() = Some((now, q.clone())));
+                    q
+                }
+                Err(e) => {
+                    console_warn!("quotas unreadable, none applied to this request: {e}");
+                    return None;
+                }
+            }
+        }
+    };
+    quotas.get(project).cloned()
+}
+
+pub async fn get_quota(db: &D1Database, project: &str) -> Result<Option<Quota>> {
+    Ok(all_quotas(db).await?.remove(project))
+}
+
+pub async fn put_quota(db: &D1Database, project: &str, quota: &Quota, now: &str) -> Result<()> {
+    d1::execute(
+        db,
+        &SqlQuery {
+            sql: "INSERT INTO project_quotas (project, body, updated_at) VALUES (?, ?, ?)
+                  ON CONFLICT (project) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at"
+                .into(),
+            binds: vec![
+                Bind::Text(project.into()),
+                Bind::Text(serde_json::to_string(quota)?),
+                Bind::Text(now.into()),
+            ],
+        },
+    )
+    .await?;
+    QUOTAS.with(|c| c.borrow_mut().take());
+    Ok(())
+}
+
+pub async fn delete_quota(db: &D1Database, project: &str) -> Result<bool> {
+    let changed = d1::execute(
+        db,
+        &SqlQuery {
+            sql: "DELETE FROM project_quotas WHERE project = ?".into(),
+            binds: vec![Bind::Text(project.into())],
+        },
+    )
+    .await?;
+    QUOTAS.with(|c| c.borrow_mut().take());
+    Ok(changed > 0)
+}
+
+/// What a project has taken of its quota today and this minute.
+pub async fn quota_used(
+    db: &D1Database,
+    project: &str,
+    day: &str,
+    minute: &str,
+) -> Result<(i64, i64)> {
+    #[derive(Deserialize)]
+    struct Used {
+        n_day: i64,
+        n_minute: i64,
+        minute: String,
+    }
+    let rows: Vec<Used> = d1::rows(
+        db,
+        &SqlQuery {
+            sql: "SELECT n_day, n_minute, minute FROM quota_counts WHERE project = ? AND day = ?"
+                .into(),
+            binds: vec![Bind::Text(project.into()), Bind::Text(day.into())],
+        },
+    )
+    .await?;
+    Ok(rows.first().map_or((0, 0), |u| {
+        (u.n_day, if u.minute == minute { u.n_minute } else { 0 })
+    }))
+}
+
+/// Takes up to `wanted` events of a project's quota now: `(granted, the day's count)`.
+pub async fn take(
+    db: &D1Database,
+    project: &str,
+    quota: &Quota,
+    wanted: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, i64)> {
+    #[derive(Deserialize)]
+    struct Granted {
+        granted: i64,
+        day_count: i64,
+    }
+    let rows: Vec<Granted> =
+        d1::rows(db, &super::quota::grant(project, quota, wanted, now)).await?;
+    Ok(rows.first().map_or((0, 0), |g| (g.granted, g.day_count)))
+}

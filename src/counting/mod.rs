@@ -1,7 +1,7 @@
 //! Counting a batch of stored events into D1 once per batch, not once per event: the consumer
 //! adds up the batch here and writes one upsert per distinct key of each rollup (minute, hour,
 //! the narrow hour rollups), of the stored-events metric, of releases and of the alert rules'
-//! counters; groups get at most two intake rows per fingerprint, release, user, severity and
+//! counters and each project's stored events by day, service and level; groups get at most two intake rows per fingerprint, release, user, severity and
 //! hour (its oldest event, and its newest with how many more it stands for), whose trigger
 //! keeps the group's status rules. A key written once costs one row however many events it
 //! counts.
@@ -55,6 +55,8 @@ pub struct Tally {
     /// dim, bucket, project, value
     hour_dim: BTreeMap<(&'static str, String, String, String), i64>,
     stored_by_level: BTreeMap<String, i64>,
+    /// day, project, service, level: each project's stored events (`usage_events`)
+    stored_usage: BTreeMap<(String, String, String, String), i64>,
     releases: BTreeMap<(String, String), ReleaseTally>,
     release_environments: BTreeSet<(String, String, String)>,
     /// fingerprint, release, user, severity, hour
@@ -105,6 +107,15 @@ impl Tally {
                 .or_default() += 1;
         }
         *self.stored_by_level.entry(e.level.clone()).or_default() += 1;
+        *self
+            .stored_usage
+            .entry((
+                e.received_at.get(..10).unwrap_or_default().to_string(),
+                project.clone(),
+                e.service.clone().unwrap_or_default(),
+                e.level.clone(),
+            ))
+            .or_default() += 1;
         if let Some(release) = &e.release {
             let error = i64::from(e.severity_number >= 17);
             self.releases
@@ -275,6 +286,19 @@ impl Tally {
                 self.stored_by_level
                     .iter()
                     .map(|(l, n)| json!([l, n]))
+                    .collect(),
+            )],
+        });
+        out.push(SqlQuery {
+            sql: "INSERT INTO usage_events (day, project, service, level, stored)
+                  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+                  FROM json_each(?1) WHERE true
+                  ON CONFLICT DO UPDATE SET stored = stored + excluded.stored"
+                .into(),
+            binds: vec![rows(
+                self.stored_usage
+                    .iter()
+                    .map(|((d, p, s, l), n)| json!([d, p, s, l, n]))
                     .collect(),
             )],
         });

@@ -31,6 +31,8 @@ mod logs;
 #[cfg(target_arch = "wasm32")]
 mod metrics;
 #[cfg(target_arch = "wasm32")]
+mod quotas;
+#[cfg(target_arch = "wasm32")]
 mod releases;
 #[cfg(target_arch = "wasm32")]
 mod sourcemaps;

@@ -150,7 +150,10 @@ route_table! {
     POST   "/v1/dead-letters/replay"      Key(Admin) => |c| super::dead_letters::replay(c);
     POST   "/v1/archive/restore"          Key(Admin) => |c| super::archive::restore(c);
     GET    "/v1/storage"                  Key(Admin) => |c| super::storage::report(c);
-    GET    "/v1/usage"                    Key(Admin) => |c| super::usage::usage(c);
+    GET    "/v1/usage"                    Key(Read) => |c| super::usage::usage(c);
+    GET    "/v1/projects/{project}/quota" Key(Read) => |c| super::quotas::get(c);
+    PUT    "/v1/projects/{project}/quota" Key(Admin) => |c| super::quotas::put(c);
+    DELETE "/v1/projects/{project}/quota" Key(Admin) => |c| super::quotas::delete(c);
 }
 
 /// A matched route: its row and the path's values for the pattern's `{name}` segments,

@@ -92,15 +92,36 @@ mod runner {
         // Source maps before the steps that read frames, so that groups form on original frames.
         crate::sourcemaps::resolve::apply(env, &mut outcome.accepted).await;
         let mut outcome = enrich_all(outcome);
+        let usage = Usage::of(ctx, &outcome);
         // The ingest rules, before anything costs: a dropped event never reaches the queue.
         let rules = crate::controls::store::active(env).await;
-        let (kept, dropped) = crate::controls::rules::apply(
+        let (kept, mut dropped) = crate::controls::rules::apply(
             &rules,
             std::mem::take(&mut outcome.accepted),
             ctx.received_at(),
         );
         outcome.accepted = kept;
         count_dropped(&dropped);
+        usage.count_dropped(&dropped);
+        // Then the project's quota: what passes it is refused (hard) or sampled (soft).
+        if let Some(project) = ctx.project.as_deref() {
+            if let Some(quota) = crate::controls::store::quota_of(env, project).await {
+                let kept = std::mem::take(&mut outcome.accepted);
+                let (kept, refused, sampled, day_full) =
+                    apply_quota(env, ctx, project, &quota, kept).await?;
+                outcome.accepted = kept;
+                usage.count(&refused, COLUMN_REFUSED);
+                usage.count_dropped(&sampled);
+                count_dropped(&sampled);
+                outcome
+                    .errors
+                    .extend(refused_errors(project, &quota, &refused));
+                dropped.extend(sampled);
+                if outcome.accepted.is_empty() && !refused.is_empty() && dropped.is_empty() {
+                    return Err(quota_refusal(project, &quota, ctx, day_full));
+                }
+            }
+        }
         seal(config, &mut outcome)?;
         let first_event_id = outcome.accepted.first().map(|(_, e)| e.event_id.clone());
         // Each accepted event's id and level by its index, for the answer and the metric.
@@ -128,6 +149,10 @@ mod runner {
                 1.0,
             );
         }
+        usage.count(
+            &queued.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            COLUMN_ACCEPTED,
+        );
         for error in &errors {
             count_rejected(error.code.code(), 1);
         }
@@ -140,6 +165,153 @@ mod runner {
             first_event_id,
             dropped,
         })
+    }
+
+    const COLUMN_RECEIVED: usize = 0;
+    const COLUMN_ACCEPTED: usize = 1;
+    const COLUMN_DROPPED: usize = 2;
+    const COLUMN_SAMPLED_OUT: usize = 3;
+    const COLUMN_REFUSED: usize = 4;
+
+    /// Each event's usage key (its day, project, service and level) by index, to count what
+    /// became of it (`usage_events`).
+    struct Usage {
+        day: String,
+        project: String,
+        keys: std::collections::HashMap<usize, (String, String)>,
+    }
+
+    impl Usage {
+        /// Counts every event of the request as received (one refused before it had a service
+        /// or level under empty ones).
+        fn of(ctx: &IngestContext, outcome: &IngestOutcome) -> Self {
+            let usage = Usage {
+                day: crate::processors::timestamp::format_ts(ctx.received_at())[..10].to_string(),
+                project: ctx.project.clone().unwrap_or_default(),
+                keys: outcome
+                    .accepted
+                    .iter()
+                    .map(|(i, e)| (*i, (e.service.clone().unwrap_or_default(), e.level.clone())))
+                    .collect(),
+            };
+            let indexes: Vec<usize> = usage.keys.keys().copied().collect();
+            usage.count(&indexes, COLUMN_RECEIVED);
+            let refused = outcome.errors.len() as i64;
+            if refused > 0 {
+                let key = (
+                    usage.day.clone(),
+                    usage.project.clone(),
+                    String::new(),
+                    String::new(),
+                );
+                recorder::count_usage(key, COLUMN_RECEIVED, refused);
+            }
+            usage
+        }
+
+        fn count(&self, indexes: &[usize], column: usize) {
+            for index in indexes {
+                let (service, level) = self.keys.get(index).cloned().unwrap_or_default();
+                let key = (self.day.clone(), self.project.clone(), service, level);
+                recorder::count_usage(key, column, 1);
+            }
+        }
+
+        fn count_dropped(&self, dropped: &[crate::controls::rules::DroppedEvent]) {
+            for d in dropped {
+                let column = if d.reason == "dropped" {
+                    COLUMN_DROPPED
+                } else {
+                    COLUMN_SAMPLED_OUT
+                };
+                self.count(&[d.index], column);
+            }
+        }
+    }
+
+    type QuotaOutcome = (
+        Vec<(usize, crate::model::StoredEvent)>,
+        Vec<usize>,
+        Vec<crate::controls::rules::DroppedEvent>,
+        bool,
+    );
+
+    /// The project's quota over a request's events: `(kept, refused indexes, sampled out,
+    /// whether the day's window is full)`.
+    async fn apply_quota(
+        env: &Env,
+        ctx: &IngestContext,
+        project: &str,
+        quota: &crate::controls::quota::Quota,
+        events: Vec<(usize, crate::model::StoredEvent)>,
+    ) -> Result<QuotaOutcome, AppError> {
+        if events.is_empty() {
+            return Ok((events, Vec::new(), Vec::new(), false));
+        }
+        let db = env.d1(crate::platform::bindings::DB)?;
+        let wanted = events.len() as i64;
+        let (granted, day_count) =
+            crate::controls::store::take(&db, project, quota, wanted, ctx.received_at()).await?;
+        let split = crate::controls::quota::split(quota, events, granted.max(0) as usize);
+        let refused: Vec<usize> = split.refused.iter().map(|(i, _)| *i).collect();
+        count_rejected(RejectReason::QuotaExceeded.code(), refused.len());
+        let sampled = split
+            .sampled_out
+            .into_iter()
+            .map(|(index, e)| crate::controls::rules::DroppedEvent {
+                index,
+                id: e.id,
+                rule: "quota".into(),
+                reason: "sampled_out",
+                project: e.project,
+            })
+            .collect();
+        let day_full = crate::controls::quota::day_is_full(quota, day_count);
+        Ok((split.kept, refused, sampled, day_full))
+    }
+
+    fn quota_words(quota: &crate::controls::quota::Quota) -> String {
+        let mut limits = Vec::new();
+        if let Some(n) = quota.events_per_day {
+            limits.push(format!("{n} events per day"));
+        }
+        if let Some(n) = quota.events_per_minute {
+            limits.push(format!("{n} events per minute"));
+        }
+        limits.join(" and ")
+    }
+
+    fn refused_errors(
+        project: &str,
+        quota: &crate::controls::quota::Quota,
+        refused: &[usize],
+    ) -> Vec<crate::model::ItemError> {
+        let message = format!(
+            "project {project}'s quota of {} is used up; this event was not stored",
+            quota_words(quota)
+        );
+        refused
+            .iter()
+            .map(|i| crate::model::ItemError::new(*i, RejectReason::QuotaExceeded, message.clone()))
+            .collect()
+    }
+
+    /// The 429 of a request whose every usable event passed a hard quota.
+    fn quota_refusal(
+        project: &str,
+        quota: &crate::controls::quota::Quota,
+        ctx: &IngestContext,
+        day_full: bool,
+    ) -> AppError {
+        // A full day turns at midnight; a full minute at the next minute.
+        let retry_after = crate::controls::quota::retry_after(ctx.received_at(), day_full);
+        AppError::QuotaExceeded {
+            message: format!(
+                "project {project}'s quota of {} is used up; nothing was stored. Retry after {retry_after} seconds, or raise it with PUT /v1/projects/{project}/quota.",
+                quota_words(quota)
+            ),
+            retry_after,
+        }
     }
 
     /// `edge_logger_events_dropped_total` and `edge_logger_events_sampled_out_total` by project

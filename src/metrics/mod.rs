@@ -177,6 +177,40 @@ impl Recorder {
     }
 }
 
+/// The columns of `usage_events` an isolate counts at ingest, in [`usage_events_upsert`]'s order.
+pub const USAGE_COLUMNS: [&str; 5] = [
+    "received",
+    "accepted",
+    "dropped",
+    "sampled_out",
+    "refused_quota",
+];
+
+/// One upsert of every usage row an isolate counted (none when it counted nothing).
+pub fn usage_events_upsert(
+    rows: &std::collections::BTreeMap<(String, String, String, String), [i64; 5]>,
+) -> Option<SqlQuery> {
+    if rows.is_empty() {
+        return None;
+    }
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|((day, project, service, level), n)| {
+            serde_json::json!([day, project, service, level, n[0], n[1], n[2], n[3], n[4]])
+        })
+        .collect();
+    Some(SqlQuery {
+        sql: "INSERT INTO usage_events (day, project, service, level, received, accepted, dropped, sampled_out, refused_quota)
+              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8
+              FROM json_each(?1) WHERE true
+              ON CONFLICT DO UPDATE SET received = received + excluded.received, accepted = accepted + excluded.accepted,
+                dropped = dropped + excluded.dropped, sampled_out = sampled_out + excluded.sampled_out,
+                refused_quota = refused_quota + excluded.refused_quota"
+            .into(),
+        binds: vec![Bind::Text(serde_json::Value::Array(values).to_string())],
+    })
+}
+
 /// One day's billed units of one item added to `usage_daily`.
 pub fn usage_upsert(day: &str, item: &str, units: u64) -> SqlQuery {
     SqlQuery {

@@ -12,8 +12,14 @@ use crate::platform::clock::millis;
 use crate::storage::d1;
 use crate::storage::sql::SqlQuery;
 
+/// A usage row's key: day, project, service, level.
+type UsageKey = (String, String, String, String);
+
 thread_local! {
     static RECORDER: RefCell<Recorder> = RefCell::new(Recorder::default());
+    /// What each project's events did at ingest, since the last flush: received, accepted,
+    /// dropped, sampled out, refused by quota.
+    static USAGE_EVENTS: RefCell<std::collections::BTreeMap<UsageKey, [i64; 5]>> = RefCell::new(Default::default());
     /// Billed units by day and item, since the last flush.
     static USAGE: RefCell<std::collections::BTreeMap<(String, &'static str), u64>> = RefCell::new(Default::default());
 }
@@ -40,12 +46,20 @@ fn take_billing() {
     }
 }
 
+/// What happened to events at ingest, by project, service and level: `column` is one of
+/// [`crate::metrics::USAGE_COLUMNS`] (received, accepted, dropped, sampled_out, refused_quota).
+pub fn count_usage(key: UsageKey, column: usize, events: i64) {
+    USAGE_EVENTS.with(|u| u.borrow_mut().entry(key).or_default()[column] += events);
+}
+
 /// The day's usage upserts, when a flush writes.
 fn usage_statements() -> Vec<SqlQuery> {
     let usage = USAGE.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    let events = USAGE_EVENTS.with(|u| std::mem::take(&mut *u.borrow_mut()));
     usage
         .into_iter()
         .map(|((day, item), units)| crate::metrics::usage_upsert(&day, item, units))
+        .chain(crate::metrics::usage_events_upsert(&events))
         .collect()
 }
 

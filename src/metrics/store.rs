@@ -44,3 +44,18 @@ pub async fn usage(db: &D1Database, from: &str, to: &str) -> Result<Vec<crate::b
     };
     crate::storage::d1::rows(db, &query).await
 }
+
+/// What each project's events did, by day, service and level, from `from` to `to`.
+pub async fn usage_events(
+    db: &D1Database,
+    from: &str,
+    to: &str,
+) -> Result<Vec<crate::billing::EventUsageRow>> {
+    let query = crate::storage::sql::SqlQuery {
+        sql: "SELECT day, project, service, level, received, accepted, dropped, sampled_out, refused_quota, stored
+              FROM usage_events WHERE day >= ? AND day <= ?"
+            .into(),
+        binds: vec![crate::storage::sql::Bind::Text(from.into()), crate::storage::sql::Bind::Text(to.into())],
+    };
+    crate::storage::d1::rows(db, &query).await
+}

@@ -158,6 +158,9 @@ pub enum RejectReason {
     EventTooLarge,
     /// Valid, but the queue did not take it: the client should retry it.
     EnqueueFailed,
+    /// Valid, but past its project's hard quota: sending it again before the window turns is
+    /// refused again.
+    QuotaExceeded,
 }
 
 impl RejectReason {
@@ -167,6 +170,7 @@ impl RejectReason {
             RejectReason::InvalidEvent => "invalid_event",
             RejectReason::EventTooLarge => "event_too_large",
             RejectReason::EnqueueFailed => "enqueue_failed",
+            RejectReason::QuotaExceeded => "quota_exceeded",
         }
     }
 }

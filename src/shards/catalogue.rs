@@ -67,6 +67,19 @@ pub async fn stored_by_day(
     d1::rows(db, &query).await
 }
 
+/// The bytes each project's shards keep, by day.
+pub async fn bytes_by_project(
+    db: &D1Database,
+    from: &str,
+    to: &str,
+) -> Result<Vec<crate::billing::ProjectBytesRow>> {
+    let query = SqlQuery {
+        sql: "SELECT day, project, sum(bytes) AS bytes FROM shards WHERE day >= ? AND day <= ? GROUP BY day, project".into(),
+        binds: vec![Bind::Text(from.into()), Bind::Text(to.into())],
+    };
+    d1::rows(db, &query).await
+}
+
 /// Whether any event of `project` was ever stored.
 pub async fn has_project(db: &D1Database, project: &str) -> Result<bool> {
     let query = SqlQuery {
