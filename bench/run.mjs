@@ -35,7 +35,7 @@ const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
 const SINGLE_CONNECTIONS = [...new Set([CONNECTIONS, ...(process.env.BENCH_SINGLE_CONNECTIONS ?? "64,256").split(",").filter(Boolean).map(Number)])];
 const SINGLE_REPS = Number(process.env.BENCH_SINGLE_REPS ?? 2);
-// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow, hostile, cost or startup runs one
+// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow, hostile, cost, rules or startup runs one
 // part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
@@ -852,6 +852,38 @@ if (!ONLY || ONLY === "cost") {
     single: await measure("single", singles),
   };
   log("cost", results.cost);
+}
+
+// 8. ingest rules: 100-event batches accepted per second by a worker holding 20 drop and sample
+// rules (none matching the bench's events, so every event is judged by all 20) against the same
+// worker without rules, alternated three times; best of each. No consumer runs (the rules act
+// before the queue).
+if (!ONLY || ONLY === "rules") {
+  const mf = ours({ queueConsumers: {} });
+  const url = await mf.ready;
+  await applyMigrations(await mf.getD1Database("DB"));
+  const batch = join(tmp, "rules-batch");
+  writeFileSync(batch, JSON.stringify(Array.from({ length: 100 }, (_, i) => event(i))));
+  const rule = async (body) => {
+    const res = await fetch(`${url}v1/ingest-rules`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (res.status !== 201) throw new Error(`rule refused: ${res.status} ${await res.text()}`);
+    return (await res.json()).id;
+  };
+  const del = (id) => fetch(`${url}v1/ingest-rules/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+  await wrk(`${url}v1/logs`, batch, { seconds: 2 }); // warm-up
+  const runs = { none: [], rules: [] };
+  for (let round = 0; round < 3; round++) {
+    runs.none.push((await wrk(`${url}v1/logs`, batch, { seconds: ACCEPT_SECONDS })).ok_rps * 100);
+    const ids = [];
+    for (let r = 0; r < 10; r++) ids.push(await rule({ query: `level:debug service:svc-${r}`, action: "drop" }));
+    for (let r = 0; r < 10; r++) ids.push(await rule({ query: `"health check ${r}" env:staging`, action: "sample(0.1)" }));
+    runs.rules.push((await wrk(`${url}v1/logs`, batch, { seconds: ACCEPT_SECONDS })).ok_rps * 100);
+    for (const id of ids) await del(id);
+  }
+  const best = (list) => Math.max(...list);
+  results.rules = { events_per_s_no_rules: runs.none, events_per_s_20_rules: runs.rules, ratio_20_rules_to_none: best(runs.rules) / best(runs.none) };
+  log("rules", results.rules);
+  await mf.dispose();
 }
 
 // 7. startup: what the wasm's size costs when an isolate starts. A fresh worker each round,

@@ -61,7 +61,7 @@ async function counted() {
 
 test("when D1 fails for the whole batch, every message is retried, nothing is lost and nothing counted twice", async () => {
   // Every batch that counts writes the token ledger: failing it fails the whole count.
-  await w.db.exec("CREATE TRIGGER inject_failure BEFORE INSERT ON count_ledger BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END;");
+  await w.db.exec("CREATE TRIGGER inject_failure BEFORE INSERT ON count_ledger_seconds BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END;");
   const events = [storedEvent("down1"), storedEvent("down2")];
   const msgs = [message([events[0]], "m-down-1"), message([events[1]], "m-down-2")];
   const before = await counted();

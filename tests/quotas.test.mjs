@@ -2,7 +2,7 @@
 // shards: a hard quota of 1,000 events a day stores 1,000 of 1,500 and refuses 500 (per-event
 // errors, then a 429 naming the quota with Retry-After), counted in usage; a soft quota keeps a
 // sample past its limit; a project-bound key sees only its project's usage and quota; bad
-// bodies are 400s naming their field. (The day turning is the native test of the quota's
+// bodies are 400s naming their field; spike protection engages on a burst and releases after. (The day turning is the native test of the quota's
 // windows, with the clock passed in.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -95,9 +95,39 @@ test("a project-bound key sees only its project's usage and quota", async () => 
   assertError(await put("/v1/projects/quota-shop/quota", { events_per_day: 5 }, reader), 403, "forbidden");
 });
 
+test("spike protection engages on a 20x burst, keeps a sample with one alert, and releases after", async () => {
+  const key = (await post(w.mf, { name: "spiky", scopes: ["ingest"], project: "spiky" }, { path: "/v1/keys" })).body.key;
+  assert.equal((await put("/v1/projects/spiky/quota", { spike_multiplier: 20 })).status, 200);
+  // Its usual day: 2,880 events yesterday, ten per five minutes (what the counts would hold).
+  const yesterday = new Date(Date.now() - 86400000).toISOString().slice(0, 10);
+  await w.db.prepare("INSERT INTO quota_counts (project, day, n_day, minute, n_minute, last_grant, received_day, five, n_five) VALUES ('spiky', ?, 2880, '', 0, 0, 2880, '', 0)").bind(yesterday).run();
+  const headers = auth(key);
+  const calm = await post(w.mf, Array.from({ length: 10 }, (_, i) => ({ message: `calm ${i}`, service: "spiky" })), { headers });
+  assert.equal(calm.body.accepted, 10, "a usual window keeps everything");
+  // A burst of one group: 1,000 events in one window, far past 20 times ten.
+  const burst = await post(w.mf, Array.from({ length: 1000 }, (_, i) => ({ message: "retry loop fired", level: "warn", service: "spiky", event_id: `burst-${i}` })), { headers });
+  assert.equal(burst.status, 202, JSON.stringify(burst.body).slice(0, 300));
+  const spiked = burst.body.dropped.filter((d) => d.rule === "spike");
+  assert.ok(burst.body.accepted >= 100 && burst.body.accepted <= 250, `the group's first 100, then about one in ten: ${burst.body.accepted}`);
+  assert.equal(burst.body.accepted + spiked.length, 1000);
+  const alerts = (await get(w.mf, "/v1/alerts")).body.alerts.filter((a) => a.rule.id === "spike-protection");
+  assert.equal(alerts.length, 1, "one alert says so");
+  assert.match(alerts[0].rule.name, /project spiky received \d+ events in five minutes/);
+  // Calm again: the next five minutes bring the usual ten, all kept (the window is moved on as
+  // the clock would).
+  await w.db.prepare("UPDATE quota_counts SET five = 'an earlier window' WHERE project = 'spiky'").run();
+  const after = await post(w.mf, Array.from({ length: 10 }, (_, i) => ({ message: `calm again ${i}`, service: "spiky" })), { headers });
+  assert.equal(after.body.accepted, 10);
+  assert.equal(after.body.dropped, undefined);
+  await w.mf.dispatchFetch("http://localhost/metrics", { headers: auth() });
+  const usage = (await get(w.mf, "/v1/usage?by=project")).body.groups.find((g) => g.key === "spiky");
+  assert.equal(usage.sampled_out, spiked.length, "shown in usage");
+});
+
 test("every bad quota body is a 400 naming its field", async () => {
   for (const [body, field] of [
-    [{}, "events_per_day or events_per_minute"],
+    [{}, "events_per_day, events_per_minute or spike_multiplier"],
+    [{ spike_multiplier: 1 }, "spike_multiplier"],
     [{ events_per_day: 0 }, "events_per_day"],
     [{ events_per_minute: "many" }, "events_per_minute"],
     [{ events_per_day: 10, mode: "strict" }, "mode"],

@@ -33,6 +33,10 @@ pub struct Quota {
     pub mode: Mode,
     /// What a soft quota keeps of the events past it.
     pub sample_rate: f64,
+    /// Spike protection: a sample is kept while five minutes bring more than this many times
+    /// the project's trailing day rate (`spike`); `None`: off.
+    #[serde(default)]
+    pub spike_multiplier: Option<f64>,
 }
 
 /// The default share a soft quota keeps.
@@ -48,7 +52,13 @@ pub fn parse_quota(body: &Value) -> Result<Quota, QuotaError> {
     let object = body
         .as_object()
         .ok_or_else(|| bad("the body must be a JSON object"))?;
-    const KNOWN: &[&str] = &["events_per_day", "events_per_minute", "mode", "sample_rate"];
+    const KNOWN: &[&str] = &[
+        "events_per_day",
+        "events_per_minute",
+        "mode",
+        "sample_rate",
+        "spike_multiplier",
+    ];
     if let Some(unknown) = object.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(bad(format!(
             "unknown field '{unknown}'; a quota has {}",
@@ -68,8 +78,17 @@ pub fn parse_quota(body: &Value) -> Result<Quota, QuotaError> {
     };
     let (events_per_day, events_per_minute) =
         (limit("events_per_day")?, limit("events_per_minute")?);
-    if events_per_day.is_none() && events_per_minute.is_none() {
-        return Err(bad("events_per_day or events_per_minute is required"));
+    let spike_multiplier = match object.get("spike_multiplier") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_f64() {
+            Some(m) if (2.0..=1000.0).contains(&m) => Some(m),
+            _ => return Err(bad("spike_multiplier must be a number from 2 to 1000")),
+        },
+    };
+    if events_per_day.is_none() && events_per_minute.is_none() && spike_multiplier.is_none() {
+        return Err(bad(
+            "events_per_day, events_per_minute or spike_multiplier is required",
+        ));
     }
     let mode = match object.get("mode") {
         None | Some(Value::Null) => Mode::Hard,
@@ -98,6 +117,7 @@ pub fn parse_quota(body: &Value) -> Result<Quota, QuotaError> {
         events_per_minute,
         mode,
         sample_rate,
+        spike_multiplier,
     })
 }
 
@@ -130,18 +150,22 @@ pub fn grant(project: &str, quota: &Quota, wanted: i64, now: DateTime<Utc>) -> S
     let (day, minute) = windows(now);
     let day_limit = quota.events_per_day.unwrap_or(i64::MAX / 4);
     let minute_limit = quota.events_per_minute.unwrap_or(i64::MAX / 4);
-    // ?1 project ?2 day ?3 minute ?4 wanted ?5 day limit ?6 minute limit
+    // ?1 project ?2 day ?3 minute ?4 wanted ?5 day limit ?6 minute limit ?7 five minutes
     let room = "max(0, min(?4, ?5 - n_day, ?6 - CASE WHEN minute = ?3 THEN n_minute ELSE 0 END))";
+    let first = "max(0, min(?4, ?5, ?6))";
     SqlQuery {
         sql: format!(
-            "INSERT INTO quota_counts (project, day, n_day, minute, n_minute, last_grant)
-             VALUES (?1, ?2, max(0, min(?4, ?5, ?6)), ?3, max(0, min(?4, ?5, ?6)), max(0, min(?4, ?5, ?6)))
+            "INSERT INTO quota_counts (project, day, n_day, minute, n_minute, last_grant, received_day, five, n_five)
+             VALUES (?1, ?2, {first}, ?3, {first}, {first}, ?4, ?7, ?4)
              ON CONFLICT (project, day) DO UPDATE SET
                n_day = n_day + {room},
                n_minute = CASE WHEN minute = ?3 THEN n_minute ELSE 0 END + {room},
                minute = ?3,
-               last_grant = {room}
-             RETURNING last_grant AS granted, n_day AS day_count, n_minute AS minute_count"
+               last_grant = {room},
+               received_day = received_day + ?4,
+               n_five = CASE WHEN five = ?7 THEN n_five ELSE 0 END + ?4,
+               five = ?7
+             RETURNING last_grant AS granted, n_day AS day_count, received_day, n_five"
         ),
         binds: vec![
             Bind::Text(project.into()),
@@ -150,7 +174,16 @@ pub fn grant(project: &str, quota: &Quota, wanted: i64, now: DateTime<Utc>) -> S
             Bind::Int(wanted),
             Bind::Int(day_limit),
             Bind::Int(minute_limit),
+            Bind::Text(super::spike::five_minute(now)),
         ],
+    }
+}
+
+/// What a project received on a day (the spike's baseline reads yesterday's).
+pub fn received_on(project: &str, day: &str) -> SqlQuery {
+    SqlQuery {
+        sql: "SELECT received_day FROM quota_counts WHERE project = ? AND day = ?".into(),
+        binds: vec![Bind::Text(project.into()), Bind::Text(day.into())],
     }
 }
 
@@ -214,7 +247,11 @@ mod tests {
         assert_eq!((soft.mode, soft.sample_rate), (Mode::Soft, 0.2));
         for (body, says) in [
             (json!(1), "JSON object"),
-            (json!({}), "events_per_day or events_per_minute"),
+            (
+                json!({}),
+                "events_per_day, events_per_minute or spike_multiplier",
+            ),
+            (json!({"spike_multiplier": 1}), "spike_multiplier"),
             (json!({"events_per_day": 0}), "events_per_day"),
             (json!({"events_per_day": 1.5}), "events_per_day"),
             (json!({"events_per_minute": "many"}), "events_per_minute"),
@@ -290,7 +327,7 @@ mod tests {
         let q = parse_quota(&json!({"events_per_day": 1000, "events_per_minute": 100})).unwrap();
         let now = parse_text("2026-12-07T10:00:00.000Z").unwrap();
         let statement = grant("shop", &q, 50, now);
-        assert_eq!(statement.binds.len(), 6);
+        assert_eq!(statement.binds.len(), 7);
         assert!(statement.sql.contains("RETURNING last_grant"));
     }
 }

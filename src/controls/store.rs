@@ -276,20 +276,45 @@ pub async fn quota_used(
     }))
 }
 
-/// Takes up to `wanted` events of a project's quota now: `(granted, the day's count)`.
+/// What a grant answered: how many events were taken, the day's count, and what the project
+/// received today, in this five-minute window and yesterday (for spike protection).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Grant {
+    pub granted: i64,
+    pub day_count: i64,
+    pub received_today: i64,
+    pub this_window: i64,
+    pub yesterday: i64,
+}
+
+/// Takes up to `wanted` events of a project's quota now, in one D1 batch (one round trip) with
+/// yesterday's count.
 pub async fn take(
     db: &D1Database,
     project: &str,
     quota: &Quota,
     wanted: i64,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(i64, i64)> {
-    #[derive(Deserialize)]
-    struct Granted {
-        granted: i64,
-        day_count: i64,
+) -> Result<Grant> {
+    let yesterday = (now - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let statements = [
+        super::quota::grant(project, quota, wanted, now),
+        super::quota::received_on(project, &yesterday),
+    ];
+    let results: Vec<Vec<serde_json::Value>> = d1::batch_rows(db, &statements).await?;
+    let int =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|n| n.as_f64()).unwrap_or(0.0) as i64;
+    let mut grant = Grant::default();
+    if let Some(row) = results.first().and_then(|r| r.first()) {
+        grant.granted = int(row, "granted");
+        grant.day_count = int(row, "day_count");
+        grant.received_today = int(row, "received_day");
+        grant.this_window = int(row, "n_five");
     }
-    let rows: Vec<Granted> =
-        d1::rows(db, &super::quota::grant(project, quota, wanted, now)).await?;
-    Ok(rows.first().map_or((0, 0), |g| (g.granted, g.day_count)))
+    if let Some(row) = results.get(1).and_then(|r| r.first()) {
+        grant.yesterday = int(row, "received_day");
+    }
+    Ok(grant)
 }

@@ -387,27 +387,64 @@ impl Tally {
     }
 }
 
-/// Records the tokens counted, in the batch that counts them: a plain insert, so a token
-/// counted meanwhile by another consumer fails the whole batch (nothing is counted twice; the
-/// message is retried and then found counted).
-pub fn ledger(tokens: &[String], now: &str) -> SqlQuery {
-    SqlQuery {
-        sql: "INSERT INTO count_ledger (token, at) SELECT value, ?2 FROM json_each(?1)".into(),
-        binds: vec![
-            Bind::Text(serde_json::to_string(tokens).unwrap_or_else(|_| "[]".into())),
-            Bind::Text(now.into()),
-        ],
+/// The second a token is recorded under: its oldest event's `received_at`, to the second. The
+/// shard answers a redelivered token with the same events, so the same second.
+pub fn token_second(events_json: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct At<'a> {
+        #[serde(borrow)]
+        received_at: std::borrow::Cow<'a, str>,
     }
+    serde_json::from_str::<Vec<At>>(events_json)
+        .ok()
+        .and_then(|events| events.into_iter().map(|e| e.received_at.into_owned()).min())
+        .map(|at| at.get(..19).unwrap_or(&at).to_string())
+        .unwrap_or_default()
 }
 
-/// Which of these tokens D1 has counted.
-pub fn counted_tokens(tokens: &[String]) -> SqlQuery {
+/// Records the tokens counted, in the batch that counts them: one upsert per second, appending
+/// to that second's row; a token counted meanwhile by another consumer makes the row hold it
+/// twice, which its trigger refuses, failing the whole batch (nothing is counted twice; the
+/// message is retried and then found counted).
+pub fn ledger(tokens: &[(String, String)]) -> Vec<SqlQuery> {
+    let mut by_second: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (second, token) in tokens {
+        by_second
+            .entry(second.as_str())
+            .or_default()
+            .push(token.as_str());
+    }
+    by_second
+        .into_iter()
+        .map(|(second, tokens)| SqlQuery {
+            sql: "INSERT INTO count_ledger_seconds (second, tokens) VALUES (?1, json(?2))
+                  ON CONFLICT (second) DO UPDATE SET tokens = (
+                    SELECT json_group_array(value) FROM (
+                      SELECT value FROM json_each(count_ledger_seconds.tokens)
+                      UNION ALL SELECT value FROM json_each(?2)))"
+                .into(),
+            binds: vec![
+                Bind::Text(second.into()),
+                Bind::Text(serde_json::to_string(&tokens).unwrap_or_else(|_| "[]".into())),
+            ],
+        })
+        .collect()
+}
+
+/// Which of these `(second, token)`s D1 has counted (in the ledger by second, or in the ledger
+/// by token of earlier releases).
+pub fn counted_tokens(tokens: &[(String, String)]) -> SqlQuery {
+    let seconds: BTreeSet<&str> = tokens.iter().map(|(s, _)| s.as_str()).collect();
+    let names: Vec<&str> = tokens.iter().map(|(_, t)| t.as_str()).collect();
     SqlQuery {
-        sql: "SELECT token FROM count_ledger WHERE token IN (SELECT value FROM json_each(?1))"
+        sql: "SELECT j.value AS token FROM count_ledger_seconds l, json_each(l.tokens) j
+              WHERE l.second IN (SELECT value FROM json_each(?1)) AND j.value IN (SELECT value FROM json_each(?2))
+              UNION SELECT token FROM count_ledger WHERE token IN (SELECT value FROM json_each(?2))"
             .into(),
-        binds: vec![Bind::Text(
-            serde_json::to_string(tokens).unwrap_or_else(|_| "[]".into()),
-        )],
+        binds: vec![
+            Bind::Text(serde_json::to_string(&seconds).unwrap_or_else(|_| "[]".into())),
+            Bind::Text(serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())),
+        ],
     }
 }
 
@@ -494,6 +531,21 @@ mod tests {
             .iter()
             .position(|s| s.sql.contains("INTO events_intake"));
         assert!(releases_at < intake_at, "the group trigger reads releases");
+    }
+
+    #[test]
+    fn tokens_are_recorded_by_the_second_of_their_oldest_event() {
+        let events = r#"[{"received_at":"2026-12-01T10:00:02.500Z"},{"received_at":"2026-12-01T10:00:01.900Z"}]"#;
+        assert_eq!(token_second(events), "2026-12-01T10:00:01");
+        let tokens = vec![
+            ("2026-12-01T10:00:01".to_string(), "a".to_string()),
+            ("2026-12-01T10:00:01".to_string(), "b".to_string()),
+            ("2026-12-01T10:00:02".to_string(), "c".to_string()),
+        ];
+        let statements = ledger(&tokens);
+        assert_eq!(statements.len(), 2, "one row per second, not per token");
+        assert_eq!(statements[0].binds[1], Bind::Text(r#"["a","b"]"#.into()));
+        assert_eq!(counted_tokens(&tokens).binds.len(), 2);
     }
 
     #[test]

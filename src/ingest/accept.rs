@@ -57,6 +57,7 @@ mod runner {
 
     use super::{random_nonce, within_budget, Accepted};
     use crate::config::Config;
+    use crate::controls::spike;
     use crate::error::AppError;
     use crate::ingest::pipeline::{enrich_all, ingest_answer, prepare_items, IngestOutcome};
     use crate::metrics::recorder;
@@ -250,24 +251,107 @@ mod runner {
         }
         let db = env.d1(crate::platform::bindings::DB)?;
         let wanted = events.len() as i64;
-        let (granted, day_count) =
-            crate::controls::store::take(&db, project, quota, wanted, ctx.received_at()).await?;
-        let split = crate::controls::quota::split(quota, events, granted.max(0) as usize);
+        let now = ctx.received_at();
+        let grant = crate::controls::store::take(&db, project, quota, wanted, now).await?;
+        let split = crate::controls::quota::split(quota, events, grant.granted.max(0) as usize);
         let refused: Vec<usize> = split.refused.iter().map(|(i, _)| *i).collect();
         count_rejected(RejectReason::QuotaExceeded.code(), refused.len());
-        let sampled = split
-            .sampled_out
-            .into_iter()
-            .map(|(index, e)| crate::controls::rules::DroppedEvent {
+        let sampled_out = |(index, e): (usize, crate::model::StoredEvent), rule: &str| {
+            crate::controls::rules::DroppedEvent {
                 index,
                 id: e.id,
-                rule: "quota".into(),
+                rule: rule.into(),
                 reason: "sampled_out",
                 project: e.project,
-            })
+            }
+        };
+        let mut sampled: Vec<_> = split
+            .sampled_out
+            .into_iter()
+            .map(|event| sampled_out(event, "quota"))
             .collect();
-        let day_full = crate::controls::quota::day_is_full(quota, day_count);
-        Ok((split.kept, refused, sampled, day_full))
+        let mut kept = split.kept;
+        if let Some(multiplier) = quota.spike_multiplier {
+            let base = spike::baseline(
+                grant.yesterday,
+                grant.received_today,
+                grant.this_window,
+                now,
+            );
+            if spike::engaged(multiplier, grant.this_window, base) {
+                let (keep, out) = spike_sample(kept, now);
+                kept = keep;
+                sampled.extend(out.into_iter().map(|event| sampled_out(event, "spike")));
+                record_spike(&db, project, multiplier, grant.this_window, base, now).await;
+            }
+        }
+        let day_full = crate::controls::quota::day_is_full(quota, grant.day_count);
+        Ok((kept, refused, sampled, day_full))
+    }
+
+    /// A request's events by index.
+    type Events = Vec<(usize, crate::model::StoredEvent)>;
+
+    thread_local! {
+        /// Events kept this minute by group while a spike lasts, in this isolate.
+        static SPIKE_SEEN: std::cell::RefCell<(String, std::collections::HashMap<String, u32>)> =
+            std::cell::RefCell::new(Default::default());
+    }
+
+    /// During a spike: each group's first events this minute, then one in ten.
+    fn spike_sample(
+        events: Vec<(usize, crate::model::StoredEvent)>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Events, Events) {
+        let minute = crate::controls::quota::windows(now).1;
+        SPIKE_SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            if seen.0 != minute {
+                *seen = (minute, Default::default());
+            }
+            events.into_iter().partition(|(_, e)| {
+                let count = seen.1.entry(e.fingerprint.clone()).or_default();
+                let keep = spike::keep(*count, &e.id);
+                *count += 1;
+                keep
+            })
+        })
+    }
+
+    /// One alert a day per project while its spikes last (recorded once, whichever isolate
+    /// gets there first); a failure is logged, ingestion goes on.
+    async fn record_spike(
+        db: &worker::D1Database,
+        project: &str,
+        multiplier: f64,
+        this_window: i64,
+        baseline: f64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let day_start = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp());
+        let name = format!(
+            "Spike protection: project {project} received {this_window} events in five minutes, over {multiplier}× its usual {baseline:.1}; keeping a sample"
+        );
+        let alert = crate::alerting::store::NewAlert {
+            id: &format!("alt_{}", uuid::Uuid::new_v4().simple()),
+            rule_id: "spike-protection",
+            rule_name: &name,
+            trigger: "spike",
+            project: Some(project),
+            group_key: project,
+            window_start: day_start,
+            window_seconds: Some(86_400),
+            count: this_window,
+            status: "notified",
+            sample_event_id: None,
+            created_at: &crate::processors::timestamp::format_ts(now),
+        };
+        if let Err(e) = crate::alerting::store::insert_alert(db, &alert).await {
+            worker::console_warn!("spike protection: the alert was not recorded: {e}");
+        }
     }
 
     fn quota_words(quota: &crate::controls::quota::Quota) -> String {

@@ -109,7 +109,7 @@ async fn store(
     let written = writer::write(env, db, contents, true, config.shard_max_events, &now).await;
     let all: Vec<&writer::ToCount> = written.counts.iter().flatten().flatten().collect();
     let mut stored = Vec::new();
-    match count(db, &written.catalogue, &all, &rules, &now).await {
+    match count(db, &written.catalogue, &all, &rules).await {
         Ok(()) => {
             for (index, (message, counts)) in messages.iter().zip(&written.counts).enumerate() {
                 match counts {
@@ -142,7 +142,7 @@ async fn store(
                     }
                 };
                 let own: Vec<&writer::ToCount> = counts.iter().collect();
-                match count(db, &[], &own, &rules, &now).await {
+                match count(db, &[], &own, &rules).await {
                     Ok(()) => {
                         message.ack();
                         stored.push(index);
@@ -164,7 +164,6 @@ async fn count(
     first: &[SqlQuery],
     todo: &[&writer::ToCount],
     rules: &[QueryRule],
-    now: &str,
 ) -> worker::Result<()> {
     #[derive(serde::Deserialize)]
     struct Token {
@@ -175,7 +174,11 @@ async fn count(
         source: String,
         target: String,
     }
-    let mut tokens: Vec<String> = todo.iter().map(|c| c.token.clone()).collect();
+    // Each token with the second it is recorded under.
+    let mut tokens: Vec<(String, String)> = todo
+        .iter()
+        .map(|c| (counting::token_second(&c.events), c.token.clone()))
+        .collect();
     tokens.sort_unstable();
     tokens.dedup();
     let counted: std::collections::HashSet<String> = if tokens.is_empty() {
@@ -187,13 +190,13 @@ async fn count(
             .map(|t| t.token)
             .collect()
     };
-    let mut fresh: Vec<String> = Vec::new();
+    let mut fresh: Vec<(String, String)> = Vec::new();
     let mut tally = counting::Tally::default();
     for c in todo {
-        if counted.contains(&c.token) || fresh.contains(&c.token) {
+        if counted.contains(&c.token) || fresh.iter().any(|(_, t)| *t == c.token) {
             continue;
         }
-        fresh.push(c.token.clone());
+        fresh.push((counting::token_second(&c.events), c.token.clone()));
         for raw in serde_json::from_str::<Vec<Box<RawValue>>>(&c.events).unwrap_or_default() {
             if let Ok(event) = serde_json::from_str::<StoredEvent>(raw.get()) {
                 tally.add(event);
@@ -211,7 +214,7 @@ async fn count(
                 .map(|m| (m.source, m.target))
                 .collect()
         };
-        statements.push(counting::ledger(&fresh, now));
+        statements.extend(counting::ledger(&fresh));
         statements.extend(tally.statements(rules, &merges));
     }
     if statements.is_empty() {

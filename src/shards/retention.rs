@@ -148,6 +148,7 @@ pub fn housekeeping(days: &RetentionDays, now: DateTime<Utc>) -> Vec<SqlQuery> {
         // A counted token keeps a redelivered message from counting twice; a counted message
         // was acked, so only a lost ack brings it back, within minutes.
         q("DELETE FROM count_ledger WHERE at < ?", vec![ago(30)]),
+        q("DELETE FROM count_ledger_seconds WHERE second < ?", vec![Bind::Text(format_ts(now - Duration::days(30))[..19].to_string())]),
     ]
 }
 
