@@ -25,7 +25,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { applyMigrations } from "../tests/helpers.mjs";
 import { ROOT, TOKEN, WRK_SECONDS, CONNECTIONS, tmp, log, ours, run, wrk, event } from "./common.mjs";
-import { baselineRoot } from "./baseline.mjs";
+import { baselineRoot, BASELINE_REF } from "./baseline.mjs";
 
 const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -448,11 +448,11 @@ function seedEvents(start, end, base) {
   return events;
 }
 
-async function queryBench({ root, shards }) {
+async function queryBench({ root, shards, migrations = (file) => shards || file < "0010" }) {
   const mf = ours({ queueConsumers: {} }, { root, shards });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
-  await applyMigrations(db, (file) => shards || file < "0010");
+  await applyMigrations(db, migrations);
   const worker = await mf.getWorker();
   const seedStarted = Date.now();
   const base = Date.now() - QUERY_DAYS * 86400000;
@@ -522,9 +522,13 @@ async function queryBench({ root, shards }) {
 }
 
 if (!ONLY || ONLY === "queries") {
-  const baseline = baselineRoot();
-  results.queries_baseline = await queryBench({ root: baseline, shards: false });
-  log("queries, baseline (one D1)", results.queries_baseline);
+  // BENCH_QUERIES_BASELINE=2ea6047 compares with the last build of row shards instead of one D1.
+  const rowShards = process.env.BENCH_QUERIES_BASELINE;
+  const baseline = baselineRoot(rowShards ?? BASELINE_REF);
+  results.queries_baseline = rowShards
+    ? await queryBench({ root: baseline, shards: true, migrations: (file) => file < "0021" })
+    : await queryBench({ root: baseline, shards: false });
+  log(`queries, baseline (${rowShards ? `row shards, ${rowShards}` : "one D1"})`, results.queries_baseline);
   results.queries = await queryBench({ root: ROOT, shards: true });
   for (const [name, q] of Object.entries(results.queries)) {
     if (q.p95_ms !== undefined) q.p95_ratio_to_baseline = q.p95_ms / results.queries_baseline[name].p95_ms;

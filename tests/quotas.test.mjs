@@ -65,6 +65,8 @@ test("a hard quota of 1,000 a day stores 1,000 of 1,500 and refuses 500, counted
   await w.mf.dispatchFetch("http://localhost/metrics", { headers: auth() });
   const usage = await get(w.mf, "/v1/usage?by=project");
   assert.equal(usage.status, 200, JSON.stringify(usage.body));
+  const metrics = await (await w.mf.dispatchFetch("http://localhost/metrics", { headers: auth() })).text();
+  assert.match(metrics, /^edge_logger_events_refused_quota_total\{project="quota-shop"\} 500$/m);
   const shop = usage.body.groups.find((g) => g.key === "quota-shop");
   assert.deepEqual([shop.received, shop.accepted, shop.refused_quota, shop.stored], [1500, 1000, 500, 1000]);
   assert.ok(shop.usd > 0, "its share of the bill");

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::model::StoredEvent;
 use crate::processors::timestamp::{format_ts, parse_text};
-use crate::query::search::{parse, Search};
+use crate::query::search::{parse, Op, Search};
 
 /// Rules a deployment may hold: each is matched against every event of every request.
 pub const MAX_RULES: usize = 100;
@@ -64,6 +64,80 @@ pub struct IngestRule {
 pub struct ActiveRule {
     pub rule: IngestRule,
     search: Search,
+    /// Its terms on the level and on plain fields, read straight from the event: a rule whose
+    /// gate fails is passed over without the search (which reads fields as text).
+    gates: Vec<Gate>,
+}
+
+/// A term every matching event meets, checked without allocating.
+#[derive(Debug, Clone)]
+enum Gate {
+    /// The severity number compared as the search language compares a level.
+    Severity { op: Op, low: i64, high: i64 },
+    /// A field equal to one of these values.
+    Equals {
+        field: &'static str,
+        values: Vec<String>,
+    },
+}
+
+impl Gate {
+    fn of(term: &crate::query::search::Term) -> Option<Gate> {
+        use crate::query::search::{level_band, Condition};
+        if term.negated {
+            return None;
+        }
+        let Condition::Field { field, op, values } = &term.condition else {
+            return None;
+        };
+        if values.iter().any(|v| v.is_wildcard()) {
+            return None;
+        }
+        match *field {
+            "level" if values.len() == 1 => {
+                let (low, high) = level_band(&values[0].text());
+                Some(Gate::Severity { op: *op, low, high })
+            }
+            "service" | "environment" | "component" | "route" | "release" | "source_type"
+            | "fingerprint"
+                if *op == Op::Eq =>
+            {
+                Some(Gate::Equals {
+                    field,
+                    values: values.iter().map(|v| v.text()).collect(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn holds(&self, e: &StoredEvent) -> bool {
+        match self {
+            Gate::Severity { op, low, high } => {
+                let n = e.severity_number as i64;
+                match op {
+                    Op::Eq => (*low..=*high).contains(&n),
+                    Op::Ge => n >= *low,
+                    Op::Lt => n < *low,
+                    Op::Gt => n > *high,
+                    Op::Le => n <= *high,
+                }
+            }
+            Gate::Equals { field, values } => {
+                let value = match *field {
+                    "service" => e.service.as_deref(),
+                    "environment" => Some(e.environment.as_str()),
+                    "component" => e.component.as_deref(),
+                    "route" => e.route.as_deref(),
+                    "release" => e.release.as_deref(),
+                    "source_type" => Some(e.source_type.as_str()),
+                    "fingerprint" => Some(e.fingerprint.as_str()),
+                    _ => return true,
+                };
+                value.is_some_and(|v| values.iter().any(|want| want == v))
+            }
+        }
+    }
 }
 
 /// An event's fate under the rules.
@@ -201,8 +275,18 @@ impl ActiveRule {
     /// `None` for a rule whose query no longer parses (after a change of the language): it
     /// then matches nothing rather than everything.
     pub fn new(rule: IngestRule) -> Option<Self> {
-        let search = parse(&rule.query).ok()?;
-        Some(ActiveRule { rule, search })
+        let mut search = parse(&rule.query).ok()?;
+        // Every term must hold, so their order is free: fields first, full text (which splits
+        // the event's texts into words) last, so that most events are ruled out before it.
+        search
+            .terms
+            .sort_by_key(|t| matches!(t.condition, crate::query::search::Condition::Text { .. }));
+        let gates = search.terms.iter().filter_map(Gate::of).collect();
+        Some(ActiveRule {
+            rule,
+            search,
+            gates,
+        })
     }
 }
 
@@ -231,16 +315,26 @@ fn sample_key(e: &StoredEvent, key: &str) -> String {
 
 /// The first active rule (of the event's project or of all, not expired) that matches decides.
 pub fn verdict(rules: &[ActiveRule], e: &StoredEvent, now: DateTime<Utc>) -> Verdict {
-    let now_text = format_ts(now);
+    verdict_at(rules, e, now, &format_ts(now))
+}
+
+fn verdict_at(
+    rules: &[ActiveRule],
+    e: &StoredEvent,
+    now: DateTime<Utc>,
+    now_text: &str,
+) -> Verdict {
     for active in rules {
         let rule = &active.rule;
-        if rule.expires_at.as_ref().is_some_and(|at| *at <= now_text)
+        if rule.expires_at.as_deref().is_some_and(|at| at <= now_text)
             || rule
                 .project
                 .as_ref()
                 .is_some_and(|p| e.project.as_ref() != Some(p))
-            || !active.search.matches(e, now)
         {
+            continue;
+        }
+        if !active.gates.iter().all(|g| g.holds(e)) || !active.search.matches(e, now) {
             continue;
         }
         return match rule.action {
@@ -288,8 +382,9 @@ pub fn apply(
     }
     let mut kept = Vec::with_capacity(events.len());
     let mut out = Vec::new();
+    let now_text = format_ts(now);
     for (index, event) in events {
-        let (rule, reason) = match verdict(rules, &event, now) {
+        let (rule, reason) = match verdict_at(rules, &event, now, &now_text) {
             Verdict::Keep => {
                 kept.push((index, event));
                 continue;
@@ -460,6 +555,58 @@ mod tests {
         );
         r.expires_at = Some("2026-12-07T11:00:00.000Z".into());
         assert_eq!(verdict(&active(&r), &e, now()), Verdict::Keep);
+    }
+
+    #[test]
+    fn a_gate_never_rules_out_an_event_its_search_matches() {
+        let queries = [
+            "level:debug service:checkout",
+            "level:>=warn env:production",
+            "level:<info component:[Auth,Cart]",
+            "level:>error release:1.0 source:backend",
+            "level:<=warn fingerprint:fp1 route:/api/:id",
+        ];
+        let levels = [
+            ("debug", 5),
+            ("info", 9),
+            ("warn", 13),
+            ("error", 17),
+            ("fatal", 21),
+        ];
+        for query in queries {
+            let rule = ActiveRule::new(
+                parse_rule(
+                    &json!({"query": query, "action": "drop"}),
+                    "g".into(),
+                    now(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            assert!(!rule.gates.is_empty(), "{query}");
+            for (level, severity) in levels {
+                for service in ["checkout", "api"] {
+                    let e = StoredEvent {
+                        level: level.into(),
+                        severity_number: severity,
+                        service: Some(service.into()),
+                        environment: "production".into(),
+                        component: Some("Auth".into()),
+                        release: Some("1.0".into()),
+                        source_type: "backend".into(),
+                        fingerprint: "fp1".into(),
+                        route: Some("/api/:id".into()),
+                        ..Default::default()
+                    };
+                    let gated = rule.gates.iter().all(|g| g.holds(&e));
+                    let matched = rule.search.matches(&e, now());
+                    assert!(
+                        gated || !matched,
+                        "{query} on {level} {service}: the gate ruled out a match"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -256,6 +256,14 @@ mod runner {
         let split = crate::controls::quota::split(quota, events, grant.granted.max(0) as usize);
         let refused: Vec<usize> = split.refused.iter().map(|(i, _)| *i).collect();
         count_rejected(RejectReason::QuotaExceeded.code(), refused.len());
+        if !refused.is_empty() {
+            let labels = [("project", project)];
+            recorder::add(
+                "edge_logger_events_refused_quota_total",
+                &labels,
+                refused.len() as f64,
+            );
+        }
         let sampled_out = |(index, e): (usize, crate::model::StoredEvent), rule: &str| {
             crate::controls::rules::DroppedEvent {
                 index,

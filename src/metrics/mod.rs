@@ -54,6 +54,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Events an ingest rule's sample left out before the queue, by project and rule.",
     ),
     (
+        "edge_logger_events_refused_quota_total",
+        "counter",
+        "Events a project's hard quota refused at ingest, by project.",
+    ),
+    (
         "edge_logger_rate_limited_total",
         "counter",
         "Requests refused by the per-key rate limit.",

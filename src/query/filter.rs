@@ -108,6 +108,8 @@ struct RawTexts {
     folded: Vec<String>,
     /// Groups of exact texts of which one must be there (a group's fingerprints).
     any_exact: Vec<Vec<String>>,
+    /// `folded`, found whatever their case without lowercasing the event.
+    folded_finder: Option<aho_corasick::AhoCorasick>,
 }
 
 impl RawTexts {
@@ -136,10 +138,19 @@ impl RawTexts {
         } else {
             vec![filter.fingerprints.iter().map(|f| quoted(f)).collect()]
         };
+        let folded_finder = (!folded.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&folded)
+                    .ok()
+            })
+            .flatten();
         RawTexts {
             exact,
             folded,
             any_exact,
+            folded_finder,
         }
     }
 
@@ -155,8 +166,24 @@ impl RawTexts {
         if self.folded.is_empty() {
             return true;
         }
-        let lower = raw.to_ascii_lowercase();
-        self.folded.iter().all(|t| lower.contains(t.as_str()))
+        let Some(finder) = &self.folded_finder else {
+            let lower = raw.to_ascii_lowercase();
+            return self.folded.iter().all(|t| lower.contains(t.as_str()));
+        };
+        // Every text must be found: note each as it is, stop once all are.
+        let mut seen = vec![false; self.folded.len()];
+        let mut left = self.folded.len();
+        for found in finder.find_overlapping_iter(raw) {
+            let slot = &mut seen[found.pattern().as_usize()];
+            if !*slot {
+                *slot = true;
+                left -= 1;
+                if left == 0 {
+                    return true;
+                }
+            }
+        }
+        false
     }
 }
 

@@ -21,6 +21,11 @@ pub const MAX_BLOCK_EVENTS: usize = 4000;
 /// SQLite's 2 MB value limit in a Durable Object).
 pub const MAX_BLOCK_BYTES: usize = 4 << 20;
 
+/// Events a chunk holds: a block is stored as chunks, each compressed on its own with a Bloom
+/// filter of its own, so a read that needs a few events of a block decompresses only the chunks
+/// that may hold them.
+pub const CHUNK_EVENTS: usize = 64;
+
 /// Bits of the Bloom filter per distinct token: ≈ 1 % false positives with [`BLOOM_HASHES`].
 const BLOOM_BITS_PER_TOKEN: usize = 10;
 const BLOOM_HASHES: u32 = 7;
@@ -60,6 +65,39 @@ pub struct BlockSummary {
     /// Which events each message's token stored (to count them once in D1).
     #[serde(default)]
     pub tokens: Vec<TokenRange>,
+    /// The chunks of the data, in order (the bloom blob holds the block's filter, then each
+    /// chunk's).
+    #[serde(default)]
+    pub chunks: Vec<Chunk>,
+    /// The length of the block's own filter at the start of the bloom blob (0: all of it).
+    #[serde(default)]
+    pub bloom_len: u32,
+}
+
+/// Where a chunk's events, compressed, and its Bloom filter are in the block's blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub count: u32,
+    pub offset: u32,
+    pub len: u32,
+    pub bloom_offset: u32,
+    pub bloom_len: u32,
+    pub max_received: String,
+}
+
+impl Head {
+    /// The block's own Bloom filter.
+    pub fn block_bloom(&self) -> &[u8] {
+        match self.summary.bloom_len as usize {
+            0 => &self.bloom,
+            n => self.bloom.get(..n).unwrap_or(&self.bloom),
+        }
+    }
+
+    fn chunk_bloom(&self, chunk: &Chunk) -> &[u8] {
+        let (start, len) = (chunk.bloom_offset as usize, chunk.bloom_len as usize);
+        self.bloom.get(start..start + len).unwrap_or(&[])
+    }
 }
 
 /// A block ready to store: its summary, Bloom filter and compressed events.
@@ -124,16 +162,42 @@ pub fn encode(events: &[&str]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// The events of a block's data, in the order they were stored.
-pub fn decode(data: &[u8]) -> Result<Vec<String>, String> {
+/// The events of one compressed stream.
+fn decode_stream(data: &[u8]) -> Result<(Vec<String>, usize), String> {
     let mut text = String::new();
-    flate2::read::ZlibDecoder::new(data)
+    let mut decoder = flate2::read::ZlibDecoder::new(data);
+    decoder
         .read_to_string(&mut text)
         .map_err(|e| format!("a block does not decompress: {e}"))?;
+    let used = decoder.total_in() as usize;
     if text.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), used.max(1)));
     }
-    Ok(text.split('\n').map(str::to_string).collect())
+    Ok((text.split('\n').map(str::to_string).collect(), used.max(1)))
+}
+
+/// The events of a block's data (its chunks' streams one after the other), in the order they
+/// were stored.
+pub fn decode(data: &[u8]) -> Result<Vec<String>, String> {
+    let mut events = Vec::new();
+    let mut rest = data;
+    loop {
+        let (chunk, used) = decode_stream(rest)?;
+        events.extend(chunk);
+        rest = rest.get(used..).unwrap_or_default();
+        if rest.is_empty() {
+            return Ok(events);
+        }
+    }
+}
+
+/// The events of some chunks of a block's data.
+fn decode_chunk(data: &[u8], chunk: &Chunk) -> Result<Vec<String>, String> {
+    let (start, len) = (chunk.offset as usize, chunk.len as usize);
+    let bytes = data
+        .get(start..start + len)
+        .ok_or_else(|| "a chunk lies outside its block".to_string())?;
+    decode_stream(bytes).map(|(events, _)| events)
 }
 
 /// One event to store: its JSON, as queued, and its parsed form.
@@ -204,11 +268,36 @@ fn block_of(band: u8, events: &[&Incoming<'_>]) -> Block {
     }
     summary.levels = levels.into_iter().collect();
     summary.tokens = ranges;
-    let raws: Vec<&str> = events.iter().map(|i| i.raw).collect();
+    let mut filter = bloom(&tokens);
+    summary.bloom_len = filter.len() as u32;
+    let mut data = Vec::new();
+    for part in events.chunks(CHUNK_EVENTS) {
+        let mut chunk_tokens = BTreeSet::new();
+        let mut max_received = String::new();
+        for incoming in part {
+            event_tokens(incoming.event, &mut chunk_tokens);
+            if incoming.event.received_at > max_received {
+                max_received = incoming.event.received_at.clone();
+            }
+        }
+        let raws: Vec<&str> = part.iter().map(|i| i.raw).collect();
+        let compressed = encode(&raws);
+        let chunk_filter = bloom(&chunk_tokens);
+        summary.chunks.push(Chunk {
+            count: part.len() as u32,
+            offset: data.len() as u32,
+            len: compressed.len() as u32,
+            bloom_offset: filter.len() as u32,
+            bloom_len: chunk_filter.len() as u32,
+            max_received,
+        });
+        data.extend(compressed);
+        filter.extend(chunk_filter);
+    }
     Block {
         summary,
-        bloom: bloom(&tokens),
-        data: encode(&raws),
+        bloom: filter,
+        data,
     }
 }
 
@@ -277,6 +366,11 @@ impl BlockNeeds {
         if !self.levels.is_empty() && !summary.levels.iter().any(|l| self.levels.contains(l)) {
             return false;
         }
+        self.tokens_may_match(filter)
+    }
+
+    /// Whether a Bloom filter may hold every token a match holds.
+    pub fn tokens_may_match(&self, filter: &[u8]) -> bool {
         self.tokens.iter().all(|t| may_hold(filter, t))
             && self
                 .any_of
@@ -310,11 +404,11 @@ fn page_key(raw: &str) -> (String, String) {
 /// The newest `keep` events matching the filter, newest first by `(received_at, id)`: blocks
 /// newest first, each skipped unless its summary may hold a match, and the walk stops once the
 /// page is full and no block left can hold a newer event. `open` gives a block's events.
-pub fn page<E>(
+pub fn page<E: From<String>>(
     heads: &[Head],
     filter: &PreparedFilter,
     keep: usize,
-    mut open: impl FnMut(i64) -> Result<Vec<String>, E>,
+    mut open: impl FnMut(i64) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<String>, E> {
     let needs = BlockNeeds::of(filter);
     let mut order: Vec<&Head> = heads.iter().collect();
@@ -329,20 +423,33 @@ pub fn page<E>(
         {
             break;
         }
-        if keep == 0 || !needs.may_match(&head.summary, &head.bloom) {
+        if keep == 0 || !needs.may_match(&head.summary, head.block_bloom()) {
             continue;
         }
-        let mut keyed: Vec<((String, String), String)> = open(head.seq)?
+        let data = open(head.seq)?;
+        let mut raws: Vec<String> = Vec::new();
+        if head.summary.chunks.is_empty() {
+            raws = decode(&data)?;
+        } else {
+            for chunk in &head.summary.chunks {
+                let worst = (found.len() >= keep).then(|| found.last()).flatten();
+                if worst.is_some_and(|(k, _)| chunk.max_received < k.0)
+                    || !needs.tokens_may_match(head.chunk_bloom(chunk))
+                {
+                    continue;
+                }
+                raws.extend(decode_chunk(&data, chunk)?);
+            }
+        }
+        let mut keyed: Vec<((String, String), String)> = raws
             .into_iter()
+            .filter(|raw| filter.may_match_raw(raw))
             .map(|raw| (page_key(&raw), raw))
             .collect();
         keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         for (key, raw) in keyed {
             if found.len() >= keep && found.last().is_some_and(|(worst, _)| key <= *worst) {
                 break;
-            }
-            if !filter.may_match_raw(&raw) {
-                continue;
             }
             let Ok(event) = serde_json::from_str::<StoredEvent>(&raw) else {
                 continue;
@@ -377,7 +484,7 @@ pub fn retry_candidates(
     heads
         .iter()
         .filter(|h| h.summary.max_received >= from && h.summary.min_received <= to)
-        .filter(|h| may_hold(&h.bloom, &token))
+        .filter(|h| may_hold(h.block_bloom(), &token))
         .map(|h| h.seq)
         .collect()
 }
@@ -472,6 +579,51 @@ mod tests {
     }
 
     #[test]
+    fn a_block_is_chunks_each_with_its_own_filter() {
+        let parsed: Vec<StoredEvent> = (0..150)
+            .map(|n| event(n, "info", 9, if n == 140 { "needle" } else { "hay" }))
+            .collect();
+        let raws: Vec<String> = parsed
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let incoming: Vec<Incoming<'_>> = parsed
+            .iter()
+            .zip(&raws)
+            .map(|(e, raw)| Incoming {
+                token: None,
+                raw,
+                event: e,
+            })
+            .collect();
+        let block = build(&incoming).remove(0);
+        let chunks = &block.summary.chunks;
+        assert_eq!(
+            chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
+            vec![64, 64, 22]
+        );
+        assert_eq!(
+            decode(&block.data).unwrap(),
+            raws,
+            "the chunks' streams decode in order"
+        );
+        let head = Head {
+            seq: 1,
+            summary: block.summary.clone(),
+            bloom: block.bloom.clone(),
+        };
+        assert!(may_hold(head.block_bloom(), &word_token("needle")));
+        let holding: Vec<usize> = (0..chunks.len())
+            .filter(|i| may_hold(head.chunk_bloom(&chunks[*i]), &word_token("needle")))
+            .collect();
+        assert_eq!(holding, vec![2], "only the last chunk may hold the needle");
+        assert_eq!(
+            decode_chunk(&block.data, &chunks[2]).unwrap(),
+            raws[128..].to_vec()
+        );
+    }
+
+    #[test]
     fn build_splits_by_band_and_keeps_token_ranges() {
         let parsed: Vec<StoredEvent> = (0..10)
             .map(|n| {
@@ -557,7 +709,7 @@ mod tests {
             levels: vec!["warn".into()],
             min_severity: 13,
             max_severity: 13,
-            tokens: vec![],
+            ..Default::default()
         };
         let filter = bloom(&[word_token("timeout")].into_iter().collect());
         let yes = |needs: BlockNeeds| needs.may_match(&summary, &filter);
@@ -730,6 +882,7 @@ mod tests {
                 let raws: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
                 let mut heads = Vec::new();
                 let mut stored: Vec<Vec<String>> = Vec::new();
+                let mut data: Vec<Vec<u8>> = Vec::new();
                 let mut start = 0;
                 let mut cut = cuts.iter().cycle();
                 while start < events.len() {
@@ -740,6 +893,7 @@ mod tests {
                     for block in build(&incoming) {
                         let seq = stored.len() as i64;
                         stored.push(decode(&block.data).unwrap());
+                        data.push(block.data.clone());
                         heads.push(Head { seq, summary: block.summary, bloom: block.bloom });
                     }
                     start = end;
@@ -756,7 +910,7 @@ mod tests {
                     let holds_match = stored[head.seq as usize].iter()
                         .any(|raw| prepared.matches(&serde_json::from_str(raw).unwrap()));
                     if holds_match {
-                        prop_assert!(needs.may_match(&head.summary, &head.bloom), "skipped a block with a match: {:?}", filter);
+                        prop_assert!(needs.may_match(&head.summary, head.block_bloom()), "skipped a block with a match: {:?}", filter);
                     }
                 }
                 let mut expected: Vec<String> = raws.iter()
@@ -766,7 +920,7 @@ mod tests {
                 expected.sort_by_key(|raw| std::cmp::Reverse(key(raw)));
                 expected.dedup_by_key(|raw| key(raw));
                 expected.truncate(keep);
-                let got = page(&heads, &prepared, keep, |seq| Ok::<_, ()>(stored[seq as usize].clone())).unwrap();
+                let got = page(&heads, &prepared, keep, |seq| Ok::<_, String>(data[seq as usize].clone())).unwrap();
                 let got_keys: Vec<_> = got.iter().map(|r| key(r)).collect();
                 let expected_keys: Vec<_> = expected.iter().map(|r| key(r)).collect();
                 prop_assert_eq!(got_keys, expected_keys);

@@ -157,7 +157,7 @@ fn answer(db: &SqlStorage, store: &mut Store, call: ShardCall) -> Result<String>
                 let clock = crate::platform::clock::clock().map_err(failed)?;
                 let prepared = (*filter).prepare(clock).map_err(failed)?;
                 pages.push(block::page(&store.heads, &prepared, keep, |seq| {
-                    open(db, seq)
+                    open_data(db, seq)
                 })?);
             }
             let rows = super::merge_pages(pages, keep.max(1))
@@ -346,8 +346,8 @@ fn load(db: &SqlStorage, store: &mut Store) -> Result<()> {
     Ok(())
 }
 
-/// A block's events.
-fn open(db: &SqlStorage, seq: i64) -> Result<Vec<String>> {
+/// A block's data, compressed.
+fn open_data(db: &SqlStorage, seq: i64) -> Result<Vec<u8>> {
     let cursor = exec(db, sql::BLOCK_DATA, Some(vec![(seq as f64).into()]))?;
     let mut data = None;
     for row in cursor.raw() {
@@ -355,8 +355,12 @@ fn open(db: &SqlStorage, seq: i64) -> Result<Vec<String>> {
             data = Some(bytes);
         }
     }
-    let data = data.ok_or_else(|| failed(format!("block {seq} is missing")))?;
-    block::decode(&data).map_err(failed)
+    data.ok_or_else(|| failed(format!("block {seq} is missing")))
+}
+
+/// A block's events.
+fn open(db: &SqlStorage, seq: i64) -> Result<Vec<String>> {
+    block::decode(&open_data(db, seq)?).map_err(failed)
 }
 
 #[derive(Deserialize)]
@@ -647,7 +651,7 @@ fn write(
 fn find(db: &SqlStorage, store: &Store, id: &str) -> Result<Option<DataRow>> {
     let token = crate::query::filter::id_token(id);
     for head in store.heads.iter().rev() {
-        if !block::may_hold(&head.bloom, &token) {
+        if !block::may_hold(head.block_bloom(), &token) {
             continue;
         }
         for raw in open(db, head.seq)? {
