@@ -556,6 +556,26 @@ mod tests {
         }
     }
 
+    fn raw_events(parsed: &[StoredEvent]) -> Vec<String> {
+        parsed
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect()
+    }
+
+    /// Events to build blocks of, stored without a token.
+    fn untokened<'a>(parsed: &'a [StoredEvent], raws: &'a [String]) -> Vec<Incoming<'a>> {
+        parsed
+            .iter()
+            .zip(raws)
+            .map(|(e, raw)| Incoming {
+                token: None,
+                raw,
+                event: e,
+            })
+            .collect()
+    }
+
     #[test]
     fn bands_follow_retention() {
         assert_eq!(
@@ -583,20 +603,8 @@ mod tests {
         let parsed: Vec<StoredEvent> = (0..150)
             .map(|n| event(n, "info", 9, if n == 140 { "needle" } else { "hay" }))
             .collect();
-        let raws: Vec<String> = parsed
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
-            .collect();
-        let incoming: Vec<Incoming<'_>> = parsed
-            .iter()
-            .zip(&raws)
-            .map(|(e, raw)| Incoming {
-                token: None,
-                raw,
-                event: e,
-            })
-            .collect();
-        let block = build(&incoming).remove(0);
+        let raws = raw_events(&parsed);
+        let block = build(&untokened(&parsed, &raws)).remove(0);
         let chunks = &block.summary.chunks;
         assert_eq!(
             chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
@@ -679,20 +687,8 @@ mod tests {
         let parsed: Vec<StoredEvent> = (0..MAX_BLOCK_EVENTS + 5)
             .map(|n| event(n, "info", 9, "x"))
             .collect();
-        let raws: Vec<String> = parsed
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
-            .collect();
-        let incoming: Vec<Incoming<'_>> = parsed
-            .iter()
-            .zip(&raws)
-            .map(|(e, raw)| Incoming {
-                token: None,
-                raw,
-                event: e,
-            })
-            .collect();
-        let blocks = build(&incoming);
+        let raws = raw_events(&parsed);
+        let blocks = build(&untokened(&parsed, &raws));
         let counts: Vec<u32> = blocks.iter().map(|b| b.summary.count).collect();
         assert_eq!(counts, vec![MAX_BLOCK_EVENTS as u32, 5]);
     }
