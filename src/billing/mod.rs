@@ -252,6 +252,12 @@ pub fn breakdown(
             .entry((e.day.as_str(), e.project.as_str()))
             .or_default() += e.stored;
     }
+    let mut project_bytes: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for b in bytes {
+        *project_bytes
+            .entry((b.day.as_str(), b.project.as_str()))
+            .or_default() += b.bytes;
+    }
     let storage_price = STORAGE_PRICES.first().map_or(0.2, |(_, p)| *p);
     #[derive(Default)]
     struct Group {
@@ -302,11 +308,10 @@ pub fn breakdown(
             .copied()
             .unwrap_or(0);
         if in_project > 0 {
-            let project_bytes: i64 = bytes
-                .iter()
-                .filter(|b| b.day == e.day && b.project == e.project)
-                .map(|b| b.bytes)
-                .sum();
+            let project_bytes = project_bytes
+                .get(&(e.day.as_str(), e.project.as_str()))
+                .copied()
+                .unwrap_or(0);
             g.bytes += project_bytes as f64 * e.stored as f64 / in_project as f64;
         }
     }

@@ -259,9 +259,18 @@ pub fn parse_rule(body: &Value, id: String, now: DateTime<Utc>) -> Result<Ingest
             Some(format_ts(when))
         }
     };
+    let project = text("project")?;
+    if let Some(p) = project
+        .as_deref()
+        .filter(|p| !crate::security::keys::valid_project(p))
+    {
+        return Err(bad(format!(
+            "project '{p}' is not a project name: 1-64 of a-z, 0-9, - and _"
+        )));
+    }
     Ok(IngestRule {
         id,
-        project: text("project")?,
+        project,
         query,
         action,
         key,
@@ -497,6 +506,10 @@ mod tests {
             (
                 json!({"query": "x", "action": "drop", "protect_errors": "yes"}),
                 "protect_errors",
+            ),
+            (
+                json!({"query": "x", "action": "drop", "project": "Shop Front"}),
+                "project 'Shop Front'",
             ),
         ];
         for (body, says) in refusals {

@@ -29,12 +29,12 @@ struct ReleaseTally {
     errors: i64,
 }
 
-/// An event of the batch as a group intake row: its place in the batch, its time, its JSON.
+/// An event of the batch as a group intake row: its place in the batch (the tally's events)
+/// and its time.
 #[derive(Debug, Clone, PartialEq)]
 struct Placed {
     index: usize,
     received_at: String,
-    event: Value,
 }
 
 /// A group key's events: the oldest and the newest (ties: the later in the batch), how many.
@@ -151,7 +151,6 @@ impl Tally {
             let placed = Placed {
                 index: self.events.len(),
                 received_at: e.received_at.clone(),
-                event: serde_json::to_value(&e).unwrap_or(Value::Null),
             };
             match self.groups.get_mut(&key) {
                 None => {
@@ -336,7 +335,8 @@ impl Tally {
                 .intake_rows()
                 .into_iter()
                 .map(|(placed, weight)| {
-                    let mut row = placed.event.clone();
+                    let mut row =
+                        serde_json::to_value(&self.events[placed.index]).unwrap_or(Value::Null);
                     if let Some(map) = row.as_object_mut() {
                         map.insert("intake_weight".into(), json!(weight));
                     }

@@ -10,6 +10,7 @@ use crate::controls::store;
 use crate::error::AppError;
 use crate::platform::bindings;
 use crate::security::auth::can_see;
+use crate::security::keys::valid_project;
 
 async fn answer(
     c: &Call<'_>,
@@ -47,10 +48,10 @@ pub async fn get(c: &Call<'_>) -> Result<Response, AppError> {
 /// everywhere, at once in this isolate.
 pub async fn put(c: &Call<'_>) -> Result<Response, AppError> {
     let project = c.param("project");
-    if project.chars().count() > 128 || project.chars().any(char::is_control) {
-        return Err(AppError::InvalidParameter(
-            "project must be at most 128 characters, without control characters".into(),
-        ));
+    if !valid_project(project) {
+        return Err(AppError::InvalidParameter(format!(
+            "project '{project}' is not a project name: 1-64 of a-z, 0-9, - and _, as keys take"
+        )));
     }
     let body: Value = serde_json::from_slice(&read_json_body(c.req, 4 * 1024).await?)
         .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;

@@ -59,7 +59,9 @@ mod runner {
     use crate::config::Config;
     use crate::controls::spike;
     use crate::error::AppError;
-    use crate::ingest::pipeline::{enrich_all, ingest_answer, prepare_items, IngestOutcome};
+    use crate::ingest::pipeline::{
+        enrich_all, ingest_answer, nothing_taken, prepare_items, IngestOutcome,
+    };
     use crate::metrics::recorder;
     use crate::model::RejectReason;
     use crate::processors::body::RawItem;
@@ -482,8 +484,7 @@ mod runner {
         let ctx = ingest_context(config, project)?;
         let outcome = prepare_items(items, &ctx, uuid::Uuid::new_v4)?;
         let accepted = accept(env, worker_ctx, config, &ctx, outcome).await?;
-        let all_handled = accepted.unqueued.is_empty() && !accepted.dropped.is_empty();
-        if accepted.queued.is_empty() && !all_handled {
+        if nothing_taken(&accepted.queued, &accepted.unqueued, &accepted.dropped) {
             let refusal = ingest_answer(
                 accepted.queued,
                 accepted.errors,

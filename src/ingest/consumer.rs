@@ -174,11 +174,12 @@ async fn count(
         source: String,
         target: String,
     }
-    // Each token with the second it is recorded under.
-    let mut tokens: Vec<(String, String)> = todo
+    // Each token with the second it is recorded under (the same order as `todo`).
+    let seconds: Vec<(String, String)> = todo
         .iter()
         .map(|c| (counting::token_second(&c.events), c.token.clone()))
         .collect();
+    let mut tokens = seconds.clone();
     tokens.sort_unstable();
     tokens.dedup();
     let counted: std::collections::HashSet<String> = if tokens.is_empty() {
@@ -192,11 +193,11 @@ async fn count(
     };
     let mut fresh: Vec<(String, String)> = Vec::new();
     let mut tally = counting::Tally::default();
-    for c in todo {
+    for (c, second) in todo.iter().zip(seconds) {
         if counted.contains(&c.token) || fresh.iter().any(|(_, t)| *t == c.token) {
             continue;
         }
-        fresh.push((counting::token_second(&c.events), c.token.clone()));
+        fresh.push(second);
         for raw in serde_json::from_str::<Vec<Box<RawValue>>>(&c.events).unwrap_or_default() {
             if let Ok(event) = serde_json::from_str::<StoredEvent>(raw.get()) {
                 tally.add(event);

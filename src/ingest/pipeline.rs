@@ -188,6 +188,12 @@ pub struct IngestAnswer {
     pub dropped: Vec<DroppedEvent>,
 }
 
+/// Whether a request is refused as a whole: nothing queued, and not every usable event kept
+/// out by the ingest rules (those were handled as asked: a request of only them is answered).
+pub fn nothing_taken<T>(queued: &[T], unqueued: &[usize], dropped: &[DroppedEvent]) -> bool {
+    queued.is_empty() && (dropped.is_empty() || !unqueued.is_empty())
+}
+
 /// The 202 body once enqueueing is over: `queued` are `(index, id)` of events that reached the
 /// queue; `unqueued` are indexes whose `send_batch` failed (retryable, so they are reported
 /// with code `enqueue_failed` and the answer carries `Retry-After`). If nothing was queued the
@@ -199,9 +205,7 @@ pub fn ingest_answer(
     dropped: Vec<DroppedEvent>,
     retry_after: u32,
 ) -> Result<(IngestAnswer, Option<u32>), AppError> {
-    // Events the rules kept out were handled as asked: a request of only those is answered.
-    let all_handled = unqueued.is_empty() && !dropped.is_empty();
-    if queued.is_empty() && !all_handled {
+    if nothing_taken(&queued, &unqueued, &dropped) {
         if unqueued.is_empty() {
             return Err(AppError::InvalidEvents {
                 message: "No event in the body is usable; see errors.".into(),

@@ -281,7 +281,6 @@ async fn archive_blocks(
     bucket: &Bucket,
     blocks: &[BlockExport],
 ) -> Result<(), RetentionError> {
-    const BANDS: [&str; 4] = ["debug", "info", "warn", "error"];
     for block in blocks {
         let rows: Vec<ExpiringRow> = block
             .events
@@ -292,7 +291,10 @@ async fn archive_blocks(
                 data: e.get().to_string(),
             })
             .collect();
-        let band = BANDS.get(block.band as usize).copied().unwrap_or("error");
+        let band = crate::shards::retention::BAND_NAMES
+            .get(block.band as usize)
+            .copied()
+            .unwrap_or("error");
         put_rows(source, bucket, &format!("block-{band}"), &rows).await?;
     }
     Ok(())

@@ -387,19 +387,7 @@ pub struct Head {
     pub bloom: Vec<u8>,
 }
 
-#[derive(Deserialize)]
-struct PageKey<'a> {
-    #[serde(borrow)]
-    received_at: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    id: std::borrow::Cow<'a, str>,
-}
-
-fn page_key(raw: &str) -> (String, String) {
-    serde_json::from_str::<PageKey>(raw)
-        .map(|k| (k.received_at.into_owned(), k.id.into_owned()))
-        .unwrap_or_default()
-}
+use super::page_key;
 
 /// The newest `keep` events matching the filter, newest first by `(received_at, id)`: blocks
 /// newest first, each skipped unless its summary may hold a match, and the walk stops once the

@@ -392,6 +392,14 @@ struct PageKey<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
+/// A stored event's place in page order, `(received_at, id)`; empty for a row that is not an
+/// event (it sorts last).
+pub fn page_key(row: &str) -> (String, String) {
+    serde_json::from_str::<PageKey>(row)
+        .map(|k| (k.received_at.into_owned(), k.id.into_owned()))
+        .unwrap_or_default()
+}
+
 /// Merges pages (each newest first) into one, newest first by `(received_at, id)`, keeping at
 /// most `keep` rows. The same event from two sources (a shard and D1 while the move from D1 is
 /// under way) is kept once. Rows that are not events sort last.
@@ -399,12 +407,7 @@ pub fn merge_pages(pages: Vec<Vec<String>>, keep: usize) -> Vec<String> {
     let mut keyed: Vec<((String, String), String)> = pages
         .into_iter()
         .flatten()
-        .map(|row| {
-            let key = serde_json::from_str::<PageKey>(&row)
-                .map(|k| (k.received_at.into_owned(), k.id.into_owned()))
-                .unwrap_or_default();
-            (key, row)
-        })
+        .map(|row| (page_key(&row), row))
         .collect();
     keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
     keyed.dedup_by(|a, b| !a.0 .1.is_empty() && a.0 == b.0);

@@ -392,31 +392,39 @@ fn block_holds(db: &SqlStorage, store: &mut Store, seq: i64, key: &str) -> Resul
     Ok(store.ids.get(&seq).is_some_and(|set| set.contains(key)))
 }
 
-/// Whether the shard holds an event of this `event_id` received within the retry window of
-/// `received_at`: exact, from the blocks of those minutes (and the legacy rows).
-fn holds(
-    db: &SqlStorage,
-    store: &mut Store,
-    project: &str,
-    key: &str,
-    received_at: &str,
-) -> Result<bool> {
+/// Whether the shard's blocks hold an event of this `event_id` received within the retry window
+/// of `received_at`: exact, from the blocks of those minutes.
+fn holds(db: &SqlStorage, store: &mut Store, key: &str, received_at: &str) -> Result<bool> {
     for seq in block::retry_candidates(&store.heads, key, received_at, RETRY_WINDOW_MS) {
         if block_holds(db, store, seq, key)? {
             return Ok(true);
         }
     }
-    if store.legacy {
-        let array = serde_json::to_string(&[serde_json::json!({ "event_id": key })])?;
-        let held: Vec<serde_json::Value> = exec(
-            db,
-            sql::HELD_EVENT_IDS,
-            Some(vec![project.into(), array.into()]),
-        )?
-        .to_array()?;
-        return Ok(!held.is_empty());
-    }
     Ok(false)
+}
+
+/// The `event_id`s of these events the legacy rows hold: one statement for a whole group.
+fn legacy_held(
+    db: &SqlStorage,
+    store: &Store,
+    project: &str,
+    events: &[Box<RawValue>],
+) -> Result<HashSet<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        event_id: String,
+    }
+    if !store.legacy || events.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let array = super::json_array(events.iter().map(|e| e.get()));
+    let held: Vec<Id> = exec(
+        db,
+        sql::HELD_EVENT_IDS,
+        Some(vec![project.into(), array.into()]),
+    )?
+    .to_array()?;
+    Ok(held.into_iter().map(|h| h.event_id).collect())
 }
 
 /// Events of a token not yet confirmed counted in the legacy rows.
@@ -580,6 +588,7 @@ fn write(
                 }
             }
         }
+        let in_rows = legacy_held(db, store, project, &group.events)?;
         for event in group.events {
             let Ok(place) = serde_json::from_str::<Placement>(event.get()) else {
                 continue;
@@ -590,7 +599,9 @@ fn write(
                     .is_none_or(|cut| place.received_at.as_ref() <= cut);
             let key = retry_key(event.get()).unwrap_or_default();
             let received_at = place.received_at.to_string();
-            let duplicate = seen.contains(&key) || holds(db, store, project, &key, &received_at)?;
+            let duplicate = seen.contains(&key)
+                || in_rows.contains(&key)
+                || holds(db, store, &key, &received_at)?;
             if !here {
                 if !duplicate {
                     answer.moved.push(event);

@@ -18,6 +18,9 @@ pub const DELETE_BATCH: i64 = 2000;
 /// Delete statements per run at most (the cron runs every 5 minutes: ~5.7 million rows a day).
 pub const MAX_BATCHES_PER_RUN: usize = 10;
 
+/// The retention bands by number (a block's `band`), as archive objects name them.
+pub const BAND_NAMES: [&str; 4] = ["debug", "info", "warn", "error"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionDays {
     pub debug: i64,
@@ -95,10 +98,9 @@ pub fn event_deletes(days: &RetentionDays, now: DateTime<Utc>) -> Vec<SqlQuery> 
 
 /// With an archive: per band, the next expiring rows to archive (then delete by `seq`).
 pub fn expiring_selects(days: &RetentionDays, now: DateTime<Utc>) -> Vec<(&'static str, SqlQuery)> {
-    const NAMES: [&str; 4] = ["debug", "info", "warn", "error"];
     days.bands()
         .iter()
-        .zip(NAMES)
+        .zip(BAND_NAMES)
         .map(|((low, high, keep), name)| {
             (
                 name,
