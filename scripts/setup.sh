@@ -122,6 +122,8 @@ ensure_shippers() {
   local missing=()
   [ -x /usr/sbin/syslog-ng ] && [ -d /usr/share/syslog-ng/include/scl/elasticsearch ] || missing+=(syslog-ng-core syslog-ng-mod-http syslog-ng-scl)
   [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
+  # The alert channels' test sends to a real Alertmanager and reads it back with amtool.
+  [ -x /usr/bin/prometheus-alertmanager ] && [ -x /usr/bin/amtool ] || missing+=(prometheus-alertmanager)
   local rsyslog=".tools/rsyslog"
   local have_rsyslog=0
   if "$rsyslog/usr/sbin/rsyslogd" -v 2>/dev/null | grep -q "$RSYSLOG_VERSION"; then have_rsyslog=1; fi

@@ -88,6 +88,9 @@ pub enum AppError {
     QuotaExceeded { message: String, retry_after: u32 },
     /// 503: a dependency (the queue, D1) is unavailable; retry after this many seconds.
     Unavailable { message: String, retry_after: u32 },
+    /// 502: a receiver called on the caller's behalf (a ticket tracker) refused or failed; the
+    /// message quotes what it said.
+    BadGateway(String),
     /// 500: a bug or an unexpected platform failure. The cause is logged, never returned.
     Internal(String),
 }
@@ -108,6 +111,7 @@ impl AppError {
             AppError::UpgradeRequired(_) => 426,
             AppError::RateLimited { .. } | AppError::QuotaExceeded { .. } => 429,
             AppError::Unavailable { .. } => 503,
+            AppError::BadGateway(_) => 502,
             AppError::Internal(_) => 500,
         }
     }
@@ -129,6 +133,7 @@ impl AppError {
             AppError::RateLimited { .. } => "rate_limited",
             AppError::QuotaExceeded { .. } => RejectReason::QuotaExceeded.code(),
             AppError::Unavailable { .. } => "unavailable",
+            AppError::BadGateway(_) => "bad_gateway",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -144,7 +149,8 @@ impl AppError {
             | AppError::InvalidParameter(m)
             | AppError::PayloadTooLarge(m)
             | AppError::UnsupportedMediaType(m)
-            | AppError::UpgradeRequired(m) => m.clone(),
+            | AppError::UpgradeRequired(m)
+            | AppError::BadGateway(m) => m.clone(),
             AppError::InvalidEvents { message, .. } => message.clone(),
             AppError::Unavailable { message, .. } | AppError::QuotaExceeded { message, .. } => {
                 message.clone()

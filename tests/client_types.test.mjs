@@ -62,6 +62,7 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("GET", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`);
   await record("PUT", "/v1/groups/{fingerprint}", `/v1/groups/${fp}`, { body: { status: "resolved", in_release: "1.0.0", assignee: "dana@example.com" } });
   await record("POST", "/v1/groups/{fingerprint}/notes", `/v1/groups/${fp}/notes`, { body: { text: "looking into it" } });
+  await record("POST", "/v1/groups/{fingerprint}/tickets", `/v1/groups/${fp}/tickets`, { body: { channel: { type: "github", repo: "acme/api", token: "t", api_url: "http://127.0.0.1:9" } } });
   await record("GET", "/v1/groups/{fingerprint}/activity", `/v1/groups/${fp}/activity`);
   const other = groups.json.groups[1].fingerprint;
   await record("POST", "/v1/groups/{fingerprint}/merge", `/v1/groups/${fp}/merge`, { body: { fingerprints: [other] } });
@@ -85,6 +86,7 @@ test("a TypeScript client generated from the document type-checks against an ans
   const rule = await record("POST", "/v1/alert-rules", "/v1/alert-rules", {
     body: { name: "checkout errors", match: { min_level: "error", component: "Checkout" }, threshold: { count: 5, window_seconds: 60 }, mute: [{ start: "22:00", end: "06:00", tz: "Europe/Paris", days: ["sat"] }], channels: [{ type: "webhook", url: "https://example.com/hook", secret: "a-long-shared-secret" }] },
   });
+  await record("POST", "/v1/alert-rules/test", "/v1/alert-rules/test", { body: { channels: [{ type: "webhook", url: "http://127.0.0.1:9/hook" }] } });
   await record("GET", "/v1/alert-rules", "/v1/alert-rules");
   await record("GET", "/v1/alert-rules/{id}", `/v1/alert-rules/${rule.json.id}`);
   await record("PUT", "/v1/alert-rules/{id}", `/v1/alert-rules/${rule.json.id}`, { body: { name: "checkout errors", channels: rule.json.channels } });

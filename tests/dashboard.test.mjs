@@ -250,6 +250,22 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   const rules = (await call("/v1/alert-rules")).body.rules.filter((r) => r.name === "Checkout errors");
   assert.equal(rules.length, 1);
   assert.equal(rules[0].mute.length, 1);
+  // Every channel type the API declares is offered, with its own fields and a test button.
+  await page.locator("table.rules tr", { hasText: "Checkout errors" }).getByRole("button", { name: "Edit" }).click();
+  await page.getByRole("button", { name: "Add channel" }).click();
+  const second = page.getByRole("group", { name: "Channel 2" });
+  const offered = await second.getByLabel("Channel").locator("option").allInnerTexts();
+  for (const kind of ["PagerDuty", "Opsgenie", "alertmanager", "teams", "discord", "Google Chat", "SMS (Twilio)", "jira", "GitHub", "ServiceNow"]) assert.ok(offered.includes(kind), `${kind} in ${offered}`);
+  await second.getByLabel("Channel").selectOption("pagerduty");
+  await second.getByLabel("Routing key").fill("0123456789abcdef0123456789abcdef");
+  await second.getByLabel("URL (optional)").fill("https://events.pagerduty.invalid/v2/enqueue");
+  await page.getByRole("button", { name: "Test channels" }).click();
+  const results = page.getByRole("table", { name: "Test results" });
+  await results.waitFor();
+  assert.equal(await results.locator("tr").count(), 2);
+  assert.match(await results.innerText(), /PagerDuty/);
+  assert.ok(!(await results.innerText()).includes("0123456789abcdef0123456789abcdef"), "no credential shown");
+  await page.getByRole("button", { name: "Cancel" }).click();
   await page.screenshot({ path: `${SHOTS}/dashboard-alerts.png`, fullPage: true });
   await shiftOf("alerts");
 

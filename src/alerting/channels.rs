@@ -1,87 +1,110 @@
 //! What each channel of a fired alert receives: the notice every channel says, and the HTTP
-//! request (or `send_email` message) a webhook, Slack or e-mail channel gets, signed for
-//! webhooks. Pure: the alert engine queues these deliveries and makes the calls.
+//! request (or `send_email` message) each channel type gets: webhook (signed), Slack and
+//! e-mail here, the pagers in `paging`, the chat apps and SMS in `chat`, the ticket trackers
+//! in `tickets`. Pure: the alert engine queues these deliveries and the consumer makes the calls.
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+pub use super::notice::{Action, AlertNotice, HttpCall};
 use super::rules::Channel;
-use crate::model::StoredEvent;
+use crate::security::encryption::Sealer;
 
-/// What an alert says, for every channel.
-#[derive(Debug, Clone, Serialize)]
-pub struct AlertNotice {
-    pub alert_id: String,
-    pub rule_id: String,
-    pub rule_name: String,
-    pub trigger: String,
-    pub group_key: String,
-    pub count: i64,
-    pub window_start: Option<String>,
-    pub window_seconds: Option<i64>,
-    pub fired_at: String,
-    /// A link to the matching events or group in the API.
-    pub link: String,
-    /// The group's page in the dashboard, when the alert is about one group.
-    pub group_url: Option<String>,
-    /// The release of the event that fired it.
-    pub release: Option<String>,
-    /// Why a group transition happened when it is not the plain one: `ignore_until` for a
-    /// group whose "ignored until" condition was met.
-    pub reason: Option<String>,
-    pub sample_event: Option<StoredEvent>,
+fn post() -> String {
+    "POST".into()
 }
 
-impl AlertNotice {
-    pub fn summary(&self) -> String {
-        if self.reason.as_deref() == Some(super::rules::IGNORE_UNTIL_MET) {
-            return format!("[{}] Back from ignore: {}", self.rule_name, self.title());
-        }
-        match self.trigger.as_str() {
-            "new_group" => format!("[{}] New issue: {}", self.rule_name, self.title()),
-            "regression" => format!("[{}] Regression: {}", self.rule_name, self.title()),
-            "spike" => format!(
-                "[{}] Spike: {} events this hour in {}, far above the usual rate",
-                self.rule_name, self.count, self.group_key
-            ),
-            "quiet" => format!(
-                "[{}] Went quiet: {} events this hour in {}, far below the usual rate",
-                self.rule_name, self.count, self.group_key
-            ),
-            _ => match self.window_seconds {
-                Some(w) => format!(
-                    "[{}] {} events in {}s: {}",
-                    self.rule_name,
-                    self.count,
-                    w,
-                    self.title()
-                ),
-                None => format!("[{}] {}", self.rule_name, self.title()),
-            },
-        }
-    }
-
-    fn title(&self) -> String {
-        self.sample_event
-            .as_ref()
-            .map(|e| e.message.chars().take(200).collect())
-            .unwrap_or_else(|| self.group_key.clone())
-    }
-}
-
-/// An HTTP request a delivery makes: what the `ALERTS` queue carries.
+/// An HTTP request a delivery makes: what the `ALERTS` queue carries. A ticket tracker's
+/// delivery carries the ticket step instead (the consumer plans its call from the group's
+/// ticket as stored then). With a key, the request is `sealed`: the queue and its dead letters
+/// hold no credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub delivery_id: String,
     pub alert_id: String,
     pub channel_type: String,
+    #[serde(default = "post")]
+    pub method: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<super::tickets::TicketStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
+/// What a sealed delivery hides.
+#[derive(Serialize, Deserialize)]
+struct Hidden {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    ticket: Option<super::tickets::TicketStep>,
+}
+
+impl Delivery {
+    fn of(delivery_id: String, notice: &AlertNotice, kind: &str, call: HttpCall) -> Delivery {
+        Delivery {
+            delivery_id,
+            alert_id: notice.alert_id.clone(),
+            channel_type: kind.into(),
+            method: call.method,
+            url: call.url,
+            headers: call.headers,
+            body: call.body,
+            ticket: None,
+            sealed: None,
+        }
+    }
+
+    /// The HTTP call the delivery makes.
+    pub fn call(&self) -> HttpCall {
+        HttpCall {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+        }
+    }
+
+    /// The request sealed under `key` (the delivery id is the associated data).
+    pub fn sealed(mut self, key: &Sealer, nonce: [u8; 12]) -> Delivery {
+        let hidden = Hidden {
+            method: std::mem::take(&mut self.method),
+            url: std::mem::take(&mut self.url),
+            headers: std::mem::take(&mut self.headers),
+            body: std::mem::take(&mut self.body),
+            ticket: self.ticket.take(),
+        };
+        let plain = serde_json::to_vec(&hidden).expect("a request serialises");
+        self.sealed = Some(key.seal_text(&plain, &self.delivery_id, nonce));
+        self
+    }
+
+    /// The request opened (a delivery never sealed is returned as it is).
+    pub fn opened(mut self, keys: &[&Sealer]) -> Result<Delivery, String> {
+        let Some(sealed) = self.sealed.take() else {
+            return Ok(self);
+        };
+        let hidden: Hidden = keys
+            .iter()
+            .find_map(|k| k.open_text(&sealed, &self.delivery_id))
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .ok_or_else(|| {
+                "the delivery was sealed with a key this deployment no longer has".to_string()
+            })?;
+        self.method = hidden.method;
+        self.url = hidden.url;
+        self.headers = hidden.headers;
+        self.body = hidden.body;
+        self.ticket = hidden.ticket;
+        Ok(self)
+    }
+}
 fn email_text(notice: &AlertNotice) -> String {
     format!(
         "{}\n\nRule: {}\nGroup: {}\nRelease: {}\nCount: {}\nFired at: {}\n\n{}\n",
@@ -119,132 +142,197 @@ pub struct EmailProvider {
 /// The channel type of deliveries that go through the `send_email` binding, not HTTP.
 pub const EMAIL_BINDING: &str = "email_binding";
 
-/// The request for one channel. `None` when the channel cannot be served (e-mail without a
-/// configured provider); the alert is still recorded.
-pub fn delivery_for(
+/// The requests for one channel (one per SMS recipient; none when the channel cannot be
+/// served: e-mail without a provider, or a resolution to a receiver that keeps no state). The
+/// alert is recorded either way. Delivery ids are `base` or, for several, `base.k`.
+pub fn deliveries_for(
     channel: &Channel,
+    notice: &AlertNotice,
+    base: String,
+    email: &EmailProvider,
+) -> Vec<Delivery> {
+    if notice.action == Action::Resolve && !channel.resolves() {
+        return Vec::new();
+    }
+    let kind = channel.kind();
+    let one = |call: HttpCall| vec![Delivery::of(base.clone(), notice, kind, call)];
+    let mut out = match channel {
+        Channel::Webhook { url, secret } => one(webhook(url, secret.as_deref(), notice)),
+        Channel::Slack { url } => one(slack(url, notice)),
+        Channel::Email { to } => {
+            return email_delivery(to, notice, base, email)
+                .into_iter()
+                .collect()
+        }
+        Channel::Pagerduty { routing_key, .. } => one(super::paging::pagerduty(
+            routing_key,
+            &channel.base_url().unwrap_or_default(),
+            notice,
+        )),
+        Channel::Opsgenie { api_key, tags, .. } => one(super::paging::opsgenie(
+            api_key,
+            &channel.base_url().unwrap_or_default(),
+            tags,
+            notice,
+        )),
+        Channel::Alertmanager {
+            url,
+            username,
+            password,
+            bearer_token,
+        } => one(super::paging::alertmanager(
+            url,
+            username.as_deref().zip(password.as_deref()),
+            bearer_token.as_deref(),
+            notice,
+        )),
+        Channel::Teams { url } => one(super::chat::teams(url, notice)),
+        Channel::Discord { url } => one(super::chat::discord(url, notice)),
+        Channel::GoogleChat { url } => one(super::chat::google_chat(url, notice)),
+        Channel::Sms {
+            account_sid,
+            auth_token,
+            from,
+            to,
+            ..
+        } => {
+            let api = channel.base_url().unwrap_or_default();
+            let calls: Vec<HttpCall> = to
+                .iter()
+                .map(|number| super::chat::sms(&api, account_sid, auth_token, from, number, notice))
+                .collect();
+            let several = calls.len() > 1;
+            calls
+                .into_iter()
+                .enumerate()
+                .map(|(k, call)| {
+                    let id = if several {
+                        format!("{base}.{k}")
+                    } else {
+                        base.clone()
+                    };
+                    Delivery::of(id, notice, kind, call)
+                })
+                .collect()
+        }
+        Channel::Jira { .. } | Channel::Github { .. } | Channel::Servicenow { .. } => {
+            let mut d = Delivery::of(
+                base.clone(),
+                notice,
+                kind,
+                HttpCall {
+                    method: "POST".into(),
+                    url: String::new(),
+                    headers: Vec::new(),
+                    body: String::new(),
+                },
+            );
+            d.ticket = Some(super::tickets::TicketStep::of(channel, notice));
+            vec![d]
+        }
+    };
+    for d in &mut out {
+        d.headers
+            .push(("user-agent".into(), "edge-logger-alerts/1".into()));
+    }
+    out
+}
+
+fn webhook(url: &str, secret: Option<&str>, notice: &AlertNotice) -> HttpCall {
+    let body = json!({
+        "type": "alert",
+        "alert_id": notice.alert_id,
+        "rule": {"id": notice.rule_id, "name": notice.rule_name, "trigger": notice.trigger},
+        "group": notice.group_key,
+        "count": notice.count,
+        "window": {"start": notice.window_start, "seconds": notice.window_seconds},
+        "fired_at": notice.fired_at,
+        "summary": notice.summary(),
+        "link": notice.link,
+        "group_url": notice.group_url,
+        "release": notice.release,
+        "reason": notice.reason,
+        "sample_event": notice.sample_event,
+    });
+    let call = HttpCall::post_json(url.to_string(), &body);
+    match secret {
+        Some(secret) => {
+            let signature = format!("sha256={}", sign(secret, &call.body));
+            call.with_header("x-signature", signature)
+        }
+        None => call,
+    }
+}
+
+fn slack(url: &str, notice: &AlertNotice) -> HttpCall {
+    let sample = notice.sample_event.as_ref();
+    let fields: Vec<Value> = [
+        ("Rule", notice.rule_name.clone()),
+        ("Count", notice.count.to_string()),
+        ("Level", sample.map(|e| e.level.clone()).unwrap_or_default()),
+        (
+            "Environment",
+            sample.map(|e| e.environment.clone()).unwrap_or_default(),
+        ),
+        ("Release", notice.release.clone().unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| json!({"type": "mrkdwn", "text": format!("*{k}:*\n{v}")}))
+    .collect();
+    let body = json!({
+        "text": notice.summary(),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": notice.summary().chars().take(150).collect::<String>()}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": match &notice.group_url {
+                Some(group) => format!("<{group}|Open the group> · <{}|API>", notice.link),
+                None => format!("<{}|Open the events>", notice.link),
+            }}]}
+        ]
+    });
+    HttpCall::post_json(url.to_string(), &body)
+}
+
+fn email_delivery(
+    to: &[String],
     notice: &AlertNotice,
     delivery_id: String,
     email: &EmailProvider,
 ) -> Option<Delivery> {
-    let json_headers = || vec![("content-type".to_string(), "application/json".to_string())];
-    let (channel_type, url, mut headers, body) = match channel {
-        Channel::Webhook { url, secret } => {
-            let body = json!({
-                "type": "alert",
-                "alert_id": notice.alert_id,
-                "rule": {"id": notice.rule_id, "name": notice.rule_name, "trigger": notice.trigger},
-                "group": notice.group_key,
-                "count": notice.count,
-                "window": {"start": notice.window_start, "seconds": notice.window_seconds},
-                "fired_at": notice.fired_at,
-                "summary": notice.summary(),
-                "link": notice.link,
-                "group_url": notice.group_url,
-                "release": notice.release,
-                "reason": notice.reason,
-                "sample_event": notice.sample_event,
-            })
-            .to_string();
-            let mut headers = json_headers();
-            if let Some(secret) = secret {
-                headers.push((
-                    "x-signature".into(),
-                    format!("sha256={}", sign(secret, &body)),
-                ));
-            }
-            ("webhook", url.clone(), headers, body)
-        }
-        Channel::Slack { url } => {
-            let sample = notice.sample_event.as_ref();
-            let fields: Vec<Value> = [
-                ("Rule", notice.rule_name.clone()),
-                ("Count", notice.count.to_string()),
-                ("Level", sample.map(|e| e.level.clone()).unwrap_or_default()),
-                (
-                    "Environment",
-                    sample.map(|e| e.environment.clone()).unwrap_or_default(),
-                ),
-                ("Release", notice.release.clone().unwrap_or_default()),
-            ]
-            .into_iter()
-            .map(|(k, v)| json!({"type": "mrkdwn", "text": format!("*{k}:*\n{v}")}))
-            .collect();
-            let body = json!({
-                "text": notice.summary(),
-                "blocks": [
-                    {"type": "header", "text": {"type": "plain_text", "text": notice.summary().chars().take(150).collect::<String>()}},
-                    {"type": "section", "fields": fields},
-                    {"type": "context", "elements": [{"type": "mrkdwn", "text": match &notice.group_url {
-                        Some(group) => format!("<{group}|Open the group> · <{}|API>", notice.link),
-                        None => format!("<{}|Open the events>", notice.link),
-                    }}]}
-                ]
-            })
-            .to_string();
-            ("slack", url.clone(), json_headers(), body)
-        }
-        Channel::Email { to } => {
-            let url = match (&email.url, email.binding) {
-                (Some(url), _) => url.clone(),
-                (None, true) => {
-                    let body = json!({"from": email.from, "to": to, "subject": notice.summary(), "text": email_text(notice)}).to_string();
-                    return Some(Delivery {
-                        delivery_id,
-                        alert_id: notice.alert_id.clone(),
-                        channel_type: EMAIL_BINDING.into(),
-                        url: "send_email:SEND_EMAIL".into(),
-                        headers: Vec::new(),
-                        body,
-                    });
-                }
-                (None, false) => return None,
-            };
-            let body = json!({"from": email.from, "to": to, "subject": notice.summary(), "text": email_text(notice)}).to_string();
-            let mut headers = json_headers();
-            if let Some(key) = &email.api_key {
-                headers.push(("authorization".into(), format!("Bearer {key}")));
-            }
-            ("email", url, headers, body)
-        }
+    let body = json!({"from": email.from, "to": to, "subject": notice.summary(), "text": email_text(notice)});
+    let (kind, url) = match (&email.url, email.binding) {
+        (Some(url), _) => ("email", url.clone()),
+        (None, true) => (EMAIL_BINDING, "send_email:SEND_EMAIL".to_string()),
+        (None, false) => return None,
     };
-    headers.push(("user-agent".into(), "edge-logger-alerts/1".into()));
-    Some(Delivery {
-        delivery_id,
-        alert_id: notice.alert_id.clone(),
-        channel_type: channel_type.into(),
-        url,
-        headers,
-        body,
-    })
+    let mut call = HttpCall::post_json(url, &body);
+    if kind == EMAIL_BINDING {
+        call.headers.clear();
+    } else if let Some(key) = &email.api_key {
+        call = call.with_header("authorization", format!("Bearer {key}"));
+    }
+    let mut d = Delivery::of(delivery_id, notice, kind, call);
+    if kind != EMAIL_BINDING {
+        d.headers
+            .push(("user-agent".into(), "edge-logger-alerts/1".into()));
+    }
+    Some(d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerting::notice::tests_support::notice;
 
-    fn notice() -> AlertNotice {
-        AlertNotice {
-            alert_id: "alt_1".into(),
-            rule_id: "rule_1".into(),
-            rule_name: "errors".into(),
-            trigger: "threshold".into(),
-            group_key: "abc".into(),
-            count: 5,
-            window_start: Some("2026-11-23T12:00:00.000Z".into()),
-            window_seconds: Some(60),
-            fired_at: "2026-11-23T12:00:30.000Z".into(),
-            link: "https://logger.example.com/v1/groups/abc".into(),
-            group_url: Some("https://logger.example.com/#/groups/abc".into()),
-            release: Some("1.4.0".into()),
-            reason: None,
-            sample_event: Some(StoredEvent {
-                message: "boom".into(),
-                level: "error".into(),
-                environment: "production".into(),
-                ..Default::default()
-            }),
-        }
+    fn delivery_for(
+        channel: &Channel,
+        notice: &AlertNotice,
+        id: String,
+        email: &EmailProvider,
+    ) -> Option<Delivery> {
+        deliveries_for(channel, notice, id, email)
+            .into_iter()
+            .next()
     }
 
     #[test]

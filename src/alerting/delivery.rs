@@ -4,16 +4,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_warn, AbortController, Delay, Env, Fetch, Headers, MessageBatch,
-    MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit, RequestRedirect,
+    console_error, console_warn, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
 };
 
+use super::calls::{execute, Failure};
 use super::engine::{describe, now, Settings};
+use super::keys::CredentialKeySet;
 use crate::alerting::channels::{Delivery, EMAIL_BINDING};
 use crate::alerting::destinations::Destinations;
 use crate::alerting::store;
@@ -28,16 +27,16 @@ crate::error::message_error!(
 /// Attempts per delivery; the ALERTS consumer's `max_retries` is one less, so the last failed
 /// attempt's retry lands the message in the dead-letter queue.
 pub const MAX_ATTEMPTS: i64 = 5;
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How an internal event reaches the log: the ingest pipeline's, handed in by the worker's
 /// entry so that alerting does not depend on ingest (which depends on alerting).
 pub type ReportEvent =
     for<'a> fn(&'a Env, serde_json::Value) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-/// The `ALERTS` queue consumer: one HTTP call per message, with a timeout; success acks,
-/// failure retries with backoff until the last attempt, which goes to the dead-letter queue
-/// and is reported as an internal `warn` event through `report`.
+/// The `ALERTS` queue consumer: one delivery per message, with a timeout; success acks, a
+/// refusal (4xx) is final at once, anything else retries with backoff (at least the
+/// receiver's `Retry-After`) until the last attempt, which goes to the dead-letter queue. A
+/// final failure is reported as an internal `warn` event through `report`.
 pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEvent) {
     let s = Settings::of(env);
     let db = match env.d1(bindings::DB) {
@@ -48,9 +47,25 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             return;
         }
     };
+    let keys = match CredentialKeySet::of(env, &db).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            console_error!(
+                "alert deliveries: credentials key unreadable ({}); retrying",
+                describe(&e)
+            );
+            batch.retry_all();
+            return;
+        }
+    };
+    let allowed = Destinations {
+        allow_loopback: s.alerts().allow_loopback,
+    };
     for message in batch.raw_iter() {
-        let delivery = delivered(&message.body())
-            .and_then(|text| serde_json::from_str::<Delivery>(&text).ok());
+        let raw = delivered(&message.body());
+        let delivery = raw
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Delivery>(text).ok());
         let Some(delivery) = delivery else {
             console_error!(
                 "ALERTS message {} is not a delivery; dropping it to the dead-letter queue",
@@ -59,22 +74,35 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             message.retry();
             continue;
         };
-        let allowed = crate::alerting::destinations::Destinations {
-            allow_loopback: s.alerts().allow_loopback,
+        let (delivery_id, alert_id, channel_type) = (
+            delivery.delivery_id.clone(),
+            delivery.alert_id.clone(),
+            delivery.channel_type.clone(),
+        );
+        let outcome = match delivery.opened(&keys.opening()) {
+            Err(why) => Err(Failure::Permanent(why)),
+            Ok(delivery) => attempt(env, &db, &delivery, allowed).await,
         };
-        let outcome = if delivery.channel_type == EMAIL_BINDING {
-            send_with_binding(env, &delivery).await
-        } else {
-            send(&delivery, allowed).await
-        };
+        // A request that cannot be made is as final as a refusal.
+        let outcome = outcome.map_err(|f| match f {
+            Failure::Invalid(why) => Failure::Permanent(why),
+            other => other,
+        });
         let (_, now_text) = now();
-        let error = outcome.as_ref().err().map(DeliveryError::message);
+        let (delivered_ok, note) = match &outcome {
+            Ok(_) => (true, None),
+            Err(failure) => (false, Some(failure.reason())),
+        };
+        let max = match outcome {
+            Err(Failure::Permanent(_)) => 1,
+            _ => MAX_ATTEMPTS,
+        };
         let attempts = match store::record_attempt(
             &db,
-            &delivery.delivery_id,
-            outcome.is_ok(),
-            error,
-            MAX_ATTEMPTS,
+            &delivery_id,
+            delivered_ok,
+            note,
+            max,
             &now_text,
         )
         .await
@@ -82,8 +110,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             Ok(n) => n,
             Err(e) => {
                 console_error!(
-                    "alert delivery {}: could not record the attempt: {}",
-                    delivery.delivery_id,
+                    "alert delivery {delivery_id}: could not record the attempt: {}",
                     describe(&e)
                 );
                 message.retry();
@@ -91,16 +118,48 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             }
         };
         match outcome {
-            Ok(()) => message.ack(),
-            Err(reason) if attempts >= MAX_ATTEMPTS => {
+            Ok(_) => message.ack(),
+            Err(Failure::Permanent(reason) | Failure::Invalid(reason)) => {
+                console_warn!("alert delivery {delivery_id} to {channel_type} refused: {reason}");
+                report(
+                    env,
+                    failed_delivery_event(
+                        &delivery_id,
+                        &alert_id,
+                        &channel_type,
+                        &reason,
+                        attempts,
+                    ),
+                )
+                .await;
+                // Final at once: stored as a dead letter with the receiver's answer, not retried.
+                let record = crate::dead_letters::store::NewDeadLetter {
+                    id: &format!("dl_{}", uuid::Uuid::new_v4().simple()),
+                    queue: "edge-logger-alerts",
+                    message_id: &message.id(),
+                    body: raw.as_deref().unwrap_or("null"),
+                    error: Some(&format!("refused by the receiver: {reason}")),
+                    events: None,
+                    received_at: &now_text,
+                };
+                match crate::dead_letters::store::insert(&db, &record).await {
+                    Ok(()) => message.ack(),
+                    Err(_) => message.retry(),
+                }
+            }
+            Err(Failure::Retry { reason, .. }) if attempts >= MAX_ATTEMPTS => {
                 console_warn!(
-                    "alert delivery {} to {} failed after {attempts} attempts: {reason}",
-                    delivery.delivery_id,
-                    delivery.channel_type
+                    "alert delivery {delivery_id} to {channel_type} failed after {attempts} attempts: {reason}"
                 );
                 report(
                     env,
-                    failed_delivery_event(&delivery, reason.message(), attempts),
+                    failed_delivery_event(
+                        &delivery_id,
+                        &alert_id,
+                        &channel_type,
+                        &reason,
+                        attempts,
+                    ),
                 )
                 .await;
                 if let Ok(kv) = env.kv(bindings::HOT) {
@@ -114,12 +173,13 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
                 // Past the consumer's max_retries: this retry moves it to the dead-letter queue.
                 message.retry();
             }
-            Err(_) => {
-                let delay = s
+            Err(Failure::Retry { after, .. }) => {
+                let backoff = s
                     .alerts()
                     .retry_base_seconds
                     .saturating_mul(1 << (attempts.clamp(1, 6) - 1) as u32)
                     .min(300);
+                let delay = backoff.max(after.unwrap_or(0).min(3600));
                 message.retry_with_options(
                     &QueueRetryOptionsBuilder::new()
                         .with_delay_seconds(delay)
@@ -128,6 +188,32 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
             }
         }
     }
+}
+
+/// One attempt of an opened delivery; `Ok` may carry a note for the record (a ticket step
+/// that had nothing to do says why).
+async fn attempt(
+    env: &Env,
+    db: &worker::D1Database,
+    delivery: &Delivery,
+    allowed: Destinations,
+) -> Result<Option<String>, Failure> {
+    if delivery.channel_type == EMAIL_BINDING {
+        return send_with_binding(env, delivery)
+            .await
+            .map(|_| None)
+            .map_err(|e| Failure::Retry {
+                reason: e.message().to_string(),
+                after: None,
+            });
+    }
+    if let Some(step) = &delivery.ticket {
+        return crate::alerting::ticketing::run(db, step, &delivery.delivery_id, allowed).await;
+    }
+    execute(&delivery.call(), allowed)
+        .await?
+        .verdict()
+        .map(|_| None)
 }
 
 /// E-mail through the Cloudflare `send_email` binding (destinations must be verified addresses
@@ -156,51 +242,20 @@ async fn send_with_binding(env: &Env, delivery: &Delivery) -> Result<(), Deliver
         .map_err(|e| DeliveryError::new(format!("send_email failed: {e:?}")))
 }
 
-/// One HTTP call to a public receiver (checked again here: a rule saved before the check
-/// existed may name another), never following a redirect.
-async fn send(delivery: &Delivery, allowed: Destinations) -> Result<(), DeliveryError> {
-    crate::alerting::destinations::check(&delivery.url, allowed).map_err(DeliveryError::new)?;
-    let headers = Headers::new();
-    for (name, value) in &delivery.headers {
-        headers
-            .set(name, value)
-            .map_err(|e| DeliveryError::new(e.to_string()))?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_redirect(RequestRedirect::Manual)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&delivery.body)));
-    let request = Request::new_with_init(&delivery.url, &init)
-        .map_err(|e| DeliveryError::new(format!("bad request: {e}")))?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let call = Box::pin(async move { Fetch::Request(request).send_with_signal(&signal).await });
-    let timeout = Box::pin(Delay::from(DELIVERY_TIMEOUT));
-    match select(call, timeout).await {
-        Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => Ok(()),
-        Either::Left((Ok(response), _)) => Err(DeliveryError::new(format!(
-            "HTTP {}",
-            response.status_code()
-        ))),
-        Either::Left((Err(e), _)) => Err(DeliveryError::new(format!("fetch failed: {e}"))),
-        Either::Right(_) => {
-            controller.abort();
-            Err(DeliveryError::new(format!(
-                "timed out after {}s",
-                DELIVERY_TIMEOUT.as_secs()
-            )))
-        }
-    }
-}
-
-/// A failed delivery becomes an internal `warn` event, so it shows up where people look.
-fn failed_delivery_event(delivery: &Delivery, reason: &str, attempts: i64) -> serde_json::Value {
+/// A failed delivery becomes an internal `warn` event, so it shows up where people look. It
+/// names the channel type, never its URL (a chat webhook's URL is its credential).
+fn failed_delivery_event(
+    delivery_id: &str,
+    alert_id: &str,
+    channel_type: &str,
+    reason: &str,
+    attempts: i64,
+) -> serde_json::Value {
     serde_json::json!({
-        "message": format!("alert delivery failed: {} to {} after {attempts} attempts: {reason}", delivery.channel_type, delivery.url),
+        "message": format!("alert delivery failed: {channel_type} after {attempts} attempts: {reason}"),
         "level": "warn",
         "service": "edge-logger",
         "component": "AlertDelivery",
-        "context": {"alert_id": delivery.alert_id, "delivery_id": delivery.delivery_id, "channel_type": delivery.channel_type},
+        "context": {"alert_id": alert_id, "delivery_id": delivery_id, "channel_type": channel_type},
     })
 }

@@ -7,7 +7,9 @@ use std::rc::Rc;
 
 use worker::{console_error, console_warn, D1Database, Env};
 
-use crate::alerting::channels::{delivery_for, AlertNotice, Delivery, EmailProvider};
+use crate::alerting::channels::{deliveries_for, Action, AlertNotice, Delivery, EmailProvider};
+use crate::alerting::keys::{nonce, CredentialKeySet};
+use crate::alerting::receivers::CredentialKeys;
 use crate::alerting::rules::{decide, AlertRule, Channel, Decision, Trigger};
 use crate::alerting::store;
 use crate::config::{AlertSettings, Config};
@@ -26,7 +28,7 @@ const LOOKBACK_SECONDS: i64 = 2 * 86_400;
 /// provider they and the bindings make.
 pub(super) struct Settings {
     config: Rc<Config>,
-    email: EmailProvider,
+    pub(super) email: EmailProvider,
     /// `ALERT_CHANNELS`, read once per isolate (`read_default_channels`).
     default_channels: Rc<Vec<Channel>>,
 }
@@ -75,8 +77,8 @@ fn read_default_channels(a: &AlertSettings) -> Vec<Channel> {
         });
     channels.retain(|channel| {
         let refused = channel
-            .url()
-            .and_then(|url| crate::alerting::destinations::check(url, allowed).err());
+            .base_url()
+            .and_then(|url| crate::alerting::destinations::check(&url, allowed).err());
         if let Some(why) = &refused {
             console_error!("ALERT_CHANNELS: {why}; that channel is skipped");
         }
@@ -261,21 +263,242 @@ async fn record_and_send(
     now: chrono::DateTime<chrono::Utc>,
     now_text: &str,
 ) -> worker::Result<()> {
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let keys = CredentialKeySet::of(env, db).await?;
     let mut deliveries = Vec::new();
     for candidate in candidates {
-        deliveries.extend(record(db, env, s, candidate, now, now_text).await?);
+        deliveries.extend(record(db, env, s, &keys, candidate, now, now_text).await?);
     }
-    if !deliveries.is_empty() {
-        let bodies: Vec<Vec<u8>> = deliveries
-            .iter()
-            .map(|d| serde_json::to_vec(d).expect("a delivery serialises"))
-            .collect();
-        let queue = env.queue(bindings::ALERTS)?;
-        for chunk in bodies.chunks(50) {
-            send_bytes(&queue, chunk).await?;
-        }
+    queue_deliveries(env, &deliveries).await
+}
+
+async fn queue_deliveries(env: &Env, deliveries: &[Delivery]) -> worker::Result<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let bodies: Vec<Vec<u8>> = deliveries
+        .iter()
+        .map(|d| serde_json::to_vec(d).expect("a delivery serialises"))
+        .collect();
+    let queue = env.queue(bindings::ALERTS)?;
+    for chunk in bodies.chunks(50) {
+        send_bytes(&queue, chunk).await?;
     }
     Ok(())
+}
+
+/// How long Alertmanager keeps a firing alert without hearing from us: three cron runs, so one
+/// lost re-send does not resolve it.
+const ALERTMANAGER_HOLD_SECONDS: i64 = 15 * 60;
+
+fn in_seconds(now: chrono::DateTime<chrono::Utc>, seconds: i64) -> String {
+    format_ts(now + chrono::Duration::seconds(seconds))
+}
+
+/// The deliveries of one notice to a list of channels, each recorded as pending (or skipped or
+/// failed, with why) under `base.i`, sealed for the queue.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    db: &D1Database,
+    s: &Settings,
+    keys: &CredentialKeySet,
+    channels: &[Channel],
+    notice: &AlertNotice,
+    base: &str,
+    only: impl Fn(&Channel) -> bool,
+    now_text: &str,
+) -> worker::Result<Vec<Delivery>> {
+    let action = match (notice.action, base.contains(".resend")) {
+        (_, true) => "resend",
+        (a, false) => a.as_str(),
+    };
+    let mut out = Vec::new();
+    for (i, channel) in channels.iter().enumerate() {
+        if !only(channel) {
+            continue;
+        }
+        let delivery_id = format!("{base}.{i}");
+        let target = channel.display_target();
+        let opened = match channel.opened(&CredentialKeys {
+            keys: keys.opening(),
+        }) {
+            Ok(opened) => opened,
+            Err(why) => {
+                console_error!("alert {}: {why}", notice.alert_id);
+                store::insert_delivery(
+                    db,
+                    &delivery_id,
+                    &notice.alert_id,
+                    channel.kind(),
+                    &target,
+                    "failed",
+                    action,
+                    Some(&why),
+                    now_text,
+                )
+                .await?;
+                continue;
+            }
+        };
+        let made = deliveries_for(&opened, notice, delivery_id.clone(), &s.email);
+        if made.is_empty() {
+            if channel.kind() == "email" {
+                console_warn!(
+                    "alert {}: e-mail channel skipped, EMAIL_API_URL is not set",
+                    notice.alert_id
+                );
+                store::insert_delivery(
+                    db,
+                    &delivery_id,
+                    &notice.alert_id,
+                    "email",
+                    &target,
+                    "skipped",
+                    action,
+                    None,
+                    now_text,
+                )
+                .await?;
+            }
+            continue;
+        }
+        for delivery in made {
+            store::insert_delivery(
+                db,
+                &delivery.delivery_id,
+                &notice.alert_id,
+                &delivery.channel_type,
+                &target,
+                "pending",
+                action,
+                None,
+                now_text,
+            )
+            .await?;
+            out.push(delivery.sealed(keys.sealing(), nonce()));
+        }
+    }
+    Ok(out)
+}
+
+/// The channels a rule's alerts go to: the deployment's for built-in rules.
+fn channels_of<'a>(s: &'a Settings, rule: &'a AlertRule, builtin: bool) -> &'a [Channel] {
+    if builtin {
+        &s.default_channels
+    } else {
+        &rule.channels
+    }
+}
+
+/// Sends the resolution of alerts that were just marked resolved: once per rule and incident,
+/// to the channels that keep state.
+async fn send_resolutions(
+    db: &D1Database,
+    env: &Env,
+    resolved: Vec<store::OpenAlert>,
+    now: chrono::DateTime<chrono::Utc>,
+    now_text: &str,
+) -> worker::Result<usize> {
+    if resolved.is_empty() {
+        return Ok(0);
+    }
+    let s = Settings::of(env);
+    let keys = CredentialKeySet::of(env, db).await?;
+    let rules = store::rules_by_id(db, resolved.iter().map(|a| a.rule_id.as_str())).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut deliveries = Vec::new();
+    for alert in resolved {
+        let Some(mut notice) = serde_json::from_str::<AlertNotice>(&alert.notice).ok() else {
+            continue;
+        };
+        if !seen.insert((alert.rule_id.clone(), notice.incident_key.clone())) {
+            continue;
+        }
+        let Some((rule, builtin)) = rules.get(&alert.rule_id) else {
+            continue;
+        };
+        notice.action = Action::Resolve;
+        notice.ends_at = Some(now_text.to_string());
+        let base = format!("{}.resolve", alert.id);
+        deliveries.extend(
+            dispatch(
+                db,
+                &s,
+                &keys,
+                channels_of(&s, rule, *builtin),
+                &notice,
+                &base,
+                Channel::resolves,
+                now_text,
+            )
+            .await?,
+        );
+    }
+    let sent = deliveries.len();
+    queue_deliveries(env, &deliveries).await?;
+    let _ = now;
+    Ok(sent)
+}
+
+/// A group was resolved: its open alerts are resolved at their receivers.
+pub async fn resolve_group(db: &D1Database, env: &Env, fingerprint: &str) -> worker::Result<usize> {
+    let (now, now_text) = now();
+    let resolved = store::resolve_open_alerts(db, Some(fingerprint), None, &now_text).await?;
+    send_resolutions(db, env, resolved, now, &now_text).await
+}
+
+/// From the cron: thresholds whose condition cleared (a whole window after the last crossing
+/// passed without another) are resolved; alerts still firing are re-sent to Alertmanager
+/// channels, which forget an alert nobody repeats.
+pub async fn maintain_open_alerts(db: &D1Database, env: &Env) {
+    if let Err(e) = try_maintain(db, env).await {
+        console_error!("open alerts: {}", describe(&e));
+    }
+}
+
+async fn try_maintain(db: &D1Database, env: &Env) -> worker::Result<()> {
+    let (now, now_text) = now();
+    let cleared = store::resolve_open_alerts(db, None, Some(now.timestamp()), &now_text).await?;
+    send_resolutions(db, env, cleared, now, &now_text).await?;
+    let firing = store::open_alerts(db).await?;
+    if firing.is_empty() {
+        return Ok(());
+    }
+    let s = Settings::of(env);
+    let keys = CredentialKeySet::of(env, db).await?;
+    let rules = store::rules_by_id(db, firing.iter().map(|a| a.rule_id.as_str())).await?;
+    let mut deliveries = Vec::new();
+    for alert in firing {
+        let (Some(mut notice), Some((rule, builtin))) = (
+            serde_json::from_str::<AlertNotice>(&alert.notice).ok(),
+            rules.get(&alert.rule_id),
+        ) else {
+            continue;
+        };
+        let is_alertmanager = |c: &Channel| matches!(c, Channel::Alertmanager { .. });
+        let channels = channels_of(&s, rule, *builtin);
+        if !channels.iter().any(is_alertmanager) {
+            continue;
+        }
+        notice.ends_at = Some(in_seconds(now, ALERTMANAGER_HOLD_SECONDS));
+        let base = format!("{}.resend", alert.id);
+        deliveries.extend(
+            dispatch(
+                db,
+                &s,
+                &keys,
+                channels,
+                &notice,
+                &base,
+                is_alertmanager,
+                &now_text,
+            )
+            .await?,
+        );
+    }
+    queue_deliveries(env, &deliveries).await
 }
 
 /// Records one alert (once, whichever consumer gets there first) and returns its deliveries.
@@ -283,6 +506,7 @@ async fn record(
     db: &D1Database,
     env: &Env,
     s: &Settings,
+    keys: &CredentialKeySet,
     c: Candidate,
     now: chrono::DateTime<chrono::Utc>,
     now_text: &str,
@@ -364,6 +588,14 @@ async fn record(
         .is_some()
         .then(|| from_millis(c.window_start * 1000).map(format_ts))
         .flatten();
+    let group = match about_a_group {
+        true => crate::query::groups_store::find(db, &c.group_key).await?,
+        false => None,
+    };
+    let incident_key = match is_threshold || is_rate {
+        true => format!("rule:{}:{}", c.rule_id, c.group_key),
+        false => format!("group:{}", c.group_key),
+    };
     let notice = AlertNotice {
         alert_id: alert_id.clone(),
         rule_id: c.rule_id.clone(),
@@ -379,47 +611,27 @@ async fn record(
         release: sample.as_ref().and_then(|e| e.release.clone()),
         reason: c.reason.clone(),
         sample_event: sample,
+        action: Action::Trigger,
+        incident_key,
+        first_seen: group.as_ref().map(|g| g.first_seen.clone()),
+        last_seen: group.as_ref().map(|g| g.last_seen.clone()),
+        group_count: group.as_ref().map(|g| g.count),
+        ends_at: Some(in_seconds(now, ALERTMANAGER_HOLD_SECONDS)),
     };
-    let channels = if c.builtin {
-        &s.default_channels
-    } else {
-        &c.rule.channels
-    };
-    let mut out = Vec::new();
-    for (i, channel) in channels.iter().enumerate() {
-        let delivery_id = format!("{alert_id}.{i}");
-        let target = match channel {
-            Channel::Webhook { url, .. } | Channel::Slack { url } => url.clone(),
-            Channel::Email { to } => to.join(", "),
-        };
-        match delivery_for(channel, &notice, delivery_id.clone(), &s.email) {
-            Some(delivery) => {
-                store::insert_delivery(
-                    db,
-                    &delivery_id,
-                    &alert_id,
-                    &delivery.channel_type,
-                    &target,
-                    "pending",
-                    now_text,
-                )
-                .await?;
-                out.push(delivery);
-            }
-            None => {
-                console_warn!("alert {alert_id}: e-mail channel skipped, EMAIL_API_URL is not set");
-                store::insert_delivery(
-                    db,
-                    &delivery_id,
-                    &alert_id,
-                    "email",
-                    &target,
-                    "skipped",
-                    now_text,
-                )
-                .await?;
-            }
-        }
+    let channels = channels_of(s, &c.rule, c.builtin);
+    if channels.iter().any(Channel::resolves) {
+        let kept = serde_json::to_string(&notice.for_keeping()).expect("a notice serialises");
+        store::keep_notice(db, &alert_id, &kept).await?;
     }
-    Ok(out)
+    dispatch(
+        db,
+        s,
+        keys,
+        channels,
+        &notice,
+        &alert_id,
+        |_| true,
+        now_text,
+    )
+    .await
 }

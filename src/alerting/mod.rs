@@ -4,16 +4,29 @@
 //! the runtime's `Intl` (`time_zones`).
 
 pub mod channels;
+pub mod chat;
 pub mod destinations;
+pub mod notice;
+pub mod paging;
 pub mod query_counts;
+pub mod receivers;
 pub mod rules;
 pub mod series;
+pub mod tickets;
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod calls;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod delivery;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod engine;
 #[cfg(target_arch = "wasm32")]
+pub(crate) mod keys;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod manual;
+#[cfg(target_arch = "wasm32")]
 pub(crate) mod store;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod ticketing;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod time_zones;

@@ -19,8 +19,7 @@ use crate::processors::level::Level;
 use crate::security::keys::valid_project;
 
 pub const MAX_CHANNELS: usize = 10;
-/// How webhook secrets are shown; a rule update may send it back to keep the stored secret.
-pub const MASK: &str = "********";
+pub use super::receivers::{masked_url, Channel, MASK};
 const MAX_WINDOW_SECONDS: i64 = 86_400;
 const MAX_THROTTLE_SECONDS: i64 = 7 * 86_400;
 
@@ -138,21 +137,6 @@ fn utc() -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Channel {
-    /// JSON POST, signed with `X-Signature: sha256=<hex HMAC of the body>` when a secret is set.
-    Webhook {
-        url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        secret: Option<String>,
-    },
-    /// A Slack incoming webhook (Block Kit message).
-    Slack { url: String },
-    /// E-mail through the deployment's HTTP e-mail provider (`EMAIL_API_URL`).
-    Email { to: Vec<String> },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRule {
     pub name: String,
@@ -198,14 +182,6 @@ crate::error::message_error!(
     ChannelsError
 );
 
-/// A credential URL as shown: its scheme and host, the rest masked
-/// (`https://hooks.slack.com/********`).
-pub fn masked_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    format!("{scheme}://{host}/{MASK}")
-}
-
 /// The built-in alerts' channels from `ALERT_CHANNELS` as set (a JSON array); `Err` names
 /// the problem when it is not one (built-in alerts are then recorded but not sent).
 pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, ChannelsError> {
@@ -217,6 +193,38 @@ pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, ChannelsError
             ))
         }),
     }
+}
+
+/// `POST /v1/alert-rules/test`: `{"channels": [...]}` to test, and/or `{"rule_id": ...}` whose
+/// channels are tested (or whose stored credentials fill the masks of `channels`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    #[serde(default)]
+    pub channels: Option<Vec<Channel>>,
+    #[serde(default)]
+    pub rule_id: Option<String>,
+}
+
+/// Reads a test request; its channels are checked as a rule's would be.
+pub fn parse_test_request(body: &[u8]) -> Result<TestRequest, AppError> {
+    let request: TestRequest =
+        serde_json::from_slice(body).map_err(|e| bad(format!("not a valid test request: {e}")))?;
+    match &request.channels {
+        None if request.rule_id.is_none() => {
+            return Err(bad(
+                "give channels to test, or the rule_id whose channels to test",
+            ))
+        }
+        Some(channels) if channels.is_empty() || channels.len() > MAX_CHANNELS => {
+            return Err(bad(format!("channels: 1 to {MAX_CHANNELS} channels")))
+        }
+        _ => {}
+    }
+    for (i, channel) in request.channels.iter().flatten().enumerate() {
+        channel.validate(i, channel_url_ok).map_err(bad)?;
+    }
+    Ok(request)
 }
 
 /// Parses and validates a rule body (as created or replaced).
@@ -318,8 +326,8 @@ pub fn parse_rule(body: &[u8], zones: &dyn TimeZones) -> Result<AlertRule, AppEr
     if rule.channels.len() > MAX_CHANNELS {
         return Err(bad(format!("a rule has at most {MAX_CHANNELS} channels")));
     }
-    for channel in &rule.channels {
-        validate_channel(channel)?;
+    for (i, channel) in rule.channels.iter().enumerate() {
+        channel.validate(i, channel_url_ok).map_err(bad)?;
     }
     if let Some(project) = &rule.project {
         if !valid_project(project) {
@@ -376,44 +384,10 @@ fn validate_mute(window: &MuteWindow, zones: &dyn TimeZones) -> Result<(), AppEr
 pub const CHANNEL_URL_PATTERN: &str =
     r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$";
 
-fn channel_url_ok(url: &str) -> bool {
+pub fn channel_url_ok(url: &str) -> bool {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| regex::Regex::new(CHANNEL_URL_PATTERN).expect("channel url pattern"))
         .is_match(url)
-}
-
-fn validate_channel(channel: &Channel) -> Result<(), AppError> {
-    let url_ok = channel_url_ok;
-    match channel {
-        Channel::Webhook { url, secret } => {
-            if !url_ok(url) {
-                return Err(bad("a webhook channel needs an http(s) url"));
-            }
-            if secret.as_deref().is_some_and(|s| s.len() < 16 && s != MASK) {
-                return Err(bad("a webhook secret must be at least 16 characters"));
-            }
-        }
-        Channel::Slack { url } if !url_ok(url) => {
-            return Err(bad("a slack channel needs its incoming webhook url"))
-        }
-        Channel::Email { to }
-            if to.is_empty() || to.iter().any(|a| !a.contains('@') || a.len() > 254) =>
-        {
-            return Err(bad("an email channel needs a list of addresses in to"))
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-impl Channel {
-    /// The URL the channel calls, if it calls one.
-    pub fn url(&self) -> Option<&str> {
-        match self {
-            Channel::Webhook { url, .. } | Channel::Slack { url } => Some(url),
-            Channel::Email { .. } => None,
-        }
-    }
 }
 
 impl AlertRule {
@@ -499,68 +473,36 @@ impl AlertRule {
         })
     }
 
-    /// Puts back stored secrets where an update repeated the mask: a webhook's secret for the
-    /// same URL, a Slack URL whose masked form is the one shown. A mask that cannot be restored
-    /// is an error (it would sign with, or call, the mask itself).
+    /// Puts back stored credentials where an update repeated the mask (`receivers`); a mask
+    /// that cannot be restored is a 400 naming the field (it would call, or sign with, the mask).
     pub fn restore_secrets(&mut self, stored: Option<&AlertRule>) -> Result<(), AppError> {
         let old_channels = stored.map(|r| r.channels.as_slice()).unwrap_or_default();
-        for channel in &mut self.channels {
-            match channel {
-                Channel::Webhook { url, secret } if secret.as_deref() == Some(MASK) => {
-                    let kept = old_channels.iter().find_map(|c| match c {
-                        Channel::Webhook {
-                            url: old_url,
-                            secret: Some(old),
-                        } if old_url == url => Some(old.clone()),
-                        _ => None,
-                    });
-                    *secret = Some(kept.ok_or_else(|| {
-                        bad("a webhook secret is the mask; send the real secret")
-                    })?);
-                }
-                Channel::Slack { url } if url.ends_with(MASK) => {
-                    let kept = old_channels.iter().find_map(|c| match c {
-                        Channel::Slack { url: old } if masked_url(old) == *url => Some(old.clone()),
-                        _ => None,
-                    });
-                    *url = kept.ok_or_else(|| {
-                        bad("a slack url is the mask; send the real incoming webhook url")
-                    })?;
-                }
-                _ => {}
-            }
+        for (i, channel) in self.channels.iter_mut().enumerate() {
+            *channel = channel.restore_masked(i, old_channels).map_err(bad)?;
         }
         Ok(())
     }
 
-    /// Every channel URL names a public receiver (`destinations`); the first that does not is
-    /// a 400 naming it.
+    /// Every URL a channel calls names a public receiver (`destinations`); the first that does
+    /// not is a 400 naming it.
     pub fn check_destinations(
         &self,
         allowed: crate::alerting::destinations::Destinations,
     ) -> Result<(), AppError> {
-        for channel in &self.channels {
-            if let Some(url) = channel.url() {
-                crate::alerting::destinations::check(url, allowed)
-                    .map_err(|why| bad(format!("channels: {why}")))?;
+        for (i, channel) in self.channels.iter().enumerate() {
+            if let Some(url) = channel.base_url() {
+                crate::alerting::destinations::check(&url, allowed)
+                    .map_err(|why| bad(format!("channels[{i}]: {why}")))?;
             }
         }
         Ok(())
     }
 
-    /// The copy of the rule the API shows: webhook secrets and Slack webhook URLs (each a
-    /// credential: whoever has one can post to the channel) masked.
+    /// The copy of the rule the API shows: every channel credential masked.
     pub fn redacted(&self) -> AlertRule {
         let mut shown = self.clone();
         for channel in &mut shown.channels {
-            match channel {
-                Channel::Webhook {
-                    secret: Some(secret),
-                    ..
-                } => *secret = MASK.into(),
-                Channel::Slack { url } => *url = masked_url(url),
-                _ => {}
-            }
+            *channel = channel.redacted();
         }
         shown
     }

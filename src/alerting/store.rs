@@ -264,6 +264,7 @@ pub async fn count_suppressed(db: &D1Database, alert_id: &str) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_delivery(
     db: &D1Database,
     id: &str,
@@ -271,14 +272,95 @@ pub async fn insert_delivery(
     channel_type: &str,
     target: &str,
     status: &str,
+    action: &str,
+    error: Option<&str>,
     now: &str,
 ) -> Result<()> {
-    db.prepare("INSERT INTO alert_deliveries (id, alert_id, channel_type, target, status, attempts, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)")
-        .bind(&[text(id), text(alert_id), text(channel_type), text(target), text(status), text(now)])?
+    // A re-send reuses its row: one row per alert and channel, however long it fires.
+    db.prepare("INSERT OR REPLACE INTO alert_deliveries (id, alert_id, channel_type, target, status, attempts, updated_at, action, last_error) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)")
+        .bind(&[text(id), text(alert_id), text(channel_type), text(target), text(status), text(now), text(action), opt_text(error)])?
         .run()
         .await?
         .metered();
     Ok(())
+}
+
+/// Keeps the notice an alert sent, for its re-sends and its resolution.
+pub async fn keep_notice(db: &D1Database, alert_id: &str, notice: &str) -> Result<()> {
+    db.prepare("UPDATE alerts SET notice = ?2 WHERE id = ?1")
+        .bind(&[text(alert_id), text(notice)])?
+        .run()
+        .await?
+        .metered();
+    Ok(())
+}
+
+/// An open alert with stateful channels.
+#[derive(Debug, Deserialize)]
+pub struct OpenAlert {
+    pub id: String,
+    pub rule_id: String,
+    pub notice: String,
+}
+
+/// Marks open alerts resolved and returns them (each once, whoever asks first): a group's
+/// (`fingerprint`), or, with `cleared_at` (Unix seconds), thresholds and rates whose last
+/// crossing is more than a whole window old.
+pub async fn resolve_open_alerts(
+    db: &D1Database,
+    fingerprint: Option<&str>,
+    cleared_at: Option<i64>,
+    now: &str,
+) -> Result<Vec<OpenAlert>> {
+    db.prepare(
+        "UPDATE alerts SET resolved_at = ?3
+         WHERE resolved_at IS NULL AND status = 'notified' AND notice IS NOT NULL
+           AND (?1 IS NULL OR group_key = ?1)
+           AND (?2 IS NULL OR (window_seconds IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM alerts b WHERE b.rule_id = alerts.rule_id AND b.group_key = alerts.group_key
+                   AND b.window_start + 2 * b.window_seconds > ?2)))
+         RETURNING id, rule_id, notice",
+    )
+    .bind(&[opt_text(fingerprint), opt_num(cleared_at), text(now)])?
+    .all()
+    .await?
+    .metered()
+    .results()
+}
+
+/// Alerts still firing at stateful channels, newest first.
+pub async fn open_alerts(db: &D1Database) -> Result<Vec<OpenAlert>> {
+    db.prepare(
+        "SELECT id, rule_id, notice FROM alerts
+         WHERE resolved_at IS NULL AND status = 'notified' AND notice IS NOT NULL
+         ORDER BY created_at DESC LIMIT 500",
+    )
+    .all()
+    .await?
+    .metered()
+    .results()
+}
+
+/// Rules by id, with whether each is built in.
+pub async fn rules_by_id<'a>(
+    db: &D1Database,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashMap<String, (AlertRule, bool)>> {
+    let ids: Vec<&str> = ids.collect();
+    let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<RuleRow> = db
+        .prepare(format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE id IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(&[text(&ids)])?
+        .all()
+        .await?
+        .metered()
+        .results()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| Some((row.id.clone(), (row.rule()?, row.builtin == 1))))
+        .collect())
 }
 
 /// Records one delivery attempt; returns the attempts made so far.
@@ -321,6 +403,8 @@ pub struct AlertRow {
     pub suppressed: i64,
     pub sample_event_id: Option<String>,
     pub created_at: String,
+    #[serde(default)]
+    pub resolved_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -329,6 +413,8 @@ pub struct DeliveryRow {
     pub alert_id: String,
     pub channel_type: String,
     pub target: String,
+    #[serde(default)]
+    pub action: Option<String>,
     pub status: String,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -345,7 +431,7 @@ pub async fn list_alerts(
         .prepare(
             "SELECT id, rule_id, rule_name, trigger, project, group_key, window_start, window_seconds,
                     coalesce((SELECT c.count FROM alert_counters c WHERE c.rule_id = a.rule_id AND c.group_key = a.group_key AND c.window_start = a.window_start), count) AS count,
-                    status, suppressed, sample_event_id, created_at
+                    status, suppressed, sample_event_id, created_at, resolved_at
              FROM alerts a WHERE (?1 IS NULL OR project = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2",
         )
         .bind(&[opt_text(project), num(limit)])?
@@ -359,7 +445,7 @@ pub async fn list_alerts(
     let ids = serde_json::to_string(&alerts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into());
     let deliveries: Vec<DeliveryRow> = db
-        .prepare("SELECT id, alert_id, channel_type, target, status, attempts, last_error, updated_at FROM alert_deliveries WHERE alert_id IN (SELECT value FROM json_each(?1)) ORDER BY id")
+        .prepare("SELECT id, alert_id, channel_type, target, action, status, attempts, last_error, updated_at FROM alert_deliveries WHERE alert_id IN (SELECT value FROM json_each(?1)) ORDER BY id")
         .bind(&[text(&ids)])?
         .all()
         .await?

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use worker::Response;
 
 use super::{json_response, query_pairs, read_json_body, Call};
-use crate::alerting::rules::{parse_rule, AlertRule};
+use crate::alerting::keys::{nonce, CredentialKeySet};
+use crate::alerting::receivers::shown_target;
+use crate::alerting::rules::{parse_rule, parse_test_request, AlertRule};
 use crate::alerting::store::{self as store, RuleRow};
 use crate::alerting::time_zones::IntlZones;
 use crate::error::AppError;
@@ -73,12 +75,26 @@ async fn read_rule(c: &Call<'_>) -> Result<crate::alerting::rules::AlertRule, Ap
     Ok(rule)
 }
 
+/// Channel credentials are stored sealed (`alerting::keys`).
+async fn seal_credentials(
+    env: &worker::Env,
+    db: &worker::D1Database,
+    rule: &mut AlertRule,
+) -> Result<(), AppError> {
+    let keys = CredentialKeySet::of(env, db).await?;
+    for channel in &mut rule.channels {
+        *channel = channel.sealed(keys.sealing(), nonce);
+    }
+    Ok(())
+}
+
 pub async fn create_rule(c: &Call<'_>) -> Result<Response, AppError> {
     let env = c.env;
     let mut rule = read_rule(c).await?;
     rule.restore_secrets(None)?;
     let id = format!("rule_{}", uuid::Uuid::new_v4().simple());
     let db = env.d1(bindings::DB)?;
+    seal_credentials(env, &db, &mut rule).await?;
     store::upsert_rule(&db, &id, &rule, &clock_text()?).await?;
     let row = store::get_rule(&db, &id)
         .await?
@@ -94,6 +110,7 @@ pub async fn update_rule(c: &Call<'_>) -> Result<Response, AppError> {
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?;
     rule.restore_secrets(existing.rule().as_ref())?;
+    seal_credentials(env, &db, &mut rule).await?;
     store::upsert_rule(&db, id, &rule, &clock_text()?).await?;
     let row = store::get_rule(&db, id)
         .await?
@@ -141,8 +158,15 @@ pub async fn list_alerts(c: &Call<'_>) -> Result<Response, AppError> {
 
 /// An alert as `/v1/alerts` shows it, with its deliveries.
 fn alert_view(a: &store::AlertRow, deliveries: &[store::DeliveryRow]) -> Value {
-    let channels: Vec<&store::DeliveryRow> =
-        deliveries.iter().filter(|d| d.alert_id == a.id).collect();
+    let channels: Vec<Value> = deliveries
+        .iter()
+        .filter(|d| d.alert_id == a.id)
+        .map(|d| {
+            let mut shown = json!(d);
+            shown["target"] = json!(shown_target(&d.channel_type, &d.target));
+            shown
+        })
+        .collect();
     let window = a.window_seconds.map(|seconds| json!({"start": from_millis(a.window_start * 1000).map(format_ts), "seconds": seconds}));
     json!({
         "id": a.id,
@@ -156,6 +180,46 @@ fn alert_view(a: &store::AlertRow, deliveries: &[store::DeliveryRow]) -> Value {
         "suppressed": a.suppressed,
         "sample_event_id": a.sample_event_id,
         "created_at": a.created_at,
+        "resolved_at": a.resolved_at,
         "deliveries": channels,
     })
+}
+
+/// `POST /v1/alert-rules/test`: a test notification to each channel, the receivers' answers.
+pub async fn test_channels(c: &Call<'_>) -> Result<Response, AppError> {
+    let request = parse_test_request(&read_json_body(c.req, 64 * 1024).await?)?;
+    let db = c.env.d1(bindings::DB)?;
+    let stored = match &request.rule_id {
+        Some(id) => Some(
+            store::get_rule(&db, id)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("No alert rule '{id}'.")))?,
+        ),
+        None => None,
+    };
+    let stored_rule = stored.as_ref().and_then(RuleRow::rule);
+    let mut channels = match (request.channels, &stored_rule, &stored) {
+        (Some(channels), _, _) => channels,
+        (None, _, Some(row)) if row.builtin == 1 => {
+            crate::alerting::rules::default_channels(c.config.alerts.channels_json.as_deref())
+                .map_err(|e| AppError::Conflict(e.to_string()))?
+        }
+        (None, Some(rule), _) => rule.channels.clone(),
+        (None, None, _) => Vec::new(),
+    };
+    let stored_channels = stored_rule.map(|r| r.channels).unwrap_or_default();
+    for (i, channel) in channels.iter_mut().enumerate() {
+        *channel = channel
+            .restore_masked(i, &stored_channels)
+            .map_err(AppError::InvalidParameter)?;
+    }
+    let probe = AlertRule {
+        channels,
+        ..parse_rule(br#"{"name":"test"}"#, &IntlZones)?
+    };
+    probe.check_destinations(crate::alerting::destinations::Destinations {
+        allow_loopback: c.config.alerts.allow_loopback,
+    })?;
+    let results = crate::alerting::manual::test_channels(c.env, &db, &probe.channels).await?;
+    json_response(200, &json!({ "results": results }))
 }

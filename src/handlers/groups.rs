@@ -43,6 +43,8 @@ struct GroupDetail {
     /// The fingerprints merged into it, with the events each brought.
     merged: Vec<store::MergedFingerprint>,
     events: Vec<crate::query::logs::DetailedEvent>,
+    /// Its tickets, one per tracker (Jira, GitHub, ServiceNow).
+    tickets: Vec<crate::alerting::ticketing::GroupTicket>,
 }
 
 /// Adds sparkline, trend and anomaly to each group, from one read of `group_counts_hour`.
@@ -119,6 +121,7 @@ pub async fn get(c: &Call<'_>) -> Result<Response, AppError> {
     json_response(
         200,
         &GroupDetail {
+            tickets: crate::alerting::ticketing::of_group(&db, &group.group.fingerprint).await?,
             group,
             merged,
             events,
@@ -272,6 +275,12 @@ pub async fn set_status(c: &Call<'_>) -> Result<Response, AppError> {
             "in_next_release": change.in_next_release, "until": body.get("until"),
         });
         store::add_activity(&db, &group.fingerprint, "status", by, &detail, &now).await?;
+        if status == workflow::GroupStatus::Resolved {
+            // Pagers, Alertmanager and trackers close what this group's alerts opened.
+            if let Err(e) = crate::alerting::engine::resolve_group(&db, c.env, fp).await {
+                worker::console_error!("resolving the alerts of group {fp}: {e}");
+            }
+        }
     }
     // Read back: the group as stored now, `ignored_until` and its progress included.
     let answer = store::find(&db, &group.fingerprint).await?.unwrap_or(group);
@@ -331,4 +340,53 @@ pub async fn activity(c: &Call<'_>) -> Result<Response, AppError> {
         })
         .collect();
     json_response(200, &serde_json::json!({ "activity": entries }))
+}
+
+/// `POST /v1/groups/{fingerprint}/tickets` `{"channel": "jira" | {…}, "rule_id"?}`: the group's
+/// ticket in that tracker, created now unless it has one (201 created, 200 existing).
+pub async fn open_ticket(c: &Call<'_>) -> Result<Response, AppError> {
+    let body: Value = serde_json::from_slice(&read_json_body(c.req, 64 * 1024).await?)
+        .map_err(|e| AppError::InvalidJson(format!("The body is not valid JSON: {e}.")))?;
+    let db = c.env.d1(bindings::DB)?;
+    let group = unmerged_group(&db, c.param("fingerprint"), c.principal()).await?;
+    let rules = crate::alerting::store::list_rules(&db).await?;
+    let named = body.get("rule_id").and_then(Value::as_str);
+    let defaults =
+        crate::alerting::rules::default_channels(c.config.alerts.channels_json.as_deref())
+            .unwrap_or_default();
+    let rule_channels: Vec<_> = rules
+        .iter()
+        .filter(|r| named.is_none_or(|id| r.id == id))
+        .filter_map(|r| r.rule())
+        .filter(|r| r.project.is_none() || r.project == group.project)
+        .flat_map(|r| r.channels)
+        .collect();
+    let defaults = if named.is_some() {
+        &[][..]
+    } else {
+        &defaults[..]
+    };
+    let candidates = defaults.iter().chain(rule_channels.iter());
+    let wanted = body.get("channel").unwrap_or(&Value::Null);
+    let channel = crate::alerting::manual::pick_tracker(wanted, candidates)?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "No {wanted} channel in ALERT_CHANNELS or the alert rules."
+        ))
+    })?;
+    if wanted.is_object() {
+        let allowed = crate::alerting::destinations::Destinations {
+            allow_loopback: c.config.alerts.allow_loopback,
+        };
+        channel
+            .validate(0, crate::alerting::rules::channel_url_ok)
+            .map_err(AppError::InvalidParameter)?;
+        crate::alerting::destinations::check(&channel.base_url().unwrap_or_default(), allowed)
+            .map_err(AppError::InvalidParameter)?;
+    }
+    let (ticket, created) =
+        crate::alerting::manual::open_ticket(c.env, &db, &channel, &group).await?;
+    json_response(
+        if created { 201 } else { 200 },
+        &serde_json::json!({ "ticket": ticket, "created": created }),
+    )
 }

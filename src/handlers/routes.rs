@@ -118,6 +118,7 @@ route_table! {
     GET    "/v1/groups/{fingerprint}"     Key(Read) => |c| super::groups::get(c);
     PUT    "/v1/groups/{fingerprint}"     Key(Admin) => |c| super::groups::set_status(c);
     POST   "/v1/groups/{fingerprint}/notes" Key(Admin) => |c| super::groups::add_note(c);
+    POST   "/v1/groups/{fingerprint}/tickets" Key(Admin) => |c| super::groups::open_ticket(c);
     GET    "/v1/groups/{fingerprint}/activity" Key(Read) => |c| super::groups::activity(c);
     POST   "/v1/groups/{fingerprint}/merge" Key(Admin) => |c| super::groups::merge(c);
     DELETE "/v1/groups/{fingerprint}/merge" Key(Admin) => |c| super::groups::unmerge(c);
@@ -132,6 +133,7 @@ route_table! {
     POST   "/api/0/organizations/{org}/artifactbundle/assemble" Key(Sourcemaps) => |c| super::sourcemaps::assemble(c);
     GET    "/v1/alert-rules"              Key(Read) => |c| super::alerts::list_rules(c);
     POST   "/v1/alert-rules"              Key(Admin) => |c| super::alerts::create_rule(c);
+    POST   "/v1/alert-rules/test"         Key(Admin) => |c| super::alerts::test_channels(c);
     GET    "/v1/alert-rules/{id}"         Key(Read) => |c| super::alerts::get_rule(c);
     PUT    "/v1/alert-rules/{id}"         Key(Admin) => |c| super::alerts::update_rule(c);
     DELETE "/v1/alert-rules/{id}"         Key(Admin) => |c| super::alerts::delete_rule(c);

@@ -134,6 +134,7 @@ pub async fn run(env: &Env) {
     }
     let reopened = reopen_ignored_until(&db, env, now).await;
     crate::alerting::engine::evaluate_rates(&db, env).await;
+    crate::alerting::engine::maintain_open_alerts(&db, env).await;
     if reopened > 0 {
         console_log!("{reopened} groups ignored until a time reopened");
     }

@@ -56,7 +56,7 @@ impl Sealer {
         })
     }
 
-    fn seal_text(&self, plain: &[u8], aad: &str, nonce: [u8; 12]) -> String {
+    pub fn seal_text(&self, plain: &[u8], aad: &str, nonce: [u8; 12]) -> String {
         let ciphertext = self
             .cipher
             .encrypt(
@@ -72,7 +72,7 @@ impl Sealer {
         format!("{VERSION}{}", URL_SAFE_NO_PAD.encode(sealed))
     }
 
-    fn open_text(&self, sealed: &str, aad: &str) -> Option<Vec<u8>> {
+    pub fn open_text(&self, sealed: &str, aad: &str) -> Option<Vec<u8>> {
         let bytes = URL_SAFE_NO_PAD.decode(sealed.strip_prefix(VERSION)?).ok()?;
         if bytes.len() < 12 + 16 {
             return None;

@@ -4,6 +4,7 @@ import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { Time, ErrorNote, Empty, LevelSelect, Choice, Field } from "../ui.jsx";
+import { ChannelsEditor, channelSchemas, channelsOf, toForm } from "./channels.jsx";
 
 const TRIGGERS = [
   ["threshold", "events reach a count within a window"],
@@ -27,10 +28,12 @@ const blank = () => ({
 
 function RuleForm({ initial, onSaved, onCancel }) {
   const [rule, setRule] = useState(() => ({ ...blank(), ...initial, group_by: initial?.group_by || "" }));
-  const [channel, setChannel] = useState(() => {
-    const c = (initial?.channels || [])[0];
-    return c ? { type: c.type, target: c.url || (c.to || []).join(", ") } : { type: "webhook", target: "" };
-  });
+  // A new rule starts with one (empty) webhook row; rows left empty are no channel.
+  const [channelRows, setChannelRows] = useState(() => (initial?.channels?.length ? initial.channels.map(toForm) : [{ type: "webhook" }]));
+  const [schemas, setSchemas] = useState(null);
+  useEffect(() => {
+    channelSchemas().then(setSchemas, () => {});
+  }, []);
   const [error, setError] = useState(null);
   const m = rule.match || {};
   const setMatch = (k) => (e) => setRule({ ...rule, match: { ...m, [k]: e.currentTarget.value || undefined } });
@@ -43,9 +46,7 @@ function RuleForm({ initial, onSaved, onCancel }) {
     delete body.builtin;
     delete body.created_at;
     delete body.updated_at;
-    body.channels = channel.target.trim()
-      ? [channel.type === "email" ? { type: "email", to: channel.target.split(",").map((s) => s.trim()) } : { type: channel.type, url: channel.target.trim(), ...(channel.type === "webhook" && initial?.channels?.[0]?.secret ? { secret: initial.channels[0].secret } : {}) }]
-      : [];
+    body.channels = channelsOf(channelRows, schemas);
     if (!["threshold"].includes(body.trigger)) delete body.threshold;
     try {
       const saved = await api(initial?.id ? `/v1/alert-rules/${initial.id}` : "/v1/alert-rules", { method: initial?.id ? "PUT" : "POST", body });
@@ -79,8 +80,7 @@ function RuleForm({ initial, onSaved, onCancel }) {
       )}
       <fieldset>
         <legend>Notify</legend>
-        <Choice label="Channel" name="channel_type" value={channel.type} onChange={(e) => setChannel({ ...channel, type: e.currentTarget.value })} options={["webhook", "slack", ["email", "e-mail"]]} />
-        <Field label={channel.type === "email" ? "Addresses" : "URL"} name="channel_target" value={channel.target} onInput={(e) => setChannel({ ...channel, target: e.currentTarget.value })} placeholder={channel.type === "email" ? "oncall@example.com" : "https://hooks.example.com/…"} />
+        <ChannelsEditor rows={channelRows} setRows={setChannelRows} ruleId={initial?.id} />
         <Field label="Throttle (seconds)" name="throttle_seconds" type="number" min="0" value={rule.throttle_seconds} onInput={(e) => setRule({ ...rule, throttle_seconds: Number(e.currentTarget.value) })} />
       </fieldset>
       <fieldset>
@@ -232,13 +232,19 @@ export function Alerts() {
                 <td>
                   {a.status}
                   {a.suppressed ? ` (+${a.suppressed} suppressed)` : ""}
+                  {a.resolved_at && (
+                    <span class="meta">
+                      {" "}resolved <Time iso={a.resolved_at} />
+                    </span>
+                  )}
                 </td>
                 <td>
                   {a.deliveries.length === 0
                     ? "—"
                     : a.deliveries.map((d) => (
                         <span class={`delivery delivery-${d.status}`} title={d.last_error || d.target}>
-                          {d.channel_type}: {d.status}
+                          {d.channel_type}
+                          {d.action && d.action !== "trigger" ? ` ${d.action}` : ""}: {d.status}
                           {d.attempts > 1 ? ` (${d.attempts} attempts)` : ""}
                         </span>
                       ))}

@@ -58,6 +58,18 @@ export function GroupPage({ fingerprint }) {
         </dd>
         <dt>Assignee</dt>
         <dd>{group.merged_into ? group.assignee || "—" : <Assignee group={group} onChange={update} onError={setError} />}</dd>
+        {group.tickets?.length > 0 && (
+          <>
+            <dt>Tickets</dt>
+            <dd>
+              {group.tickets.map((t) => (
+                <span class="ticket">
+                  {t.url ? <a href={t.url} rel="noopener" target="_blank">{t.number || t.key}</a> : t.number || t.key} <span class="meta">{t.tracker.split(":")[0]}, {t.state}</span>{" "}
+                </span>
+              ))}
+            </dd>
+          </>
+        )}
         <dt>Releases</dt>
         <dd>
           {group.first_release ? (
