@@ -14,6 +14,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod handlers;
 pub mod ingest;
+pub mod loki;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -29,6 +29,8 @@ mod keys;
 #[cfg(target_arch = "wasm32")]
 mod logs;
 #[cfg(target_arch = "wasm32")]
+mod loki_read;
+#[cfg(target_arch = "wasm32")]
 mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod quotas;

@@ -77,6 +77,23 @@ route_table! {
     POST   "/v1/logs"                     Beacon => |c| super::ingest::ingest(c);
     POST   "/otlp/v1/logs"                Key(Ingest) => |c| super::ingest::ingest_otlp(c);
     POST   "/loki/api/v1/push"            Key(Ingest) => |c| super::ingest::ingest_loki(c);
+    GET    "/loki/api/v1/query_range"     Key(Read) => |c| super::loki_read::query_range(c);
+    POST   "/loki/api/v1/query_range"     Key(Read) => |c| super::loki_read::query_range(c);
+    GET    "/loki/api/v1/query"           Key(Read) => |c| super::loki_read::query(c);
+    POST   "/loki/api/v1/query"           Key(Read) => |c| super::loki_read::query(c);
+    GET    "/loki/api/v1/labels"          Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/label/{name}/values" Key(Read) => |c| super::loki_read::label_values(c);
+    GET    "/loki/api/v1/series"          Key(Read) => |c| super::loki_read::catalogue(c);
+    POST   "/loki/api/v1/series"          Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/index/stats"     Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/index/volume"    Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/index/volume_range" Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/detected_labels" Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/detected_fields" Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/patterns"        Key(Read) => |c| super::loki_read::catalogue(c);
+    GET    "/loki/api/v1/format_query"    Key(Read) => |c| super::loki_read::format_query(c);
+    POST   "/loki/api/v1/format_query"    Key(Read) => |c| super::loki_read::format_query(c);
+    GET    "/loki/api/v1/status/buildinfo" Key(Read) => |c| super::loki_read::buildinfo(c);
     POST   "/api/{project}/envelope"      EnvelopeKey => |c| super::ingest::ingest_sentry(c);
     POST   "/_bulk"                       Key(Ingest) => |c| super::ingest::ingest_bulk(c);
     PUT    "/_bulk"                       Key(Ingest) => |c| super::ingest::ingest_bulk(c);
@@ -112,6 +129,7 @@ route_table! {
     GET    "/v1/logs/{id}"                Key(Read) => |c| super::logs::get(c);
     GET    "/v1/recent"                   Key(Read) => |c| super::logs::recent(c);
     GET    "/v1/stats"                    Key(Read) => |c| super::stats::stats(c);
+    GET    "/v1/aggregate"                Key(Read) => |c| super::stats::aggregate(c);
     GET    "/v1/tail"                     KeyOrTicket => |c| super::tail::connect(c);
     POST   "/v1/tail/ticket"              Key(Read) => |c| super::tail::ticket(c);
     GET    "/v1/groups"                   Key(Read) => |c| super::groups::list(c);
@@ -419,14 +437,17 @@ mod tests {
     }
 
     /// Every route but the public three needs a key; a read key changes nothing but its own
-    /// tail ticket, and an ingest key only sends (and answers agents' probes).
+    /// tail ticket (Loki's read routes take their parameters as a form POST too, and change
+    /// nothing), and an ingest key only sends (and answers agents' probes).
     #[test]
     fn scopes() {
         for row in ROUTES {
             let public = ["/", "/health", "/openapi.json"].contains(&row.pattern);
             assert_eq!(row.scope().is_none(), public, "{row:?}");
             if row.method != "GET" && row.scope() == Some(Scope::Read) {
-                assert_eq!(row.pattern, "/v1/tail/ticket", "{row:?}");
+                let loki_read =
+                    row.pattern.starts_with("/loki/api/v1/") && row.pattern != "/loki/api/v1/push";
+                assert!(row.pattern == "/v1/tail/ticket" || loki_read, "{row:?}");
             }
             // What an ingest key may read is Elasticsearch's API (`_license`, `/{index}/_refresh`).
             if row.method == "GET" && row.scope() == Some(Scope::Ingest) {

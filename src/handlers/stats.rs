@@ -37,3 +37,26 @@ pub async fn stats(c: &Call<'_>) -> Result<Response, AppError> {
         ),
     )
 }
+
+/// The most events `/v1/aggregate` reads; the answer says `truncated` past it.
+const AGGREGATE_CAP: usize = 100_000;
+
+/// `GET /v1/aggregate`: the events a search matches, grouped by any fields or tags, a function
+/// over a field, in time buckets (`crate::query::aggregate`).
+pub async fn aggregate(c: &Call<'_>) -> Result<Response, AppError> {
+    let (aggregation, rest) = crate::query::aggregate::parse_aggregation(&query_pairs(&c.url))?;
+    let mut query = crate::query::logs::parse_log_search(&rest, clock()?)?;
+    query.project = scope_project(c.principal(), query.project.take())?;
+    let db = c.env.d1(bindings::DB)?;
+    let mut events = Vec::new();
+    let truncated = crate::shards::reader::scan(c.env, &db, query, AGGREGATE_CAP, |page| {
+        events.extend(page);
+        true
+    })
+    .await?;
+    c.config.open_events(&mut events);
+    json_response(
+        200,
+        &crate::query::aggregate::aggregate(&aggregation, &events, truncated),
+    )
+}

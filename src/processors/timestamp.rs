@@ -111,6 +111,41 @@ pub fn parse_timestamp(value: Option<&Value>) -> Result<Option<DateTime<Utc>>, I
     }
 }
 
+/// Seconds of a Prometheus/Go duration (`1h30m`, `5m`, `1.5s`, `100ms`, `1d`, `1w`, `1y`).
+pub fn parse_duration(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let seconds = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "w" => 604_800.0,
+            "y" => 31_536_000.0,
+            _ => return None,
+        };
+        total += number * seconds;
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! The read API: query parameters into SQL and rows into answers, for logs (`logs`), groups
-//! (`groups`), stats (`stats`), hourly series (`trends`) and trend and anomaly scores
-//! (`analysis`). Pure: the edge runs the statements and passes the clock.
+//! (`groups`), stats (`stats`), ad-hoc aggregation (`aggregate`), hourly series (`trends`) and
+//! trend and anomaly scores (`analysis`). Pure: the edge runs the statements and passes the clock.
 
+pub mod aggregate;
 pub mod analysis;
 pub mod filter;
 pub mod groups;

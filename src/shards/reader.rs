@@ -90,6 +90,35 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
     Ok(merge_pages(pages, keep))
 }
 
+/// Events read per page of [`scan`].
+const SCAN_PAGE: usize = 1000;
+
+/// Every event a query matches, newest first, page by page: `keep` sees each page and says
+/// whether to read on. Stops at `cap` events; `true` in the answer when the cap cut it short.
+pub async fn scan(
+    env: &Env,
+    db: &D1Database,
+    mut query: LogQuery,
+    cap: usize,
+    mut keep: impl FnMut(Vec<crate::model::StoredEvent>) -> bool,
+) -> Result<bool, AppError> {
+    query.limit = SCAN_PAGE;
+    let mut read = 0;
+    loop {
+        let rows = page(env, db, &query).await?;
+        let (events, next) = crate::query::logs::into_page(rows, SCAN_PAGE)?;
+        read += events.len();
+        let more = keep(events);
+        match next {
+            Some(cursor) if more && read < cap => {
+                query.cursor = Some(crate::query::logs::decode_cursor(&cursor)?)
+            }
+            Some(_) if more => return Ok(true),
+            _ => return Ok(false),
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct FoundRow {
     data: String,

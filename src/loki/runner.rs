@@ -1,0 +1,129 @@
+//! Events for a LogQL query, read through the shards newest first: the selector's `=`
+//! matchers on stored fields are pushed down as filters (the shards skip blocks by them), the
+//! rest is matched in memory by `eval`. Reading stops at a cap; the answer says when it did.
+
+use worker::{D1Database, Env};
+
+use super::api::Read;
+use super::eval::{selects, Entry, Labels, Pipeline};
+use super::logql::ast::{LogExpr, MatchOp, Matcher};
+use crate::error::AppError;
+use crate::model::StoredEvent;
+use crate::processors::timestamp::{format_ts, from_millis, parse_text};
+use crate::query::logs::parse_log_query;
+
+/// The stream labels of an event (`super::LABELS`, then its tags).
+pub fn entry_of(event: StoredEvent) -> Entry {
+    let mut labels = Labels::new();
+    let fields = [
+        ("service", event.service.clone()),
+        ("environment", Some(event.environment.clone())),
+        ("level", Some(event.level.clone())),
+        ("component", event.component.clone()),
+        ("route", event.route.clone()),
+        ("project", event.project.clone()),
+        ("release", event.release.clone()),
+        ("source_type", Some(event.source_type.clone())),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            labels.insert(name.to_string(), v);
+        }
+    }
+    for (k, v) in &event.tags {
+        let name = super::eval::sanitize(k);
+        if labels.contains_key(&name) {
+            continue;
+        }
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        labels.insert(name, text);
+    }
+    let at = parse_text(&event.timestamp)
+        .or_else(|| parse_text(&event.received_at))
+        .unwrap_or_default();
+    Entry {
+        ts_ns: at.timestamp_nanos_opt().unwrap_or_default(),
+        labels,
+        line: event.message.clone(),
+        doc: serde_json::to_value(&event).unwrap_or_default(),
+    }
+}
+
+/// The `=` matchers every selector shares, as `/v1/logs` filters.
+fn pushed_down(selectors: &[&[Matcher]]) -> Vec<(String, String)> {
+    let Some(first) = selectors.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .filter(|m| m.op == MatchOp::Eq && !m.value.is_empty())
+        .filter(|m| selectors.iter().all(|s| s.contains(m)))
+        .filter_map(|m| match m.name.as_str() {
+            "service" | "environment" | "level" | "component" | "route" | "release"
+            | "source_type" | "project" => Some((m.name.clone(), m.value.clone())),
+            name if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                Some((format!("tag.{name}"), m.value.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a read is for: every event of the range up to `cap`, or stop once `enough` of them
+/// pass `want` (a log query's pipeline).
+pub struct Wanted<'a> {
+    pub selectors: Vec<&'a [Matcher]>,
+    pub from_ns: i64,
+    pub to_ns: i64,
+    pub cap: usize,
+    pub enough: Option<(usize, &'a LogExpr)>,
+}
+
+/// The entries read (newest first), what was read, and whether the cap cut the range short.
+pub async fn read(
+    env: &Env,
+    db: &D1Database,
+    project: Option<String>,
+    wanted: Wanted<'_>,
+) -> Result<(Vec<Entry>, Read, bool), AppError> {
+    let time = |ns: i64| {
+        from_millis(ns.div_euclid(1_000_000))
+            .map(format_ts)
+            .unwrap_or_default()
+    };
+    let mut pairs = pushed_down(&wanted.selectors);
+    pairs.retain(|(k, _)| k != "project");
+    pairs.push(("from".into(), time(wanted.from_ns)));
+    pairs.push(("to".into(), time(wanted.to_ns)));
+    let mut query = parse_log_query(&pairs)?;
+    query.project = project;
+    let started = crate::platform::clock::millis();
+    let pipeline = wanted
+        .enough
+        .map(|(n, log)| (n, log, Pipeline::new(&log.stages)));
+    let (mut entries, mut read, mut passing) = (Vec::new(), Read::default(), 0usize);
+    let selectors = &wanted.selectors;
+    let cut = crate::shards::reader::scan(env, db, query, wanted.cap, |events| {
+        for event in events {
+            let entry = entry_of(event);
+            read.lines += 1;
+            read.bytes += entry.line.len() as u64;
+            if selectors.iter().any(|s| selects(s, &entry.labels)) {
+                if let Some((_, log, p)) = &pipeline {
+                    if selects(&log.selector, &entry.labels) && p.run(&entry).is_some() {
+                        passing += 1;
+                    }
+                }
+                entries.push(entry);
+            }
+        }
+        pipeline.as_ref().is_none_or(|(n, ..)| passing < *n)
+    })
+    .await?;
+    read.exec_seconds = (crate::platform::clock::millis().saturating_sub(started)) as f64 / 1000.0;
+    Ok((entries, read, cut))
+}
