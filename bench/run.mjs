@@ -35,7 +35,7 @@ const QUERY_RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 40);
 // BENCH_SINGLE_REPS times, alternating with the floor; medians are reported.
 const SINGLE_CONNECTIONS = [...new Set([CONNECTIONS, ...(process.env.BENCH_SINGLE_CONNECTIONS ?? "64,256").split(",").filter(Boolean).map(Number)])];
 const SINGLE_REPS = Number(process.env.BENCH_SINGLE_REPS ?? 2);
-// BENCH_ONLY=single, e2e, http (both), formats, queries, tail, sourcemaps, workflow, hostile, cost, rules or startup runs one
+// BENCH_ONLY=single, e2e, http (both), formats, queries, loki, tail, sourcemaps, workflow, hostile, cost, rules or startup runs one
 // part (the others take minutes).
 const ONLY = process.env.BENCH_ONLY ?? "";
 // The end-to-end phase offers a constant load at this many events/s (with hey; persisting, not
@@ -434,7 +434,7 @@ if (ONLY === "single" || ONLY === "e2e" || ONLY === "formats") {
 // its own queue consumer into day shards) and the baseline build (seeded through its
 // consumer's insert into one D1), the same events and the same queries on each.
 const QUERY_DAYS = 30;
-function seedEvents(start, end, base) {
+function seedEvents(start, end, base, decorate = null) {
   const envs = ["production", "staging", "development"];
   const levels = [["info", 9], ["info", 9], ["info", 9], ["warn", 13], ["error", 17], ["debug", 5]];
   const events = [];
@@ -443,12 +443,13 @@ function seedEvents(start, end, base) {
     const [level, sev] = levels[Math.floor(i / 7) % levels.length];
     const at = new Date(base + i * ((QUERY_DAYS * 86400000) / EVENTS)).toISOString();
     const id = `${(i + 1).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
-    events.push({ id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` });
+    const e = { id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` };
+    events.push(decorate ? decorate(e, i) : e);
   }
   return events;
 }
 
-async function queryBench({ root, shards, migrations = (file) => shards || file < "0010" }) {
+async function queryBench({ root, shards, migrations = (file) => shards || file < "0010", decorate = null, only = null }) {
   const mf = ours({ queueConsumers: {} }, { root, shards });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
@@ -461,7 +462,7 @@ async function queryBench({ root, shards, migrations = (file) => shards || file 
     if (shards) {
       const messages = [];
       for (let m = start; m < Math.min(EVENTS, start + 3000); m += 300) {
-        const body = new TextEncoder().encode(JSON.stringify({ project: null, events: seedEvents(m, Math.min(EVENTS, m + 300), base) }));
+        const body = new TextEncoder().encode(JSON.stringify({ project: null, events: seedEvents(m, Math.min(EVENTS, m + 300), base, decorate) }));
         messages.push({ id: `seed-${m}`, timestamp: new Date(), attempts: 1, body });
       }
       const result = await worker.queue("edge-logger-logs", messages);
@@ -490,6 +491,10 @@ async function queryBench({ root, shards, migrations = (file) => shards || file 
     // A cross filter (breakdown by component of one route) falls back to the full rollup.
     stats_cross_filter: "/v1/stats?bucket=1h&by=component&route=/api/r7/:id&from=" + new Date(Date.now() - 86400000).toISOString(),
   };
+  if (only) {
+    for (const [name, path] of Object.entries(only(Date.now()))) queries[name] = path;
+    for (const name of Object.keys(queries)) if (!(name in only(Date.now()))) delete queries[name];
+  }
   const get = async (path) => {
     const t = performance.now();
     const res = await fetch(`${url}${path.slice(1)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -504,6 +509,10 @@ async function queryBench({ root, shards, migrations = (file) => shards || file 
     for (let i = 0; i < QUERY_RUNS; i++) times.push((await get(path)).ms);
     times.sort((a, b) => a - b);
     figures[name] = { p50_ms: pct(times, 0.5), p95_ms: pct(times, 0.95) };
+  }
+  if (only) {
+    await mf.dispose();
+    return figures;
   }
   // A 7-day cursor walk: QUERY_RUNS pages of 100 from the newest, each page from the last one's
   // cursor, over the events of the last week (crossing day shards).
@@ -541,6 +550,24 @@ if (!ONLY || ONLY === "queries") {
 // on one worker; while the viewers watch, a probe event is posted every 50 ms and its time from
 // POST to frame is measured by the probe viewers (one clock: this process). No consumer runs,
 // as in the formats phase: the hub is fed after the queue send, not by the consumer.
+// 3b. Grafana's Loki data source over the same 1M events across 30 days (ours only: the
+// previous build has no Loki query API): an Explore log query with a line filter over the last
+// hour, the two metric queries Grafana users write most over 24 hours, and the logs volume
+// histogram. Services and a context duration are added to the seeded events for them.
+if (!ONLY || ONLY === "loki") {
+  const services = ["api", "web", "worker"];
+  const ns = (ms) => `${ms}000000`;
+  const enc = encodeURIComponent;
+  const lokiQueries = (now) => ({
+    loki_explore_line_filter_1h: `/loki/api/v1/query_range?query=${enc('{service="api"} |= "timeout"')}&limit=1000&direction=backward&start=${ns(now - 3600e3)}&end=${ns(now)}`,
+    loki_count_by_level_24h: `/loki/api/v1/query_range?query=${enc('sum by (level) (count_over_time({service="api"}[5m]))')}&start=${ns(now - 86400e3)}&end=${ns(now)}&step=300`,
+    loki_p95_duration_by_route_24h: `/loki/api/v1/query_range?query=${enc('quantile_over_time(0.95, {service="api"} | json | unwrap duration_ms [5m]) by (route)')}&start=${ns(now - 86400e3)}&end=${ns(now)}&step=300`,
+    loki_volume_range_1h: `/loki/api/v1/index/volume_range?query=${enc('{service="api"}')}&targetLabels=level&start=${ns(now - 3600e3)}&end=${ns(now)}&step=60`,
+  });
+  results.loki = await queryBench({ root: ROOT, shards: true, decorate: (e, i) => ({ ...e, service: services[i % 3], context: { duration_ms: i % 900 } }), only: lokiQueries });
+  log("loki", results.loki);
+}
+
 if (!ONLY || ONLY === "tail") {
   const mf = ours({ queueConsumers: {} });
   const url = await mf.ready;

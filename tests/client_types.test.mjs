@@ -71,6 +71,7 @@ test("a TypeScript client generated from the document type-checks against an ans
   await record("POST", "/loki/api/v1/format_query", "/loki/api/v1/format_query", { raw: lq('{a="b"}'), headers: { "content-type": "application/x-www-form-urlencoded" } });
   await record("GET", "/loki/api/v1/status/buildinfo", "/loki/api/v1/status/buildinfo");
   await record("GET", "/v1/aggregate", "/v1/aggregate?by=level,service&fn=count&bucket=1h");
+  await record("GET", "/loki/api/v1/tail", `/loki/api/v1/tail?${lq('{level="error"}')}`);
   await record("POST", "/api/{project}/envelope", "/api/1/envelope", { raw: `{}\n{"type":"event"}\n{"message":"from sentry","level":"error"}\n`, headers: { "content-type": "application/x-sentry-envelope" } });
   await waitForStored(w.db, 5);
   const [id] = ingest.json.ids;

@@ -211,6 +211,12 @@ test("sign in, live feed, group, resolve, search, stats, alert rules — by keyb
   await page.waitForFunction(() => document.querySelectorAll("table.results tbody tr").length === 5);
   await page.getByRole("button", { name: "Newer" }).click();
   await page.waitForFunction(() => document.querySelectorAll("table.results tbody tr").length === 25);
+  // The results grouped by any column (GET /v1/aggregate): by level first, then by component.
+  await page.getByRole("table", { name: "count by level" }).waitFor();
+  await page.getByLabel("Group by").selectOption("component");
+  const byComponent = page.getByRole("table", { name: "count by component" });
+  await byComponent.waitFor();
+  assert.match(await byComponent.innerText(), /Checkout\s+30/);
   await page.locator("table.results tbody tr").first().getByRole("button").click();
   await page.locator("tr.detail pre").waitFor();
   await page.screenshot({ path: `${SHOTS}/dashboard-search.png` });

@@ -250,3 +250,28 @@ test("the command line tails and searches against the worker", async () => {
   assert.equal(await refused.done, 1);
   assert.match(refused.stderr, /400: query: level 'loud' is unknown/);
 });
+
+test("Loki's tail: Grafana's live stream gets Loki frames of what its log query keeps", async () => {
+  const query = encodeURIComponent('{service="loki-tail"} |= "boom" | logfmt | code>=500');
+  const ws = new WebSocket(`${base.replace("http", "ws")}/loki/api/v1/tail?query=${query}`, { headers: auth() });
+  const frames = [];
+  ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
+  ws.on("error", () => {});
+  await new Promise((resolve) => ws.on("open", resolve));
+  await send([
+    { message: "code=500 boom", service: "loki-tail", level: "error" },
+    { message: "code=200 boom", service: "loki-tail" },
+    { message: "code=503 quiet", service: "loki-tail", level: "error" },
+    { message: "code=500 boom", service: "another" },
+  ]);
+  await waitFor(() => frames.length > 0, { what: "a Loki frame" });
+  const values = frames.flatMap((f) => f.streams.flatMap((s) => s.values));
+  assert.deepEqual(values.map((v) => v[1]), ["code=500 boom"]);
+  assert.match(values[0][0], /^\d{19}$/, "nanoseconds as a string");
+  const stream = frames.find((f) => f.streams.length).streams[0].stream;
+  assert.deepEqual([stream.service, stream.level, stream.code], ["loki-tail", "error", "500"]);
+  assert.ok(frames.every((f) => "dropped_entries" in f && !("type" in f)), "only Loki's frames");
+  ws.close();
+  const metric = await w.mf.dispatchFetch(`http://localhost/loki/api/v1/tail?query=${encodeURIComponent('rate({a="b"}[1m])')}`, { headers: { ...auth(), upgrade: "websocket" } });
+  assertError({ status: metric.status, body: await metric.json() }, 400, "invalid_parameter");
+});

@@ -99,3 +99,34 @@ pub async fn format_query(c: &Call<'_>) -> Result<Response, AppError> {
 pub async fn buildinfo(_c: &Call<'_>) -> Result<Response, AppError> {
     json_response(200, &serve::buildinfo())
 }
+
+/// `GET /loki/api/v1/tail`: a WebSocket of Loki stream frames, through the project's tail hub.
+pub async fn tail(c: &Call<'_>) -> Result<Response, AppError> {
+    let pairs = query_pairs(&c.url);
+    let text = crate::loki::api::param(&pairs, "query")
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| AppError::InvalidParameter("query is required: a log query".into()))?;
+    match crate::loki::logql::parse::parse(text).map_err(AppError::InvalidParameter)? {
+        crate::loki::logql::ast::Expr::Log(_) => {}
+        _ => {
+            return Err(AppError::InvalidParameter(
+                "tail takes a log query, such as {service=\"api\"} |= \"error\"".into(),
+            ))
+        }
+    }
+    let tenant = c
+        .req
+        .header("x-scope-orgid")?
+        .filter(|t| !t.trim().is_empty());
+    let project = scope_project(c.principal(), tenant)?;
+    let now = crate::platform::clock::millis() as i64;
+    let mut viewer = crate::tail::Viewer::new(
+        c.principal().key_id.clone(),
+        String::new(),
+        crate::tail::DEFAULT_RATE,
+        None,
+        now,
+    );
+    viewer.logql = Some(text.to_string());
+    super::tail::open(c, viewer, project, None).await
+}

@@ -94,6 +94,7 @@ route_table! {
     GET    "/loki/api/v1/format_query"    Key(Read) => |c| super::loki_read::format_query(c);
     POST   "/loki/api/v1/format_query"    Key(Read) => |c| super::loki_read::format_query(c);
     GET    "/loki/api/v1/status/buildinfo" Key(Read) => |c| super::loki_read::buildinfo(c);
+    GET    "/loki/api/v1/tail"            Key(Read) => |c| super::loki_read::tail(c);
     POST   "/api/{project}/envelope"      EnvelopeKey => |c| super::ingest::ingest_sentry(c);
     POST   "/_bulk"                       Key(Ingest) => |c| super::ingest::ingest_bulk(c);
     PUT    "/_bulk"                       Key(Ingest) => |c| super::ingest::ingest_bulk(c);

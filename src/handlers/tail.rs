@@ -11,24 +11,12 @@ use crate::security::auth::scope_project;
 use crate::tail::{feed, hub_name, issue_ticket, parse_tail_request, Viewer, TICKET_MS};
 
 pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
-    let (req, url, env, principal) = (c.req, &c.url, c.env, c.principal());
+    let (url, env, principal) = (&c.url, c.env, c.principal());
     let asked = parse_tail_request(&query_pairs(url))?;
     let project = scope_project(principal, asked.project.clone())?;
     if let Some(name) = project.as_deref().filter(|_| principal.project.is_none()) {
         known_project(env, name).await?;
     }
-    let upgrade = req.header("upgrade")?;
-    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-        return Err(AppError::UpgradeRequired(
-            "GET /v1/tail is a WebSocket: connect with Upgrade: websocket (e.g. `npx edge-logger tail`).".into(),
-        ));
-    }
-    let hubs = feed::namespace(env).ok_or_else(|| AppError::Unavailable {
-        message:
-            "Live tail is not deployed: bind the TAIL_HUBS Durable Object (docs/manual/search.md, Live tail)."
-                .into(),
-        retry_after: 60,
-    })?;
     let viewer = Viewer::new(
         principal.key_id.clone(),
         asked.query,
@@ -36,7 +24,30 @@ pub async fn connect(c: &Call<'_>) -> Result<Response, AppError> {
         asked.limit,
         millis() as i64,
     );
-    let request = hub_request(&viewer, project.as_deref(), asked.cursor.map(|c| c.text()))?;
+    open(c, viewer, project, asked.cursor.map(|c| c.text())).await
+}
+
+/// Opens a viewer's WebSocket on its project's hub (`/v1/tail`, and Loki's tail).
+pub(super) async fn open(
+    c: &Call<'_>,
+    viewer: Viewer,
+    project: Option<String>,
+    cursor: Option<String>,
+) -> Result<Response, AppError> {
+    let upgrade = c.req.header("upgrade")?;
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return Err(AppError::UpgradeRequired(format!(
+            "{} is a WebSocket: connect with Upgrade: websocket (e.g. `npx edge-logger tail`).",
+            c.url.path()
+        )));
+    }
+    let hubs = feed::namespace(c.env).ok_or_else(|| AppError::Unavailable {
+        message:
+            "Live tail is not deployed: bind the TAIL_HUBS Durable Object (docs/manual/search.md, Live tail)."
+                .into(),
+        retry_after: 60,
+    })?;
+    let request = hub_request(&viewer, project.as_deref(), cursor)?;
     feed::watching(&hub_name(project.as_deref()));
     Ok(hubs
         .get_by_name(&hub_name(project.as_deref()))?

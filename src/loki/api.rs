@@ -289,6 +289,24 @@ pub fn instant_answer(answer: &Answer, at_ms: i64, read: Read) -> Value {
     }
 }
 
+/// A live tail frame, as Loki's `/loki/api/v1/tail` sends them.
+pub fn tail_frame(streams: &[Stream], dropped: u64) -> String {
+    let streams: Vec<Value> = streams
+        .iter()
+        .map(|s| {
+            json!({
+                "stream": labels_json(&s.labels),
+                "values": s.values.iter().map(|(ns, line)| json!([ns.to_string(), line])).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let dropped = match dropped {
+        0 => Value::Null,
+        n => json!([{"labels": {}, "timestamp": n.to_string()}]),
+    };
+    json!({"streams": streams, "dropped_entries": dropped}).to_string()
+}
+
 /// `labels`, `label/{name}/values`: `{"status": "success", "data": [...]}`.
 pub fn names_answer(names: impl IntoIterator<Item = String>) -> Value {
     let mut names: Vec<String> = names.into_iter().collect();

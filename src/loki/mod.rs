@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod discover;
+pub mod entries;
 pub mod eval;
 pub mod logql;
 #[cfg(target_arch = "wasm32")]

@@ -5,53 +5,12 @@
 use worker::{D1Database, Env};
 
 use super::api::Read;
-use super::eval::{selects, Entry, Labels, Pipeline};
+use super::entries::entry_of;
+use super::eval::{selects, Entry, Pipeline};
 use super::logql::ast::{LogExpr, MatchOp, Matcher};
 use crate::error::AppError;
-use crate::model::StoredEvent;
-use crate::processors::timestamp::{format_ts, from_millis, parse_text};
+use crate::processors::timestamp::{format_ts, from_millis};
 use crate::query::logs::parse_log_query;
-
-/// The stream labels of an event (`super::LABELS`, then its tags).
-pub fn entry_of(event: StoredEvent) -> Entry {
-    let mut labels = Labels::new();
-    let fields = [
-        ("service", event.service.clone()),
-        ("environment", Some(event.environment.clone())),
-        ("level", Some(event.level.clone())),
-        ("component", event.component.clone()),
-        ("route", event.route.clone()),
-        ("project", event.project.clone()),
-        ("release", event.release.clone()),
-        ("source_type", Some(event.source_type.clone())),
-    ];
-    for (name, value) in fields {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            labels.insert(name.to_string(), v);
-        }
-    }
-    for (k, v) in &event.tags {
-        let name = super::eval::sanitize(k);
-        if labels.contains_key(&name) {
-            continue;
-        }
-        let text = match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => continue,
-            other => other.to_string(),
-        };
-        labels.insert(name, text);
-    }
-    let at = parse_text(&event.timestamp)
-        .or_else(|| parse_text(&event.received_at))
-        .unwrap_or_default();
-    Entry {
-        ts_ns: at.timestamp_nanos_opt().unwrap_or_default(),
-        labels,
-        line: event.message.clone(),
-        doc: serde_json::to_value(&event).unwrap_or_default(),
-    }
-}
 
 /// The `=` matchers every selector shares, as `/v1/logs` filters.
 fn pushed_down(selectors: &[&[Matcher]]) -> Vec<(String, String)> {

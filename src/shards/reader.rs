@@ -91,7 +91,7 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
 }
 
 /// Events read per page of [`scan`].
-const SCAN_PAGE: usize = 1000;
+const SCAN_PAGE: usize = 5000;
 
 /// Every event a query matches, newest first, page by page: `keep` sees each page and says
 /// whether to read on. Stops at `cap` events; `true` in the answer when the cap cut it short.

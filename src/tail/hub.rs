@@ -40,6 +40,8 @@ pub struct TailHub {
     schema_ready: Cell<bool>,
     /// Parsed queries (and their literals) by their text: parsed once per query, not per event.
     searches: RefCell<HashMap<String, Rc<ParsedQuery>>>,
+    /// Loki viewers' log queries by their text.
+    logqls: RefCell<HashMap<String, Rc<crate::loki::logql::ast::LogExpr>>>,
     /// When `last_viewer_ms` was last written (at most once a minute while viewers watch).
     meta_written: Cell<i64>,
 }
@@ -89,6 +91,7 @@ impl DurableObject for TailHub {
             state,
             schema_ready: Cell::new(false),
             searches: RefCell::new(HashMap::new()),
+            logqls: RefCell::new(HashMap::new()),
             meta_written: Cell::new(0),
         }
     }
@@ -201,6 +204,23 @@ impl TailHub {
             .is_some_and(|at| now_ms() - (at as i64) < BUFFER_MS))
     }
 
+    /// A Loki viewer's log query, parsed once.
+    fn logql(&self, text: &str) -> Option<Rc<crate::loki::logql::ast::LogExpr>> {
+        if let Some(l) = self.logqls.borrow().get(text) {
+            return Some(l.clone());
+        }
+        let crate::loki::logql::ast::Expr::Log(log) =
+            crate::loki::logql::parse::parse(text).ok()?
+        else {
+            return None;
+        };
+        let log = Rc::new(log);
+        self.logqls
+            .borrow_mut()
+            .insert(text.to_string(), log.clone());
+        Some(log)
+    }
+
     fn search(&self, query: &str) -> Rc<ParsedQuery> {
         if let Some(s) = self.searches.borrow().get(query) {
             return s.clone();
@@ -286,6 +306,18 @@ impl TailHub {
                 })
                 .map(|(_, raw)| raw.get())
                 .collect();
+            if let Some(text) = viewer.logql.clone() {
+                self.send_loki(ws, &mut viewer, &text, &matched, now);
+                viewer.cursor = Cursor {
+                    batch: seq,
+                    next: batch.events.len(),
+                };
+                let _ = ws.serialize_attachment(&viewer);
+                if viewer.limit_reached() {
+                    let _ = ws.close(Some(CLOSE_LIMIT), Some("limit reached"));
+                }
+                continue;
+            }
             let allowed = viewer.admit(matched.len(), now);
             viewer.cursor = Cursor {
                 batch: seq,
@@ -311,6 +343,33 @@ impl TailHub {
             viewers: sockets.len(),
             kept: true,
         })
+    }
+
+    /// A Loki viewer's frame: the events its log query keeps, as streams.
+    fn send_loki(&self, ws: &WebSocket, viewer: &mut Viewer, text: &str, raw: &[&str], now: i64) {
+        let Some(log) = self.logql(text) else { return };
+        let entries: Vec<crate::loki::eval::Entry> = raw
+            .iter()
+            .filter_map(|r| serde_json::from_str::<StoredEvent>(r).ok())
+            .map(crate::loki::entries::entry_of)
+            .collect();
+        let streams = crate::loki::eval::streams(&log, &entries, entries.len(), false);
+        let kept: usize = streams.iter().map(|s| s.values.len()).sum();
+        let allowed = viewer.admit(kept, now);
+        if allowed == 0 && viewer.dropped == 0 {
+            return;
+        }
+        let mut left = allowed;
+        let trimmed: Vec<crate::loki::eval::Stream> = streams
+            .into_iter()
+            .filter_map(|mut s| {
+                s.values.truncate(left);
+                left -= s.values.len();
+                (!s.values.is_empty()).then_some(s)
+            })
+            .collect();
+        let dropped = std::mem::take(&mut viewer.dropped);
+        let _ = ws.send_with_str(crate::loki::api::tail_frame(&trimmed, dropped));
     }
 
     fn connect(
@@ -345,8 +404,11 @@ impl TailHub {
             batch: newest + 1,
             next: 0,
         };
-        server.send_with_str(hello_frame(&viewer, project))?;
-        if let Some(from) = resume.filter(|c| c.batch <= newest) {
+        // Loki's tail sends nothing but stream frames.
+        if viewer.logql.is_none() {
+            server.send_with_str(hello_frame(&viewer, project))?;
+        }
+        if let Some(from) = resume.filter(|c| c.batch <= newest && viewer.logql.is_none()) {
             self.resume(&db, &server, &mut viewer, from)?;
         }
         server.serialize_attachment(&viewer)?;

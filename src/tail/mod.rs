@@ -82,6 +82,10 @@ pub struct Viewer {
     pub tokens: f64,
     pub refilled_ms: i64,
     pub cursor: Cursor,
+    /// A Loki tail (`/loki/api/v1/tail`): the LogQL log query its frames are filtered and
+    /// shaped by (Loki's `{"streams": […], "dropped_entries": …}`), instead of `query`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logql: Option<String>,
 }
 
 impl Viewer {
@@ -96,6 +100,7 @@ impl Viewer {
             tokens: rate as f64,
             refilled_ms: now_ms,
             cursor: Cursor::default(),
+            logql: None,
         }
     }
 

@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
 import { Level, Time, ErrorNote, Empty, LevelSelect, Pager, Choice, Field } from "../ui.jsx";
 import { navigate } from "../route.js";
+import { GroupByChart } from "./groupby.jsx";
 
 const TEXT_FIELDS = [
   ["query", "Search", "level:>=error service:checkout !env:staging"],
@@ -99,6 +100,7 @@ export function Search({ params }) {
         </div>
       </form>
       <ErrorNote error={error} />
+      {page && page.logs.length > 0 && <GroupByChart params={params} />}
       {page && page.logs.length === 0 && <Empty>Nothing matches.</Empty>}
       {page && page.logs.length > 0 && (
         <table class="results">
