@@ -562,6 +562,8 @@ if (!ONLY || ONLY === "loki") {
     loki_explore_line_filter_1h: `/loki/api/v1/query_range?query=${enc('{service="api"} |= "timeout"')}&limit=1000&direction=backward&start=${ns(now - 3600e3)}&end=${ns(now)}`,
     loki_count_by_level_24h: `/loki/api/v1/query_range?query=${enc('sum by (level) (count_over_time({service="api"}[5m]))')}&start=${ns(now - 86400e3)}&end=${ns(now)}&step=300`,
     loki_p95_duration_by_route_24h: `/loki/api/v1/query_range?query=${enc('quantile_over_time(0.95, {service="api"} | json | unwrap duration_ms [5m]) by (route)')}&start=${ns(now - 86400e3)}&end=${ns(now)}&step=300`,
+    // The same count over a counted dimension: answered by the minute rollup (steps aligned).
+    loki_count_by_level_24h_rollup: `/loki/api/v1/query_range?query=${enc('sum by (level) (count_over_time({environment="production"}[5m]))')}&start=${ns(Math.floor(now / 300e3) * 300e3 - 86400e3)}&end=${ns(Math.floor(now / 300e3) * 300e3)}&step=300`,
     loki_volume_range_1h: `/loki/api/v1/index/volume_range?query=${enc('{service="api"}')}&targetLabels=level&start=${ns(now - 3600e3)}&end=${ns(now)}&step=60`,
   });
   results.loki = await queryBench({ root: ROOT, shards: true, decorate: (e, i) => ({ ...e, service: services[i % 3], context: { duration_ms: i % 900 } }), only: lokiQueries });

@@ -33,10 +33,10 @@ log "clients: Python (unittest) and Ruby (minitest) unit tests"
 bash scripts/build.sh
 # The wasm budget (docs/decisions.md, "Build and size"): a worker that grows past it fails
 # here, not at deploy time. Set from what size costs at start-up (a cold first request in
-# workerd, `npm run bench`'s `startup` phase): 1.5 MB gzipped is half the Free plan's 3 MB.
+# workerd, `npm run bench`'s `startup` phase): 2 MB gzipped is two thirds of the Free plan's 3 MB.
 wasm_gz=$(gzipped build/index_bg.wasm)
-if [ "$wasm_gz" -gt 1500000 ]; then
-  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 1,500,000-byte budget"
+if [ "$wasm_gz" -gt 2000000 ]; then
+  log "build/index_bg.wasm is $wasm_gz bytes gzipped: over the 2,000,000-byte budget"
   exit 1
 fi
 

@@ -228,6 +228,7 @@ mod tests {
                 .collect(),
             line: line.into(),
             doc: Value::Null,
+            weight: 1.0,
         }
     }
 

@@ -71,6 +71,7 @@ pub fn entry_of(event: StoredEvent) -> Entry {
         labels,
         line: event.message,
         doc: serde_json::Value::Object(doc),
+        weight: 1.0,
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Entry {
     pub line: String,
     /// The event as JSON, what `| json` reads when the line is not JSON itself.
     pub doc: Value,
+    /// How many events it stands for: 1, or a rollup row's count (`rollup`).
+    pub weight: f64,
 }
 
 /// A stream of the answer: its labels and its lines, `(ns, line)`.
@@ -629,7 +631,7 @@ fn range_value(
     let sum: f64 = values().sum();
     let mean = sum / n;
     Some(match func {
-        RangeFn::Count => n,
+        RangeFn::Count => sum,
         RangeFn::Rate => sum / range_s,
         RangeFn::Bytes | RangeFn::Sum => sum,
         RangeFn::BytesRate => sum / range_s,
@@ -673,8 +675,8 @@ fn eval_range(
         let value = match (func, unwrapped) {
             (_, Some(Some(v))) => v,
             (_, Some(None)) => continue,
-            (RangeFn::Bytes | RangeFn::BytesRate, None) => line.len() as f64,
-            (_, None) => 1.0,
+            (RangeFn::Bytes | RangeFn::BytesRate, None) => line.len() as f64 * entry.weight,
+            (_, None) => entry.weight,
         };
         let key = match grouping {
             Some(_) => group_key(&labels, grouping),

@@ -46,6 +46,7 @@ fn entries() -> Vec<Entry> {
                 .collect(),
             line: line(i),
             doc: json!({"message": line(i), "user": if i % 2 == 0 { "ann" } else { "bob" }, "context": {"region": "eu"}}),
+            weight: 1.0,
         })
         .collect()
 }

@@ -8,6 +8,7 @@ pub mod discover;
 pub mod entries;
 pub mod eval;
 pub mod logql;
+pub mod rollup;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod runner;
 #[cfg(target_arch = "wasm32")]

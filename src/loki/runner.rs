@@ -11,6 +11,7 @@ use super::logql::ast::{LogExpr, MatchOp, Matcher};
 use crate::error::AppError;
 use crate::processors::timestamp::{format_ts, from_millis};
 use crate::query::logs::parse_log_query;
+use crate::storage::d1::{opt_text, text, Metered};
 
 /// The `=` matchers every selector shares, as `/v1/logs` filters.
 fn pushed_down(selectors: &[&[Matcher]]) -> Vec<(String, String)> {
@@ -85,4 +86,47 @@ pub async fn read(
     .await?;
     read.exec_seconds = (crate::platform::clock::millis().saturating_sub(started)) as f64 / 1000.0;
     Ok((entries, read, cut))
+}
+
+/// The minute rollup's rows from `from_ms` to `to_ms`, summed over every dimension but `dims`,
+/// as weighted entries (`rollup::entry`).
+pub async fn rollup_entries(
+    db: &D1Database,
+    project: Option<&str>,
+    dims: &[&str],
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Entry>, AppError> {
+    let minute = |ms: i64| {
+        from_millis(ms)
+            .map(format_ts)
+            .unwrap_or_default()
+            .chars()
+            .take(16)
+            .collect::<String>()
+    };
+    let columns: String = dims.iter().map(|d| format!(", {d}")).collect();
+    let sql = format!(
+        "SELECT bucket{columns}, sum(n) AS n FROM event_counts_minute WHERE bucket >= ?1 AND bucket <= ?2 AND (?3 IS NULL OR project = ?3) GROUP BY bucket{columns}"
+    );
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = db
+        .prepare(&sql)
+        .bind(&[
+            text(&minute(from_ms)),
+            text(&minute(to_ms)),
+            opt_text(project),
+        ])?
+        .all()
+        .await?
+        .metered()
+        .results()?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let get = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            let values: Vec<(&str, &str)> = dims.iter().map(|d| (*d, get(d))).collect();
+            let n = row.get("n").and_then(|v| v.as_i64()).unwrap_or(0);
+            super::rollup::entry(get("bucket"), &values, n)
+        })
+        .collect())
 }

@@ -9,7 +9,8 @@ use super::discover;
 use super::eval::{self, Answer, Entry, Steps};
 use super::logql::ast::{Expr, Matcher};
 use super::logql::parse::parse;
-use super::runner::{read, Wanted};
+use super::rollup;
+use super::runner::{self, read, Wanted};
 use crate::error::AppError;
 
 /// The most events a log query reads to find its lines, and a metric query or a catalogue
@@ -81,8 +82,15 @@ pub async fn query(
                 false => (p.start_ns / 1_000_000, p.end_ns / 1_000_000, p.step_ms),
             };
             let logs = eval::log_exprs(&m);
+            let steps = Steps { start_ms, end_ms, step_ms };
+            let lookback = eval::lookback_ms(&m);
             let (entries, read_stats, cut) = if logs.is_empty() {
                 (Vec::new(), Read::default(), false)
+            } else if rollup::answers(&m, steps, lookback, s.now_ns / 1_000_000) {
+                // Counted dimensions only: the minute rollup answers without reading an event.
+                let dims = rollup::needed_dims(&m);
+                let rows = runner::rollup_entries(s.db, s.project.as_deref(), &dims, start_ms - lookback, end_ms).await?;
+                (rows, Read::default(), false)
             } else {
                 let wanted = Wanted {
                     selectors: logs.iter().map(|l| l.selector.as_slice()).collect(),
@@ -93,7 +101,7 @@ pub async fn query(
                 };
                 read(s.env, s.db, s.project.clone(), wanted).await?
             };
-            let answer = eval::metric(&m, &entries, Steps { start_ms, end_ms, step_ms });
+            let answer = eval::metric(&m, &entries, steps);
             drop(entries);
             let body = match instant {
                 true => api::instant_answer(&answer, start_ms, read_stats),
