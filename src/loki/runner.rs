@@ -5,7 +5,7 @@
 use worker::{D1Database, Env};
 
 use super::api::Read;
-use super::entries::entry_of;
+use super::entries::entry_with;
 use super::eval::{selects, Entry, Pipeline};
 use super::logql::ast::{LogExpr, MatchOp, Matcher};
 use crate::error::AppError;
@@ -41,6 +41,8 @@ pub struct Wanted<'a> {
     pub to_ns: i64,
     pub cap: usize,
     pub enough: Option<(usize, &'a LogExpr)>,
+    /// Whether a `| json` stage reads the events' documents.
+    pub needs_doc: bool,
 }
 
 /// The entries read (newest first), what was read, and whether the cap cut the range short.
@@ -67,9 +69,10 @@ pub async fn read(
         .map(|(n, log)| (n, log, Pipeline::new(&log.stages)));
     let (mut entries, mut read, mut passing) = (Vec::new(), Read::default(), 0usize);
     let selectors = &wanted.selectors;
+    let doc = wanted.needs_doc;
     let cut = crate::shards::reader::scan(env, db, query, wanted.cap, |events| {
         for event in events {
-            let entry = entry_of(event);
+            let entry = entry_with(event, doc);
             read.lines += 1;
             read.bytes += entry.line.len() as u64;
             if selectors.iter().any(|s| selects(s, &entry.labels)) {

@@ -41,6 +41,15 @@ fn selector_of(text: &str) -> Result<Vec<Matcher>, AppError> {
     }
 }
 
+/// Whether any pipeline parses the event's document (`| json`).
+fn reads_json(logs: &[&super::logql::ast::LogExpr]) -> bool {
+    logs.iter().any(|l| {
+        l.stages
+            .iter()
+            .any(|s| matches!(s, super::logql::ast::Stage::Json(_)))
+    })
+}
+
 fn with_warning(mut answer: Value, cut: bool, cap: usize) -> Value {
     if cut {
         answer["warnings"] = json!([format!(
@@ -71,6 +80,7 @@ pub async fn query(
                 to_ns: p.end_ns,
                 cap: LOG_CAP,
                 enough: Some((p.limit, &log)),
+                needs_doc: reads_json(&[&log]),
             };
             let (entries, read_stats, cut) = read(s.env, s.db, s.project.clone(), wanted).await?;
             let streams = eval::streams(&log, &entries, p.limit, p.backward);
@@ -98,6 +108,7 @@ pub async fn query(
                     to_ns: end_ms.saturating_mul(1_000_000),
                     cap: METRIC_CAP,
                     enough: None,
+                    needs_doc: reads_json(&logs),
                 };
                 read(s.env, s.db, s.project.clone(), wanted).await?
             };
@@ -134,6 +145,7 @@ async fn catalogue(
         to_ns: p.end_ns,
         cap: CATALOGUE_CAP,
         enough: None,
+        needs_doc: false,
     };
     Ok(read(s.env, s.db, s.project.clone(), wanted).await?.0)
 }
