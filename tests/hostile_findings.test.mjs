@@ -211,12 +211,14 @@ test("a Slack incoming-webhook URL is a credential: masked for readers, kept on 
   const listed = JSON.stringify((await get(w.mf, "/v1/alert-rules", bearer(keys.reader))).body);
   assert.ok(!listed.includes("slacksecretpart"), listed);
   assert.ok(listed.includes("https://hooks.slack.com/********"), listed);
-  // The rule sent back as shown keeps its real URL.
+  // Stored sealed, never as sent; the rule sent back as shown keeps it.
+  const storedUrl = async () => JSON.parse((await w.db.prepare("SELECT definition FROM alert_rules WHERE id = ?").bind(created.body.id).first()).definition).channels[0].url;
+  const sealed = await storedUrl();
+  assert.ok(sealed.startsWith("https://hooks.slack.com/$sealed:") && !sealed.includes("slacksecretpart"), sealed);
   const shown = (await get(w.mf, `/v1/alert-rules/${created.body.id}`)).body;
   const res = await w.mf.dispatchFetch(`${url}/v1/alert-rules/${created.body.id}`, { method: "PUT", headers: { ...auth(), "content-type": "application/json" }, body: JSON.stringify({ name: "slack renamed", trigger: "new_group", channels: shown.channels }) });
   assert.equal(res.status, 200, await res.text());
-  const row = JSON.stringify(await w.db.prepare("SELECT * FROM alert_rules WHERE id = ?").bind(created.body.id).first());
-  assert.ok(row.includes("slacksecretpart"), row);
+  assert.equal(await storedUrl(), sealed, "the masked URL sent back keeps the stored one");
 });
 
 test("event ids never collide across projects, whatever an event_id holds", async () => {
