@@ -117,21 +117,14 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
                 continue;
             }
         };
+        let failed = |reason: &str, attempts: i64| {
+            failed_delivery_event(&delivery_id, &alert_id, &channel_type, reason, attempts)
+        };
         match outcome {
             Ok(_) => message.ack(),
             Err(Failure::Permanent(reason) | Failure::Invalid(reason)) => {
                 console_warn!("alert delivery {delivery_id} to {channel_type} refused: {reason}");
-                report(
-                    env,
-                    failed_delivery_event(
-                        &delivery_id,
-                        &alert_id,
-                        &channel_type,
-                        &reason,
-                        attempts,
-                    ),
-                )
-                .await;
+                report(env, failed(&reason, attempts)).await;
                 // Final at once: stored as a dead letter with the receiver's answer, not retried.
                 let record = crate::dead_letters::store::NewDeadLetter {
                     id: &format!("dl_{}", uuid::Uuid::new_v4().simple()),
@@ -151,17 +144,7 @@ pub async fn deliver(batch: MessageBatch<JsValue>, env: &Env, report: ReportEven
                 console_warn!(
                     "alert delivery {delivery_id} to {channel_type} failed after {attempts} attempts: {reason}"
                 );
-                report(
-                    env,
-                    failed_delivery_event(
-                        &delivery_id,
-                        &alert_id,
-                        &channel_type,
-                        &reason,
-                        attempts,
-                    ),
-                )
-                .await;
+                report(env, failed(&reason, attempts)).await;
                 if let Ok(kv) = env.kv(bindings::HOT) {
                     crate::dead_letters::store::remember_failure(
                         &kv,

@@ -305,22 +305,35 @@ fn comment(step: &TicketStep, ticket: &TicketRef) -> HttpCall {
             token,
             Some(json!({"body": format!("**Regressed.** {}", step.markdown())})),
         ),
-        Channel::Servicenow {
-            instance_url,
-            username,
-            password,
-        } => json_call(
-            "PATCH",
-            format!(
-                "{}/api/now/table/incident/{}",
-                instance_url.trim_end_matches('/'),
-                percent_encode(&ticket.key)
-            ),
-            Some(json!({"work_notes": format!("{lead}\n\n{}", step.plain())})),
-        )
-        .basic_auth(username, password),
+        Channel::Servicenow { .. } => servicenow_update(
+            &step.channel,
+            ticket,
+            json!({"work_notes": format!("{lead}\n\n{}", step.plain())}),
+        ),
         _ => unreachable!("only trackers carry ticket steps"),
     }
+}
+
+/// A PATCH of the group's ServiceNow incident.
+fn servicenow_update(channel: &Channel, ticket: &TicketRef, body: Value) -> HttpCall {
+    let Channel::Servicenow {
+        instance_url,
+        username,
+        password,
+    } = channel
+    else {
+        unreachable!("only ServiceNow channels update incidents")
+    };
+    json_call(
+        "PATCH",
+        format!(
+            "{}/api/now/table/incident/{}",
+            instance_url.trim_end_matches('/'),
+            percent_encode(&ticket.key)
+        ),
+        Some(body),
+    )
+    .basic_auth(username, password)
 }
 
 fn resolve(step: &TicketStep, ticket: &TicketRef) -> Option<HttpCall> {
@@ -359,24 +372,15 @@ fn resolve(step: &TicketStep, ticket: &TicketRef) -> Option<HttpCall> {
                 Some(json!({"state": "closed", "state_reason": "completed"})),
             )
         }
-        Channel::Servicenow {
-            instance_url,
-            username,
-            password,
-        } => json_call(
-            "PATCH",
-            format!(
-                "{}/api/now/table/incident/{}",
-                instance_url.trim_end_matches('/'),
-                percent_encode(&ticket.key)
-            ),
-            Some(json!({
+        Channel::Servicenow { .. } => servicenow_update(
+            &step.channel,
+            ticket,
+            json!({
                 "state": "6",
                 "close_code": "Solved (Permanently)",
                 "close_notes": format!("Resolved in edge-logger: {}", step.link),
-            })),
-        )
-        .basic_auth(username, password),
+            }),
+        ),
         _ => return None,
     })
 }

@@ -227,18 +227,18 @@ fn success(result_type: &str, result: Value, stats_value: Value) -> Value {
     json!({"status": "success", "data": {"resultType": result_type, "result": result, "stats": stats_value}})
 }
 
+/// One stream as Loki writes it: its labels, and its lines as `["<ns>", "<line>"]`.
+fn stream_json(s: &Stream) -> Value {
+    json!({
+        "stream": labels_json(&s.labels),
+        "values": s.values.iter().map(|(ns, line)| json!([ns.to_string(), line])).collect::<Vec<_>>(),
+    })
+}
+
 /// A log query's answer.
 pub fn streams_answer(streams: &[Stream], read: Read) -> Value {
     let returned = streams.iter().map(|s| s.values.len()).sum();
-    let result: Vec<Value> = streams
-        .iter()
-        .map(|s| {
-            json!({
-                "stream": labels_json(&s.labels),
-                "values": s.values.iter().map(|(ns, line)| json!([ns.to_string(), line])).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let result: Vec<Value> = streams.iter().map(stream_json).collect();
     success("streams", json!(result), stats(read, returned))
 }
 
@@ -291,15 +291,7 @@ pub fn instant_answer(answer: &Answer, at_ms: i64, read: Read) -> Value {
 
 /// A live tail frame, as Loki's `/loki/api/v1/tail` sends them.
 pub fn tail_frame(streams: &[Stream], dropped: u64) -> String {
-    let streams: Vec<Value> = streams
-        .iter()
-        .map(|s| {
-            json!({
-                "stream": labels_json(&s.labels),
-                "values": s.values.iter().map(|(ns, line)| json!([ns.to_string(), line])).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let streams: Vec<Value> = streams.iter().map(stream_json).collect();
     let dropped = match dropped {
         0 => Value::Null,
         n => json!([{"labels": {}, "timestamp": n.to_string()}]),
