@@ -156,7 +156,7 @@ test("the catalogue routes: series, index stats, volume, detected labels and fie
   const labels = await loki("detected_labels", { ...range, query: '{service="api"}' }, h);
   assert.ok(labels.body.detectedLabels.some((l) => l.label === "level" && l.cardinality === 2));
   const patterns = await loki("patterns", { ...range, query: '{service="web"}' }, h);
-  assert.ok(patterns.body.data.some((p) => p.pattern === "method=GET status=<_> duration_ms=<_> upstream timeout"), JSON.stringify(patterns.body.data.map((p) => p.pattern)));
+  assert.ok(patterns.body.data.some((p) => p.pattern === "method=GET status=200 duration_ms=<_> upstream timeout"), JSON.stringify(patterns.body.data.map((p) => p.pattern)));
   const formatted = await loki("format_query", { query: 'sum(count_over_time({a="b"}[5m]))by(level)' }, h);
   assert.equal(formatted.body.data, 'sum by (level) (count_over_time({a="b"}[5m]))');
 });

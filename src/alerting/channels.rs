@@ -156,14 +156,13 @@ pub fn deliveries_for(
     }
     let kind = channel.kind();
     let one = |call: HttpCall| vec![Delivery::of(base.clone(), notice, kind, call)];
-    let mut out = match channel {
+    // Every call names us by its user agent where it is made (`calls::execute`).
+    match channel {
         Channel::Webhook { url, secret } => one(webhook(url, secret.as_deref(), notice)),
         Channel::Slack { url } => one(slack(url, notice)),
-        Channel::Email { to } => {
-            return email_delivery(to, notice, base, email)
-                .into_iter()
-                .collect()
-        }
+        Channel::Email { to } => email_delivery(to, notice, base, email)
+            .into_iter()
+            .collect(),
         Channel::Pagerduty { routing_key, .. } => one(super::paging::pagerduty(
             routing_key,
             &channel.base_url().unwrap_or_default(),
@@ -230,12 +229,7 @@ pub fn deliveries_for(
             d.ticket = Some(super::tickets::TicketStep::of(channel, notice));
             vec![d]
         }
-    };
-    for d in &mut out {
-        d.headers
-            .push(("user-agent".into(), "edge-logger-alerts/1".into()));
     }
-    out
 }
 
 fn webhook(url: &str, secret: Option<&str>, notice: &AlertNotice) -> HttpCall {
@@ -311,12 +305,7 @@ fn email_delivery(
     } else if let Some(key) = &email.api_key {
         call = call.with_header("authorization", format!("Bearer {key}"));
     }
-    let mut d = Delivery::of(delivery_id, notice, kind, call);
-    if kind != EMAIL_BINDING {
-        d.headers
-            .push(("user-agent".into(), "edge-logger-alerts/1".into()));
-    }
-    Some(d)
+    Some(Delivery::of(delivery_id, notice, kind, call))
 }
 
 #[cfg(test)]

@@ -314,7 +314,17 @@ async fn dispatch(
         (_, true) => "resend",
         (a, false) => a.as_str(),
     };
-    let mut out = Vec::new();
+    let (mut out, mut records) = (Vec::new(), Vec::new());
+    let record =
+        |id: &str, kind: &str, target: &str, status: &'static str, error: Option<String>| {
+            store::NewDelivery {
+                id: id.to_string(),
+                channel_type: kind.to_string(),
+                target: target.to_string(),
+                status,
+                error,
+            }
+        };
     for (i, channel) in channels.iter().enumerate() {
         if !only(channel) {
             continue;
@@ -327,59 +337,37 @@ async fn dispatch(
             Ok(opened) => opened,
             Err(why) => {
                 console_error!("alert {}: {why}", notice.alert_id);
-                store::insert_delivery(
-                    db,
+                records.push(record(
                     &delivery_id,
-                    &notice.alert_id,
                     channel.kind(),
                     &target,
                     "failed",
-                    action,
-                    Some(&why),
-                    now_text,
-                )
-                .await?;
+                    Some(why),
+                ));
                 continue;
             }
         };
         let made = deliveries_for(&opened, notice, delivery_id.clone(), &s.email);
-        if made.is_empty() {
-            if channel.kind() == "email" {
-                console_warn!(
-                    "alert {}: e-mail channel skipped, EMAIL_API_URL is not set",
-                    notice.alert_id
-                );
-                store::insert_delivery(
-                    db,
-                    &delivery_id,
-                    &notice.alert_id,
-                    "email",
-                    &target,
-                    "skipped",
-                    action,
-                    None,
-                    now_text,
-                )
-                .await?;
-            }
-            continue;
+        if made.is_empty() && channel.kind() == "email" {
+            console_warn!(
+                "alert {}: e-mail channel skipped, EMAIL_API_URL is not set",
+                notice.alert_id
+            );
+            records.push(record(&delivery_id, "email", &target, "skipped", None));
         }
         for delivery in made {
-            store::insert_delivery(
-                db,
+            records.push(record(
                 &delivery.delivery_id,
-                &notice.alert_id,
                 &delivery.channel_type,
                 &target,
                 "pending",
-                action,
                 None,
-                now_text,
-            )
-            .await?;
+            ));
             out.push(delivery.sealed(keys.sealing(), nonce()));
         }
     }
+    // One D1 round trip for the alert's records, written before anything is queued.
+    store::insert_deliveries(db, &notice.alert_id, action, now_text, &records).await?;
     Ok(out)
 }
 
@@ -398,7 +386,6 @@ async fn send_resolutions(
     db: &D1Database,
     env: &Env,
     resolved: Vec<store::OpenAlert>,
-    now: chrono::DateTime<chrono::Utc>,
     now_text: &str,
 ) -> worker::Result<usize> {
     if resolved.is_empty() {
@@ -438,15 +425,14 @@ async fn send_resolutions(
     }
     let sent = deliveries.len();
     queue_deliveries(env, &deliveries).await?;
-    let _ = now;
     Ok(sent)
 }
 
 /// A group was resolved: its open alerts are resolved at their receivers.
 pub async fn resolve_group(db: &D1Database, env: &Env, fingerprint: &str) -> worker::Result<usize> {
-    let (now, now_text) = now();
+    let (_, now_text) = now();
     let resolved = store::resolve_open_alerts(db, Some(fingerprint), None, &now_text).await?;
-    send_resolutions(db, env, resolved, now, &now_text).await
+    send_resolutions(db, env, resolved, &now_text).await
 }
 
 /// From the cron: thresholds whose condition cleared (a whole window after the last crossing
@@ -461,7 +447,7 @@ pub async fn maintain_open_alerts(db: &D1Database, env: &Env) {
 async fn try_maintain(db: &D1Database, env: &Env) -> worker::Result<()> {
     let (now, now_text) = now();
     let cleared = store::resolve_open_alerts(db, None, Some(now.timestamp()), &now_text).await?;
-    send_resolutions(db, env, cleared, now, &now_text).await?;
+    send_resolutions(db, env, cleared, &now_text).await?;
     let firing = store::open_alerts(db).await?;
     if firing.is_empty() {
         return Ok(());

@@ -195,6 +195,21 @@ pub fn default_channels(raw: Option<&str>) -> Result<Vec<Channel>, ChannelsError
     }
 }
 
+/// Every URL the channels call names a public receiver (`destinations`); the first that does
+/// not is a 400 naming it.
+pub fn check_destinations(
+    channels: &[Channel],
+    allowed: crate::alerting::destinations::Destinations,
+) -> Result<(), AppError> {
+    for (i, channel) in channels.iter().enumerate() {
+        if let Some(url) = channel.base_url() {
+            crate::alerting::destinations::check(&url, allowed)
+                .map_err(|why| bad(format!("channels[{i}]: {why}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// `POST /v1/alert-rules/test`: `{"channels": [...]}` to test, and/or `{"rule_id": ...}` whose
 /// channels are tested (or whose stored credentials fill the masks of `channels`).
 #[derive(Debug, Deserialize)]
@@ -489,13 +504,7 @@ impl AlertRule {
         &self,
         allowed: crate::alerting::destinations::Destinations,
     ) -> Result<(), AppError> {
-        for (i, channel) in self.channels.iter().enumerate() {
-            if let Some(url) = channel.base_url() {
-                crate::alerting::destinations::check(&url, allowed)
-                    .map_err(|why| bad(format!("channels[{i}]: {why}")))?;
-            }
-        }
-        Ok(())
+        check_destinations(&self.channels, allowed)
     }
 
     /// The copy of the rule the API shows: every channel credential masked.

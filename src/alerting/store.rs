@@ -264,24 +264,39 @@ pub async fn count_suppressed(db: &D1Database, alert_id: &str) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_delivery(
+/// A delivery's record as first written.
+pub struct NewDelivery {
+    pub id: String,
+    pub channel_type: String,
+    /// The receiver as people read it: never a credential.
+    pub target: String,
+    pub status: &'static str,
+    pub error: Option<String>,
+}
+
+/// Records an alert's deliveries in one D1 round trip. A re-send reuses its rows: one per
+/// alert and channel, however long it fires.
+pub async fn insert_deliveries(
     db: &D1Database,
-    id: &str,
     alert_id: &str,
-    channel_type: &str,
-    target: &str,
-    status: &str,
     action: &str,
-    error: Option<&str>,
     now: &str,
+    rows: &[NewDelivery],
 ) -> Result<()> {
-    // A re-send reuses its row: one row per alert and channel, however long it fires.
-    db.prepare("INSERT OR REPLACE INTO alert_deliveries (id, alert_id, channel_type, target, status, attempts, updated_at, action, last_error) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)")
-        .bind(&[text(id), text(alert_id), text(channel_type), text(target), text(status), text(now), text(action), opt_text(error)])?
-        .run()
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statements = rows
+        .iter()
+        .map(|r| {
+            db.prepare("INSERT OR REPLACE INTO alert_deliveries (id, alert_id, channel_type, target, status, attempts, updated_at, action, last_error) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)")
+                .bind(&[text(&r.id), text(alert_id), text(&r.channel_type), text(&r.target), text(r.status), text(now), text(action), opt_text(r.error.as_deref())])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    db.batch(statements)
         .await?
-        .metered();
+        .iter()
+        .for_each(crate::storage::d1::metered);
     Ok(())
 }
 

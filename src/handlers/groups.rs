@@ -380,8 +380,7 @@ pub async fn open_ticket(c: &Call<'_>) -> Result<Response, AppError> {
         channel
             .validate(0, crate::alerting::rules::channel_url_ok)
             .map_err(AppError::InvalidParameter)?;
-        crate::alerting::destinations::check(&channel.base_url().unwrap_or_default(), allowed)
-            .map_err(AppError::InvalidParameter)?;
+        crate::alerting::rules::check_destinations(std::slice::from_ref(&channel), allowed)?;
     }
     let (ticket, created) =
         crate::alerting::manual::open_ticket(c.env, &db, &channel, &group).await?;

@@ -20,32 +20,17 @@ fn bad(message: String) -> AppError {
     AppError::InvalidParameter(message)
 }
 
-/// A time as Loki reads it: RFC 3339, or a Unix time in seconds (with a fraction or ≤ 10
-/// digits), milliseconds (≤ 13 digits) or nanoseconds. In nanoseconds.
+/// A time as Loki reads it: RFC 3339, or a Unix time in seconds, milliseconds, microseconds or
+/// nanoseconds (read from its magnitude, as event timestamps are). In nanoseconds, to the
+/// millisecond events are kept at.
 pub fn parse_time(name: &str, text: &str) -> Result<i64, AppError> {
-    let text = text.trim();
-    if let Some(t) = crate::processors::timestamp::parse_text(text) {
-        return t
-            .timestamp_nanos_opt()
-            .ok_or_else(|| bad(format!("{name} is out of range")));
-    }
-    let unusable = || {
+    let t = crate::processors::timestamp::parse_text(text).ok_or_else(|| {
         bad(format!(
-            "cannot parse \"{text}\" to a valid timestamp for {name}: use RFC 3339 or a Unix time"
+            "cannot parse \"{}\" to a valid timestamp for {name}: use RFC 3339 or a Unix time",
+            text.trim()
         ))
-    };
-    if text.contains('.') || text.contains('e') {
-        let secs: f64 = text.parse().map_err(|_| unusable())?;
-        return Ok((secs * 1e9) as i64);
-    }
-    let n: i64 = text.parse().map_err(|_| unusable())?;
-    let digits = text.trim_start_matches('-').len();
-    Ok(match digits {
-        0..=10 => n.saturating_mul(1_000_000_000),
-        11..=13 => n.saturating_mul(1_000_000),
-        14..=16 => n.saturating_mul(1_000),
-        _ => n,
-    })
+    })?;
+    Ok(t.timestamp_millis().saturating_mul(1_000_000))
 }
 
 /// A step: a duration (`30s`, `5m`) or seconds (`15`, `0.5`). In milliseconds.

@@ -168,25 +168,14 @@ pub fn detected_fields(entries: &[Entry], limit: usize) -> Value {
     json!({"fields": list, "limit": limit})
 }
 
-/// A line's pattern: numbers, hex and quoted values become `<_>`.
+/// A line's pattern: the message template groups are made by
+/// (`processors::fingerprint::message_template`: numbers, ids, hex, quoted values masked),
+/// each mask written as Loki's `<_>`.
 pub fn pattern_of(line: &str) -> String {
-    let mut out = Vec::new();
-    for word in line.split_whitespace().take(40) {
-        let masked = match word.split_once('=') {
-            Some((k, v)) if has_variable(v) => format!("{k}=<_>"),
-            _ if has_variable(word) => "<_>".to_string(),
-            _ => word.to_string(),
-        };
-        if masked == "<_>" && out.last().is_some_and(|w| w == "<_>") {
-            continue;
-        }
-        out.push(masked);
-    }
-    out.join(" ")
-}
-
-fn has_variable(word: &str) -> bool {
-    word.chars().any(|c| c.is_ascii_digit()) || word.starts_with('"') || word.len() > 32
+    static MASK: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let mask = MASK.get_or_init(|| regex::Regex::new(r"<[a-z_]+>").expect("a fixed pattern"));
+    let template = crate::processors::fingerprint::message_template(line);
+    mask.replace_all(&template, "<_>").into_owned()
 }
 
 /// `patterns`: the commonest line patterns with their counts per bucket.
@@ -295,9 +284,10 @@ mod tests {
             pattern_of("request 12 for user 977 took 35 ms"),
             "request <_> for user <_> took <_> ms"
         );
+        // As groups are made: a status stays in the pattern, the path's id does not.
         assert_eq!(
             pattern_of("GET /api/r7/12 status=500"),
-            "GET <_> status=<_>"
+            "GET <_> status=500"
         );
         let e = vec![
             entry(0, &[], "took 5 ms"),

@@ -600,23 +600,6 @@ fn group_key(labels: &Labels, grouping: &Option<Grouping>) -> Labels {
     }
 }
 
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let rank = q * (values.len() - 1) as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    let w = rank - lo as f64;
-    values[lo] * (1.0 - w) + values[hi] * w
-}
-
 fn range_value(
     func: RangeFn,
     param: Option<f64>,
@@ -643,7 +626,10 @@ fn range_value(
         RangeFn::Last => window[window.len() - 1].1,
         RangeFn::Stdvar => values().map(|v| (v - mean).powi(2)).sum::<f64>() / n,
         RangeFn::Stddev => (values().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt(),
-        RangeFn::Quantile => quantile(&mut values().collect::<Vec<_>>(), param.unwrap_or(0.5)),
+        RangeFn::Quantile => crate::query::aggregate::quantile(
+            &mut values().collect::<Vec<_>>(),
+            param.unwrap_or(0.5),
+        ),
         RangeFn::RateCounter => {
             let mut total = 0.0;
             for pair in window.windows(2) {
@@ -866,7 +852,7 @@ fn combine(op: BinOp, return_bool: bool, a: f64, b: f64, keep_left: bool) -> Opt
     Some(r)
 }
 
-fn binary(op: BinOp, return_bool: bool, lhs: Answer, rhs: Answer, times: &[i64]) -> Answer {
+fn binary(op: BinOp, return_bool: bool, lhs: Answer, rhs: Answer) -> Answer {
     match (lhs, rhs) {
         (Answer::Scalar(a), Answer::Scalar(b)) => Answer::Scalar(
             a.iter()
@@ -957,7 +943,6 @@ fn binary(op: BinOp, return_bool: bool, lhs: Answer, rhs: Answer, times: &[i64])
                     })
                     .collect(),
             };
-            let _ = times;
             Answer::Series(out)
         }
     }
@@ -1051,7 +1036,6 @@ fn eval(expr: &MetricExpr, entries: &[Entry], times: &[i64]) -> Answer {
             *return_bool,
             eval(lhs, entries, times),
             eval(rhs, entries, times),
-            times,
         ),
     }
 }

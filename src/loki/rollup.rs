@@ -7,16 +7,13 @@
 
 use super::eval::{Entry, Labels, Steps};
 use super::logql::ast::{MetricExpr, RangeFn, VecOp};
+use crate::query::stats::DIMENSIONS;
 
-/// The dimensions the minute rollup counts by (its columns).
-pub const DIMS: &[&str] = &[
-    "level",
-    "environment",
-    "component",
-    "route",
-    "source_type",
-    "project",
-];
+/// Whether the minute rollup counts by this label: a dimension of the count rollups
+/// (`query::stats::DIMENSIONS`), or the project.
+fn counted(name: &str) -> bool {
+    name == "project" || DIMENSIONS.contains(&name)
+}
 
 /// How long the minute rollup is kept.
 pub const KEPT_MS: i64 = 7 * 86_400_000;
@@ -37,7 +34,7 @@ fn answerable(expr: &MetricExpr, under_sum: bool) -> bool {
                 && matches!(func, RangeFn::Count | RangeFn::Rate)
                 && log.stages.is_empty()
                 && grouping.is_none()
-                && log.selector.iter().all(|m| DIMS.contains(&m.name.as_str()))
+                && log.selector.iter().all(|m| counted(&m.name))
                 && range.0 % MINUTE == 0
                 && offset.as_ref().is_none_or(|o| o.0 % MINUTE == 0)
         }
@@ -49,7 +46,7 @@ fn answerable(expr: &MetricExpr, under_sum: bool) -> bool {
         } => {
             let coarser = grouping
                 .as_ref()
-                .is_none_or(|g| !g.without && g.labels.iter().all(|l| DIMS.contains(&l.as_str())));
+                .is_none_or(|g| !g.without && g.labels.iter().all(|l| counted(l)));
             answerable(inner, *op == VecOp::Sum && coarser)
         }
         MetricExpr::Binary { lhs, rhs, .. } => answerable(lhs, false) && answerable(rhs, false),
@@ -93,8 +90,10 @@ pub fn needed_dims(expr: &MetricExpr) -> Vec<&'static str> {
     }
     let mut names = Vec::new();
     walk(expr, &mut names);
-    DIMS.iter()
+    DIMENSIONS
+        .iter()
         .copied()
+        .chain(["project"])
         .filter(|d| names.iter().any(|n| n == d))
         .collect()
 }

@@ -5,7 +5,7 @@
 use worker::{D1Database, Env};
 
 use super::api::Read;
-use super::entries::entry_with;
+use super::entries::{entry_with, LABELS};
 use super::eval::{selects, Entry, Pipeline};
 use super::logql::ast::{LogExpr, MatchOp, Matcher};
 use crate::error::AppError;
@@ -23,8 +23,7 @@ fn pushed_down(selectors: &[&[Matcher]]) -> Vec<(String, String)> {
         .filter(|m| m.op == MatchOp::Eq && !m.value.is_empty())
         .filter(|m| selectors.iter().all(|s| s.contains(m)))
         .filter_map(|m| match m.name.as_str() {
-            "service" | "environment" | "level" | "component" | "route" | "release"
-            | "source_type" | "project" => Some((m.name.clone(), m.value.clone())),
+            name if LABELS.contains(&name) => Some((m.name.clone(), m.value.clone())),
             name if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
                 Some((format!("tag.{name}"), m.value.clone()))
             }
@@ -36,6 +35,7 @@ fn pushed_down(selectors: &[&[Matcher]]) -> Vec<(String, String)> {
 /// What a read is for: every event of the range up to `cap`, or stop once `enough` of them
 /// pass `want` (a log query's pipeline).
 pub struct Wanted<'a> {
+    /// The selectors an event must match one of; none: every event.
     pub selectors: Vec<&'a [Matcher]>,
     pub from_ns: i64,
     pub to_ns: i64,
@@ -75,7 +75,7 @@ pub async fn read(
             let entry = entry_with(event, doc);
             read.lines += 1;
             read.bytes += entry.line.len() as u64;
-            if selectors.iter().any(|s| selects(s, &entry.labels)) {
+            if selectors.is_empty() || selectors.iter().any(|s| selects(s, &entry.labels)) {
                 if let Some((_, log, p)) = &pipeline {
                     if selects(&log.selector, &entry.labels) && p.run(&entry).is_some() {
                         passing += 1;

@@ -130,15 +130,7 @@ async fn catalogue(
     p: &QueryParams,
     selectors: &[Vec<Matcher>],
 ) -> Result<Vec<Entry>, AppError> {
-    let everything = [Matcher {
-        name: "__any__".into(),
-        op: super::logql::ast::MatchOp::Eq,
-        value: String::new(),
-    }];
-    let chosen: Vec<&[Matcher]> = match selectors.is_empty() {
-        true => vec![&everything],
-        false => selectors.iter().map(Vec::as_slice).collect(),
-    };
+    let chosen: Vec<&[Matcher]> = selectors.iter().map(Vec::as_slice).collect();
     let wanted = Wanted {
         selectors: chosen,
         from_ns: p.start_ns,

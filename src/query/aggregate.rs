@@ -168,11 +168,23 @@ pub fn value_of(event: &StoredEvent, key: &str) -> Option<String> {
     crate::model::fields::event_field(key).and_then(|f| (f.value)(event))
 }
 
-fn quantile(values: &mut [f64], q: f64) -> f64 {
+/// The φ-quantile of the values, interpolated between the nearest ranks (as Prometheus and
+/// Loki compute `quantile_over_time`): NaN for none, ∓∞ for φ outside [0, 1].
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let rank = q * (values.len() - 1) as f64;
     let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    values[lo] + (values[hi] - values[lo]) * (rank - lo as f64)
+    let w = rank - lo as f64;
+    values[lo] * (1.0 - w) + values[hi] * w
 }
 
 #[derive(Default)]

@@ -79,7 +79,8 @@ impl BucketSize {
     }
 }
 
-const DIMENSIONS: &[&str] = &["level", "environment", "component", "route", "source_type"];
+/// The dimensions every count rollup keeps (beside the project), what `by=` breaks down by.
+pub const DIMENSIONS: &[&str] = &["level", "environment", "component", "route", "source_type"];
 
 /// The dimensions `event_counts_hour_les` keeps together (migration 0007).
 const NARROW: &[&str] = &["level", "environment", "source_type"];

@@ -287,6 +287,29 @@ impl TailHub {
             let Ok(Some(mut viewer)) = ws.deserialize_attachment::<Viewer>() else {
                 continue;
             };
+            if let Some(text) = viewer.logql.clone() {
+                // Each event parsed once for every viewer, Loki's and ours (`parsed`).
+                let events: Vec<&StoredEvent> = batch
+                    .events
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, raw)| {
+                        parsed[i]
+                            .get_or_init(|| serde_json::from_str(raw.get()).ok())
+                            .as_ref()
+                    })
+                    .collect();
+                self.send_loki(ws, &mut viewer, &text, &events, now);
+                viewer.cursor = Cursor {
+                    batch: seq,
+                    next: batch.events.len(),
+                };
+                let _ = ws.serialize_attachment(&viewer);
+                if viewer.limit_reached() {
+                    let _ = ws.close(Some(CLOSE_LIMIT), Some("limit reached"));
+                }
+                continue;
+            }
             let entry = self.search(&viewer.query);
             let (search, literals) = (&entry.0, &entry.1);
             let matched: Vec<&str> = batch
@@ -306,18 +329,6 @@ impl TailHub {
                 })
                 .map(|(_, raw)| raw.get())
                 .collect();
-            if let Some(text) = viewer.logql.clone() {
-                self.send_loki(ws, &mut viewer, &text, &matched, now);
-                viewer.cursor = Cursor {
-                    batch: seq,
-                    next: batch.events.len(),
-                };
-                let _ = ws.serialize_attachment(&viewer);
-                if viewer.limit_reached() {
-                    let _ = ws.close(Some(CLOSE_LIMIT), Some("limit reached"));
-                }
-                continue;
-            }
             let allowed = viewer.admit(matched.len(), now);
             viewer.cursor = Cursor {
                 batch: seq,
@@ -346,12 +357,18 @@ impl TailHub {
     }
 
     /// A Loki viewer's frame: the events its log query keeps, as streams.
-    fn send_loki(&self, ws: &WebSocket, viewer: &mut Viewer, text: &str, raw: &[&str], now: i64) {
+    fn send_loki(
+        &self,
+        ws: &WebSocket,
+        viewer: &mut Viewer,
+        text: &str,
+        events: &[&StoredEvent],
+        now: i64,
+    ) {
         let Some(log) = self.logql(text) else { return };
-        let entries: Vec<crate::loki::eval::Entry> = raw
+        let entries: Vec<crate::loki::eval::Entry> = events
             .iter()
-            .filter_map(|r| serde_json::from_str::<StoredEvent>(r).ok())
-            .map(crate::loki::entries::entry_of)
+            .map(|e| crate::loki::entries::entry_of((*e).clone()))
             .collect();
         let streams = crate::loki::eval::streams(&log, &entries, entries.len(), false);
         let kept: usize = streams.iter().map(|s| s.values.len()).sum();
