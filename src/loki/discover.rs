@@ -27,12 +27,12 @@ pub fn series(entries: &[Entry]) -> Vec<Labels> {
     sets.into_iter().cloned().collect()
 }
 
-/// `index/stats`: streams, chunks (our blocks of 64 events, estimated), entries and bytes.
+/// `index/stats`: streams, chunks (our blocks' chunks, estimated), entries and bytes.
 pub fn index_stats(entries: &[Entry]) -> Value {
     let bytes: usize = entries.iter().map(|e| e.line.len()).sum();
     json!({
         "streams": series(entries).len(),
-        "chunks": entries.len().div_ceil(64),
+        "chunks": entries.len().div_ceil(crate::shards::block::CHUNK_EVENTS),
         "entries": entries.len(),
         "bytes": bytes,
     })

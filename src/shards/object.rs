@@ -156,8 +156,8 @@ fn answer(db: &SqlStorage, store: &mut Store, call: ShardCall) -> Result<String>
             if let Some(filter) = filter {
                 let clock = crate::platform::clock::clock().map_err(failed)?;
                 let prepared = (*filter).prepare(clock).map_err(failed)?;
-                pages.push(block::page(&store.heads, &prepared, keep, |seq| {
-                    open_data(db, seq)
+                pages.push(block::page(&store.heads, &prepared, keep, |seq, span| {
+                    open_span(db, seq, span)
                 })?);
             }
             let rows = super::merge_pages(pages, keep.max(1))
@@ -348,7 +348,23 @@ fn load(db: &SqlStorage, store: &mut Store) -> Result<()> {
 
 /// A block's data, compressed.
 fn open_data(db: &SqlStorage, seq: i64) -> Result<Vec<u8>> {
-    let cursor = exec(db, sql::BLOCK_DATA, Some(vec![(seq as f64).into()]))?;
+    open_span(db, seq, block::Span::Whole)
+}
+
+/// Bytes of a block's data: SQLite cuts the span, so only it is copied out to the worker.
+fn open_span(db: &SqlStorage, seq: i64, span: block::Span) -> Result<Vec<u8>> {
+    let cursor = match span {
+        block::Span::Whole => exec(db, sql::BLOCK_DATA, Some(vec![(seq as f64).into()]))?,
+        block::Span::Bytes { offset, len } => exec(
+            db,
+            sql::BLOCK_DATA_SPAN,
+            Some(vec![
+                (seq as f64).into(),
+                (offset as f64 + 1.0).into(),
+                (len as f64).into(),
+            ]),
+        )?,
+    };
     let mut data = None;
     for row in cursor.raw() {
         if let Some(SqlStorageValue::Blob(bytes)) = row?.into_iter().next() {

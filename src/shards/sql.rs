@@ -134,6 +134,8 @@ pub const HAS_LEGACY: &str =
 /// The block summaries, loaded once per object instance.
 pub const BLOCK_HEADS: &str = "SELECT seq, summary, bloom FROM blocks ORDER BY seq";
 pub const BLOCK_DATA: &str = "SELECT data FROM blocks WHERE seq = ?1";
+/// `len` (`?3`) bytes of a block's data from `offset` (`?2`, 1-based as `substr` counts).
+pub const BLOCK_DATA_SPAN: &str = "SELECT substr(data, ?2, ?3) FROM blocks WHERE seq = ?1";
 pub const INSERT_BLOCK: &str =
     "INSERT INTO blocks (summary, bloom, data) VALUES (?1, ?2, ?3) RETURNING seq";
 /// `?1`: a JSON array of block numbers.

@@ -133,7 +133,10 @@ mod tests {
     fn refuses_unclosed_quotes_inner_quotes_and_too_many_wildcards() {
         let cases: &[(&str, &str)] = &[
             ("\"open", "an unclosed quote at column 1"),
-            ("a\"b", "a quote inside a value (quote the whole value) at column 2"),
+            (
+                "a\"b",
+                "a quote inside a value (quote the whole value) at column 2",
+            ),
             (&"*".repeat(MAX_WILDCARDS + 1), "wildcards"),
         ];
         for (input, wanted) in cases {
