@@ -48,3 +48,32 @@ test("usage is the admin's, and its parameters are checked", async () => {
   assert.equal(range.status, 200);
   assert.deepEqual(range.body.days, []);
 });
+
+test("a message past one 64 KB unit goes gzip-compressed: one queue unit a write, read and delete", async () => {
+  const fresh = await startWorker();
+  try {
+    // 120 events of ≈ 730 bytes as queued: one message of ≈ 90 KB, two units as it is.
+    const events = Array.from({ length: 120 }, (_, i) => ({ message: `compressible ${i} ${"payload ".repeat(40)}`, level: "info", service: "api" }));
+    const res = await post(fresh.mf, events);
+    assert.equal(res.status, 202);
+    assert.equal(res.body.accepted, 120);
+    await waitForStored(fresh.db, 120);
+    let units;
+    await waitFor(async () => {
+      await (await fresh.mf.dispatchFetch("http://localhost/metrics", { headers: auth() })).text();
+      const usage = (await get(fresh.mf, "/v1/usage")).body;
+      units = Object.fromEntries(usage.days.at(-1)?.items.map((i) => [i.item, i.units]) ?? []);
+      return units.queue_operations >= 3;
+    }, { what: "the message's queue operations metered", seen: () => units, timeoutMs: 30_000 });
+    // Written once, read once, deleted once, each one unit: 3 (uncompressed it would be 6).
+    assert.equal(units.queue_operations, 3, JSON.stringify(units));
+    const page = (await get(fresh.mf, "/v1/logs?limit=1000&q=compressible")).body;
+    assert.equal(page.logs.length, 120);
+    assert.equal(new Set(page.logs.map((e) => e.message)).size, 120);
+    // The message really was past one unit: its events' JSON alone is over 64 KB.
+    const queued = page.logs.reduce((n, e) => n + JSON.stringify(e).length, 0);
+    assert.ok(queued > 65_536, `${queued} bytes`);
+  } finally {
+    await fresh.mf.dispose();
+  }
+});

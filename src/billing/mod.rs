@@ -75,12 +75,6 @@ impl Item {
     }
 }
 
-/// The queue operations one message costs each time it is written, read or deleted: one per
-/// 64 KB, at least one.
-pub fn queue_units(bytes: usize) -> u64 {
-    bytes.div_ceil(64 * 1024).max(1) as u64
-}
-
 /// The dollars `units` of an item cost.
 pub fn dollars(item: Item, units: u64) -> f64 {
     units as f64 * item.price() / 1_000_000.0
@@ -414,14 +408,6 @@ mod tests {
             assert!(price > 0.0);
         }
         assert_eq!(dollars(Item::D1RowsWritten, 2_000_000), 2.0);
-    }
-
-    #[test]
-    fn queue_operations_are_per_64_kb() {
-        assert_eq!(queue_units(0), 1);
-        assert_eq!(queue_units(65_536), 1);
-        assert_eq!(queue_units(65_537), 2);
-        assert_eq!(queue_units(120_000), 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Storage: every call to D1, KV, Queues and R2, the SQL of the event shards, and the SQL primitives they share (`sql`).
 
+pub mod queue_body;
 pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
