@@ -1,9 +1,9 @@
 //! Counting a batch of stored events into D1 once per batch, not once per event: the consumer
 //! adds up the batch here and writes one upsert per distinct key of each rollup (minute, hour,
 //! the narrow hour rollups), of the stored-events metric, of releases and of the alert rules'
-//! counters and each project's stored events by day, service and level; groups get at most two intake rows per fingerprint, release, user, severity and
-//! hour (its oldest event, and its newest with how many more it stands for), whose trigger
-//! keeps the group's status rules. A key written once costs one row however many events it
+//! counters and each project's stored events by day, service and level; groups get one intake row per fingerprint, release, user, severity and
+//! hour (its newest event, with how many events it stands for and its oldest's time and
+//! message), whose trigger keeps the group's status rules. A key written once costs one row however many events it
 //! counts.
 //!
 //! Pure: events in, statements out. The exactly-once guard (the token ledger) is the consumer's.
@@ -334,11 +334,16 @@ impl Tally {
             let intake: Vec<Value> = self
                 .intake_rows()
                 .into_iter()
-                .map(|(placed, weight)| {
+                .map(|g| {
                     let mut row =
-                        serde_json::to_value(&self.events[placed.index]).unwrap_or(Value::Null);
+                        serde_json::to_value(&self.events[g.last.index]).unwrap_or(Value::Null);
                     if let Some(map) = row.as_object_mut() {
-                        map.insert("intake_weight".into(), json!(weight));
+                        map.insert("intake_weight".into(), json!(g.weight));
+                        if g.first.index != g.last.index {
+                            let first = &self.events[g.first.index];
+                            map.insert("intake_first_seen".into(), json!(first.received_at));
+                            map.insert("intake_title".into(), json!(first.message));
+                        }
                     }
                     row
                 })
@@ -363,21 +368,13 @@ impl Tally {
         out
     }
 
-    /// The group intake rows, in batch order: per key its oldest event (counted once: a new
-    /// group takes its title and first sighting from it) and its newest, counted for the rest
-    /// (the group's latest environment, component and event come from it), as the per-event
-    /// trigger saw them.
-    fn intake_rows(&self) -> Vec<(&Placed, i64)> {
-        let mut rows: Vec<(&Placed, i64)> = Vec::with_capacity(self.groups.len() * 2);
-        for g in self.groups.values() {
-            if g.weight == 1 || g.first.index == g.last.index {
-                rows.push((&g.first, g.weight));
-            } else {
-                rows.push((&g.first, 1));
-                rows.push((&g.last, g.weight - 1));
-            }
-        }
-        rows.sort_by_key(|(placed, _)| placed.index);
+    /// The group intake rows, one per key in the order of its newest event: the newest carries
+    /// the group's latest environment, component and event, the key's weight, and, when older
+    /// events of the key came first, the oldest's time and message (a new group's first
+    /// sighting and title).
+    fn intake_rows(&self) -> Vec<&GroupTally> {
+        let mut rows: Vec<&GroupTally> = self.groups.values().collect();
+        rows.sort_by_key(|g| g.last.index);
         rows
     }
 
@@ -519,7 +516,17 @@ mod tests {
             .map(|r| r["intake_weight"].as_i64().unwrap())
             .sum();
         assert_eq!(weights, 10, "every grouped event counted once");
-        assert!(rows.len() <= 2 * tally.groups.len());
+        assert_eq!(rows.len(), tally.groups.len(), "one row per group key");
+        // A key with older events carries the oldest's time and message.
+        let spanning = rows
+            .iter()
+            .filter(|r| r["intake_weight"].as_i64() > Some(1))
+            .collect::<Vec<_>>();
+        assert!(!spanning.is_empty());
+        for r in spanning {
+            assert!(r["intake_first_seen"].as_str() < r["received_at"].as_str());
+            assert!(r["intake_title"].is_string());
+        }
         let order: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
         let mut sorted = order.clone();
         sorted.sort_by_key(|id| id[2..].parse::<usize>().unwrap());
