@@ -362,11 +362,11 @@ function protobufWire() {
 // the time until every accepted event is stored, and a count check (no loss, no duplicate).
 // Run for ours (events in shards) and for the baseline build (events in one D1), one after
 // the other in the same run: the ratio of persisted events/s is the figure.
-async function endToEnd({ root, shards }) {
+async function endToEnd({ root, shards, migrations = (file) => shards || file < "0010" }) {
   const e2e = ours({}, { root, shards });
   const e2eUrl = await e2e.ready;
   const e2eDb = await e2e.getD1Database("DB");
-  await applyMigrations(e2eDb, (file) => shards || file < "0010");
+  await applyMigrations(e2eDb, migrations);
   const started = Date.now();
   const load = await hey(`${e2eUrl}v1/logs`, batch, E2E_SECONDS, E2E_RATE / 100, E2E_WORKERS);
   const loadEnded = Date.now();
@@ -416,9 +416,13 @@ async function shardedRows(url) {
 }
 
 if (!ONLY || ONLY === "http" || ONLY === "e2e") {
-  const baseline = baselineRoot();
-  results.batches_baseline = await endToEnd({ root: baseline, shards: false });
-  log("batches, baseline (one D1)", results.batches_baseline);
+  // BENCH_E2E_BASELINE=2ea6047 compares with the last build of row shards instead of one D1.
+  const rowShards = process.env.BENCH_E2E_BASELINE;
+  const baseline = baselineRoot(rowShards ?? BASELINE_REF);
+  results.batches_baseline = rowShards
+    ? await endToEnd({ root: baseline, shards: true, migrations: (file) => file < "0021" })
+    : await endToEnd({ root: baseline, shards: false });
+  log(`batches, baseline (${rowShards ? `row shards, ${rowShards}` : "one D1"})`, results.batches_baseline);
   results.batches = await endToEnd({ root: ROOT, shards: true });
   results.batches.persisted_ratio_to_baseline = results.batches.persisted_events_per_s / results.batches_baseline.persisted_events_per_s;
   log("batches", results.batches);
