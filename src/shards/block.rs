@@ -6,7 +6,7 @@
 //! Pure: building a block from events, its summary, the filter's skip test, and the codec.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +29,15 @@ pub const MAX_BLOCK_BYTES: usize = 4 << 20;
 /// 10 bits a token of filter (measured natively over the bench's events).
 pub const CHUNK_EVENTS: usize = 16;
 
-/// Bits of the Bloom filter per distinct token: ≈ 1 % false positives with [`BLOOM_HASHES`].
+/// Bits of a block's Bloom filter per distinct token: ≈ 1 % false positives with
+/// [`BLOOM_HASHES`].
 const BLOOM_BITS_PER_TOKEN: usize = 10;
+/// Bits of a chunk's filter per distinct token: ≈ 0.07 % false positives. A needle (one
+/// fingerprint among thousands) sits in a third of all blocks, so the chunk filters decide
+/// what is read: at 1 % every block of fifty chunks would open one chunk for nothing.
+const CHUNK_BLOOM_BITS_PER_TOKEN: usize = 16;
+/// The hashes of every filter. Fixed: a stored filter is read with it (a filter's size may
+/// change between releases, its hash count may not).
 const BLOOM_HASHES: u32 = 7;
 
 /// The retention band of a severity number: 0 debug (1–8), 1 info (9–12), 2 warn (13–16),
@@ -125,32 +132,58 @@ fn fnv(seed: u64, bytes: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
-fn bit_positions(token: &str, bits: u64) -> impl Iterator<Item = u64> {
-    let h1 = fnv(0, token.as_bytes());
-    let h2 = fnv(0x9e37_79b9_7f4a_7c15, token.as_bytes()) | 1;
-    (0..BLOOM_HASHES as u64).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+/// A token's two hashes, from which its bit positions in a filter of any size follow: computed
+/// once per query, not once per filter tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    h1: u64,
+    h2: u64,
 }
 
-/// A Bloom filter of the tokens: a byte array of bits.
-pub fn bloom(tokens: &BTreeSet<String>) -> Vec<u8> {
-    let bytes = (tokens.len() * BLOOM_BITS_PER_TOKEN).div_ceil(8).max(8);
+impl Probe {
+    pub fn of(token: &str) -> Self {
+        Probe {
+            h1: fnv(0, token.as_bytes()),
+            h2: fnv(0x9e37_79b9_7f4a_7c15, token.as_bytes()) | 1,
+        }
+    }
+
+    fn bits(self, bits: u64) -> impl Iterator<Item = u64> {
+        (0..BLOOM_HASHES as u64).map(move |i| self.h1.wrapping_add(i.wrapping_mul(self.h2)) % bits)
+    }
+
+    /// Whether the filter may hold the token (`false`: it certainly does not).
+    pub fn in_filter(self, filter: &[u8]) -> bool {
+        if filter.is_empty() {
+            return true;
+        }
+        let bits = (filter.len() * 8) as u64;
+        self.bits(bits)
+            .all(|bit| filter[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    }
+}
+
+/// A Bloom filter of the tokens, `bits_per_token` bits each: a byte array of bits.
+fn bloom_of(tokens: &BTreeSet<String>, bits_per_token: usize) -> Vec<u8> {
+    let bytes = (tokens.len() * bits_per_token).div_ceil(8).max(8);
     let mut filter = vec![0u8; bytes];
     let bits = (bytes * 8) as u64;
     for token in tokens {
-        for bit in bit_positions(token, bits) {
+        for bit in Probe::of(token).bits(bits) {
             filter[(bit / 8) as usize] |= 1 << (bit % 8);
         }
     }
     filter
 }
 
+/// A block's Bloom filter of the tokens.
+pub fn bloom(tokens: &BTreeSet<String>) -> Vec<u8> {
+    bloom_of(tokens, BLOOM_BITS_PER_TOKEN)
+}
+
 /// Whether the filter may hold the token (`false`: it certainly does not).
 pub fn may_hold(filter: &[u8], token: &str) -> bool {
-    if filter.is_empty() {
-        return true;
-    }
-    let bits = (filter.len() * 8) as u64;
-    bit_positions(token, bits).all(|bit| filter[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    Probe::of(token).in_filter(filter)
 }
 
 /// Events as NDJSON, deflated.
@@ -165,18 +198,52 @@ pub fn encode(events: &[&str]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
+/// A zlib inflater kept across streams: its state (tens of KB) is reset, not allocated and
+/// zeroed again, for each of the many small chunks a query opens.
+pub struct Inflater(flate2::Decompress);
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Inflater(flate2::Decompress::new(true))
+    }
+}
+
+impl Inflater {
+    /// The events of one compressed stream at the start of `data`, and the bytes it took.
+    fn stream(&mut self, data: &[u8]) -> Result<(Vec<String>, usize), String> {
+        let broken = |e: &dyn std::fmt::Display| format!("a block does not decompress: {e}");
+        self.0.reset(true);
+        let mut out: Vec<u8> = Vec::with_capacity(data.len() * 8);
+        loop {
+            // Room for a whole window of output, so every call can make progress.
+            if out.capacity() - out.len() < 32 * 1024 {
+                out.reserve(64 * 1024);
+            }
+            let before = (self.0.total_in(), self.0.total_out());
+            let used = self.0.total_in() as usize;
+            let status = self
+                .0
+                .decompress_vec(&data[used..], &mut out, flate2::FlushDecompress::None)
+                .map_err(|e| broken(&e))?;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            if (self.0.total_in(), self.0.total_out()) == before {
+                return Err(broken(&"the stream ends early"));
+            }
+        }
+        let used = (self.0.total_in() as usize).max(1);
+        let text = String::from_utf8(out).map_err(|e| broken(&e))?;
+        if text.is_empty() {
+            return Ok((Vec::new(), used));
+        }
+        Ok((text.split('\n').map(str::to_string).collect(), used))
+    }
+}
+
 /// The events of one compressed stream.
 fn decode_stream(data: &[u8]) -> Result<(Vec<String>, usize), String> {
-    let mut text = String::new();
-    let mut decoder = flate2::read::ZlibDecoder::new(data);
-    decoder
-        .read_to_string(&mut text)
-        .map_err(|e| format!("a block does not decompress: {e}"))?;
-    let used = decoder.total_in() as usize;
-    if text.is_empty() {
-        return Ok((Vec::new(), used.max(1)));
-    }
-    Ok((text.split('\n').map(str::to_string).collect(), used.max(1)))
+    Inflater::default().stream(data)
 }
 
 /// The events of a block's data (its chunks' streams one after the other), in the order they
@@ -195,12 +262,17 @@ pub fn decode(data: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// The events of one chunk, from bytes of the block's data that begin at `base`.
-fn decode_chunk_at(data: &[u8], chunk: &Chunk, base: u32) -> Result<Vec<String>, String> {
+fn decode_chunk_at(
+    inflater: &mut Inflater,
+    data: &[u8],
+    chunk: &Chunk,
+    base: u32,
+) -> Result<Vec<String>, String> {
     let start = chunk.offset.checked_sub(base).map(|s| s as usize);
     let bytes = start
         .and_then(|start| data.get(start..start + chunk.len as usize))
         .ok_or_else(|| "a chunk lies outside its block".to_string())?;
-    decode_stream(bytes).map(|(events, _)| events)
+    inflater.stream(bytes).map(|(events, _)| events)
 }
 
 /// One event to store: its JSON, as queued, and its parsed form.
@@ -285,7 +357,7 @@ fn block_of(band: u8, events: &[&Incoming<'_>]) -> Block {
         }
         let raws: Vec<&str> = part.iter().map(|i| i.raw).collect();
         let compressed = encode(&raws);
-        let chunk_filter = bloom(&chunk_tokens);
+        let chunk_filter = bloom_of(&chunk_tokens, CHUNK_BLOOM_BITS_PER_TOKEN);
         summary.chunks.push(Chunk {
             count: part.len() as u32,
             offset: data.len() as u32,
@@ -348,6 +420,11 @@ impl BlockNeeds {
 
     /// Whether a block with this summary and filter may hold a matching event.
     pub fn may_match(&self, summary: &BlockSummary, filter: &[u8]) -> bool {
+        self.summary_may_match(summary) && self.probes().admit(filter)
+    }
+
+    /// Whether the block's times and levels may hold a matching event.
+    fn summary_may_match(&self, summary: &BlockSummary) -> bool {
         if self
             .received_until
             .as_ref()
@@ -366,19 +443,36 @@ impl BlockNeeds {
         {
             return false;
         }
-        if !self.levels.is_empty() && !summary.levels.iter().any(|l| self.levels.contains(l)) {
-            return false;
-        }
-        self.tokens_may_match(filter)
+        self.levels.is_empty() || summary.levels.iter().any(|l| self.levels.contains(l))
     }
 
+    /// The tokens' hashes, computed once for every filter a read tests.
+    fn probes(&self) -> Probes {
+        Probes {
+            all: self.tokens.iter().map(|t| Probe::of(t)).collect(),
+            any_of: self
+                .any_of
+                .iter()
+                .map(|group| group.iter().map(|t| Probe::of(t)).collect())
+                .collect(),
+        }
+    }
+}
+
+/// A read's tokens as probes: every one of `all`, and one of each `any_of` group.
+struct Probes {
+    all: Vec<Probe>,
+    any_of: Vec<Vec<Probe>>,
+}
+
+impl Probes {
     /// Whether a Bloom filter may hold every token a match holds.
-    pub fn tokens_may_match(&self, filter: &[u8]) -> bool {
-        self.tokens.iter().all(|t| may_hold(filter, t))
+    fn admit(&self, filter: &[u8]) -> bool {
+        self.all.iter().all(|p| p.in_filter(filter))
             && self
                 .any_of
                 .iter()
-                .all(|group| group.iter().any(|t| may_hold(filter, t)))
+                .all(|group| group.iter().any(|p| p.in_filter(filter)))
     }
 }
 
@@ -399,79 +493,164 @@ pub enum Span {
     Bytes { offset: u32, len: u32 },
 }
 
+/// Bytes of one block's data, as a page asks storage for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRead {
+    pub seq: i64,
+    pub span: Span,
+}
+
+/// The most blocks one storage call reads for a page. The first call reads the newest block
+/// that may match (a newest page needs no more), each next one twice as many: a needle spread
+/// over a day's blocks costs a few calls, not one per block.
+const MAX_BLOCKS_A_CALL: usize = 64;
+
+/// What one read of a page's call brings: a legacy block whole, or a run of adjacent chunks
+/// that begins at `base` in the block's data.
+enum Piece<'a> {
+    Whole,
+    Chunks { base: u32, chunks: Vec<&'a Chunk> },
+}
+
 /// The newest `keep` events matching the filter, newest first by `(received_at, id)`: blocks
 /// newest first, each skipped unless its summary may hold a match, and the walk stops once the
-/// page is full and no block left can hold a newer event. `open` gives the bytes of a block's
-/// data: only the span of the chunks whose filters may hold a match is read, so a needle in a
-/// block of thousands copies a chunk or two out of storage, not the whole block.
+/// page is full and no block left can hold a newer event. Only the chunks whose filters may
+/// hold a match are read, as runs of adjacent chunks, the runs of several blocks in one call
+/// of `open` (which answers each [`BlockRead`]'s bytes, in order).
 pub fn page<E: From<String>>(
     heads: &[Head],
     filter: &PreparedFilter,
     keep: usize,
-    mut open: impl FnMut(i64, Span) -> Result<Vec<u8>, E>,
+    mut open: impl FnMut(&[BlockRead]) -> Result<Vec<Vec<u8>>, E>,
 ) -> Result<Vec<String>, E> {
     let needs = BlockNeeds::of(filter);
+    let probes = needs.probes();
     let mut order: Vec<&Head> = heads.iter().collect();
     order.sort_unstable_by(|a, b| b.summary.max_received.cmp(&a.summary.max_received));
     let mut found: Vec<((String, String), String)> = Vec::new();
-    for head in order {
-        let worst = (found.len() >= keep).then(|| found.last()).flatten();
-        if worst.is_some_and(|(k, _)| head.summary.max_received < k.0) {
-            break;
-        }
-        if keep == 0 || !needs.may_match(&head.summary, head.block_bloom()) {
-            continue;
-        }
-        let raws = if head.summary.chunks.is_empty() {
-            decode(&open(head.seq, Span::Whole)?)?
-        } else {
-            let wanted: Vec<&Chunk> = head
-                .summary
-                .chunks
-                .iter()
-                .filter(|chunk| {
-                    worst.is_none_or(|(k, _)| chunk.max_received >= k.0)
-                        && needs.tokens_may_match(head.chunk_bloom(chunk))
-                })
-                .collect();
-            let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else {
-                continue;
-            };
-            let start = first.offset;
-            let data = open(
-                head.seq,
-                Span::Bytes {
-                    offset: start,
-                    len: last.offset + last.len - start,
-                },
-            )?;
-            let mut raws = Vec::new();
-            for chunk in wanted {
-                raws.extend(decode_chunk_at(&data, chunk, start)?);
-            }
-            raws
-        };
-        let mut keyed: Vec<((String, String), String)> = raws
-            .into_iter()
-            .filter(|raw| filter.may_match_raw(raw))
-            .map(|raw| (page_key(&raw), raw))
-            .collect();
-        keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        for (key, raw) in keyed {
-            if found.len() >= keep && found.last().is_some_and(|(worst, _)| key <= *worst) {
+    let mut inflater = Inflater::default();
+    let mut next = 0;
+    let mut blocks_a_call = 1;
+    let mut done = keep == 0;
+    while !done && next < order.len() {
+        // The newest event a full page would still take must be newer than its worst.
+        let worst: Option<String> = (found.len() >= keep)
+            .then(|| found.last().map(|(k, _)| k.0.clone()))
+            .flatten();
+        let mut reads: Vec<BlockRead> = Vec::new();
+        let mut pieces: Vec<Piece<'_>> = Vec::new();
+        let mut blocks = 0;
+        while blocks < blocks_a_call && next < order.len() {
+            let head = order[next];
+            if worst
+                .as_ref()
+                .is_some_and(|w| head.summary.max_received < *w)
+            {
+                done = true;
                 break;
             }
-            let Ok(event) = serde_json::from_str::<StoredEvent>(&raw) else {
+            next += 1;
+            if !needs.summary_may_match(&head.summary) || !probes.admit(head.block_bloom()) {
                 continue;
-            };
-            if filter.matches(&event) {
-                let at = found.partition_point(|(k, _)| *k > key);
-                found.insert(at, (key, raw));
-                found.truncate(keep);
+            }
+            if head.summary.chunks.is_empty() {
+                reads.push(BlockRead {
+                    seq: head.seq,
+                    span: Span::Whole,
+                });
+                pieces.push(Piece::Whole);
+                blocks += 1;
+                continue;
+            }
+            let mut run: Option<(u32, u32, Vec<&Chunk>)> = None;
+            let mut runs = Vec::new();
+            for chunk in &head.summary.chunks {
+                if worst.as_ref().is_some_and(|w| chunk.max_received < *w)
+                    || !probes.admit(head.chunk_bloom(chunk))
+                {
+                    continue;
+                }
+                match &mut run {
+                    Some((_, end, chunks)) if *end == chunk.offset => {
+                        *end += chunk.len;
+                        chunks.push(chunk);
+                    }
+                    _ => {
+                        runs.extend(run.take());
+                        run = Some((chunk.offset, chunk.offset + chunk.len, vec![chunk]));
+                    }
+                }
+            }
+            runs.extend(run);
+            if runs.is_empty() {
+                continue;
+            }
+            blocks += 1;
+            for (start, end, chunks) in runs {
+                reads.push(BlockRead {
+                    seq: head.seq,
+                    span: Span::Bytes {
+                        offset: start,
+                        len: end - start,
+                    },
+                });
+                pieces.push(Piece::Chunks {
+                    base: start,
+                    chunks,
+                });
             }
         }
+        if reads.is_empty() {
+            continue;
+        }
+        let datas = open(&reads)?;
+        if datas.len() != reads.len() {
+            return Err(E::from("a block read answered too few spans".to_string()));
+        }
+        for (piece, data) in pieces.into_iter().zip(datas) {
+            let raws = match piece {
+                Piece::Whole => decode(&data)?,
+                Piece::Chunks { base, chunks } => {
+                    let mut raws = Vec::new();
+                    for chunk in chunks {
+                        raws.extend(decode_chunk_at(&mut inflater, &data, chunk, base)?);
+                    }
+                    raws
+                }
+            };
+            take_matches(raws, filter, keep, &mut found);
+        }
+        blocks_a_call = (blocks_a_call * 2).min(MAX_BLOCKS_A_CALL);
     }
     Ok(found.into_iter().map(|(_, raw)| raw).collect())
+}
+
+/// Adds the matching events of `raws` to `found` (newest first, at most `keep`).
+fn take_matches(
+    raws: Vec<String>,
+    filter: &PreparedFilter,
+    keep: usize,
+    found: &mut Vec<((String, String), String)>,
+) {
+    let mut keyed: Vec<((String, String), String)> = raws
+        .into_iter()
+        .filter(|raw| filter.may_match_raw(raw))
+        .map(|raw| (page_key(&raw), raw))
+        .collect();
+    keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    for (key, raw) in keyed {
+        if found.len() >= keep && found.last().is_some_and(|(worst, _)| key <= *worst) {
+            break;
+        }
+        let Ok(event) = serde_json::from_str::<StoredEvent>(&raw) else {
+            continue;
+        };
+        if filter.matches(&event) {
+            let at = found.partition_point(|(k, _)| *k > key);
+            found.insert(at, (key, raw));
+            found.truncate(keep);
+        }
+    }
 }
 
 /// The blocks that may hold an event a client retry of one received at `received_at`
@@ -606,6 +785,17 @@ mod tests {
         assert!(data.len() * 5 < raw_bytes, "{} of {raw_bytes}", data.len());
         assert_eq!(decode(&encode(&[])).unwrap(), Vec::<String>::new());
         assert!(decode(b"not zlib").is_err());
+        // Output many times the input (repetitive events deflate past 50×), and a cut stream.
+        let long: Vec<String> = (0..64)
+            .map(|n| serde_json::to_string(&event(n, "info", 9, &"same words ".repeat(400))).unwrap())
+            .collect();
+        let raws: Vec<&str> = long.iter().map(String::as_str).collect();
+        let data = encode(&raws);
+        assert!(data.len() * 50 < long.iter().map(String::len).sum::<usize>());
+        let mut inflater = Inflater::default();
+        assert_eq!(inflater.stream(&data).unwrap().0, long);
+        assert_eq!(inflater.stream(&data).unwrap().0, long, "the inflater is reused");
+        assert!(inflater.stream(&data[..data.len() / 2]).is_err());
     }
 
     #[test]
@@ -647,7 +837,7 @@ mod tests {
             .collect();
         assert_eq!(holding, vec![2], "only the last chunk may hold the needle");
         assert_eq!(
-            decode_chunk_at(&block.data, &chunks[2], 0).unwrap(),
+            decode_chunk_at(&mut Inflater::default(), &block.data, &chunks[2], 0).unwrap(),
             raws[2 * CHUNK_EVENTS..].to_vec()
         );
     }
@@ -698,9 +888,10 @@ mod tests {
             ]
         );
         assert_eq!(blocks[1].summary.band, 3);
-        assert!(may_hold(&blocks[1].bloom, &word_token("boom")));
-        assert!(may_hold(&blocks[1].bloom, &field_token("service", "SVC-0")));
-        assert!(!may_hold(&blocks[1].bloom, &word_token("fine")));
+        let own = &blocks[1].bloom[..blocks[1].summary.bloom_len as usize];
+        assert!(may_hold(own, &word_token("boom")));
+        assert!(may_hold(own, &field_token("service", "SVC-0")));
+        assert!(!may_hold(own, &word_token("fine")));
     }
 
     #[test]
@@ -938,12 +1129,14 @@ mod tests {
                 expected.dedup_by_key(|raw| key(raw));
                 expected.truncate(keep);
                 // Storage answers only the span asked for, as the shard's `substr` does.
-                let got = page(&heads, &prepared, keep, |seq, span| {
-                    let whole = &data[seq as usize];
-                    Ok::<_, String>(match span {
-                        Span::Whole => whole.clone(),
-                        Span::Bytes { offset, len } => whole[offset as usize..(offset + len) as usize].to_vec(),
-                    })
+                let got = page(&heads, &prepared, keep, |reads: &[BlockRead]| {
+                    Ok::<_, String>(reads.iter().map(|read| {
+                        let whole = &data[read.seq as usize];
+                        match read.span {
+                            Span::Whole => whole.clone(),
+                            Span::Bytes { offset, len } => whole[offset as usize..(offset + len) as usize].to_vec(),
+                        }
+                    }).collect())
                 }).unwrap();
                 let got_keys: Vec<_> = got.iter().map(|r| key(r)).collect();
                 let expected_keys: Vec<_> = expected.iter().map(|r| key(r)).collect();

@@ -156,8 +156,8 @@ fn answer(db: &SqlStorage, store: &mut Store, call: ShardCall) -> Result<String>
             if let Some(filter) = filter {
                 let clock = crate::platform::clock::clock().map_err(failed)?;
                 let prepared = (*filter).prepare(clock).map_err(failed)?;
-                pages.push(block::page(&store.heads, &prepared, keep, |seq, span| {
-                    open_span(db, seq, span)
+                pages.push(block::page(&store.heads, &prepared, keep, |reads| {
+                    open_reads(db, reads)
                 })?);
             }
             let rows = super::merge_pages(pages, keep.max(1))
@@ -348,30 +348,42 @@ fn load(db: &SqlStorage, store: &mut Store) -> Result<()> {
 
 /// A block's data, compressed.
 fn open_data(db: &SqlStorage, seq: i64) -> Result<Vec<u8>> {
-    open_span(db, seq, block::Span::Whole)
+    let read = block::BlockRead {
+        seq,
+        span: block::Span::Whole,
+    };
+    open_reads(db, &[read])?
+        .pop()
+        .ok_or_else(|| failed(format!("block {seq} is missing")))
 }
 
-/// Bytes of a block's data: SQLite cuts the span, so only it is copied out to the worker.
-fn open_span(db: &SqlStorage, seq: i64, span: block::Span) -> Result<Vec<u8>> {
-    let cursor = match span {
-        block::Span::Whole => exec(db, sql::BLOCK_DATA, Some(vec![(seq as f64).into()]))?,
-        block::Span::Bytes { offset, len } => exec(
-            db,
-            sql::BLOCK_DATA_SPAN,
-            Some(vec![
-                (seq as f64).into(),
-                (offset as f64 + 1.0).into(),
-                (len as f64).into(),
-            ]),
-        )?,
-    };
-    let mut data = None;
+/// Bytes of blocks' data, in one statement: SQLite cuts each span, so only the spans are copied
+/// out to the worker, and a page's reads of many blocks cost one call.
+fn open_reads(db: &SqlStorage, reads: &[block::BlockRead]) -> Result<Vec<Vec<u8>>> {
+    let spans: Vec<(i64, i64, i64)> = reads
+        .iter()
+        .map(|read| match read.span {
+            block::Span::Whole => (read.seq, 1, -1),
+            block::Span::Bytes { offset, len } => (read.seq, offset as i64 + 1, len as i64),
+        })
+        .collect();
+    let spans = serde_json::to_string(&spans)?;
+    let cursor = exec(db, sql::BLOCK_SPANS, Some(vec![spans.into()]))?;
+    let mut out = Vec::with_capacity(reads.len());
     for row in cursor.raw() {
-        if let Some(SqlStorageValue::Blob(bytes)) = row?.into_iter().next() {
-            data = Some(bytes);
+        match row?.into_iter().next() {
+            Some(SqlStorageValue::Blob(bytes)) => out.push(bytes),
+            _ => return Err(failed("a block span that is not bytes")),
         }
     }
-    data.ok_or_else(|| failed(format!("block {seq} is missing")))
+    if out.len() != reads.len() {
+        return Err(failed(format!(
+            "{} of {} block spans found",
+            out.len(),
+            reads.len()
+        )));
+    }
+    Ok(out)
 }
 
 /// A block's events.

@@ -133,9 +133,9 @@ pub const HAS_LEGACY: &str =
 
 /// The block summaries, loaded once per object instance.
 pub const BLOCK_HEADS: &str = "SELECT seq, summary, bloom FROM blocks ORDER BY seq";
-pub const BLOCK_DATA: &str = "SELECT data FROM blocks WHERE seq = ?1";
-/// `len` (`?3`) bytes of a block's data from `offset` (`?2`, 1-based as `substr` counts).
-pub const BLOCK_DATA_SPAN: &str = "SELECT substr(data, ?2, ?3) FROM blocks WHERE seq = ?1";
+/// Spans of blocks' data, in the order asked: `?1` a JSON array of `[seq, offset, len]`
+/// (`offset` 1-based, as `substr` counts; `len` -1 for the whole data).
+pub const BLOCK_SPANS: &str = "SELECT CASE WHEN j.value ->> 2 < 0 THEN b.data ELSE substr(b.data, j.value ->> 1, j.value ->> 2) END FROM json_each(?1) j JOIN blocks b ON b.seq = j.value ->> 0 ORDER BY j.key";
 pub const INSERT_BLOCK: &str =
     "INSERT INTO blocks (summary, bloom, data) VALUES (?1, ?2, ?3) RETURNING seq";
 /// `?1`: a JSON array of block numbers.
