@@ -198,46 +198,68 @@ pub fn encode(events: &[&str]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// A zlib inflater kept across streams: its state (tens of KB) is reset, not allocated and
-/// zeroed again, for each of the many small chunks a query opens.
-pub struct Inflater(flate2::Decompress);
+/// A zlib inflater kept across streams: its state (tens of KB) and its output buffer are reset,
+/// not allocated again, for each of the many small chunks a query opens.
+pub struct Inflater {
+    state: flate2::Decompress,
+    out: Vec<u8>,
+}
 
 impl Default for Inflater {
     fn default() -> Self {
-        Inflater(flate2::Decompress::new(true))
+        Inflater {
+            state: flate2::Decompress::new(true),
+            out: Vec::new(),
+        }
     }
 }
 
 impl Inflater {
     /// The events of one compressed stream at the start of `data`, and the bytes it took.
     fn stream(&mut self, data: &[u8]) -> Result<(Vec<String>, usize), String> {
+        self.stream_where(data, |_| true)
+    }
+
+    /// [`Inflater::stream`], keeping only the events `keep` takes: the others are never copied
+    /// out of the buffer (a needle's chunk holds one match among sixteen).
+    fn stream_where(
+        &mut self,
+        data: &[u8],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<(Vec<String>, usize), String> {
         let broken = |e: &dyn std::fmt::Display| format!("a block does not decompress: {e}");
-        self.0.reset(true);
-        let mut out: Vec<u8> = Vec::with_capacity(data.len() * 8);
+        self.state.reset(true);
+        self.out.clear();
         loop {
             // Room for a whole window of output, so every call can make progress.
-            if out.capacity() - out.len() < 32 * 1024 {
-                out.reserve(64 * 1024);
+            if self.out.capacity() - self.out.len() < 32 * 1024 {
+                self.out.reserve(64 * 1024);
             }
-            let before = (self.0.total_in(), self.0.total_out());
-            let used = self.0.total_in() as usize;
+            let before = (self.state.total_in(), self.state.total_out());
+            let used = self.state.total_in() as usize;
             let status = self
-                .0
-                .decompress_vec(&data[used..], &mut out, flate2::FlushDecompress::None)
+                .state
+                .decompress_vec(&data[used..], &mut self.out, flate2::FlushDecompress::None)
                 .map_err(|e| broken(&e))?;
             if status == flate2::Status::StreamEnd {
                 break;
             }
-            if (self.0.total_in(), self.0.total_out()) == before {
+            if (self.state.total_in(), self.state.total_out()) == before {
                 return Err(broken(&"the stream ends early"));
             }
         }
-        let used = (self.0.total_in() as usize).max(1);
-        let text = String::from_utf8(out).map_err(|e| broken(&e))?;
+        let used = (self.state.total_in() as usize).max(1);
+        let text = std::str::from_utf8(&self.out).map_err(|e| broken(&e))?;
         if text.is_empty() {
             return Ok((Vec::new(), used));
         }
-        Ok((text.split('\n').map(str::to_string).collect(), used))
+        Ok((
+            text.split('\n')
+                .filter(|line| keep(line))
+                .map(str::to_string)
+                .collect(),
+            used,
+        ))
     }
 }
 
@@ -261,18 +283,19 @@ pub fn decode(data: &[u8]) -> Result<Vec<String>, String> {
     }
 }
 
-/// The events of one chunk, from bytes of the block's data that begin at `base`.
+/// The events `keep` takes of one chunk, from bytes of the block's data that begin at `base`.
 fn decode_chunk_at(
     inflater: &mut Inflater,
     data: &[u8],
     chunk: &Chunk,
     base: u32,
+    keep: impl Fn(&str) -> bool,
 ) -> Result<Vec<String>, String> {
     let start = chunk.offset.checked_sub(base).map(|s| s as usize);
     let bytes = start
         .and_then(|start| data.get(start..start + chunk.len as usize))
         .ok_or_else(|| "a chunk lies outside its block".to_string())?;
-    inflater.stream(bytes).map(|(events, _)| events)
+    inflater.stream_where(bytes, keep).map(|(events, _)| events)
 }
 
 /// One event to store: its JSON, as queued, and its parsed form.
@@ -613,7 +636,9 @@ pub fn page<E: From<String>>(
                 Piece::Chunks { base, chunks } => {
                     let mut raws = Vec::new();
                     for chunk in chunks {
-                        raws.extend(decode_chunk_at(&mut inflater, &data, chunk, base)?);
+                        raws.extend(decode_chunk_at(&mut inflater, &data, chunk, base, |raw| {
+                            filter.may_match_raw(raw)
+                        })?);
                     }
                     raws
                 }
@@ -787,14 +812,20 @@ mod tests {
         assert!(decode(b"not zlib").is_err());
         // Output many times the input (repetitive events deflate past 50×), and a cut stream.
         let long: Vec<String> = (0..64)
-            .map(|n| serde_json::to_string(&event(n, "info", 9, &"same words ".repeat(400))).unwrap())
+            .map(|n| {
+                serde_json::to_string(&event(n, "info", 9, &"same words ".repeat(400))).unwrap()
+            })
             .collect();
         let raws: Vec<&str> = long.iter().map(String::as_str).collect();
         let data = encode(&raws);
         assert!(data.len() * 50 < long.iter().map(String::len).sum::<usize>());
         let mut inflater = Inflater::default();
         assert_eq!(inflater.stream(&data).unwrap().0, long);
-        assert_eq!(inflater.stream(&data).unwrap().0, long, "the inflater is reused");
+        assert_eq!(
+            inflater.stream(&data).unwrap().0,
+            long,
+            "the inflater is reused"
+        );
         assert!(inflater.stream(&data[..data.len() / 2]).is_err());
     }
 
@@ -837,7 +868,10 @@ mod tests {
             .collect();
         assert_eq!(holding, vec![2], "only the last chunk may hold the needle");
         assert_eq!(
-            decode_chunk_at(&mut Inflater::default(), &block.data, &chunks[2], 0).unwrap(),
+            decode_chunk_at(&mut Inflater::default(), &block.data, &chunks[2], 0, |_| {
+                true
+            })
+            .unwrap(),
             raws[2 * CHUNK_EVENTS..].to_vec()
         );
     }
