@@ -453,7 +453,8 @@ function seedEvents(start, end, base, decorate = null) {
   return events;
 }
 
-async function queryBench({ root, shards, migrations = (file) => shards || file < "0010", decorate = null, only = null }) {
+/** A worker seeded with EVENTS events over QUERY_DAYS days, and the queries to time on it. */
+async function seedQueries({ root, shards, migrations = (file) => shards || file < "0010", decorate = null, only = null }) {
   const mf = ours({ queueConsumers: {} }, { root, shards });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
@@ -488,6 +489,7 @@ async function queryBench({ root, shards, migrations = (file) => shards || file 
     level_and_environment_no_match: "/v1/logs?level=error&environment=production&component=NoSuchComponent&limit=100",
     full_text: "/v1/logs?q=timeout&limit=100",
     fingerprint: "/v1/logs?fingerprint=fp1234&limit=100",
+    trace_id: "/v1/logs?trace_id=trace-987654&limit=100",
     groups: "/v1/groups?sort=count&limit=50",
     stats: "/v1/stats?bucket=1h&by=level&from=" + weekAgo,
     stats_by_route: "/v1/stats?bucket=1h&by=route&from=" + weekAgo,
@@ -506,45 +508,105 @@ async function queryBench({ root, shards, migrations = (file) => shards || file 
     if (res.status !== 200) throw new Error(`${path}: ${res.status} ${body}`);
     return { ms: performance.now() - t, body };
   };
-  const figures = { seed };
-  const pct = (times, p) => times[Math.min(times.length - 1, Math.floor(times.length * p))];
-  for (const [name, path] of Object.entries(queries)) {
-    const times = [];
-    for (let i = 0; i < QUERY_RUNS; i++) times.push((await get(path)).ms);
-    times.sort((a, b) => a - b);
-    figures[name] = { p50_ms: pct(times, 0.5), p95_ms: pct(times, 0.95) };
-  }
-  if (only) {
-    await mf.dispose();
-    return figures;
-  }
-  // A 7-day cursor walk: QUERY_RUNS pages of 100 from the newest, each page from the last one's
-  // cursor, over the events of the last week (crossing day shards).
-  const walk = [];
+  return { mf, seed, queries, get, weekAgo, walk: !only };
+}
+
+const pct = (times, p) => times[Math.min(times.length - 1, Math.floor(times.length * p))];
+const percentiles = (times) => {
+  times.sort((a, b) => a - b);
+  return { p50_ms: pct(times, 0.5), p95_ms: pct(times, 0.95) };
+};
+
+/** A 7-day cursor walk: QUERY_RUNS pages of 100 from the newest, each page from the last
+ *  one's cursor, over the events of the last week (crossing day shards): one page a call. */
+function cursorWalk(target) {
   let cursor = null;
-  for (let i = 0; i < QUERY_RUNS; i++) {
-    const { ms, body } = await get(`/v1/logs?limit=100&from=${weekAgo}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-    walk.push(ms);
+  let done = false;
+  return async () => {
+    if (done) return null;
+    const { ms, body } = await target.get(`/v1/logs?limit=100&from=${target.weekAgo}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
     cursor = JSON.parse(body).next_cursor;
-    if (!cursor) break;
+    done = !cursor;
+    return ms;
+  };
+}
+
+/** Each query's p50/p95 on one seeded worker. */
+async function timeQueries(target) {
+  const figures = { seed: target.seed };
+  for (const [name, path] of Object.entries(target.queries)) {
+    const times = [];
+    for (let i = 0; i < QUERY_RUNS; i++) times.push((await target.get(path)).ms);
+    figures[name] = percentiles(times);
   }
-  walk.sort((a, b) => a - b);
-  figures.cursor_walk_7d = { p50_ms: pct(walk, 0.5), p95_ms: pct(walk, 0.95), pages: walk.length };
-  await mf.dispose();
+  if (target.walk) {
+    const next = cursorWalk(target);
+    const walk = [];
+    for (let i = 0; i < QUERY_RUNS; i++) {
+      const ms = await next();
+      if (ms === null) break;
+      walk.push(ms);
+    }
+    figures.cursor_walk_7d = { ...percentiles(walk), pages: walk.length };
+  }
+  return figures;
+}
+
+/** The same queries on two seeded workers, run by run in turn (the baseline's run, then ours),
+ *  so that whatever the machine does meanwhile falls on both alike. */
+async function timeQueriesSideBySide(baseline, target) {
+  const a = { seed: baseline.seed };
+  const b = { seed: target.seed };
+  for (const [name, path] of Object.entries(target.queries)) {
+    const ta = [];
+    const tb = [];
+    for (let i = 0; i < QUERY_RUNS; i++) {
+      ta.push((await baseline.get(path)).ms);
+      tb.push((await target.get(path)).ms);
+    }
+    a[name] = percentiles(ta);
+    b[name] = percentiles(tb);
+  }
+  const walks = [cursorWalk(baseline), cursorWalk(target)];
+  const wa = [];
+  const wb = [];
+  for (let i = 0; i < QUERY_RUNS; i++) {
+    const [ma, mb] = [await walks[0](), await walks[1]()];
+    if (ma === null || mb === null) break;
+    wa.push(ma);
+    wb.push(mb);
+  }
+  a.cursor_walk_7d = { ...percentiles(wa), pages: wa.length };
+  b.cursor_walk_7d = { ...percentiles(wb), pages: wb.length };
+  return [a, b];
+}
+
+async function queryBench(options) {
+  const target = await seedQueries(options);
+  const figures = await timeQueries(target);
+  await target.mf.dispose();
   return figures;
 }
 
 if (!ONLY || ONLY === "queries") {
   // BENCH_QUERIES_BASELINE=2ea6047 compares with the last build of row shards instead of one D1.
+  // Both are seeded, then timed in turn, query run by query run.
   const rowShards = process.env.BENCH_QUERIES_BASELINE;
-  const baseline = baselineRoot(rowShards ?? BASELINE_REF);
-  results.queries_baseline = rowShards
-    ? await queryBench({ root: baseline, shards: true, migrations: (file) => file < "0021" })
-    : await queryBench({ root: baseline, shards: false });
+  const baselineRef = rowShards ?? BASELINE_REF;
+  const baseline = await seedQueries(rowShards
+    ? { root: baselineRoot(baselineRef), shards: true, migrations: (file) => file < "0021" }
+    : { root: baselineRoot(baselineRef), shards: false });
+  const target = await seedQueries({ root: ROOT, shards: true });
+  if (!rowShards) delete target.queries.trace_id;
+  [results.queries_baseline, results.queries] = await timeQueriesSideBySide(baseline, target);
+  await baseline.mf.dispose();
+  await target.mf.dispose();
   log(`queries, baseline (${rowShards ? `row shards, ${rowShards}` : "one D1"})`, results.queries_baseline);
-  results.queries = await queryBench({ root: ROOT, shards: true });
   for (const [name, q] of Object.entries(results.queries)) {
-    if (q.p95_ms !== undefined) q.p95_ratio_to_baseline = q.p95_ms / results.queries_baseline[name].p95_ms;
+    if (q.p95_ms !== undefined) {
+      q.p95_ratio_to_baseline = q.p95_ms / results.queries_baseline[name].p95_ms;
+      q.p50_ratio_to_baseline = q.p50_ms / results.queries_baseline[name].p50_ms;
+    }
   }
   log("queries", results.queries);
 }
