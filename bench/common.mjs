@@ -1,10 +1,23 @@
 // What bench/run.mjs and bench/profile.mjs share: our worker as the bench runs it, the load
 // tool, the event every phase sends, and the settings those read.
 import { Miniflare } from "miniflare";
+import http from "node:http";
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
+// Miniflare's loopback server (this process) keeps idle connections for Node's default 5 s; the
+// local queue broker logs each batch's result over one, and when Node closes it just as the
+// broker reuses it, the broker's flush fails before it clears its pending-flush marker and it
+// never delivers another batch (BENCHMARKS.md, "End to end under load"). Servers made here
+// keep idle connections open instead.
+const createServer = http.createServer;
+http.createServer = function (...args) {
+  const server = createServer.apply(this, args);
+  server.keepAliveTimeout = 0;
+  return server;
+};
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 export const TOKEN = "bench-admin-token";

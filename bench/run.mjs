@@ -143,8 +143,18 @@ async function drained(url, db, deadlineMs = 600_000) {
 }
 
 async function storedCount(db) {
-  const row = await db.prepare("SELECT coalesce(sum(value), 0) AS n FROM metric_counters WHERE name = 'edge_logger_events_stored_total'").first();
-  return row.n;
+  // Miniflare's proxy reuses kept-alive connections to workerd, which may close one just then
+  // ("other side closed"): such a read is asked again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const row = await db.prepare("SELECT coalesce(sum(value), 0) AS n FROM metric_counters WHERE name = 'edge_logger_events_stored_total'").first();
+      return row.n;
+    } catch (e) {
+      if (attempt === 4) throw e;
+      log(`stored count failed (${e.cause?.code ?? e.message}); retrying`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 
