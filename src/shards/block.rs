@@ -182,6 +182,7 @@ pub fn bloom(tokens: &BTreeSet<String>) -> Vec<u8> {
 }
 
 /// Whether the filter may hold the token (`false`: it certainly does not).
+#[cfg(test)]
 pub fn may_hold(filter: &[u8], token: &str) -> bool {
     Probe::of(token).in_filter(filter)
 }
@@ -263,18 +264,14 @@ impl Inflater {
     }
 }
 
-/// The events of one compressed stream.
-fn decode_stream(data: &[u8]) -> Result<(Vec<String>, usize), String> {
-    Inflater::default().stream(data)
-}
-
 /// The events of a block's data (its chunks' streams one after the other), in the order they
 /// were stored.
 pub fn decode(data: &[u8]) -> Result<Vec<String>, String> {
+    let mut inflater = Inflater::default();
     let mut events = Vec::new();
     let mut rest = data;
     loop {
-        let (chunk, used) = decode_stream(rest)?;
+        let (chunk, used) = inflater.stream(rest)?;
         events.extend(chunk);
         rest = rest.get(used..).unwrap_or_default();
         if rest.is_empty() {
@@ -694,11 +691,11 @@ pub fn retry_candidates(
     let window = chrono::Duration::milliseconds(window_ms);
     let from = crate::processors::timestamp::format_ts(at - window);
     let to = crate::processors::timestamp::format_ts(at + window);
-    let token = format!("e:{event_id}");
+    let probe = Probe::of(&format!("e:{event_id}"));
     heads
         .iter()
         .filter(|h| h.summary.max_received >= from && h.summary.min_received <= to)
-        .filter(|h| may_hold(h.block_bloom(), &token))
+        .filter(|h| probe.in_filter(h.block_bloom()))
         .map(|h| h.seq)
         .collect()
 }

@@ -688,9 +688,9 @@ fn write(
 
 /// One event by id: the blocks whose filter may hold it, then the legacy rows.
 fn find(db: &SqlStorage, store: &Store, id: &str) -> Result<Option<DataRow>> {
-    let token = crate::query::filter::id_token(id);
+    let probe = block::Probe::of(&crate::query::filter::id_token(id));
     for head in store.heads.iter().rev() {
-        if !block::may_hold(head.block_bloom(), &token) {
+        if !probe.in_filter(head.block_bloom()) {
             continue;
         }
         for raw in open(db, head.seq)? {
