@@ -438,7 +438,9 @@ impl BlockNeeds {
         }
     }
 
-    /// Whether a block with this summary and filter may hold a matching event.
+    /// Whether a block with this summary and filter may hold a matching event (a page tests
+    /// the same with its probes computed once).
+    #[cfg(test)]
     pub fn may_match(&self, summary: &BlockSummary, filter: &[u8]) -> bool {
         self.summary_may_match(summary) && self.probes().admit(filter)
     }
