@@ -82,6 +82,16 @@ pub struct BlockSummary {
     /// The length of the block's own filter at the start of the bloom blob (0: all of it).
     #[serde(default)]
     pub bloom_len: u32,
+    /// Where the block's retry-key list ([`super::retry`]) is in the bloom blob (`keys_len` 0:
+    /// a block of a release before the lists).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keys_offset: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keys_len: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where a chunk's events, compressed, and its Bloom filter are in the block's blobs.
@@ -104,6 +114,17 @@ impl Head {
         }
     }
 
+    /// The block's retry-key list, if it has one.
+    pub fn key_list(&self) -> Option<&[u8]> {
+        let (start, len) = (
+            self.summary.keys_offset as usize,
+            self.summary.keys_len as usize,
+        );
+        (len > 0)
+            .then(|| self.bloom.get(start..start + len))
+            .flatten()
+    }
+
     fn chunk_bloom(&self, chunk: &Chunk) -> &[u8] {
         let (start, len) = (chunk.bloom_offset as usize, chunk.bloom_len as usize);
         self.bloom.get(start..start + len).unwrap_or(&[])
@@ -120,7 +141,7 @@ pub struct Block {
 
 /// FNV-1a, seeded: a stable hash (a stored filter must mean the same after an upgrade, which
 /// the standard library's hasher does not promise).
-fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+fn stable_hash(seed: u64, bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed;
     for b in bytes {
         hash ^= *b as u64;
@@ -130,6 +151,30 @@ fn fnv(seed: u64, bytes: &[u8]) -> u64 {
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
     hash ^ (hash >> 33)
+}
+
+/// The key a client retry repeats: the event's `event_id`, or the worker's `id` for an event
+/// sent without one.
+pub fn key_of(event: &StoredEvent) -> &str {
+    if event.event_id.is_empty() {
+        &event.id
+    } else {
+        &event.event_id
+    }
+}
+
+/// A retry key's hash as a block's key list keeps it. Seeded apart from the Bloom filters'.
+pub fn retry_hash(key: &str) -> u32 {
+    stable_hash(0x5bd1_e995_c2b2_ae35, key.as_bytes()) as u32
+}
+
+/// A block's key list ([`super::retry`] reads it): the distinct hashes of its events' retry
+/// keys, sorted, little-endian.
+pub fn key_list<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut hashes: Vec<u32> = keys.map(retry_hash).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
 }
 
 /// A token's two hashes, from which its bit positions in a filter of any size follow: computed
@@ -143,8 +188,8 @@ pub struct Probe {
 impl Probe {
     pub fn of(token: &str) -> Self {
         Probe {
-            h1: fnv(0, token.as_bytes()),
-            h2: fnv(0x9e37_79b9_7f4a_7c15, token.as_bytes()) | 1,
+            h1: stable_hash(0, token.as_bytes()),
+            h2: stable_hash(0x9e37_79b9_7f4a_7c15, token.as_bytes()) | 1,
         }
     }
 
@@ -389,6 +434,10 @@ fn block_of(band: u8, events: &[&Incoming<'_>]) -> Block {
         data.extend(compressed);
         filter.extend(chunk_filter);
     }
+    let keys = key_list(events.iter().map(|i| key_of(i.event)));
+    summary.keys_offset = filter.len() as u32;
+    summary.keys_len = keys.len() as u32;
+    filter.extend(keys);
     Block {
         summary,
         bloom: filter,
@@ -675,31 +724,6 @@ fn take_matches(
             found.truncate(keep);
         }
     }
-}
-
-/// The blocks that may hold an event a client retry of one received at `received_at`
-/// repeats: a retry comes within `window_ms` of the original (received times are stamped at
-/// ingest), so blocks whose received range meets `received_at ± window_ms`, whose filter may
-/// hold the `event_id`.
-pub fn retry_candidates(
-    heads: &[Head],
-    event_id: &str,
-    received_at: &str,
-    window_ms: i64,
-) -> Vec<i64> {
-    let Some(at) = crate::processors::timestamp::parse_text(received_at) else {
-        return Vec::new();
-    };
-    let window = chrono::Duration::milliseconds(window_ms);
-    let from = crate::processors::timestamp::format_ts(at - window);
-    let to = crate::processors::timestamp::format_ts(at + window);
-    let probe = Probe::of(&format!("e:{event_id}"));
-    heads
-        .iter()
-        .filter(|h| h.summary.max_received >= from && h.summary.min_received <= to)
-        .filter(|h| probe.in_filter(h.block_bloom()))
-        .map(|h| h.seq)
-        .collect()
 }
 
 /// The blocks past their band's retention: `cutoffs[band]` is the oldest `received_at` kept.

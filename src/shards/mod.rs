@@ -38,6 +38,7 @@ pub mod object;
 #[cfg(target_arch = "wasm32")]
 pub mod reader;
 pub mod retention;
+pub mod retry;
 pub mod sql;
 #[cfg(target_arch = "wasm32")]
 pub mod writer;

@@ -20,9 +20,10 @@ use worker::{
 };
 
 use super::block::{self, Head, Incoming};
+use super::retry;
 use super::{
-    BlockExport, ChangeAnswer, CompactAnswer, ExportAnswer, GroupAnswer, PageAnswer, Placement,
-    ShardCall, ShardStats, WriteAnswer, WriteGroup, RETRY_WINDOW_MS,
+    BlockExport, ChangeAnswer, CompactAnswer, ExportAnswer, GroupAnswer, PageAnswer, ShardCall,
+    ShardStats, WriteAnswer, WriteGroup, RETRY_WINDOW_MS,
 };
 use crate::model::StoredEvent;
 use crate::shards::sql;
@@ -402,7 +403,8 @@ struct EventIds<'a> {
 /// The key a client retry repeats: the `event_id` (the worker's `id` for an event without one).
 fn retry_key(raw: &str) -> Option<String> {
     let ids: EventIds = serde_json::from_str(raw).ok()?;
-    Some(ids.event_id.unwrap_or(ids.id).into_owned())
+    let event_id = ids.event_id.filter(|e| !e.is_empty());
+    Some(event_id.unwrap_or(ids.id).into_owned())
 }
 
 /// Whether a block holds this retry key, from the kept sets (read and kept on a miss).
@@ -420,10 +422,16 @@ fn block_holds(db: &SqlStorage, store: &mut Store, seq: i64, key: &str) -> Resul
     Ok(store.ids.get(&seq).is_some_and(|set| set.contains(key)))
 }
 
-/// Whether the shard's blocks hold an event of this `event_id` received within the retry window
-/// of `received_at`: exact, from the blocks of those minutes.
-fn holds(db: &SqlStorage, store: &mut Store, key: &str, received_at: &str) -> Result<bool> {
-    for seq in block::retry_candidates(&store.heads, key, received_at, RETRY_WINDOW_MS) {
+/// Whether the shard's blocks hold an event of this retry key received within the retry window
+/// of `received_at`: exact, the lookup's candidates confirmed by reading them.
+fn holds(
+    db: &SqlStorage,
+    store: &mut Store,
+    lookup: &retry::Lookup,
+    key: &str,
+    received_at: &str,
+) -> Result<bool> {
+    for seq in lookup.candidates(&store.heads, key, received_at) {
         if block_holds(db, store, seq, key)? {
             return Ok(true);
         }
@@ -600,7 +608,31 @@ fn write(
     let mut kept: Vec<Kept> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut pending_newest = String::new();
-    for (index, group) in groups.into_iter().enumerate() {
+    // Each event parsed once; the blocks its retry may repeat found once for the whole write.
+    let groups: Vec<(WriteGroup, Vec<Option<StoredEvent>>)> = groups
+        .into_iter()
+        .map(|group| {
+            let parsed = group
+                .events
+                .iter()
+                .map(|raw| {
+                    serde_json::from_str::<StoredEvent>(raw.get())
+                        .ok()
+                        .filter(|e| !e.received_at.is_empty())
+                })
+                .collect();
+            (group, parsed)
+        })
+        .collect();
+    let lookup = retry::Lookup::new(
+        &store.heads,
+        groups
+            .iter()
+            .flat_map(|(_, parsed)| parsed.iter().flatten())
+            .map(|e| (retry::key_of(e), e.received_at.as_str())),
+        RETRY_WINDOW_MS,
+    );
+    for (index, (group, parsed)) in groups.into_iter().enumerate() {
         // Full: seal at the newest event held, before this group, so that one call carrying
         // many messages overfills the shard by at most one message.
         if sealed_after.is_none() && events >= max_events as i64 {
@@ -617,19 +649,17 @@ fn write(
             }
         }
         let in_rows = legacy_held(db, store, project, &group.events)?;
-        for event in group.events {
-            let Ok(place) = serde_json::from_str::<Placement>(event.get()) else {
+        for (event, parsed) in group.events.into_iter().zip(parsed) {
+            let Some(parsed) = parsed else {
                 continue;
             };
-            let here = super::day_of(&place.received_at) == day
-                && sealed_after
-                    .as_deref()
-                    .is_none_or(|cut| place.received_at.as_ref() <= cut);
-            let key = retry_key(event.get()).unwrap_or_default();
-            let received_at = place.received_at.to_string();
-            let duplicate = seen.contains(&key)
-                || in_rows.contains(&key)
-                || holds(db, store, &key, &received_at)?;
+            let received_at = parsed.received_at.as_str();
+            let here = super::day_of(received_at) == day
+                && sealed_after.as_deref().is_none_or(|cut| received_at <= cut);
+            let key = retry::key_of(&parsed);
+            let duplicate = seen.contains(key)
+                || in_rows.contains(key)
+                || holds(db, store, &lookup, key, received_at)?;
             if !here {
                 if !duplicate {
                     answer.moved.push(event);
@@ -639,10 +669,9 @@ fn write(
             if duplicate {
                 continue;
             }
-            let parsed: StoredEvent = serde_json::from_str(event.get())?;
-            seen.insert(key);
-            if received_at > pending_newest {
-                pending_newest = received_at;
+            seen.insert(key.to_string());
+            if received_at > pending_newest.as_str() {
+                pending_newest = received_at.to_string();
             }
             events += 1;
             kept.push(Kept {
