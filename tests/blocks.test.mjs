@@ -1,6 +1,7 @@
 // Events in compressed blocks, with real local Durable Objects, D1 and Queues: pages and
 // cursors across blocks and shards; a rare match found among many blocks by opening only the
-// blocks that may hold it; a client's retry of an event stored in an earlier block stored once;
+// blocks that may hold it; a client's retry of an event stored in an earlier block stored once,
+// and a write among many blocks of its minutes reading none of them;
 // retention removing one level band's blocks and keeping the others; and a shard of an earlier
 // release (a row per event) read exactly beside its blocks while a paused, resumable rewrite
 // turns its rows into blocks.
@@ -114,6 +115,33 @@ test("a client's retry of an event stored in an earlier block is stored once", a
   const res = await get(w.mf, "/v1/logs?project=blocks&q=retried");
   assert.deepEqual(res.body.logs.map((e) => e.id), [original.id]);
   stored.push(original);
+});
+
+test("a write of new events among many blocks of its minutes opens none of them; a retry among them is still found", async () => {
+  // 80 blocks within one minute: all inside the ten-minute retry window of the writes below.
+  const at = dayStart + 5 * 3600000;
+  const earlier = [];
+  for (let i = 0; i < 80; i++) {
+    const events = Array.from({ length: 25 }, (_, j) => storedEvent(at + i * 500 + j));
+    earlier.push(...events);
+    stored.push(...events);
+    assert.deepEqual((await worker.queue(QUEUE, [message(events)])).retryMessages, []);
+  }
+  const day = new Date(at).toISOString().slice(0, 10);
+  const name = `events:${day}:0:blocks`;
+  const write = (events) =>
+    billedCall(name, { write: { project: "blocks", day, max_events: 1000000, groups: [{ token: null, events }] } });
+  // 200 new event_ids: each block's key list rules each one out, so no block is read (at the
+  // blocks' 1 % Bloom filters alone, about 160 of the 200 would open a block).
+  const fresh = Array.from({ length: 200 }, (_, j) => storedEvent(at + 60000 + j));
+  const first = await write(fresh);
+  stored.push(...fresh);
+  assert.ok(first.read <= 10, `rows read by a write of new events among 80 blocks: ${first.read}`);
+  // The same events again (a client retry of each) and one of an early block: all dropped.
+  const again = await write([...fresh.slice(0, 50), { ...earlier[7], id: "retry-of-earlier-7", received_at: new Date(at + 120000).toISOString() }]);
+  assert.deepEqual(again.body.groups[0].moved, []);
+  assert.equal(await countEvents(w.db, "event_id = ?", earlier[7].event_id), 1);
+  assert.equal(await countEvents(w.db, "event_id = ?", fresh[3].event_id), 1);
 });
 
 async function shardEvents(name) {
