@@ -212,7 +212,8 @@ test("a shard of an earlier release reads exactly beside its blocks while its ro
 });
 
 test("retention removes one level band's expired blocks and keeps the others", async () => {
-  const old = Date.now() - 10 * DAY;
+  // Noon of a day ten days back: its minute of events never straddles a midnight.
+  const old = Math.floor(Date.now() / DAY) * DAY - 10 * DAY + DAY / 2;
   const debug = Array.from({ length: 30 }, (_, i) => storedEvent(old + i * 1000, { level: "debug", severity_number: 5, message: `old debug ${i}` }));
   const info = Array.from({ length: 30 }, (_, i) => storedEvent(old + i * 1000, { level: "info", severity_number: 9, message: `old info ${i}` }));
   // One message, one write: one block per band in the same shard.

@@ -174,7 +174,8 @@ test("a project-bound key reads only its project's shards", async () => {
 });
 
 test("retention drops a whole expired day's shards, archiving them first", async () => {
-  const old = Date.now() - 120 * DAY;
+  // Noon of a day 120 days back: its 450 seconds of events never straddle a midnight.
+  const old = Math.floor(Date.now() / DAY) * DAY - 120 * DAY + DAY / 2;
   const day = new Date(old).toISOString().slice(0, 10);
   const expired = Array.from({ length: 450 }, (_, i) => storedEvent({ project: "shop", at: old + i * 1000, i, run: `${run}-old` }));
   for (let i = 0; i < expired.length; i += 100) await worker.queue(QUEUE, [message("shop", expired.slice(i, i + 100))]);

@@ -5,7 +5,7 @@
 //!
 //! Pure: building a block from events, its summary, the filter's skip test, and the codec.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
@@ -765,11 +765,19 @@ pub fn token_events<E>(
     Ok(out)
 }
 
-/// Whether a token stored events in any block.
-pub fn holds_token(heads: &[Head], token: &str) -> bool {
-    heads
-        .iter()
-        .any(|h| h.summary.tokens.iter().any(|r| r.token == token))
+/// Which of these tokens stored events in some block: one pass over the summaries for a whole
+/// write, however many messages it carries.
+pub fn held_tokens<'a>(heads: &[Head], wanted: &HashSet<&'a str>) -> HashSet<&'a str> {
+    let mut held = HashSet::new();
+    if wanted.is_empty() {
+        return held;
+    }
+    for range in heads.iter().flat_map(|h| &h.summary.tokens) {
+        if let Some(token) = wanted.get(range.token.as_str()) {
+            held.insert(*token);
+        }
+    }
+    held
 }
 
 #[cfg(test)]
@@ -949,6 +957,21 @@ mod tests {
         assert!(may_hold(own, &word_token("boom")));
         assert!(may_hold(own, &field_token("service", "SVC-0")));
         assert!(!may_hold(own, &word_token("fine")));
+        let heads: Vec<Head> = blocks
+            .into_iter()
+            .enumerate()
+            .map(|(seq, b)| Head {
+                seq: seq as i64,
+                summary: b.summary,
+                bloom: b.bloom,
+            })
+            .collect();
+        let wanted: HashSet<&str> = ["b", "c"].into_iter().collect();
+        assert_eq!(
+            held_tokens(&heads, &wanted),
+            ["b"].into_iter().collect::<HashSet<_>>(),
+            "a token that stored events is held, one that did not is not"
+        );
     }
 
     #[test]

@@ -632,6 +632,14 @@ fn write(
             .map(|e| (retry::key_of(e), e.received_at.as_str())),
         RETRY_WINDOW_MS,
     );
+    let tokens: HashSet<&str> = groups
+        .iter()
+        .filter_map(|(group, _)| group.token.as_deref())
+        .collect();
+    let redelivered: HashSet<String> = block::held_tokens(&store.heads, &tokens)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     for (index, (group, parsed)) in groups.into_iter().enumerate() {
         // Full: seal at the newest event held, before this group, so that one call carrying
         // many messages overfills the shard by at most one message.
@@ -642,7 +650,7 @@ fn write(
         // What the token stored before (a redelivery, or an earlier hop of this delivery):
         // counted with what it stores now, in one go.
         if let Some(token) = group.token.as_deref() {
-            if block::holds_token(&store.heads, token) {
+            if redelivered.contains(token) {
                 for raw in block::token_events(&store.heads, token, |seq| open(db, seq))? {
                     answer.uncounted.push(RawValue::from_string(raw)?);
                 }
