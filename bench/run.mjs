@@ -448,6 +448,13 @@ if (ONLY === "single" || ONLY === "e2e" || ONLY === "formats") {
 // its own queue consumer into day shards) and the baseline build (seeded through its
 // consumer's insert into one D1), the same events and the same queries on each.
 const QUERY_DAYS = 30;
+/** The receive time of the i-th seeded event: EVENTS spread evenly over QUERY_DAYS. */
+const seedAt = (base, i) => new Date(base + i * ((QUERY_DAYS * 86400000) / EVENTS)).toISOString();
+/** A seeded event's id as the worker makes one: a UUIDv7, 48 bits of its receive time first. */
+function seedId(ms, i) {
+  const time = ms.toString(16).padStart(12, "0");
+  return `${time.slice(0, 8)}-${time.slice(8)}-7000-8000-${(i + 1).toString(16).padStart(12, "0")}`;
+}
 function seedEvents(start, end, base, decorate = null) {
   const envs = ["production", "staging", "development"];
   const levels = [["info", 9], ["info", 9], ["info", 9], ["warn", 13], ["error", 17], ["debug", 5]];
@@ -455,8 +462,8 @@ function seedEvents(start, end, base, decorate = null) {
   for (let i = start; i < end; i++) {
     // Independent dimensions (no shared modulus), so every filter combination occurs.
     const [level, sev] = levels[Math.floor(i / 7) % levels.length];
-    const at = new Date(base + i * ((QUERY_DAYS * 86400000) / EVENTS)).toISOString();
-    const id = `${(i + 1).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+    const at = seedAt(base, i);
+    const id = seedId(Date.parse(at), i);
     const e = { id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` };
     events.push(decorate ? decorate(e, i) : e);
   }
@@ -500,6 +507,8 @@ async function seedQueries({ root, shards, migrations = (file) => shards || file
     full_text: "/v1/logs?q=timeout&limit=100",
     fingerprint: "/v1/logs?fingerprint=fp1234&limit=100",
     trace_id: "/v1/logs?trace_id=trace-987654&limit=100",
+    // One event of twenty days ago by its id (the dashboard's event page).
+    event_by_id: `/v1/logs/${seedId(Date.parse(seedAt(base, Math.floor(EVENTS / 3))), Math.floor(EVENTS / 3))}`,
     groups: "/v1/groups?sort=count&limit=50",
     stats: "/v1/stats?bucket=1h&by=level&from=" + weekAgo,
     stats_by_route: "/v1/stats?bucket=1h&by=route&from=" + weekAgo,

@@ -698,6 +698,70 @@ pub fn page<E: From<String>>(
     Ok(found.into_iter().map(|(_, raw)| raw).collect())
 }
 
+/// The first event `is` accepts among those that may hold `token` (an id's): blocks newest
+/// first, each asked through its filter, and of a block only the chunks whose filters may hold
+/// the token read (`open` answers each [`BlockRead`]'s bytes) and inflated.
+pub fn find<E: From<String>>(
+    heads: &[Head],
+    token: &str,
+    is: impl Fn(&str) -> bool,
+    mut open: impl FnMut(&[BlockRead]) -> Result<Vec<Vec<u8>>, E>,
+) -> Result<Option<String>, E> {
+    let probe = Probe::of(token);
+    let mut inflater = Inflater::default();
+    for head in heads.iter().rev() {
+        if !probe.in_filter(head.block_bloom()) {
+            continue;
+        }
+        let chunks: Vec<&Chunk> = head
+            .summary
+            .chunks
+            .iter()
+            .filter(|c| probe.in_filter(head.chunk_bloom(c)))
+            .collect();
+        let reads: Vec<BlockRead> = if head.summary.chunks.is_empty() {
+            vec![BlockRead {
+                seq: head.seq,
+                span: Span::Whole,
+            }]
+        } else {
+            chunks
+                .iter()
+                .map(|c| BlockRead {
+                    seq: head.seq,
+                    span: Span::Bytes {
+                        offset: c.offset,
+                        len: c.len,
+                    },
+                })
+                .collect()
+        };
+        if reads.is_empty() {
+            continue;
+        }
+        let datas = open(&reads)?;
+        let raws = if head.summary.chunks.is_empty() {
+            decode(datas.first().map(Vec::as_slice).unwrap_or_default())?
+        } else {
+            let mut raws = Vec::new();
+            for (chunk, data) in chunks.iter().zip(&datas) {
+                raws.extend(decode_chunk_at(
+                    &mut inflater,
+                    data,
+                    chunk,
+                    chunk.offset,
+                    &is,
+                )?);
+            }
+            raws
+        };
+        if let Some(raw) = raws.into_iter().find(|raw| is(raw)) {
+            return Ok(Some(raw));
+        }
+    }
+    Ok(None)
+}
+
 /// Adds the matching events of `raws` to `found` (newest first, at most `keep`).
 fn take_matches(
     raws: Vec<String>,
@@ -975,6 +1039,48 @@ mod tests {
     }
 
     #[test]
+    fn an_id_is_found_by_reading_only_the_chunk_that_holds_it() {
+        let parsed: Vec<StoredEvent> = (0..40).map(|n| event(n, "info", 9, "hay")).collect();
+        let raws = raw_events(&parsed);
+        let block = build(&untokened(&parsed, &raws)).remove(0);
+        let heads = vec![Head {
+            seq: 7,
+            summary: block.summary.clone(),
+            bloom: block.bloom.clone(),
+        }];
+        let asked = std::cell::RefCell::new(Vec::new());
+        let open = |reads: &[BlockRead]| {
+            asked.borrow_mut().extend_from_slice(reads);
+            Ok::<_, String>(
+                reads
+                    .iter()
+                    .map(|read| match read.span {
+                        Span::Whole => block.data.clone(),
+                        Span::Bytes { offset, len } => {
+                            block.data[offset as usize..(offset + len) as usize].to_vec()
+                        }
+                    })
+                    .collect(),
+            )
+        };
+        let is = |raw: &str| raw.contains("\"id\":\"id-35\"");
+        let found = find(&heads, &crate::query::filter::id_token("id-35"), is, open).unwrap();
+        assert_eq!(found.as_deref(), Some(raws[35].as_str()));
+        let third = &block.summary.chunks[2];
+        assert_eq!(
+            *asked.borrow(),
+            vec![BlockRead {
+                seq: 7,
+                span: Span::Bytes {
+                    offset: third.offset,
+                    len: third.len
+                }
+            }],
+            "only the third chunk (events 32 to 39) is read"
+        );
+    }
+
+    #[test]
     fn a_large_write_is_split_into_bounded_blocks() {
         let parsed: Vec<StoredEvent> = (0..MAX_BLOCK_EVENTS + 5)
             .map(|n| event(n, "info", 9, "x"))
@@ -1209,7 +1315,7 @@ mod tests {
                 expected.dedup_by_key(|raw| key(raw));
                 expected.truncate(keep);
                 // Storage answers only the span asked for, as the shard's `substr` does.
-                let got = page(&heads, &prepared, keep, |reads: &[BlockRead]| {
+                let open = |reads: &[BlockRead]| {
                     Ok::<_, String>(reads.iter().map(|read| {
                         let whole = &data[read.seq as usize];
                         match read.span {
@@ -1217,10 +1323,19 @@ mod tests {
                             Span::Bytes { offset, len } => whole[offset as usize..(offset + len) as usize].to_vec(),
                         }
                     }).collect())
-                }).unwrap();
+                };
+                let got = page(&heads, &prepared, keep, open).unwrap();
                 let got_keys: Vec<_> = got.iter().map(|r| key(r)).collect();
                 let expected_keys: Vec<_> = expected.iter().map(|r| key(r)).collect();
                 prop_assert_eq!(got_keys, expected_keys);
+                // Every event is found by its id, and an id that is not there is not.
+                for (event, raw) in events.iter().zip(&raws).step_by(5) {
+                    let is = |r: &str| serde_json::from_str::<StoredEvent>(r).is_ok_and(|e| e.id == event.id);
+                    let found = find(&heads, &crate::query::filter::id_token(&event.id), is, open).unwrap();
+                    prop_assert_eq!(found.as_ref(), Some(raw));
+                }
+                let none = find(&heads, &crate::query::filter::id_token("absent"), |r: &str| r.contains("\"id\":\"absent\""), open).unwrap();
+                prop_assert_eq!(none, None);
             }
         }
     }

@@ -723,18 +723,12 @@ fn write(
     })
 }
 
-/// One event by id: the blocks whose filter may hold it, then the legacy rows.
+/// One event by id: the chunks of blocks whose filters may hold it, then the legacy rows.
 fn find(db: &SqlStorage, store: &Store, id: &str) -> Result<Option<DataRow>> {
-    let probe = block::Probe::of(&crate::query::filter::id_token(id));
-    for head in store.heads.iter().rev() {
-        if !probe.in_filter(head.block_bloom()) {
-            continue;
-        }
-        for raw in open(db, head.seq)? {
-            if retry_key_id(&raw).as_deref() == Some(id) {
-                return Ok(Some(DataRow { data: raw }));
-            }
-        }
+    let token = crate::query::filter::id_token(id);
+    let is = |raw: &str| id_of(raw).as_deref() == Some(id);
+    if let Some(raw) = block::find(&store.heads, &token, is, |reads| open_reads(db, reads))? {
+        return Ok(Some(DataRow { data: raw }));
     }
     if store.legacy {
         let rows: Vec<DataRow> = exec(db, sql::LEGACY_BY_ID, Some(vec![id.into()]))?.to_array()?;
@@ -743,7 +737,7 @@ fn find(db: &SqlStorage, store: &Store, id: &str) -> Result<Option<DataRow>> {
     Ok(None)
 }
 
-fn retry_key_id(raw: &str) -> Option<String> {
+fn id_of(raw: &str) -> Option<String> {
     serde_json::from_str::<EventIds>(raw)
         .ok()
         .map(|ids| ids.id.into_owned())

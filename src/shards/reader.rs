@@ -142,7 +142,8 @@ pub async fn by_id(
         project: project.map(str::to_string),
         ..Default::default()
     };
-    let ordered: Vec<ShardInfo> = plan_reads(&shards, &bounds).into_iter().flatten().collect();
+    let planned: Vec<ShardInfo> = plan_reads(&shards, &bounds).into_iter().flatten().collect();
+    let ordered = super::by_id_order(planned, id);
     if ordered.is_empty() {
         return Ok(None);
     }
