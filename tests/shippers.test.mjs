@@ -183,15 +183,14 @@ scrape_configs:
     static_configs: [{ targets: ["${target.host}"] }]
 `);
   const prom = daemon("/usr/bin/prometheus", [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`]);
-  const total = async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=sum(edge_logger_requests_total)`).catch(() => null);
-    const body = res ? await res.json() : null;
-    return Number(body?.data?.result?.[0]?.value?.[1] ?? NaN);
+  // Prometheus answers 503 in plain text until it is ready: that is "no value yet".
+  const query = async (q) => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => null);
+    const body = res?.ok ? await res.json().catch(() => null) : null;
+    return body?.data?.result?.[0]?.value?.[1];
   };
-  const up = async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=up`).catch(() => null);
-    return Number((await res?.json())?.data?.result?.[0]?.value?.[1] ?? 0);
-  };
+  const total = async () => Number((await query("sum(edge_logger_requests_total)")) ?? NaN);
+  const up = async () => Number((await query("up")) ?? 0);
   await waitFor(async () => (await up()) === 1, { what: "the target up", seen: async () => prom.output().slice(-2000), timeoutMs: 60_000 });
   const first = await total();
   for (let round = 0; round < 3; round++) {
