@@ -580,7 +580,8 @@ async function timeQueriesSideBySide(baseline, target) {
     const ta = [];
     const tb = [];
     for (let i = 0; i < QUERY_RUNS; i++) {
-      ta.push((await baseline.get(path)).ms);
+      // Each side's own path: an id or a time range follows the instant it was seeded at.
+      ta.push((await baseline.get(baseline.queries[name] ?? path)).ms);
       tb.push((await target.get(path)).ms);
     }
     a[name] = percentiles(ta);
