@@ -404,15 +404,22 @@ pub fn by_id_order(mut shards: Vec<ShardInfo>, id: &str) -> Vec<ShardInfo> {
     shards
 }
 
-/// The rounds of a page read: the newest day alone (it fills most pages), then whole days
-/// together up to [`MAX_PARALLEL_CALLS`] shards a round, so a selective filter over many
-/// days asks six shards at once rather than one day at a time. A round ends at a day's end:
-/// once the rows found fill the page, no older day can hold a newer row.
+/// The rounds of a page read: the newest day alone (it fills most pages), the day before alone
+/// (a page that needs more than the newest day mostly needs just one more: early in a UTC day
+/// the newest holds minutes), then whole days together, two shards a round, then four, then
+/// [`MAX_PARALLEL_CALLS`], so a selective filter over many days still asks six shards at once.
+/// A round ends at a day's end: once the rows found fill the page, no older day can hold a
+/// newer row; a day of more shards than its round's share goes alone.
 pub fn day_rounds(plan: Vec<Vec<ShardInfo>>) -> Vec<Vec<ShardInfo>> {
+    let share = |round: usize| match round {
+        0 | 1 => 1,
+        n => (1usize << (n - 1)).min(MAX_PARALLEL_CALLS),
+    };
     let mut rounds: Vec<Vec<ShardInfo>> = Vec::new();
-    for (index, day) in plan.into_iter().enumerate() {
-        match rounds.last_mut() {
-            Some(round) if index > 1 && round.len() + day.len() <= MAX_PARALLEL_CALLS => {
+    for day in plan {
+        let open = rounds.len().checked_sub(1);
+        match (open, rounds.last_mut()) {
+            (Some(index), Some(round)) if round.len() + day.len() <= share(index) => {
                 round.extend(day)
             }
             _ => rounds.push(day),
@@ -644,7 +651,9 @@ mod tests {
         ];
         let names = |order: Vec<ShardInfo>| order.into_iter().map(|s| s.name).collect::<Vec<_>>();
         // A version 7 id of 2026-12-01T10:00:00Z.
-        let ms = parse_text("2026-12-01T10:00:00.000Z").unwrap().timestamp_millis();
+        let ms = parse_text("2026-12-01T10:00:00.000Z")
+            .unwrap()
+            .timestamp_millis();
         let hex = format!("{ms:012x}");
         let v7 = format!("{}-{}-7000-8000-000000000000", &hex[..8], &hex[8..]);
         assert_eq!(
@@ -795,7 +804,8 @@ mod tests {
     }
 
     #[test]
-    fn page_reads_ask_the_newest_day_alone_then_whole_days_six_shards_at_a_time() {
+    fn page_reads_ask_the_newest_two_days_alone_then_whole_days_two_four_and_six_shards_at_a_time()
+    {
         let days: Vec<Vec<ShardInfo>> = (1..=9)
             .map(|d| {
                 let day = format!("2026-12-{:02}", 10 - d);
@@ -804,8 +814,14 @@ mod tests {
             })
             .collect();
         let sizes: Vec<usize> = day_rounds(days).iter().map(Vec::len).collect();
-        // Day 1 alone; then days 2–5 (1 + 3 + 1 + 1 shards); then days 6–9.
-        assert_eq!(sizes, [1, 6, 4]);
+        // Days 1 and 2 alone; day 3's three shards alone (more than a round of two); days 4–7
+        // (four shards); days 8–9.
+        assert_eq!(sizes, [1, 1, 3, 4, 2]);
+        let many: Vec<Vec<ShardInfo>> = (1..=28)
+            .map(|d| vec![shard("p", &format!("2026-11-{:02}", 29 - d), 0)])
+            .collect();
+        let sizes: Vec<usize> = day_rounds(many).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1, 1, 2, 4, 6, 6, 6, 2]);
         assert!(day_rounds(Vec::new()).is_empty());
     }
 

@@ -21,9 +21,9 @@ fn unavailable(what: &str, reason: CallError) -> AppError {
     }
 }
 
-/// The shard call for a page of `query`: the plain plan, and the newest-first walk with the
-/// probe that chooses it when only full text narrows the rows.
-fn page_call(query: &LogQuery) -> ShardCall {
+/// The shard call for a page of `query` that still needs `keep` events: the plain plan, and the
+/// newest-first walk with the probe that chooses it when only full text narrows the rows.
+fn page_call(query: &LogQuery, keep: usize) -> ShardCall {
     let mut plain = query.clone();
     plain.text_plan = TextPlan::SortMatches;
     let mut walk = query.clone();
@@ -37,7 +37,7 @@ fn page_call(query: &LogQuery) -> ShardCall {
         walk: walkable.then(|| walk.to_sql()),
         walk_above: WALK_NEWEST_ABOVE,
         filter: Some(Box::new(query.filter())),
-        keep: query.limit + 1,
+        keep,
     }
 }
 
@@ -66,9 +66,11 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
         return Ok(merge_pages(pages, keep));
     }
     let ns = namespace(env).map_err(|e| unavailable("reading events", e.to_string().into()))?;
-    let call = page_call(query);
     let mut found = 0;
     for round in day_rounds(plan) {
+        // Older days than the rounds before: each shard needs to answer only what the page
+        // still lacks (the rounds before found fewer than `keep`, so they sent all they hold).
+        let call = page_call(query, keep - found);
         let calls: Vec<(String, ShardCall)> = round
             .iter()
             .map(|s| (s.name.clone(), call.clone()))
