@@ -1,6 +1,6 @@
 //! Reads across shards: a page of `/v1/logs` asks only the shards its project and time range
-//! touch, a day at a time from the newest, and stops once the page is full; an event by id asks
-//! the newest shards first. While D1 still holds events from before the shards, it is asked
+//! touch, in rounds of days from the newest (`day_rounds`), and stops once the page is full; an
+//! event by id asks the shards nearest the instant its id leads with first. While D1 still holds events from before the shards, it is asked
 //! too and its rows merged in (an event in both while it moves is kept once).
 
 use crate::platform::objects::CallError;
