@@ -450,9 +450,9 @@ if (ONLY === "single" || ONLY === "e2e" || ONLY === "formats") {
 const QUERY_DAYS = 30;
 /** The receive time of the i-th seeded event: EVENTS spread evenly over QUERY_DAYS. */
 const seedAt = (base, i) => new Date(base + i * ((QUERY_DAYS * 86400000) / EVENTS)).toISOString();
-/** A seeded event's id as the worker makes one: a UUIDv7, 48 bits of its receive time first. */
-function seedId(ms, i) {
-  const time = ms.toString(16).padStart(12, "0");
+/** The i-th seeded event's id as the worker makes one: a UUIDv7, its receive time first. */
+function seedId(base, i) {
+  const time = Date.parse(seedAt(base, i)).toString(16).padStart(12, "0");
   return `${time.slice(0, 8)}-${time.slice(8)}-7000-8000-${(i + 1).toString(16).padStart(12, "0")}`;
 }
 function seedEvents(start, end, base, decorate = null) {
@@ -463,7 +463,7 @@ function seedEvents(start, end, base, decorate = null) {
     // Independent dimensions (no shared modulus), so every filter combination occurs.
     const [level, sev] = levels[Math.floor(i / 7) % levels.length];
     const at = seedAt(base, i);
-    const id = seedId(Date.parse(at), i);
+    const id = seedId(base, i);
     const e = { id, event_id: id, received_at: at, timestamp: at, level, severity_number: sev, message: `request ${i % 5000} for user ${i % 977} took ${i % 900} ms${i % 97 === 0 ? " timeout upstream" : ""}`, environment: envs[i % 3], source_type: "backend", component: `Svc${i % 40}`, route: `/api/r${i % 50}/:id`, fingerprint: `fp${i % 2000}`, trace_id: `trace-${i}` };
     events.push(decorate ? decorate(e, i) : e);
   }
@@ -508,7 +508,7 @@ async function seedQueries({ root, shards, migrations = (file) => shards || file
     fingerprint: "/v1/logs?fingerprint=fp1234&limit=100",
     trace_id: "/v1/logs?trace_id=trace-987654&limit=100",
     // One event of twenty days ago by its id (the dashboard's event page).
-    event_by_id: `/v1/logs/${seedId(Date.parse(seedAt(base, Math.floor(EVENTS / 3))), Math.floor(EVENTS / 3))}`,
+    event_by_id: `/v1/logs/${seedId(base, Math.floor(EVENTS / 3))}`,
     groups: "/v1/groups?sort=count&limit=50",
     stats: "/v1/stats?bucket=1h&by=level&from=" + weekAgo,
     stats_by_route: "/v1/stats?bucket=1h&by=route&from=" + weekAgo,

@@ -67,6 +67,17 @@ pub fn client_event_uuid(name: &[u8], client_unix_ms: Option<i64>) -> Uuid {
     }
 }
 
+/// The Unix milliseconds an id leads with: those of [`time_ordered_id`] (version 7) and of
+/// [`client_event_uuid`] with a client timestamp (version 8). `None` for any other id.
+pub fn id_unix_ms(id: &str) -> Option<i64> {
+    let uuid = Uuid::parse_str(id).ok()?;
+    if !matches!(uuid.get_version_num(), 7 | 8) {
+        return None;
+    }
+    let b = uuid.as_bytes();
+    Some(u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]) as i64)
+}
+
 /// Whether a key is an event field of the contract (anything else lands in `context`).
 pub(crate) fn is_known_field(key: &str) -> bool {
     crate::model::fields::names(crate::model::fields::role::SENT).any(|f| f == key)
@@ -568,6 +579,14 @@ mod tests {
             client_event_uuid(b"evt-1", None),
             Uuid::new_v5(&EVENT_ID_NAMESPACE, b"evt-1")
         );
+        // Read back from the id: its time, for both kinds; none for an id of no time.
+        assert_eq!(id_unix_ms(&random.to_string()), Some(1_767_323_045_000));
+        assert_eq!(id_unix_ms(&derived.to_string()), Some(1_767_323_045_000));
+        assert_eq!(
+            id_unix_ms(&client_event_uuid(b"evt-1", None).to_string()),
+            None
+        );
+        assert_eq!(id_unix_ms("not-an-id"), None);
     }
 
     #[test]

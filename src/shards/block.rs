@@ -153,14 +153,19 @@ fn stable_hash(seed: u64, bytes: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
-/// The key a client retry repeats: the event's `event_id`, or the worker's `id` for an event
-/// sent without one.
-pub fn key_of(event: &StoredEvent) -> &str {
-    if event.event_id.is_empty() {
-        &event.id
+/// The key a client retry repeats: the `event_id`, or the worker's `id` for an event sent
+/// without one.
+pub fn retry_key<'a>(event_id: &'a str, id: &'a str) -> &'a str {
+    if event_id.is_empty() {
+        id
     } else {
-        &event.event_id
+        event_id
     }
+}
+
+/// An event's [`retry_key`].
+pub fn key_of(event: &StoredEvent) -> &str {
+    retry_key(&event.event_id, &event.id)
 }
 
 /// A retry key's hash as a block's key list keeps it. Seeded apart from the Bloom filters'.
@@ -709,54 +714,43 @@ pub fn find<E: From<String>>(
 ) -> Result<Option<String>, E> {
     let probe = Probe::of(token);
     let mut inflater = Inflater::default();
-    for head in heads.iter().rev() {
-        if !probe.in_filter(head.block_bloom()) {
+    for head in heads
+        .iter()
+        .rev()
+        .filter(|h| probe.in_filter(h.block_bloom()))
+    {
+        let seq = head.seq;
+        if head.summary.chunks.is_empty() {
+            // A block of a release before chunks: read and inflated whole.
+            let span = Span::Whole;
+            let data = open(&[BlockRead { seq, span }])?;
+            let raws = decode(data.first().map(Vec::as_slice).unwrap_or_default())?;
+            if let Some(raw) = raws.into_iter().find(|raw| is(raw)) {
+                return Ok(Some(raw));
+            }
             continue;
         }
-        let chunks: Vec<&Chunk> = head
-            .summary
-            .chunks
-            .iter()
+        let chunks: Vec<&Chunk> = (head.summary.chunks.iter())
             .filter(|c| probe.in_filter(head.chunk_bloom(c)))
             .collect();
-        let reads: Vec<BlockRead> = if head.summary.chunks.is_empty() {
-            vec![BlockRead {
-                seq: head.seq,
-                span: Span::Whole,
-            }]
-        } else {
-            chunks
-                .iter()
-                .map(|c| BlockRead {
-                    seq: head.seq,
-                    span: Span::Bytes {
-                        offset: c.offset,
-                        len: c.len,
-                    },
-                })
-                .collect()
-        };
-        if reads.is_empty() {
+        if chunks.is_empty() {
             continue;
         }
-        let datas = open(&reads)?;
-        let raws = if head.summary.chunks.is_empty() {
-            decode(datas.first().map(Vec::as_slice).unwrap_or_default())?
-        } else {
-            let mut raws = Vec::new();
-            for (chunk, data) in chunks.iter().zip(&datas) {
-                raws.extend(decode_chunk_at(
-                    &mut inflater,
-                    data,
-                    chunk,
-                    chunk.offset,
-                    &is,
-                )?);
+        let reads: Vec<BlockRead> = (chunks.iter())
+            .map(|c| BlockRead {
+                seq,
+                span: Span::Bytes {
+                    offset: c.offset,
+                    len: c.len,
+                },
+            })
+            .collect();
+        for (chunk, data) in chunks.iter().zip(&open(&reads)?) {
+            // Only the lines `is` accepts are copied out of the inflater.
+            let kept = decode_chunk_at(&mut inflater, data, chunk, chunk.offset, &is)?;
+            if let Some(raw) = kept.into_iter().next() {
+                return Ok(Some(raw));
             }
-            raws
-        };
-        if let Some(raw) = raws.into_iter().find(|raw| is(raw)) {
-            return Ok(Some(raw));
         }
     }
     Ok(None)

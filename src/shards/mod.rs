@@ -363,41 +363,25 @@ pub fn plan_reads(catalogue: &[ShardInfo], bounds: &ReadBounds) -> Vec<Vec<Shard
         .collect()
 }
 
-/// The instant an id leads with: ids are RFC 9562's time-ordered layout, 48 bits of
-/// milliseconds first (version 7, the receive time; version 8, the client's timestamp).
-fn id_instant(id: &str) -> Option<DateTime<Utc>> {
-    let uuid = uuid::Uuid::parse_str(id).ok()?;
-    if !matches!(uuid.get_version_num(), 7 | 8) {
-        return None;
-    }
-    let b = uuid.as_bytes();
-    let ms = u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
-    DateTime::from_timestamp_millis(ms as i64)
-}
-
 /// The shards asked for one event by id, those most likely to hold it first: ordered by how
-/// far their received range lies from the instant the id leads with (the shard that holds it,
-/// for an id of the receive time), else as planned. Every shard is still asked before an id is
-/// called missing, so the order only saves calls.
+/// far their received range lies from the instant the id leads with
+/// ([`crate::processors::normalize::id_unix_ms`]: the shard that holds it, for an id of the
+/// receive time), else as planned. Every shard is still asked before an id is called missing,
+/// so the order only saves calls.
 pub fn by_id_order(mut shards: Vec<ShardInfo>, id: &str) -> Vec<ShardInfo> {
-    let Some(at) = id_instant(id) else {
+    let Some(at) = crate::processors::normalize::id_unix_ms(id)
+        .and_then(crate::processors::timestamp::from_millis)
+    else {
         return shards;
     };
-    let at = format_ts(at);
     let distance = |shard: &ShardInfo| {
-        let (Some(lo), Some(hi)) = (&shard.stats.min_received, &shard.stats.max_received) else {
-            return i64::MAX;
-        };
-        let gap = |a: &str, b: &str| match (parse_text(a), parse_text(b)) {
-            (Some(a), Some(b)) => (b - a).num_milliseconds(),
+        let bound = |t: &Option<String>| t.as_deref().and_then(parse_text);
+        match (
+            bound(&shard.stats.min_received),
+            bound(&shard.stats.max_received),
+        ) {
+            (Some(lo), Some(hi)) => (lo - at).max(at - hi).num_milliseconds().max(0),
             _ => i64::MAX,
-        };
-        if at < *lo {
-            gap(&at, lo)
-        } else if at > *hi {
-            gap(hi, &at)
-        } else {
-            0
         }
     };
     shards.sort_by_cached_key(distance);

@@ -403,8 +403,8 @@ struct EventIds<'a> {
 /// The key a client retry repeats: the `event_id` (the worker's `id` for an event without one).
 fn retry_key(raw: &str) -> Option<String> {
     let ids: EventIds = serde_json::from_str(raw).ok()?;
-    let event_id = ids.event_id.filter(|e| !e.is_empty());
-    Some(event_id.unwrap_or(ids.id).into_owned())
+    let event_id = ids.event_id.as_deref().unwrap_or_default();
+    Some(block::retry_key(event_id, &ids.id).to_string())
 }
 
 /// Whether a block holds this retry key, from the kept sets (read and kept on a miss).
@@ -629,7 +629,7 @@ fn write(
         groups
             .iter()
             .flat_map(|(_, parsed)| parsed.iter().flatten())
-            .map(|e| (retry::key_of(e), e.received_at.as_str())),
+            .map(|e| (block::key_of(e), e.received_at.as_str())),
         RETRY_WINDOW_MS,
     );
     let tokens: HashSet<&str> = groups
@@ -664,7 +664,7 @@ fn write(
             let received_at = parsed.received_at.as_str();
             let here = super::day_of(received_at) == day
                 && sealed_after.as_deref().is_none_or(|cut| received_at <= cut);
-            let key = retry::key_of(&parsed);
+            let key = block::key_of(&parsed);
             let duplicate = seen.contains(key)
                 || in_rows.contains(key)
                 || holds(db, store, &lookup, key, received_at)?;

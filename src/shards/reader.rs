@@ -1,7 +1,8 @@
 //! Reads across shards: a page of `/v1/logs` asks only the shards its project and time range
 //! touch, in rounds of days from the newest (`day_rounds`), and stops once the page is full; an
-//! event by id asks the shards nearest the instant its id leads with first. While D1 still holds events from before the shards, it is asked
-//! too and its rows merged in (an event in both while it moves is kept once).
+//! event by id asks the shards nearest the instant its id leads with first. While D1 still
+//! holds events from before the shards, it is asked too and its rows merged in (an event in
+//! both while it moves is kept once).
 
 use crate::platform::objects::CallError;
 use worker::{console_error, D1Database, Env};
@@ -21,7 +22,7 @@ fn unavailable(what: &str, reason: CallError) -> AppError {
     }
 }
 
-/// The shard call for a page of `query` that still needs `keep` events: the plain plan, and the
+/// The shard call for a page of `query` that needs `keep` events: the plain plan, and the
 /// newest-first walk with the probe that chooses it when only full text narrows the rows.
 fn page_call(query: &LogQuery, keep: usize) -> ShardCall {
     let mut plain = query.clone();
@@ -66,11 +67,14 @@ pub async fn page(env: &Env, db: &D1Database, query: &LogQuery) -> Result<Vec<St
         return Ok(merge_pages(pages, keep));
     }
     let ns = namespace(env).map_err(|e| unavailable("reading events", e.to_string().into()))?;
+    let mut call = page_call(query, keep);
     let mut found = 0;
     for round in day_rounds(plan) {
         // Older days than the rounds before: each shard needs to answer only what the page
         // still lacks (the rounds before found fewer than `keep`, so they sent all they hold).
-        let call = page_call(query, keep - found);
+        if let ShardCall::Page { keep: lacking, .. } = &mut call {
+            *lacking = keep - found;
+        }
         let calls: Vec<(String, ShardCall)> = round
             .iter()
             .map(|s| (s.name.clone(), call.clone()))

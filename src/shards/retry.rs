@@ -12,8 +12,7 @@ use std::collections::HashMap;
 
 use chrono::Duration;
 
-pub use super::block::{key_of, retry_hash as hash};
-use super::block::{Head, Probe};
+use super::block::{retry_hash, Head, Probe};
 use crate::processors::timestamp::{format_ts, parse_text};
 
 /// A key list read in place.
@@ -105,7 +104,7 @@ impl Lookup {
         let mut wanted = Vec::new();
         let (mut first, mut last) = (None::<&str>, None::<&str>);
         for (key, at) in events {
-            wanted.push(hash(key));
+            wanted.push(retry_hash(key));
             first = Some(first.map_or(at, |f| f.min(at)));
             last = Some(last.map_or(at, |l| l.max(at)));
         }
@@ -139,7 +138,7 @@ impl Lookup {
         let Some(span) = window(received_at, self.window_ms) else {
             return Vec::new();
         };
-        let listed = self.listed.get(&hash(key)).into_iter().flatten();
+        let listed = self.listed.get(&retry_hash(key)).into_iter().flatten();
         let probe = Probe::of(&format!("e:{key}"));
         let unlisted = self
             .unlisted
@@ -160,7 +159,7 @@ impl Lookup {
 mod tests {
     use super::*;
     use crate::model::StoredEvent;
-    use crate::shards::block::{build, key_list, BlockSummary, Incoming};
+    use crate::shards::block::{build, key_list, key_of, BlockSummary, Incoming};
 
     fn event(n: usize, second: usize, event_id: &str) -> StoredEvent {
         StoredEvent {
@@ -214,8 +213,8 @@ mod tests {
         assert_eq!(list.len(), 12);
         let list = KeyList(&list);
         assert!((1..list.len()).all(|i| list.get(i - 1) < list.get(i)));
-        assert!(["a", "b", "c"].iter().all(|k| list.contains(hash(k))));
-        assert!(!list.contains(hash("d")));
+        assert!(["a", "b", "c"].iter().all(|k| list.contains(retry_hash(k))));
+        assert!(!list.contains(retry_hash("d")));
     }
 
     #[test]
@@ -229,7 +228,7 @@ mod tests {
         );
         for wanted_len in [1, 3, 200, 5000] {
             let mut wanted: Vec<u32> = (0..wanted_len)
-                .map(|n| hash(&format!("k{}", n * 7)))
+                .map(|n| retry_hash(&format!("k{}", n * 7)))
                 .collect();
             wanted.sort_unstable();
             wanted.dedup();
