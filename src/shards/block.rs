@@ -839,7 +839,7 @@ pub fn held_tokens<'a>(heads: &[Head], wanted: &HashSet<&'a str>) -> HashSet<&'a
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     pub(crate) fn event(n: usize, level: &str, severity: u8, message: &str) -> StoredEvent {
@@ -859,7 +859,7 @@ mod tests {
         }
     }
 
-    fn raw_events(parsed: &[StoredEvent]) -> Vec<String> {
+    pub(in crate::shards) fn raw_events(parsed: &[StoredEvent]) -> Vec<String> {
         parsed
             .iter()
             .map(|e| serde_json::to_string(e).unwrap())
@@ -867,7 +867,10 @@ mod tests {
     }
 
     /// Events to build blocks of, stored without a token.
-    fn untokened<'a>(parsed: &'a [StoredEvent], raws: &'a [String]) -> Vec<Incoming<'a>> {
+    pub(in crate::shards) fn untokened<'a>(
+        parsed: &'a [StoredEvent],
+        raws: &'a [String],
+    ) -> Vec<Incoming<'a>> {
         parsed
             .iter()
             .zip(raws)

@@ -159,7 +159,8 @@ impl Lookup {
 mod tests {
     use super::*;
     use crate::model::StoredEvent;
-    use crate::shards::block::{build, key_list, key_of, BlockSummary, Incoming};
+    use crate::shards::block::tests::{raw_events, untokened};
+    use crate::shards::block::{build, key_list, key_of, BlockSummary};
 
     fn event(n: usize, second: usize, event_id: &str) -> StoredEvent {
         StoredEvent {
@@ -174,24 +175,10 @@ mod tests {
     }
 
     fn heads_of(blocks: &[Vec<StoredEvent>]) -> Vec<Head> {
-        blocks
-            .iter()
-            .enumerate()
+        (blocks.iter().enumerate())
             .map(|(seq, events)| {
-                let raws: Vec<String> = events
-                    .iter()
-                    .map(|e| serde_json::to_string(e).unwrap())
-                    .collect();
-                let incoming: Vec<Incoming<'_>> = events
-                    .iter()
-                    .zip(&raws)
-                    .map(|(event, raw)| Incoming {
-                        token: None,
-                        raw,
-                        event,
-                    })
-                    .collect();
-                let block = build(&incoming).remove(0);
+                let raws = raw_events(events);
+                let block = build(&untokened(events, &raws)).remove(0);
                 Head {
                     seq: seq as i64 + 1,
                     summary: block.summary,
